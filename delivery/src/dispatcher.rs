@@ -1,0 +1,377 @@
+//! The dispatcher: one implementation of delivery, used by triggers, subscriptions and sources.
+//!
+//! It POSTs an event to a subscriber (with `Prefer: reply`, `Kn-Namespace` and `traceparent`),
+//! applies the per-attempt timeout, retries retryable failures with the policy's backoff
+//! (honouring `Retry-After` when allowed), hands replies to a reply sink, and sends exhausted
+//! events to the dead-letter sink with the `knativeerror*` extensions (DLV-01..06).
+
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use base64::Engine;
+use bytes::Bytes;
+use cloudevents::{AttributesReader, Event};
+use http::header::{HeaderMap, HeaderValue};
+use http::{Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::binding;
+use crate::metrics::DeliveryMetrics;
+use crate::policy::{is_retryable, parse_retry_after, Format, RetryPolicy};
+use crate::sink::{EventSink, SinkError};
+use crate::trace::TraceContext;
+
+/// Largest response body read from a subscriber (replies larger than this fail the delivery).
+const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// How much of an error response goes into `knativeerrordata`.
+const ERROR_DATA_LIMIT: usize = 1024;
+
+/// A resolved HTTP destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// Parsed URI used for requests.
+    pub uri: Uri,
+    /// The URL as text (for `knativeerrordest` and logs).
+    pub url: String,
+}
+
+impl Target {
+    /// Parses an absolute `http://` URL.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let uri: Uri = url.parse().map_err(|e| format!("invalid url {url:?}: {e}"))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some(other) => return Err(format!("unsupported scheme {other:?} in {url:?} (only http)")),
+            None => return Err(format!("url {url:?} is not absolute")),
+        }
+        Ok(Self { uri, url: url.to_string() })
+    }
+}
+
+/// What to do with a reply event returned by the subscriber.
+pub enum ReplyMode<'a> {
+    /// Replies are discarded (a Subscription without `spec.reply`). Non-event bodies are ignored.
+    Discard,
+    /// Replies go to this sink; a failure to store the reply fails the attempt. `strict` makes a
+    /// non-empty 2xx body that is not a CloudEvent a failure too (the broker filter's 502).
+    To {
+        /// Where replies go.
+        sink: &'a dyn EventSink,
+        /// Treat non-CloudEvent bodies as failures.
+        strict: bool,
+    },
+}
+
+/// One delivery to perform.
+pub struct Delivery<'a> {
+    /// The event, exactly as the subscriber should receive it.
+    pub event: &'a Event,
+    /// Where it goes.
+    pub subscriber: &'a Target,
+    /// Retries, backoff, timeout.
+    pub policy: &'a RetryPolicy,
+    /// Where exhausted events go.
+    pub dead_letter: Option<&'a Target>,
+    /// What to do with replies.
+    pub reply: ReplyMode<'a>,
+    /// Value of the `Kn-Namespace` header.
+    pub namespace: &'a str,
+    /// Trace the event belongs to.
+    pub trace: &'a TraceContext,
+    /// Counters of the delivering object.
+    pub metrics: &'a DeliveryMetrics,
+    /// When the event arrived at ingress, for the end-to-end latency histogram.
+    pub arrival: Option<Instant>,
+}
+
+/// How a delivery ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The subscriber accepted the event (and any reply was stored).
+    Delivered,
+    /// Every attempt failed; the event went to the dead-letter sink.
+    DeadLettered {
+        /// Status of the last attempt (None for transport errors).
+        status: Option<u16>,
+    },
+    /// Every attempt failed and there was no dead-letter sink, or it failed too.
+    Failed {
+        /// Status of the last attempt (None for transport errors).
+        status: Option<u16>,
+        /// What went wrong.
+        error: String,
+    },
+}
+
+/// The failure of one attempt.
+#[derive(Debug)]
+struct AttemptError {
+    status: Option<u16>,
+    retryable: bool,
+    body: Bytes,
+    retry_after: Option<Duration>,
+    message: String,
+}
+
+/// Sends events over HTTP with a shared connection pool.
+#[derive(Clone)]
+pub struct Dispatcher {
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Default for Dispatcher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Dispatcher {
+    /// A dispatcher with keep-alive connections.
+    pub fn new() -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(512)
+            .build(connector);
+        Self { client }
+    }
+
+    /// Delivers one event with retries, replies and dead-lettering.
+    pub async fn deliver(&self, d: Delivery<'_>) -> Outcome {
+        let total = d.policy.retries + 1;
+        let mut last: Option<AttemptError> = None;
+        for attempt in 0..total {
+            if attempt > 0 {
+                let prev = last.as_ref();
+                let wait = d.policy.wait_before_retry(
+                    attempt,
+                    prev.and_then(|e| e.status),
+                    prev.and_then(|e| e.retry_after),
+                );
+                d.metrics.retried.inc();
+                tracing::debug!(subscriber = %d.subscriber.url, attempt, wait_ms = wait.as_millis() as u64, "retrying delivery");
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            match self.attempt(&d).await {
+                Ok(()) => {
+                    d.metrics.delivered.inc();
+                    if let Some(arrival) = d.arrival {
+                        d.metrics.latency_seconds.observe(arrival.elapsed().as_secs_f64());
+                    }
+                    return Outcome::Delivered;
+                }
+                Err(e) => {
+                    tracing::debug!(subscriber = %d.subscriber.url, event_id = %d.event.id(), status = ?e.status, error = %e.message, attempt, "delivery attempt failed");
+                    let stop = !e.retryable;
+                    last = Some(e);
+                    if stop {
+                        break;
+                    }
+                }
+            }
+        }
+        let last = last.expect("at least one attempt ran");
+        d.metrics.failed.inc();
+        let Some(dls) = d.dead_letter else {
+            tracing::warn!(subscriber = %d.subscriber.url, event_id = %d.event.id(), status = ?last.status, error = %last.message, "delivery failed and no dead-letter sink is set; event dropped");
+            return Outcome::Failed { status: last.status, error: last.message };
+        };
+        let dead = dead_letter_event(d.event, &d.subscriber.url, &last);
+        let dls_delivery = Delivery {
+            event: &dead,
+            subscriber: dls,
+            policy: d.policy,
+            dead_letter: None,
+            reply: ReplyMode::Discard,
+            namespace: d.namespace,
+            trace: d.trace,
+            metrics: d.metrics,
+            arrival: None,
+        };
+        match Box::pin(self.deliver_plain(dls_delivery)).await {
+            Ok(()) => {
+                d.metrics.dead_lettered.inc();
+                tracing::info!(subscriber = %d.subscriber.url, dead_letter = %dls.url, event_id = %d.event.id(), status = ?last.status, "event sent to dead-letter sink");
+                Outcome::DeadLettered { status: last.status }
+            }
+            Err(e) => {
+                tracing::error!(dead_letter = %dls.url, event_id = %d.event.id(), error = %e, "dead-letter sink failed too; event dropped");
+                Outcome::Failed { status: last.status, error: format!("{}; dead-letter sink: {e}", last.message) }
+            }
+        }
+    }
+
+    /// Retries without replies or dead-lettering (used for dead-letter sinks).
+    async fn deliver_plain(&self, d: Delivery<'_>) -> Result<(), String> {
+        let mut last = String::new();
+        for attempt in 0..=d.policy.retries {
+            if attempt > 0 {
+                tokio::time::sleep(d.policy.backoff(attempt)).await;
+            }
+            match self.attempt(&d).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.retryable => last = e.message,
+                Err(e) => return Err(e.message),
+            }
+        }
+        Err(last)
+    }
+
+    /// Sends one event once, without retries; for reply and channel sinks reached over HTTP.
+    pub async fn send_once(&self, event: &Event, target: &Target, namespace: &str, trace: &TraceContext) -> Result<(), SinkError> {
+        let metrics = DeliveryMetrics::detached();
+        let policy = RetryPolicy::default();
+        let d = Delivery {
+            event,
+            subscriber: target,
+            policy: &policy,
+            dead_letter: None,
+            reply: ReplyMode::Discard,
+            namespace,
+            trace,
+            metrics: &metrics,
+            arrival: None,
+        };
+        self.attempt(&d).await.map_err(|e| {
+            let status = e.status.unwrap_or(500);
+            if e.retryable {
+                SinkError::Unavailable { status, message: e.message }
+            } else {
+                SinkError::Rejected { status, message: e.message }
+            }
+        })
+    }
+
+    async fn attempt(&self, d: &Delivery<'_>) -> Result<(), AttemptError> {
+        let started = Instant::now();
+        let request = build_request(d).map_err(|e| AttemptError {
+            status: None,
+            retryable: false,
+            body: Bytes::new(),
+            retry_after: None,
+            message: e.to_string(),
+        })?;
+        let exchange = async {
+            let response = self.client.request(request).await.map_err(|e| transport_error(format!("{e:#}")))?;
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, MAX_RESPONSE_BYTES)
+                .collect()
+                .await
+                .map_err(|e| transport_error(format!("reading response: {e}")))?
+                .to_bytes();
+            Ok::<_, AttemptError>((parts, body))
+        };
+        let result = match d.policy.timeout {
+            Some(t) => match tokio::time::timeout(t, exchange).await {
+                Ok(r) => r,
+                Err(_) => Err(transport_error(format!("timed out after {t:?}"))),
+            },
+            None => exchange.await,
+        };
+        d.metrics.attempt_seconds.observe(started.elapsed().as_secs_f64());
+        let (parts, body) = result?;
+        let status = parts.status;
+        if !status.is_success() {
+            let retry_after = parts
+                .headers
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            return Err(AttemptError {
+                status: Some(status.as_u16()),
+                retryable: is_retryable(Some(status.as_u16())),
+                body,
+                retry_after,
+                message: format!("subscriber responded {status}"),
+            });
+        }
+        self.handle_reply(d, status, &parts.headers, body).await
+    }
+
+    async fn handle_reply(&self, d: &Delivery<'_>, status: StatusCode, headers: &HeaderMap, body: Bytes) -> Result<(), AttemptError> {
+        let ReplyMode::To { sink, strict } = d.reply else { return Ok(()) };
+        let looks_like_event = headers.contains_key("ce-specversion") || binding::detect_mode(headers) != binding::Mode::Binary;
+        if !looks_like_event {
+            if body.is_empty() || !strict {
+                return Ok(());
+            }
+            return Err(bad_reply(body, format!("subscriber responded {status} with a body that is not a cloudevent")));
+        }
+        let events = binding::decode(headers, body.clone())
+            .map_err(|e| bad_reply(body.clone(), format!("malformed reply event: {e}")))?;
+        for reply in events {
+            sink.send(reply, d.trace).await.map_err(|e| AttemptError {
+                status: Some(e.status()),
+                retryable: true,
+                body: Bytes::new(),
+                retry_after: None,
+                message: format!("storing reply failed: {e}"),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn transport_error(message: String) -> AttemptError {
+    AttemptError { status: None, retryable: true, body: Bytes::new(), retry_after: None, message }
+}
+
+fn bad_reply(body: Bytes, message: String) -> AttemptError {
+    AttemptError { status: Some(502), retryable: true, body, retry_after: None, message }
+}
+
+fn build_request(d: &Delivery<'_>) -> Result<Request<Full<Bytes>>, binding::BindingError> {
+    let mut headers = HeaderMap::with_capacity(12);
+    let body = match d.policy.format {
+        Format::Binary => binding::encode_binary(d.event, &mut headers)?,
+        Format::Structured => binding::encode_structured(d.event, &mut headers)?,
+    };
+    if matches!(d.reply, ReplyMode::To { .. }) {
+        headers.insert("prefer", HeaderValue::from_static("reply"));
+    }
+    if let Ok(ns) = HeaderValue::from_str(d.namespace) {
+        headers.insert("kn-namespace", ns);
+    }
+    d.trace.inject_child(&mut headers);
+    let mut request = Request::post(d.subscriber.uri.clone())
+        .body(Full::new(body))
+        .map_err(|e| binding::BindingError::Encode(e.to_string()))?;
+    *request.headers_mut() = headers;
+    Ok(request)
+}
+
+/// The event sent to a dead-letter sink: the original plus `knativeerrordest`,
+/// `knativeerrorcode` and `knativeerrordata` (base64 of the first 1024 bytes of the last
+/// response body, as Knative's core dispatcher does).
+fn dead_letter_event(event: &Event, destination: &str, last: &AttemptError) -> Event {
+    let mut dead = event.clone();
+    dead.set_extension("knativeerrordest", destination.to_string());
+    dead.set_extension("knativeerrorcode", last.status.unwrap_or(500).to_string());
+    let data = if last.body.is_empty() { Bytes::from(last.message.clone()) } else { last.body.clone() };
+    let data = &data[..data.len().min(ERROR_DATA_LIMIT)];
+    dead.set_extension("knativeerrordata", base64::engine::general_purpose::STANDARD.encode(data));
+    dead
+}
+
+/// An [`EventSink`] that POSTs to a URL once per call (replies to a Subscription's `reply`).
+pub struct HttpSink {
+    /// The dispatcher used for requests.
+    pub dispatcher: Dispatcher,
+    /// Where events go.
+    pub target: Target,
+    /// `Kn-Namespace` header value.
+    pub namespace: String,
+}
+
+#[async_trait]
+impl EventSink for HttpSink {
+    async fn send(&self, event: Event, trace: &TraceContext) -> Result<(), SinkError> {
+        self.dispatcher.send_once(&event, &self.target, &self.namespace, trace).await
+    }
+}
