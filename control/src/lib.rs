@@ -1,1 +1,69 @@
-//! placeholder
+//! The embedded control plane of `sluice run`: the resource store, the reconciler that turns
+//! stored Knative objects into statuses and a data-plane snapshot, and the resource API.
+//!
+//! Every change (apply, delete) is reconciled before the API answers, so a new Trigger receives
+//! the next event, a deleted one stops, and a changed filter applies to the next event.
+
+pub mod api;
+mod flows;
+pub mod reconcile;
+pub mod store;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use sluice_brokers::DataPlane;
+use sluice_crds::registry::KindInfo;
+use sluice_delivery::metrics::Metrics;
+use tokio::sync::Mutex;
+
+use reconcile::Environment;
+use store::{Applied, Store, StoreError};
+
+/// Store + reconciler + data plane.
+pub struct ControlPlane {
+    /// The objects.
+    pub store: Arc<Store>,
+    /// The running hubs.
+    pub plane: Arc<DataPlane>,
+    /// Process metrics (served at `/metrics`).
+    pub metrics: Arc<Metrics>,
+    env: Environment,
+    reconcile_lock: Mutex<()>,
+}
+
+impl ControlPlane {
+    /// Ties a store and a data plane together and reconciles what the store already holds.
+    pub async fn start(store: Arc<Store>, plane: Arc<DataPlane>, metrics: Arc<Metrics>, env: Environment) -> Arc<Self> {
+        let cp = Arc::new(Self { store, plane, metrics, env, reconcile_lock: Mutex::new(()) });
+        cp.reconcile().await;
+        cp
+    }
+
+    /// Applies objects all-or-nothing, then reconciles.
+    pub async fn apply(&self, objects: Vec<Value>, create_only: bool) -> Result<Vec<Applied>, StoreError> {
+        let applied = self.store.apply(objects, create_only)?;
+        for a in &applied {
+            tracing::info!(kind = %a.kind, namespace = %a.namespace, name = %a.name, action = a.action, "applied");
+        }
+        self.reconcile().await;
+        Ok(applied)
+    }
+
+    /// Deletes an object, then reconciles.
+    pub async fn delete(&self, info: &KindInfo, namespace: &str, name: &str) -> Result<Value, StoreError> {
+        let obj = self.store.delete(info, namespace, name)?;
+        tracing::info!(kind = info.kind, namespace, name, "deleted");
+        self.reconcile().await;
+        Ok(obj)
+    }
+
+    /// Recomputes every status and brings the data plane in line with the store.
+    pub async fn reconcile(&self) {
+        let _guard = self.reconcile_lock.lock().await;
+        let objects = self.store.all();
+        let out = reconcile::reconcile(&objects, &self.env);
+        self.plane.apply(out.snapshot).await;
+        self.store.set_statuses(out.statuses);
+    }
+}

@@ -1,0 +1,61 @@
+//! The broker backend trait: where a broker or channel keeps accepted events until every
+//! trigger or subscription has taken them.
+//!
+//! Shaped like a log with one cursor per subscriber, so the memory backend, the embedded durable
+//! log, Kafka and RabbitMQ all fit: `append` returns once the events are safe (acknowledging
+//! upstream only then), and a cursor hands events out and is told when each one is done.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use cloudevents::Event;
+use sluice_delivery::TraceContext;
+
+/// An accepted event with what travels alongside it.
+#[derive(Debug)]
+pub struct StoredEvent {
+    /// The event as accepted (with `knativearrivaltime` and `knativebrokerttl` for brokers).
+    pub event: Event,
+    /// The trace it arrived in.
+    pub trace: TraceContext,
+    /// When ingress accepted it (for latency metrics).
+    pub arrival: Instant,
+}
+
+/// One event handed out by a cursor, with its position for acknowledgement.
+#[derive(Clone, Debug)]
+pub struct Envelope {
+    /// The event.
+    pub stored: Arc<StoredEvent>,
+    /// Position in the backend (meaningful to the backend only).
+    pub offset: u64,
+}
+
+/// Why a backend could not take or hand out events.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The backend is shutting down or its storage failed.
+    #[error("backend unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Storage of one broker or channel.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// Stores the events; `Ok` means every current cursor will see them.
+    async fn append(&self, events: Vec<Arc<StoredEvent>>) -> Result<(), BackendError>;
+    /// Opens the cursor of one subscriber (trigger or subscription), identified by `id`.
+    async fn open_cursor(&self, id: &str) -> Result<Box<dyn Cursor>, BackendError>;
+    /// Forgets a subscriber's cursor (the trigger or subscription was deleted).
+    async fn remove_cursor(&self, id: &str);
+}
+
+/// A subscriber's position in a backend.
+#[async_trait]
+pub trait Cursor: Send {
+    /// The next event, waiting for one; `None` when the cursor was removed.
+    async fn next(&mut self) -> Option<Envelope>;
+    /// Marks an event as done (delivered, dead-lettered or filtered out).
+    async fn ack(&mut self, offset: u64);
+}

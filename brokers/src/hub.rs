@@ -1,0 +1,326 @@
+//! A hub is one broker or channel at run time: it accepts events into its backend and runs one
+//! dispatch loop per trigger or subscription, each reading its own cursor.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use cloudevents::{AttributesReader, Event};
+use sluice_delivery::binding::integer_extension;
+use sluice_delivery::metrics::{DeliveryMetrics, IngressMetrics};
+use sluice_delivery::{Delivery, Dispatcher, EventSink, HttpSink, ReplyMode, RetryPolicy, SinkError, Target, TraceContext};
+use sluice_triggers::CompiledFilter;
+use tokio::sync::{Mutex, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::backend::{Backend, Cursor, Envelope, StoredEvent};
+
+/// The loop-guard extension (BRK-09).
+pub const TTL_EXTENSION: &str = "knativebrokerttl";
+/// The arrival-time extension stamped by broker ingress (BRK-09).
+pub const ARRIVAL_EXTENSION: &str = "knativearrivaltime";
+/// TTL given to events that arrive without one.
+pub const MAX_TTL: i64 = 255;
+/// Default number of deliveries one trigger or subscription may have in flight.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 100;
+
+/// Whether a hub is a broker or a channel.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
+pub enum HubKind {
+    /// A Broker: TTL loop guard, arrival time, filters, replies back to itself.
+    Broker,
+    /// A Channel or InMemoryChannel: fan-out to subscriptions, replies to `spec.reply`.
+    Channel,
+}
+
+impl HubKind {
+    /// Lower-case name used in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HubKind::Broker => "broker",
+            HubKind::Channel => "channel",
+        }
+    }
+}
+
+/// Identifies a hub.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HubKey {
+    /// Broker or channel.
+    pub kind: HubKind,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl std::fmt::Display for HubKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}/{}", self.kind.as_str(), self.namespace, self.name)
+    }
+}
+
+/// Where a subscriber's replies go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplyTo {
+    /// Replies are discarded.
+    Discard,
+    /// Replies go back into the same broker (triggers).
+    SameBroker,
+    /// Replies are POSTed to a URL (a Subscription's `spec.reply`).
+    Url(Target),
+}
+
+/// Run-time configuration of one trigger or subscription; swapped live on change.
+#[derive(Clone, Debug)]
+pub struct SubscriberConfig {
+    /// Stable identity (`namespace/name/uid`), also the backend cursor id.
+    pub id: String,
+    /// `trigger` or `subscription`.
+    pub kind: &'static str,
+    /// Namespace of the trigger or subscription (`Kn-Namespace`).
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Filter (triggers); `None` passes everything.
+    pub filter: Option<CompiledFilter>,
+    /// Resolved subscriber URL.
+    pub subscriber: Target,
+    /// Where replies go.
+    pub reply: ReplyTo,
+    /// Retries, backoff, timeout (already merged with the broker's or channel's defaults).
+    pub policy: RetryPolicy,
+    /// Resolved dead-letter sink.
+    pub dead_letter: Option<Target>,
+    /// Deliveries in flight at most.
+    pub max_in_flight: usize,
+}
+
+/// Why ingress refused events.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The event's `knativebrokerttl` is exhausted or malformed (400).
+    #[error("{0}")]
+    Ttl(String),
+    /// The backend could not store the events (503).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+struct RunningSubscriber {
+    config: Arc<ArcSwap<SubscriberConfig>>,
+    permits: Arc<Semaphore>,
+    max_in_flight: usize,
+    task: JoinHandle<()>,
+}
+
+/// One broker or channel at run time.
+pub struct Hub {
+    key: HubKey,
+    backend: Arc<dyn Backend>,
+    dispatcher: Dispatcher,
+    ingress_metrics: IngressMetrics,
+    metrics: Arc<sluice_delivery::metrics::Metrics>,
+    subscribers: Mutex<HashMap<String, RunningSubscriber>>,
+}
+
+impl Hub {
+    /// A hub over `backend`.
+    pub fn new(
+        key: HubKey,
+        backend: Arc<dyn Backend>,
+        dispatcher: Dispatcher,
+        metrics: Arc<sluice_delivery::metrics::Metrics>,
+    ) -> Arc<Self> {
+        let ingress_metrics = metrics.ingress(key.kind.as_str(), &key.namespace, &key.name);
+        Arc::new(Self { key, backend, dispatcher, ingress_metrics, metrics, subscribers: Mutex::new(HashMap::new()) })
+    }
+
+    /// This hub's identity.
+    pub fn key(&self) -> &HubKey {
+        &self.key
+    }
+
+    /// Ingress counters.
+    pub fn ingress_metrics(&self) -> &IngressMetrics {
+        &self.ingress_metrics
+    }
+
+    /// Accepts events: brokers apply the TTL loop guard and stamp `knativearrivaltime`.
+    /// `Ok` means every event is stored and will be delivered.
+    pub async fn ingest(&self, mut events: Vec<Event>, trace: TraceContext) -> Result<(), IngestError> {
+        let arrival = Instant::now();
+        if self.key.kind == HubKind::Broker {
+            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+            for e in events.iter_mut() {
+                let ttl = match integer_extension(e, TTL_EXTENSION) {
+                    None => MAX_TTL,
+                    Some(Ok(ttl)) if ttl > 0 => ttl,
+                    Some(Ok(ttl)) => {
+                        return Err(IngestError::Ttl(format!("event {} has {TTL_EXTENSION} {ttl}: time to live exhausted (loop guard)", e.id())))
+                    }
+                    Some(Err(msg)) => return Err(IngestError::Ttl(msg)),
+                };
+                e.set_extension(TTL_EXTENSION, ttl);
+                e.set_extension(ARRIVAL_EXTENSION, now.clone());
+            }
+        }
+        let n = events.len() as u64;
+        let stored = events
+            .into_iter()
+            .map(|event| Arc::new(StoredEvent { event, trace: trace.clone(), arrival }))
+            .collect();
+        self.backend.append(stored).await.map_err(|e| IngestError::Unavailable(e.to_string()))?;
+        self.ingress_metrics.accepted(n);
+        Ok(())
+    }
+
+    /// Starts, updates or stops subscribers so that exactly `configs` run.
+    pub async fn reconcile_subscribers(self: &Arc<Self>, configs: Vec<SubscriberConfig>) {
+        let mut running = self.subscribers.lock().await;
+        let wanted: HashMap<String, SubscriberConfig> = configs.into_iter().map(|c| (c.id.clone(), c)).collect();
+        let gone: Vec<String> = running.keys().filter(|id| !wanted.contains_key(*id)).cloned().collect();
+        for id in gone {
+            if let Some(sub) = running.remove(&id) {
+                sub.task.abort();
+                self.backend.remove_cursor(&id).await;
+                tracing::info!(hub = %self.key, subscriber = %id, "subscriber stopped");
+            }
+        }
+        for (id, config) in wanted {
+            if let Some(sub) = running.get_mut(&id) {
+                if config.max_in_flight > sub.max_in_flight {
+                    sub.permits.add_permits(config.max_in_flight - sub.max_in_flight);
+                } else if config.max_in_flight < sub.max_in_flight {
+                    sub.permits.forget_permits(sub.max_in_flight - config.max_in_flight);
+                }
+                sub.max_in_flight = config.max_in_flight;
+                sub.config.store(Arc::new(config));
+                continue;
+            }
+            let cursor = match self.backend.open_cursor(&id).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(hub = %self.key, subscriber = %id, error = %e, "cannot open cursor");
+                    continue;
+                }
+            };
+            let max = config.max_in_flight.max(1);
+            let metrics = self.metrics.delivery(config.kind, &config.namespace, &config.name);
+            let shared = Arc::new(ArcSwap::from_pointee(config));
+            let permits = Arc::new(Semaphore::new(max));
+            let task = tokio::spawn(dispatch_loop(self.clone(), cursor, shared.clone(), permits.clone(), metrics));
+            tracing::info!(hub = %self.key, subscriber = %id, "subscriber started");
+            running.insert(id, RunningSubscriber { config: shared, permits, max_in_flight: max, task });
+        }
+    }
+
+    /// Stops every subscriber.
+    pub async fn shutdown(&self) {
+        for (_, sub) in self.subscribers.lock().await.drain() {
+            sub.task.abort();
+        }
+    }
+}
+
+/// Reads one subscriber's cursor, filters, and delivers with at most `max_in_flight` at once.
+async fn dispatch_loop(
+    hub: Arc<Hub>,
+    mut cursor: Box<dyn Cursor>,
+    config: Arc<ArcSwap<SubscriberConfig>>,
+    permits: Arc<Semaphore>,
+    metrics: DeliveryMetrics,
+) {
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    loop {
+        let env = tokio::select! {
+            biased;
+            Some(offset) = done_rx.recv() => { cursor.ack(offset).await; continue; }
+            env = cursor.next() => env,
+        };
+        let Some(env) = env else { return };
+        let cfg = config.load_full();
+        if let Some(filter) = &cfg.filter {
+            if !filter.matches(&env.stored.event) {
+                metrics.filtered_out.inc();
+                cursor.ack(env.offset).await;
+                continue;
+            }
+        }
+        let Ok(permit) = permits.clone().acquire_owned().await else { return };
+        let hub = hub.clone();
+        let metrics = metrics.clone();
+        let done = done_tx.clone();
+        tokio::spawn(async move {
+            deliver_one(&hub, &cfg, &env, &metrics).await;
+            drop(permit);
+            let _ = done.send(env.offset);
+        });
+    }
+}
+
+async fn deliver_one(hub: &Arc<Hub>, cfg: &SubscriberConfig, env: &Envelope, metrics: &DeliveryMetrics) {
+    let stored = &env.stored;
+    let mut event = stored.event.clone();
+    let ttl = match hub.key.kind {
+        HubKind::Broker => {
+            // The filter strips the TTL before delivery and re-attaches it to replies (BRK-09).
+            let ttl = integer_extension(&event, TTL_EXTENSION).and_then(Result::ok).unwrap_or(MAX_TTL);
+            event.remove_extension(TTL_EXTENSION);
+            ttl
+        }
+        HubKind::Channel => MAX_TTL,
+    };
+    let broker_reply;
+    let http_reply;
+    let reply = match &cfg.reply {
+        ReplyTo::Discard => ReplyMode::Discard,
+        ReplyTo::SameBroker => {
+            broker_reply = BrokerReply { hub: hub.clone(), ttl };
+            ReplyMode::To { sink: &broker_reply, strict: true }
+        }
+        ReplyTo::Url(target) => {
+            http_reply = HttpSink { dispatcher: hub.dispatcher.clone(), target: target.clone(), namespace: cfg.namespace.clone() };
+            ReplyMode::To { sink: &http_reply, strict: false }
+        }
+    };
+    let outcome = hub
+        .dispatcher
+        .deliver(Delivery {
+            event: &event,
+            subscriber: &cfg.subscriber,
+            policy: &cfg.policy,
+            dead_letter: cfg.dead_letter.as_ref(),
+            reply,
+            namespace: &cfg.namespace,
+            trace: &stored.trace,
+            metrics,
+            arrival: Some(stored.arrival),
+        })
+        .await;
+    tracing::debug!(hub = %hub.key, subscriber = %cfg.id, event_id = %event.id(), ?outcome, "delivery finished");
+}
+
+/// Re-ingests replies into the broker with the TTL decremented (BRK-10).
+struct BrokerReply {
+    hub: Arc<Hub>,
+    ttl: i64,
+}
+
+#[async_trait]
+impl EventSink for BrokerReply {
+    async fn send(&self, mut event: Event, trace: &TraceContext) -> Result<(), SinkError> {
+        let ttl = self.ttl - 1;
+        if ttl <= 0 {
+            tracing::warn!(hub = %self.hub.key, event_id = %event.id(), "reply dropped: {TTL_EXTENSION} exhausted (loop guard)");
+            return Ok(());
+        }
+        event.set_extension(TTL_EXTENSION, ttl);
+        self.hub.ingest(vec![event], trace.child()).await.map_err(|e| match e {
+            IngestError::Ttl(m) => SinkError::Rejected { status: 400, message: m },
+            IngestError::Unavailable(m) => SinkError::Unavailable { status: 503, message: m },
+        })
+    }
+}

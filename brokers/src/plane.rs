@@ -1,0 +1,102 @@
+//! The data plane: every hub (broker or channel) and its subscribers, reconciled from a
+//! snapshot of desired state. It does not know where the snapshot came from (embedded store or
+//! Kubernetes).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use sluice_delivery::metrics::Metrics;
+use sluice_delivery::Dispatcher;
+
+use crate::hub::{Hub, HubKey, SubscriberConfig};
+use crate::memory::{MemoryBackend, DEFAULT_QUEUE_CAPACITY};
+
+/// Default largest accepted request body.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Which backend stores a hub's events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BackendKind {
+    /// Bounded in-memory queues; nothing survives a restart.
+    #[default]
+    Memory,
+}
+
+/// Desired state of one hub.
+#[derive(Clone, Debug)]
+pub struct HubSpec {
+    /// Which hub.
+    pub key: HubKey,
+    /// Its storage.
+    pub backend: BackendKind,
+    /// Its triggers or subscriptions.
+    pub subscribers: Vec<SubscriberConfig>,
+}
+
+/// Desired state of the whole data plane.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// Every hub that should exist.
+    pub hubs: Vec<HubSpec>,
+}
+
+/// Every running hub.
+pub struct DataPlane {
+    hubs: RwLock<HashMap<HubKey, Arc<Hub>>>,
+    dispatcher: Dispatcher,
+    metrics: Arc<Metrics>,
+    max_body_bytes: usize,
+}
+
+impl DataPlane {
+    /// An empty data plane.
+    pub fn new(metrics: Arc<Metrics>, max_body_bytes: usize) -> Arc<Self> {
+        Arc::new(Self { hubs: RwLock::new(HashMap::new()), dispatcher: Dispatcher::new(), metrics, max_body_bytes })
+    }
+
+    /// The hub with this key, if it exists.
+    pub fn hub(&self, key: &HubKey) -> Option<Arc<Hub>> {
+        self.hubs.read().expect("hub map poisoned").get(key).cloned()
+    }
+
+    /// Largest accepted request body.
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_bytes
+    }
+
+    /// The shared dispatcher.
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+
+    /// Makes the running hubs and subscribers match `snapshot`: creates new hubs, removes
+    /// deleted ones, and starts, updates or stops subscribers. Configuration changes apply to
+    /// the next event.
+    pub async fn apply(&self, snapshot: Snapshot) {
+        let wanted: HashMap<HubKey, HubSpec> = snapshot.hubs.into_iter().map(|h| (h.key.clone(), h)).collect();
+        let removed: Vec<Arc<Hub>> = {
+            let mut hubs = self.hubs.write().expect("hub map poisoned");
+            let gone: Vec<HubKey> = hubs.keys().filter(|k| !wanted.contains_key(*k)).cloned().collect();
+            gone.iter().filter_map(|k| hubs.remove(k)).collect()
+        };
+        for hub in removed {
+            tracing::info!(hub = %hub.key(), "hub removed");
+            hub.shutdown().await;
+        }
+        for (key, spec) in wanted {
+            let hub = {
+                let mut hubs = self.hubs.write().expect("hub map poisoned");
+                hubs.entry(key.clone())
+                    .or_insert_with(|| {
+                        tracing::info!(hub = %key, "hub created");
+                        let backend = match spec.backend {
+                            BackendKind::Memory => Arc::new(MemoryBackend::new(DEFAULT_QUEUE_CAPACITY)),
+                        };
+                        Hub::new(key.clone(), backend, self.dispatcher.clone(), self.metrics.clone())
+                    })
+                    .clone()
+            };
+            hub.reconcile_subscribers(spec.subscribers).await;
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The resource API of embedded mode, with Kubernetes-shaped paths:
+//! `/apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}]`, `/apis/{group}/{version}/{plural}`
+//! (all namespaces), `/api/v1/...` for ConfigMap and Secret, plus `POST /sluice/v1/apply`
+//! (all-or-nothing multi-object apply) and `/metrics`.
+//!
+//! Errors are Kubernetes `Status` objects with the matching HTTP code.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use sluice_crds::registry::{find_by_plural, KindInfo};
+
+use crate::store::{ObjectKey, StoreError};
+use crate::ControlPlane;
+
+/// An API error rendered as a Kubernetes `Status`.
+#[derive(Debug)]
+pub struct ApiError {
+    code: StatusCode,
+    reason: &'static str,
+    message: String,
+    causes: Vec<String>,
+}
+
+impl ApiError {
+    fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
+        Self { code, reason, message: message.into(), causes: vec![] }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(errors) => Self {
+                code: StatusCode::UNPROCESSABLE_ENTITY,
+                reason: "Invalid",
+                message: format!("{} error(s); nothing was applied:\n{}", errors.len(), errors.join("\n")),
+                causes: errors,
+            },
+            e @ StoreError::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, "NotFound", e.to_string()),
+            e @ StoreError::AlreadyExists { .. } => Self::new(StatusCode::CONFLICT, "AlreadyExists", e.to_string()),
+            e @ StoreError::Io { .. } => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", e.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let causes: Vec<Value> = self.causes.iter().map(|c| json!({"message": c})).collect();
+        let body = json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": self.message, "reason": self.reason, "code": self.code.as_u16(),
+            "details": {"causes": causes},
+        });
+        (self.code, Json(body)).into_response()
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// The API router.
+pub fn router(cp: Arc<ControlPlane>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .route("/sluice/v1/apply", post(apply))
+        .route("/apis/{group}/{version}/{plural}", get(list_all))
+        .route("/apis/{group}/{version}/namespaces/{ns}/{plural}", get(list_ns).post(create))
+        .route("/apis/{group}/{version}/namespaces/{ns}/{plural}/{name}", get(get_one).put(replace).delete(delete_one))
+        .route("/api/v1/{plural}", get(core_list_all))
+        .route("/api/v1/namespaces/{ns}/{plural}", get(core_list_ns).post(core_create))
+        .route("/api/v1/namespaces/{ns}/{plural}/{name}", get(core_get).put(core_replace).delete(core_delete))
+        .with_state(cp)
+}
+
+async fn metrics(State(cp): State<Arc<ControlPlane>>) -> Response {
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], cp.metrics.encode()).into_response()
+}
+
+fn kind(group: &str, version: &str, plural: &str) -> Result<&'static KindInfo, ApiError> {
+    find_by_plural(group, version, plural)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "NotFound", format!("the server could not find the requested resource {plural}.{group}/{version}")))
+}
+
+fn list_response(info: &KindInfo, items: Vec<Value>) -> Response {
+    Json(json!({"apiVersion": info.api_version(), "kind": format!("{}List", info.kind), "metadata": {}, "items": items})).into_response()
+}
+
+async fn list_all(State(cp): State<Arc<ControlPlane>>, Path((g, v, p)): Path<(String, String, String)>) -> ApiResult {
+    let info = kind(&g, &v, &p)?;
+    Ok(list_response(info, cp.store.list(info, None)))
+}
+
+async fn list_ns(State(cp): State<Arc<ControlPlane>>, Path((g, v, ns, p)): Path<(String, String, String, String)>) -> ApiResult {
+    let info = kind(&g, &v, &p)?;
+    Ok(list_response(info, cp.store.list(info, Some(&ns))))
+}
+
+async fn get_one(State(cp): State<Arc<ControlPlane>>, Path((g, v, ns, p, name)): Path<(String, String, String, String, String)>) -> ApiResult {
+    let info = kind(&g, &v, &p)?;
+    cp.store
+        .get(&ObjectKey::new(info, &ns, &name))
+        .map(|o| Json(o).into_response())
+        .ok_or_else(|| StoreError::NotFound { kind: info.singular.into(), namespace: ns, name }.into())
+}
+
+/// Fills kind/apiVersion/namespace/name from the path where the body leaves them out, and
+/// refuses bodies that contradict the path.
+fn fit_to_path(info: &KindInfo, ns: &str, name: Option<&str>, mut body: Value) -> Result<Value, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", m);
+    let obj = body.as_object_mut().ok_or_else(|| bad("request body must be a JSON object".into()))?;
+    obj.entry("apiVersion").or_insert_with(|| json!(info.api_version()));
+    obj.entry("kind").or_insert_with(|| json!(info.kind));
+    if obj["kind"] != info.kind {
+        return Err(bad(format!("kind {} does not match the path ({})", obj["kind"], info.kind)));
+    }
+    let meta = obj.entry("metadata").or_insert_with(|| json!({}));
+    let meta_ns = meta["namespace"].as_str().unwrap_or(ns).to_string();
+    if meta_ns != ns {
+        return Err(bad(format!("metadata.namespace {meta_ns:?} does not match the path namespace {ns:?}")));
+    }
+    meta["namespace"] = json!(ns);
+    if let Some(name) = name {
+        if meta["name"].as_str().is_some_and(|n| n != name) {
+            return Err(bad(format!("metadata.name {} does not match the path name {name:?}", meta["name"])));
+        }
+        meta["name"] = json!(name);
+    }
+    Ok(body)
+}
+
+async fn write_one(cp: &ControlPlane, info: &KindInfo, ns: &str, name: Option<&str>, body: Value, create_only: bool) -> ApiResult {
+    let body = fit_to_path(info, ns, name, body)?;
+    let applied = cp.apply(vec![body], create_only).await?;
+    let a = &applied[0];
+    let code = if a.action == "created" { StatusCode::CREATED } else { StatusCode::OK };
+    let obj = cp.store.get(&ObjectKey::new(info, &a.namespace, &a.name)).unwrap_or(Value::Null);
+    Ok((code, Json(obj)).into_response())
+}
+
+async fn create(State(cp): State<Arc<ControlPlane>>, Path((g, v, ns, p)): Path<(String, String, String, String)>, Json(body): Json<Value>) -> ApiResult {
+    let info = kind(&g, &v, &p)?;
+    write_one(&cp, info, &ns, None, body, true).await
+}
+
+async fn replace(State(cp): State<Arc<ControlPlane>>, Path((g, v, ns, p, name)): Path<(String, String, String, String, String)>, Json(body): Json<Value>) -> ApiResult {
+    let info = kind(&g, &v, &p)?;
+    write_one(&cp, info, &ns, Some(&name), body, false).await
+}
+
+async fn delete_one(State(cp): State<Arc<ControlPlane>>, Path((g, v, ns, p, name)): Path<(String, String, String, String, String)>) -> ApiResult {
+    let info = kind(&g, &v, &p)?;
+    let obj = cp.delete(info, &ns, &name).await?;
+    Ok(Json(obj).into_response())
+}
+
+async fn core_list_all(State(cp): State<Arc<ControlPlane>>, Path(p): Path<String>) -> ApiResult {
+    list_all(State(cp), Path((String::new(), "v1".into(), p))).await
+}
+
+async fn core_list_ns(State(cp): State<Arc<ControlPlane>>, Path((ns, p)): Path<(String, String)>) -> ApiResult {
+    list_ns(State(cp), Path((String::new(), "v1".into(), ns, p))).await
+}
+
+async fn core_get(State(cp): State<Arc<ControlPlane>>, Path((ns, p, name)): Path<(String, String, String)>) -> ApiResult {
+    get_one(State(cp), Path((String::new(), "v1".into(), ns, p, name))).await
+}
+
+async fn core_create(State(cp): State<Arc<ControlPlane>>, Path((ns, p)): Path<(String, String)>, body: Json<Value>) -> ApiResult {
+    create(State(cp), Path((String::new(), "v1".into(), ns, p)), body).await
+}
+
+async fn core_replace(State(cp): State<Arc<ControlPlane>>, Path((ns, p, name)): Path<(String, String, String)>, body: Json<Value>) -> ApiResult {
+    replace(State(cp), Path((String::new(), "v1".into(), ns, p, name)), body).await
+}
+
+async fn core_delete(State(cp): State<Arc<ControlPlane>>, Path((ns, p, name)): Path<(String, String, String)>) -> ApiResult {
+    delete_one(State(cp), Path((String::new(), "v1".into(), ns, p, name))).await
+}
+
+/// Body of `POST /sluice/v1/apply`.
+#[derive(serde::Deserialize)]
+struct ApplyRequest {
+    objects: Vec<Value>,
+}
+
+async fn apply(State(cp): State<Arc<ControlPlane>>, Json(req): Json<ApplyRequest>) -> ApiResult {
+    let applied = cp.apply(req.objects, false).await?;
+    Ok(Json(json!({"results": applied})).into_response())
+}

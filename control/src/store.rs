@@ -1,0 +1,339 @@
+//! The resource store of embedded mode: every applied object as JSON, keyed by kind, namespace
+//! and name, persisted under `--data-dir` and restored on restart.
+//!
+//! Applying is all-or-nothing per request: every document is decoded, defaulted and validated
+//! (including immutable fields against the stored version) before anything is written.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use serde_json::{json, Value};
+use sluice_crds::registry::KindInfo;
+use sluice_crds::KnativeObject;
+use tokio::sync::watch;
+
+/// Identifies a stored object.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjectKey {
+    /// API group (`""` for core).
+    pub group: String,
+    /// Plural resource name, e.g. `brokers`.
+    pub plural: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl ObjectKey {
+    /// The key of a typed object.
+    pub fn of(obj: &KnativeObject) -> Self {
+        let info = obj.kind_info();
+        Self::new(info, obj.namespace(), obj.name())
+    }
+
+    /// A key from its parts.
+    pub fn new(info: &KindInfo, namespace: &str, name: &str) -> Self {
+        Self { group: info.group.to_string(), plural: info.plural.to_string(), namespace: namespace.to_string(), name: name.to_string() }
+    }
+
+    fn file(&self, root: &Path) -> PathBuf {
+        let group = if self.group.is_empty() { "core" } else { &self.group };
+        root.join("objects").join(group).join(&self.plural).join(&self.namespace).join(format!("{}.json", self.name))
+    }
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// One or more documents are invalid; nothing was applied.
+    #[error("{}", .0.join("\n"))]
+    Invalid(Vec<String>),
+    /// The object does not exist.
+    #[error("{kind} {namespace}/{name} not found")]
+    NotFound {
+        /// Kind (singular, lower-case).
+        kind: String,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// The object already exists (create).
+    #[error("{kind} {namespace}/{name} already exists")]
+    AlreadyExists {
+        /// Kind (singular, lower-case).
+        kind: String,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
+    /// Writing under the data directory failed.
+    #[error("persisting {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// What applying one object did.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Applied {
+    /// Kind, e.g. `Broker`.
+    pub kind: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// `created`, `configured` or `unchanged`.
+    pub action: &'static str,
+}
+
+/// The stored objects.
+pub struct Store {
+    objects: RwLock<BTreeMap<ObjectKey, Value>>,
+    data_dir: Option<PathBuf>,
+    revision: watch::Sender<u64>,
+}
+
+impl Store {
+    /// An empty store, persisting under `data_dir` if given; objects found there are restored.
+    pub fn open(data_dir: Option<PathBuf>) -> Result<Arc<Self>, StoreError> {
+        let mut objects = BTreeMap::new();
+        if let Some(dir) = &data_dir {
+            load_dir(&dir.join("objects"), &mut objects)?;
+            if !objects.is_empty() {
+                tracing::info!(count = objects.len(), dir = %dir.display(), "restored objects from data dir");
+            }
+        }
+        let max_rv = objects.values().filter_map(|v| v["metadata"]["resourceVersion"].as_str()?.parse::<u64>().ok()).max().unwrap_or(0);
+        let (revision, _) = watch::channel(max_rv);
+        Ok(Arc::new(Self { objects: RwLock::new(objects), data_dir, revision }))
+    }
+
+    /// A receiver notified after every change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.revision.subscribe()
+    }
+
+    /// Every object (a consistent copy).
+    pub fn all(&self) -> Vec<(ObjectKey, Value)> {
+        self.objects.read().expect("store poisoned").iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    /// Objects of one kind, in one namespace or all.
+    pub fn list(&self, info: &KindInfo, namespace: Option<&str>) -> Vec<Value> {
+        self.objects
+            .read()
+            .expect("store poisoned")
+            .iter()
+            .filter(|(k, _)| k.group == info.group && k.plural == info.plural && namespace.is_none_or(|ns| k.namespace == ns))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// One object.
+    pub fn get(&self, key: &ObjectKey) -> Option<Value> {
+        self.objects.read().expect("store poisoned").get(key).cloned()
+    }
+
+    /// Applies documents all-or-nothing: every error of every document is reported and nothing
+    /// is written unless all are valid. `create_only` refuses existing objects (HTTP POST).
+    pub fn apply(&self, documents: Vec<Value>, create_only: bool) -> Result<Vec<Applied>, StoreError> {
+        let mut errors = Vec::new();
+        let mut prepared = Vec::new();
+        {
+            let objects = self.objects.read().expect("store poisoned");
+            for (i, doc) in documents.into_iter().enumerate() {
+                let label = format!("document {}", i + 1);
+                let mut obj = match KnativeObject::from_value(without_status(&doc)) {
+                    Ok(o) => o,
+                    Err(e) => {
+                        errors.push(format!("{label}: {e}"));
+                        continue;
+                    }
+                };
+                obj.apply_defaults();
+                let key = ObjectKey::of(&obj);
+                let mut errs = obj.validate();
+                let old = objects.get(&key);
+                if let Some(old) = old {
+                    if create_only {
+                        return Err(StoreError::AlreadyExists {
+                            kind: obj.kind_info().singular.to_string(),
+                            namespace: key.namespace,
+                            name: key.name,
+                        });
+                    }
+                    if let Ok(old_obj) = KnativeObject::from_value(without_status(old)) {
+                        errs.extend(obj.validate_update(&old_obj));
+                    }
+                }
+                if !errs.is_empty() {
+                    errors.extend(obj.describe_errors(&errs));
+                    continue;
+                }
+                prepared.push((key, obj));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(StoreError::Invalid(errors));
+        }
+        let mut results = Vec::new();
+        let mut objects = self.objects.write().expect("store poisoned");
+        let mut rv = *self.revision.borrow();
+        for (key, obj) in prepared {
+            let kind = obj.kind_info().kind.to_string();
+            let mut value = obj.to_value();
+            let old = objects.get(&key);
+            let action = merge_metadata(&mut value, old, &mut rv);
+            if action != "unchanged" {
+                self.persist(&key, &value)?;
+                objects.insert(key.clone(), value);
+            }
+            results.push(Applied { kind, namespace: key.namespace, name: key.name, action });
+        }
+        drop(objects);
+        self.revision.send_replace(rv);
+        Ok(results)
+    }
+
+    /// Deletes one object, returning it.
+    pub fn delete(&self, info: &KindInfo, namespace: &str, name: &str) -> Result<Value, StoreError> {
+        let key = ObjectKey::new(info, namespace, name);
+        let removed = self.objects.write().expect("store poisoned").remove(&key);
+        let Some(value) = removed else {
+            return Err(StoreError::NotFound { kind: info.singular.to_string(), namespace: namespace.into(), name: name.into() });
+        };
+        if let Some(dir) = &self.data_dir {
+            let path = key.file(dir);
+            if let Err(e) = std::fs::remove_file(&path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(StoreError::Io { path: path.display().to_string(), source: e });
+                }
+            }
+        }
+        self.revision.send_modify(|rv| *rv += 1);
+        Ok(value)
+    }
+
+    /// Replaces the status of objects (reconciler output); unchanged statuses are skipped.
+    /// Does not notify subscribers: status never changes desired state.
+    pub fn set_statuses(&self, statuses: Vec<(ObjectKey, Value)>) {
+        let mut objects = self.objects.write().expect("store poisoned");
+        for (key, status) in statuses {
+            let Some(obj) = objects.get_mut(&key) else { continue };
+            if obj.get("status") == Some(&status) {
+                continue;
+            }
+            obj["status"] = status;
+            if let Err(e) = self.persist(&key, obj) {
+                tracing::warn!(error = %e, "cannot persist status");
+            }
+        }
+    }
+
+    fn persist(&self, key: &ObjectKey, value: &Value) -> Result<(), StoreError> {
+        let Some(dir) = &self.data_dir else { return Ok(()) };
+        let path = key.file(dir);
+        let io = |source| StoreError::Io { path: path.display().to_string(), source };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        let bytes = serde_json::to_vec_pretty(value).expect("json values serialize");
+        std::fs::write(&tmp, bytes).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        Ok(())
+    }
+}
+
+/// A copy of a stored object without its status (status is server-written, not validated).
+pub fn without_status(value: &Value) -> Value {
+    let mut v = value.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove("status");
+    }
+    v
+}
+
+/// Fills server-set metadata (uid, creationTimestamp, generation, resourceVersion) and keeps
+/// the old status; returns what happened.
+fn merge_metadata(value: &mut Value, old: Option<&Value>, rv: &mut u64) -> &'static str {
+    let spec_of = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.as_object_mut() {
+            m.remove("status");
+            if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+                for k in ["uid", "creationTimestamp", "generation", "resourceVersion", "managedFields"] {
+                    meta.remove(k);
+                }
+            }
+        }
+        v
+    };
+    match old {
+        Some(old) => {
+            if spec_of(old) == spec_of(value) {
+                return "unchanged";
+            }
+            let old_meta = &old["metadata"];
+            let spec_changed = old.get("spec") != value.get("spec");
+            let generation = old_meta["generation"].as_i64().unwrap_or(1) + i64::from(spec_changed);
+            *rv += 1;
+            let meta = &mut value["metadata"];
+            meta["uid"] = old_meta["uid"].clone();
+            meta["creationTimestamp"] = old_meta["creationTimestamp"].clone();
+            meta["generation"] = json!(generation);
+            meta["resourceVersion"] = json!(rv.to_string());
+            value["status"] = old.get("status").cloned().unwrap_or_else(|| json!({}));
+            "configured"
+        }
+        None => {
+            *rv += 1;
+            let meta = &mut value["metadata"];
+            meta["uid"] = json!(uuid::Uuid::new_v4().to_string());
+            meta["creationTimestamp"] = json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            meta["generation"] = json!(1);
+            meta["resourceVersion"] = json!(rv.to_string());
+            if let Some(m) = value.as_object_mut() {
+                m.remove("status");
+            }
+            "created"
+        }
+    }
+}
+
+fn load_dir(dir: &Path, out: &mut BTreeMap<ObjectKey, Value>) -> Result<(), StoreError> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let io = |p: &Path, source| StoreError::Io { path: p.display().to_string(), source };
+    for entry in entries {
+        let path = entry.map_err(|e| io(dir, e))?.path();
+        if path.is_dir() {
+            load_dir(&path, out)?;
+            continue;
+        }
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+        let value: Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(file = %path.display(), error = %e, "skipping unreadable stored object");
+                continue;
+            }
+        };
+        match KnativeObject::from_value(without_status(&value)) {
+            Ok(obj) => {
+                out.insert(ObjectKey::of(&obj), value);
+            }
+            Err(e) => tracing::error!(file = %path.display(), error = %e, "skipping invalid stored object"),
+        }
+    }
+    Ok(())
+}

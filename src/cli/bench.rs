@@ -1,0 +1,244 @@
+//! `sluice bench broker`: drives 1 KiB events through ingress → trigger → subscriber on
+//! loopback and, in the same run, a raw HTTP POST baseline straight to the subscriber.
+//!
+//! Prints throughput (events/s), the ratio to the baseline, and p50/p99 end-to-end latency at
+//! a fixed rate. Everything runs in this process on loopback; nothing is asserted.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use sluice_brokers::{BackendKind, DataPlane, HubKey, HubKind, HubSpec, ReplyTo, Snapshot, SubscriberConfig};
+use sluice_crds::eventing::SubscriptionsApiFilter;
+use sluice_delivery::metrics::Metrics;
+use sluice_delivery::{RetryPolicy, Target};
+
+/// Which benchmark.
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Broker ingress → trigger → subscriber against a raw HTTP baseline.
+    Broker(BrokerBench),
+}
+
+/// Options of `sluice bench broker`.
+#[derive(clap::Args, Debug)]
+pub struct BrokerBench {
+    /// Events per throughput run.
+    #[arg(long, default_value_t = 100_000)]
+    events: u64,
+    /// Concurrent senders in throughput runs.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Event data size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    size: usize,
+    /// Rate of the latency runs, events/s.
+    #[arg(long, default_value_t = 2000)]
+    rate: u64,
+    /// Duration of each latency run, seconds.
+    #[arg(long, default_value_t = 5)]
+    latency_seconds: u64,
+}
+
+/// Process-wide time base: senders stamp microseconds since it, the subscriber subtracts.
+fn base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+/// The subscriber: counts events and records latency from the `ce-benchsent` header.
+#[derive(Default)]
+struct Subscriber {
+    received: AtomicU64,
+    latencies_us: Mutex<Vec<u64>>,
+    recording: std::sync::atomic::AtomicBool,
+}
+
+async fn start_subscriber(sub: Arc<Subscriber>) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let _ = stream.set_nodelay(true);
+            let sub = sub.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: Request<Incoming>| {
+                    let sub = sub.clone();
+                    async move {
+                        let sent = req.headers().get("ce-benchsent").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+                        let _ = req.into_body().collect().await;
+                        if let (Some(sent), true) = (sent, sub.recording.load(Ordering::Relaxed)) {
+                            let now = base().elapsed().as_micros() as u64;
+                            sub.latencies_us.lock().expect("latency lock").push(now.saturating_sub(sent));
+                        }
+                        sub.received.fetch_add(1, Ordering::Relaxed);
+                        Ok::<_, hyper::Error>(Response::builder().status(202).body(Empty::<Bytes>::new()).expect("static response"))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+fn client() -> HttpClient {
+    let mut c = HttpConnector::new();
+    c.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).pool_max_idle_per_host(1024).build(c)
+}
+
+fn event_request(url: &str, data: &Bytes, seq: u64) -> Request<Full<Bytes>> {
+    Request::post(url)
+        .header("ce-specversion", "1.0")
+        .header("ce-id", seq.to_string())
+        .header("ce-type", "dev.sluice.bench")
+        .header("ce-source", "/bench")
+        .header("ce-benchsent", (base().elapsed().as_micros() as u64).to_string())
+        .header("content-type", "application/octet-stream")
+        .body(Full::new(data.clone()))
+        .expect("valid request")
+}
+
+/// Sends `events` events with `concurrency` senders; returns events/s measured at the subscriber.
+async fn throughput(url: &str, sub: &Subscriber, events: u64, concurrency: usize, data: &Bytes) -> anyhow::Result<f64> {
+    let start_count = sub.received.load(Ordering::Relaxed);
+    let next = Arc::new(AtomicU64::new(0));
+    let client = client();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, next, url, data) = (client.clone(), next.clone(), url.to_string(), data.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let seq = next.fetch_add(1, Ordering::Relaxed);
+                if seq >= events {
+                    return Ok::<_, anyhow::Error>(());
+                }
+                let resp = client.request(event_request(&url, &data, seq)).await.context("posting event")?;
+                let status = resp.status();
+                let _ = resp.into_body().collect().await;
+                anyhow::ensure!(status.is_success(), "{url} answered {status}");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sub.received.load(Ordering::Relaxed) - start_count < events {
+        anyhow::ensure!(Instant::now() < deadline, "events not delivered within 60 s");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(events as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Sends at a fixed rate for `seconds`; returns (p50, p99, max) end-to-end latency in ms.
+async fn latency(url: &str, sub: &Subscriber, rate: u64, seconds: u64, data: &Bytes) -> anyhow::Result<(f64, f64, f64)> {
+    sub.latencies_us.lock().expect("latency lock").clear();
+    sub.recording.store(true, Ordering::Relaxed);
+    let start_count = sub.received.load(Ordering::Relaxed);
+    let total = rate * seconds;
+    let client = client();
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for seq in 0..total {
+        let due = started + Duration::from_secs_f64(seq as f64 / rate as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let (client, url, data) = (client.clone(), url.to_string(), data.clone());
+        tasks.spawn(async move {
+            let resp = client.request(event_request(&url, &data, seq)).await?;
+            let _ = resp.into_body().collect().await;
+            Ok::<_, hyper_util::client::legacy::Error>(())
+        });
+        while let Some(r) = tasks.try_join_next() {
+            r?.context("posting event")?;
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        r?.context("posting event")?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sub.received.load(Ordering::Relaxed) - start_count < total {
+        anyhow::ensure!(Instant::now() < deadline, "events not delivered within 30 s");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    sub.recording.store(false, Ordering::Relaxed);
+    let mut l = std::mem::take(&mut *sub.latencies_us.lock().expect("latency lock"));
+    l.sort_unstable();
+    let pct = |p: f64| l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0;
+    Ok((pct(0.50), pct(0.99), l.last().copied().unwrap_or(0) as f64 / 1000.0))
+}
+
+/// Runs the benchmark and prints its report.
+pub async fn bench(which: BenchCommand) -> anyhow::Result<ExitCode> {
+    let BenchCommand::Broker(opts) = which;
+    base();
+    let sub = Arc::new(Subscriber::default());
+    let sub_addr = start_subscriber(sub.clone()).await?;
+    let sub_url = format!("http://{sub_addr}/");
+
+    let metrics = Arc::new(Metrics::new());
+    let plane = DataPlane::new(metrics, sluice_brokers::plane::DEFAULT_MAX_BODY_BYTES);
+    let filter = SubscriptionsApiFilter { exact: Some(BTreeMap::from([("type".to_string(), "dev.sluice.bench".to_string())])), ..Default::default() };
+    let key = HubKey { kind: HubKind::Broker, namespace: "bench".into(), name: "default".into() };
+    plane
+        .apply(Snapshot {
+            hubs: vec![HubSpec {
+                key: key.clone(),
+                backend: BackendKind::Memory,
+                subscribers: vec![SubscriberConfig {
+                    id: "bench/trigger/1".into(),
+                    kind: "trigger",
+                    namespace: "bench".into(),
+                    name: "trigger".into(),
+                    filter: Some(sluice_triggers::compile(None, Some(&[filter])).map_err(|e| anyhow::anyhow!("{e}"))?),
+                    subscriber: Target::parse(&sub_url).map_err(anyhow::Error::msg)?,
+                    reply: ReplyTo::SameBroker,
+                    policy: RetryPolicy::default(),
+                    dead_letter: None,
+                    max_in_flight: 256,
+                }],
+            }],
+        })
+        .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let gw = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, sluice_brokers::ingress::router(plane)).await });
+    let broker_url = format!("http://{gw}/bench/default");
+    let data = Bytes::from(vec![b'x'; opts.size]);
+
+    println!("sluice bench broker: {} events of {} bytes, {} senders; latency at {} events/s for {} s", opts.events, opts.size, opts.concurrency, opts.rate, opts.latency_seconds);
+    println!("machine: {} cores, {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), std::env::consts::ARCH);
+    // Warm up connection pools on both paths.
+    throughput(&sub_url, &sub, 2000, opts.concurrency, &data).await?;
+    throughput(&broker_url, &sub, 2000, opts.concurrency, &data).await?;
+
+    let baseline = throughput(&sub_url, &sub, opts.events, opts.concurrency, &data).await?;
+    let sluice = throughput(&broker_url, &sub, opts.events, opts.concurrency, &data).await?;
+    let (b50, b99, bmax) = latency(&sub_url, &sub, opts.rate, opts.latency_seconds, &data).await?;
+    let (s50, s99, smax) = latency(&broker_url, &sub, opts.rate, opts.latency_seconds, &data).await?;
+
+    println!();
+    println!("{:<44} {:>12} {:>10} {:>10} {:>10}", "path", "events/s", "p50 ms", "p99 ms", "max ms");
+    println!("{:<44} {:>12.0} {:>10.3} {:>10.3} {:>10.3}", "baseline: raw HTTP POST to subscriber", baseline, b50, b99, bmax);
+    println!("{:<44} {:>12.0} {:>10.3} {:>10.3} {:>10.3}", "sluice: ingress -> trigger -> subscriber", sluice, s50, s99, smax);
+    println!();
+    println!("throughput ratio sluice/baseline: {:.2}", sluice / baseline);
+    Ok(ExitCode::SUCCESS)
+}

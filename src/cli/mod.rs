@@ -1,0 +1,130 @@
+//! Command-line interface: one module per subcommand family.
+
+mod bench;
+mod client;
+mod manifests;
+mod run;
+mod send;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Knative Eventing and Serving in one binary.
+#[derive(Parser, Debug)]
+#[command(name = "sluice", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Output format of `get`.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Output {
+    /// A table (NAME, READY, REASON, URL, AGE).
+    Table,
+    /// The objects as the API returns them, as JSON.
+    Json,
+    /// The objects as YAML.
+    Yaml,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct ServerArgs {
+    /// URL of the resource API of a running `sluice run`.
+    #[arg(long, env = "SLUICE_SERVER", default_value = "http://127.0.0.1:8090", global = true)]
+    server: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the embedded control plane and data plane with the given manifests.
+    Run(run::RunArgs),
+    /// Create or update objects from manifest files or directories.
+    Apply {
+        /// Files or directories of YAML/JSON manifests.
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List objects of a kind, or show one.
+    Get {
+        /// Kind, plural or short name (broker, brokers, trigger, ksvc…).
+        kind: String,
+        /// Object name.
+        name: Option<String>,
+        /// Namespace.
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+        /// List across all namespaces.
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: Output,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Show one object in detail: spec, status fields and conditions.
+    Describe {
+        /// Kind, plural or short name.
+        kind: String,
+        /// Object name.
+        name: String,
+        /// Namespace.
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Delete an object.
+    Delete {
+        /// Kind, plural or short name.
+        kind: String,
+        /// Object name.
+        name: String,
+        /// Namespace.
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Send a CloudEvent to a URL or a broker (like `kn event send`).
+    Send(send::SendArgs),
+    /// Check manifests offline; exit 1 and print every error with its field path.
+    Validate {
+        /// Files or directories of YAML/JSON manifests.
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the CustomResourceDefinitions of every Knative kind as YAML.
+    Crds,
+    /// Benchmarks of the data path.
+    Bench {
+        #[command(subcommand)]
+        which: bench::BenchCommand,
+    },
+}
+
+/// Runs the chosen subcommand.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) => run::run(args).await,
+        Command::Apply { files, server } => client::apply(&server.server, &files).await,
+        Command::Get { kind, name, namespace, all_namespaces, output, server } => {
+            let ns = if all_namespaces { None } else { Some(namespace.as_str()) };
+            client::get(&server.server, &kind, name.as_deref(), ns, output).await
+        }
+        Command::Describe { kind, name, namespace, server } => client::describe(&server.server, &kind, &name, &namespace).await,
+        Command::Delete { kind, name, namespace, server } => client::delete(&server.server, &kind, &name, &namespace).await,
+        Command::Send(args) => send::send(args).await,
+        Command::Validate { files } => manifests::validate(&files),
+        Command::Crds => {
+            print!("{}", sluice_crds::crd::crds_yaml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { which } => bench::bench(which).await,
+    }
+}

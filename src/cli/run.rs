@@ -1,0 +1,95 @@
+//! `sluice run`: the embedded control plane (store, reconciler, resource API) and the data
+//! plane (gateway with broker and channel ingress) in one process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use sluice_brokers::plane::DEFAULT_MAX_BODY_BYTES;
+use sluice_brokers::DataPlane;
+use sluice_control::reconcile::Environment;
+use sluice_control::store::Store;
+use sluice_control::ControlPlane;
+use sluice_delivery::metrics::Metrics;
+
+use super::manifests;
+
+/// Arguments of `sluice run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Manifest files or directories to apply at start.
+    #[arg(short = 'f', long = "filename")]
+    files: Vec<PathBuf>,
+    /// Directory where objects are persisted and restored from on restart.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address of the gateway (broker and channel ingress).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    gateway: SocketAddr,
+    /// Address of the resource API and /metrics.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    api: SocketAddr,
+    /// Largest accepted request body on the gateway, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+}
+
+/// The URL clients use to reach a listening address (unspecified IPs become loopback).
+pub fn public_url(addr: SocketAddr) -> String {
+    let ip = if addr.ip().is_unspecified() { "127.0.0.1".parse().expect("valid ip") } else { addr.ip() };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Starts everything and serves until interrupted.
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let loaded = manifests::load(&args.files)?;
+    for s in &loaded.skipped {
+        tracing::warn!("{s}");
+    }
+    if !loaded.errors.is_empty() {
+        for e in &loaded.errors {
+            eprintln!("error: {e}");
+        }
+        anyhow::bail!("{} invalid document(s) in the manifests; nothing was started", loaded.errors.len());
+    }
+    if let Some(dir) = &args.data_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating data dir {}", dir.display()))?;
+    }
+    let store = Store::open(args.data_dir.clone())?;
+    let metrics = Arc::new(Metrics::new());
+    let plane = DataPlane::new(metrics.clone(), args.max_body_bytes);
+    let gateway_url = public_url(args.gateway);
+    let cp = ControlPlane::start(store, plane.clone(), metrics, Environment { gateway_url: gateway_url.clone() }).await;
+    let objects: Vec<serde_json::Value> = loaded.objects.iter().map(|(_, o)| o.to_value()).collect();
+    if !objects.is_empty() {
+        let applied = cp.apply(objects, false).await.context("applying manifests")?;
+        tracing::info!(count = applied.len(), "manifests applied");
+    }
+
+    let gateway = tokio::net::TcpListener::bind(args.gateway).await.with_context(|| format!("binding gateway {}", args.gateway))?;
+    let api = tokio::net::TcpListener::bind(args.api).await.with_context(|| format!("binding api {}", args.api))?;
+    let api_url = public_url(api.local_addr()?);
+    tracing::info!(gateway = %gateway_url, api = %api_url, "sluice is running");
+    let gateway_app = sluice_brokers::ingress::router(plane);
+    let api_app = sluice_control::api::router(cp);
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    };
+    let gw = axum::serve(gateway, gateway_app);
+    let ap = axum::serve(api, api_app);
+    tokio::select! {
+        r = gw => r.context("gateway server")?,
+        r = ap => r.context("api server")?,
+        _ = shutdown => {},
+    }
+    Ok(ExitCode::SUCCESS)
+}

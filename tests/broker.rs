@@ -1,0 +1,236 @@
+//! End-to-end: the real `sluice run` binary, real HTTP subscribers on loopback.
+//! Broker ingress modes and status codes, trigger filters, retries, dead letters, replies.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use base64::Engine;
+use common::{send_binary, Recorder, Sluice};
+
+const BROKER: &str = "/apis/eventing.knative.dev/v1/namespaces/default/brokers/default";
+
+fn trigger(name: &str, filter_yaml: &str, subscriber: &str, delivery_yaml: &str) -> String {
+    format!(
+        "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: {name}\nspec:\n  broker: default\n{filter_yaml}  subscriber:\n    uri: {subscriber}\n{delivery_yaml}---\n"
+    )
+}
+
+fn broker() -> &'static str {
+    "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: default\n---\n"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_in_every_mode_reach_only_matching_triggers() {
+    let orders = Recorder::accept().await;
+    let prefixed = Recorder::accept().await;
+    let cesql = Recorder::accept().await;
+    let legacy = Recorder::accept().await;
+    let manifests = [
+        broker().to_string(),
+        trigger("orders", "  filters:\n  - exact:\n      type: com.example.order\n", &orders.url, ""),
+        trigger("prefixed", "  filters:\n  - prefix:\n      type: com.example.pay\n", &prefixed.url, ""),
+        trigger("cesql", "  filters:\n  - cesql: \"region = 'eu' AND CAST(amount AS INTEGER) > 10\"\n", &cesql.url, ""),
+        trigger("legacy", "  filter:\n    attributes:\n      type: com.example.order\n      region: \"\"\n", &legacy.url, ""),
+    ]
+    .concat();
+    let sluice = Sluice::start(&manifests).await;
+    let broker = sluice.wait_ready(BROKER).await;
+    let url = broker["status"]["address"]["url"].as_str().unwrap().to_string();
+    assert_eq!(url, format!("{}/default/default", sluice.gateway));
+    for t in ["orders", "prefixed", "cesql", "legacy"] {
+        sluice.wait_ready(&format!("/apis/eventing.knative.dev/v1/namespaces/default/triggers/{t}")).await;
+    }
+
+    // Binary mode with a trace: matches `orders` only (no region extension for legacy).
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    assert_eq!(send_binary(&url, "b1", "com.example.order", &[("traceparent", tp)], r#"{"n":1}"#).await, 202);
+    // Structured mode: matches `prefixed`.
+    let structured = r#"{"specversion":"1.0","id":"s1","type":"com.example.payment","source":"/test","data":{"n":2}}"#;
+    let status = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/cloudevents+json; charset=utf-8")
+        .body(structured)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 202);
+    // Batch mode: one matching cesql (and legacy + orders), one matching nothing.
+    let batch = r#"[{"specversion":"1.0","id":"c1","type":"com.example.order","source":"/test","region":"eu","amount":"42"},
+                    {"specversion":"1.0","id":"n1","type":"other","source":"/test","region":"us","amount":"1"}]"#;
+    let status = reqwest::Client::new().post(&url).header("content-type", "application/cloudevents-batch+json").body(batch).send().await.unwrap().status();
+    assert_eq!(status, 202);
+
+    let got = orders.wait_for(2).await;
+    let ids: Vec<_> = got.iter().map(|r| r.header("ce-id").unwrap()).collect();
+    assert!(ids.contains(&"b1".to_string()) && ids.contains(&"c1".to_string()), "{ids:?}");
+    let b1 = got.iter().find(|r| r.header("ce-id").as_deref() == Some("b1")).unwrap();
+    assert_eq!(b1.body.as_ref(), br#"{"n":1}"#);
+    assert_eq!(b1.header("prefer").as_deref(), Some("reply"));
+    assert_eq!(b1.header("kn-namespace").as_deref(), Some("default"));
+    assert!(b1.header("ce-knativearrivaltime").is_some(), "arrival time stamped");
+    assert!(b1.header("ce-knativebrokerttl").is_none(), "ttl stripped before delivery");
+    let tp_out = b1.header("traceparent").expect("traceparent propagated");
+    assert!(tp_out.contains("4bf92f3577b34da6a3ce929d0e0e4736"), "same trace id: {tp_out}");
+
+    let p = prefixed.wait_for(1).await;
+    assert_eq!(p[0].header("ce-id").as_deref(), Some("s1"));
+    let c = cesql.wait_for(1).await;
+    assert_eq!(c[0].header("ce-id").as_deref(), Some("c1"));
+    let l = legacy.wait_for(1).await;
+    assert_eq!(l[0].header("ce-id").as_deref(), Some("c1"));
+
+    orders.assert_stays_at(2, Duration::from_millis(300)).await;
+    prefixed.assert_stays_at(1, Duration::ZERO).await;
+    cesql.assert_stays_at(1, Duration::ZERO).await;
+    legacy.assert_stays_at(1, Duration::ZERO).await;
+
+    let metrics = reqwest::get(format!("{}/metrics", sluice.api)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("sluice_events_accepted_total{namespace=\"default\",kind=\"broker\",name=\"default\"} 4"), "{metrics}");
+    assert!(metrics.contains("sluice_events_delivered_total{namespace=\"default\",kind=\"trigger\",name=\"orders\"} 2"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingress_status_codes() {
+    let sluice = Sluice::start(broker()).await;
+    sluice.wait_ready(BROKER).await;
+    let gw = &sluice.gateway;
+    let c = reqwest::Client::new();
+    assert_eq!(send_binary(&format!("{gw}/default/default"), "1", "t", &[], "{}").await, 202);
+    assert_eq!(send_binary(&format!("{gw}/default/missing"), "1", "t", &[], "{}").await, 404);
+    let bad = c.post(format!("{gw}/default/default")).header("ce-specversion", "9000.1").header("ce-id", "1").header("ce-type", "t").header("ce-source", "/s").send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("specversion"));
+    let no_event = c.post(format!("{gw}/default/default")).header("content-type", "application/json").body("{}").send().await.unwrap();
+    assert_eq!(no_event.status(), 400);
+    let get = c.get(format!("{gw}/default/default")).send().await.unwrap();
+    assert_eq!(get.status(), 405);
+    assert_eq!(get.headers()["allow"], "POST, OPTIONS");
+    let opts = c.request(reqwest::Method::OPTIONS, format!("{gw}/default/default")).send().await.unwrap();
+    assert_eq!(opts.status(), 200);
+    assert_eq!(opts.headers()["webhook-allowed-origin"], "*");
+    assert_eq!(c.post(format!("{gw}/")).send().await.unwrap().status(), 404);
+    assert_eq!(c.post(format!("{gw}/a/b/c")).send().await.unwrap().status(), 400);
+    let big = "x".repeat(5 * 1024 * 1024);
+    let too_large = c.post(format!("{gw}/default/default")).header("ce-specversion", "1.0").header("ce-id", "1").header("ce-type", "t").header("ce-source", "/s").body(big).send().await.unwrap();
+    assert_eq!(too_large.status(), 413);
+    let ttl = send_binary(&format!("{gw}/default/default"), "1", "t", &[("ce-knativebrokerttl", "0")], "{}").await;
+    assert_eq!(ttl, 400);
+    // v0.3 is accepted too.
+    let v03 = c.post(format!("{gw}/default/default")).header("ce-specversion", "0.3").header("ce-id", "1").header("ce-type", "t").header("ce-source", "/s").send().await.unwrap();
+    assert_eq!(v03.status(), 202);
+    // The process is still serving after all of that.
+    assert_eq!(send_binary(&format!("{gw}/default/default"), "2", "t", &[], "{}").await, 202);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_follow_the_backoff_formula_then_succeed() {
+    let flaky = Recorder::scripted(Arc::new(|n, _| if n < 3 { StatusCode::SERVICE_UNAVAILABLE.into_response() } else { StatusCode::OK.into_response() })).await;
+    let expo = Recorder::scripted(Arc::new(|n, _| if n < 3 { StatusCode::TOO_MANY_REQUESTS.into_response() } else { StatusCode::ACCEPTED.into_response() })).await;
+    let manifests = [
+        broker().to_string(),
+        trigger("linear", "  filters:\n  - exact:\n      type: linear\n", &flaky.url, "  delivery:\n    retry: 5\n    backoffPolicy: linear\n    backoffDelay: PT0.2S\n"),
+        trigger("expo", "  filters:\n  - exact:\n      type: expo\n", &expo.url, "  delivery:\n    retry: 5\n    backoffPolicy: exponential\n    backoffDelay: PT0.1S\n"),
+    ]
+    .concat();
+    let sluice = Sluice::start(&manifests).await;
+    sluice.wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/linear").await;
+    sluice.wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/expo").await;
+    let url = format!("{}/default/default", sluice.gateway);
+    assert_eq!(send_binary(&url, "l1", "linear", &[], "{}").await, 202);
+    assert_eq!(send_binary(&url, "e1", "expo", &[], "{}").await, 202);
+
+    // Retry k waits backoffDelay × k (linear) and backoffDelay × 2^(k−1) (exponential).
+    for (rec, expected_ms) in [(&flaky, [200u128, 400, 600]), (&expo, [100, 200, 400])] {
+        let got = rec.wait_for(4).await;
+        for k in 0..3 {
+            let gap = got[k + 1].at.duration_since(got[k].at).as_millis();
+            let want = expected_ms[k];
+            assert!(gap + 15 >= want && gap < want + 250, "retry {} waited {gap} ms, expected about {want} ms", k + 1);
+        }
+        rec.assert_stays_at(4, Duration::from_millis(700)).await;
+    }
+    let metrics = reqwest::get(format!("{}/metrics", sluice.api)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("sluice_delivery_retries_total{namespace=\"default\",kind=\"trigger\",name=\"linear\"} 3"), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_events_go_to_the_dead_letter_sink_with_error_extensions() {
+    let failing = Recorder::scripted(Arc::new(|_, _| (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response())).await;
+    let rejecting = Recorder::scripted(Arc::new(|_, _| (StatusCode::BAD_REQUEST, "no thanks").into_response())).await;
+    let dls = Recorder::accept().await;
+    let delivery = format!("  delivery:\n    retry: 2\n    backoffDelay: PT0.05S\n    deadLetterSink:\n      uri: {}\n", dls.url);
+    let manifests = [
+        broker().to_string(),
+        trigger("failing", "  filters:\n  - exact:\n      type: fail\n", &failing.url, &delivery),
+        trigger("rejecting", "  filters:\n  - exact:\n      type: reject\n", &rejecting.url, &delivery),
+    ]
+    .concat();
+    let sluice = Sluice::start(&manifests).await;
+    let t = sluice.wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/failing").await;
+    assert_eq!(t["status"]["deadLetterSinkUri"].as_str(), Some(dls.url.as_str()));
+    sluice.wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/rejecting").await;
+    let url = format!("{}/default/default", sluice.gateway);
+    assert_eq!(send_binary(&url, "f1", "fail", &[], r#"{"a":1}"#).await, 202);
+    let dead = dls.wait_for(1).await;
+    assert_eq!(failing.received().len(), 3, "first attempt + 2 retries");
+    let d = &dead[0];
+    assert_eq!(d.header("ce-id").as_deref(), Some("f1"));
+    assert_eq!(d.header("ce-knativeerrordest").as_deref(), Some(failing.url.as_str()));
+    assert_eq!(d.header("ce-knativeerrorcode").as_deref(), Some("500"));
+    let data = base64::engine::general_purpose::STANDARD.decode(d.header("ce-knativeerrordata").unwrap()).unwrap();
+    assert_eq!(data, b"boom");
+    assert_eq!(d.body.as_ref(), br#"{"a":1}"#);
+
+    // 400 is not retried (DUCK-07): straight to the dead-letter sink.
+    assert_eq!(send_binary(&url, "r1", "reject", &[], "{}").await, 202);
+    let dead = dls.wait_for(2).await;
+    assert_eq!(rejecting.received().len(), 1);
+    assert_eq!(dead[1].header("ce-knativeerrorcode").as_deref(), Some("400"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_are_routed_back_through_the_broker() {
+    let responder = Recorder::scripted(Arc::new(|_, r| {
+        let id = format!("reply-to-{}", r.header("ce-id").unwrap_or_default());
+        (
+            StatusCode::OK,
+            [("ce-specversion", "1.0"), ("ce-id", id.as_str()), ("ce-type", "com.example.response"), ("ce-source", "/responder"), ("content-type", "text/plain")],
+            "pong",
+        )
+            .into_response()
+    }))
+    .await;
+    let downstream = Recorder::accept().await;
+    let looping = Recorder::scripted(Arc::new(|_, r| {
+        // Replies with the same type: the TTL loop guard must stop this.
+        (StatusCode::OK, [("ce-specversion", "1.0"), ("ce-id", "again"), ("ce-type", "com.example.loop"), ("ce-source", "/loop")], r.body.clone()).into_response()
+    }))
+    .await;
+    let manifests = [
+        broker().to_string(),
+        trigger("requests", "  filters:\n  - exact:\n      type: com.example.request\n", &responder.url, ""),
+        trigger("responses", "  filters:\n  - exact:\n      type: com.example.response\n", &downstream.url, ""),
+        trigger("loop", "  filters:\n  - exact:\n      type: com.example.loop\n", &looping.url, ""),
+    ]
+    .concat();
+    let sluice = Sluice::start(&manifests).await;
+    for t in ["requests", "responses", "loop"] {
+        sluice.wait_ready(&format!("/apis/eventing.knative.dev/v1/namespaces/default/triggers/{t}")).await;
+    }
+    let url = format!("{}/default/default", sluice.gateway);
+    assert_eq!(send_binary(&url, "q1", "com.example.request", &[], "ping").await, 202);
+    let got = downstream.wait_for(1).await;
+    assert_eq!(got[0].header("ce-id").as_deref(), Some("reply-to-q1"));
+    assert_eq!(got[0].body.as_ref(), b"pong");
+    assert!(got[0].header("ce-knativebrokerttl").is_none());
+
+    // A reply loop ends at the TTL: starting at 5, replies carry 4, 3, 2, 1; the fifth reply (0) is dropped.
+    assert_eq!(send_binary(&url, "loop1", "com.example.loop", &[("ce-knativebrokerttl", "5")], "x").await, 202);
+    looping.wait_for(5).await;
+    looping.assert_stays_at(5, Duration::from_millis(500)).await;
+}

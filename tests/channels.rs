@@ -1,0 +1,77 @@
+//! End-to-end: Channel / InMemoryChannel with Subscriptions (fan-out, replies, dead letters),
+//! and Sequence / Parallel built on them.
+
+mod common;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use common::{send_binary, Recorder, Sluice};
+
+fn echo_with_type(ty: &'static str) -> common::Script {
+    Arc::new(move |_, r| {
+        let id = r.header("ce-id").unwrap_or_default();
+        (StatusCode::OK, [("ce-specversion", "1.0"), ("ce-id", id.as_str()), ("ce-type", ty), ("ce-source", "/step")], r.body.clone()).into_response()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_fans_out_to_subscriptions_and_routes_replies() {
+    let a = Recorder::accept().await;
+    let b = Recorder::scripted(echo_with_type("replied")).await;
+    let reply_sink = Recorder::accept().await;
+    let manifests = format!(
+        "apiVersion: messaging.knative.dev/v1\nkind: InMemoryChannel\nmetadata:\n  name: events\n---\n\
+apiVersion: messaging.knative.dev/v1\nkind: Subscription\nmetadata:\n  name: to-a\nspec:\n  channel:\n    apiVersion: messaging.knative.dev/v1\n    kind: InMemoryChannel\n    name: events\n  subscriber:\n    uri: {}\n---\n\
+apiVersion: messaging.knative.dev/v1\nkind: Subscription\nmetadata:\n  name: to-b\nspec:\n  channel:\n    apiVersion: messaging.knative.dev/v1\n    kind: InMemoryChannel\n    name: events\n  subscriber:\n    uri: {}\n  reply:\n    uri: {}\n",
+        a.url, b.url, reply_sink.url
+    );
+    let sluice = Sluice::start(&manifests).await;
+    let ch = sluice.wait_ready("/apis/messaging.knative.dev/v1/namespaces/default/inmemorychannels/events").await;
+    let url = ch["status"]["address"]["url"].as_str().unwrap().to_string();
+    assert_eq!(url, format!("{}/channels/default/events", sluice.gateway));
+    let sub = sluice.wait_ready("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/to-b").await;
+    assert_eq!(sub["status"]["physicalSubscription"]["replyUri"].as_str(), Some(reply_sink.url.as_str()));
+    sluice.wait_ready("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/to-a").await;
+    let ch = sluice.get_json("/apis/messaging.knative.dev/v1/namespaces/default/inmemorychannels/events").await;
+    assert_eq!(ch["status"]["subscribers"].as_array().unwrap().len(), 2);
+
+    assert_eq!(send_binary(&url, "c1", "original", &[], "data").await, 202);
+    assert_eq!(a.wait_for(1).await[0].header("ce-id").as_deref(), Some("c1"));
+    b.wait_for(1).await;
+    let replies = reply_sink.wait_for(1).await;
+    assert_eq!(replies[0].header("ce-type").as_deref(), Some("replied"));
+    assert_eq!(replies[0].body.as_ref(), b"data");
+    assert_eq!(send_binary(&format!("{}/channels/default/nope", sluice.gateway), "x", "t", &[], "").await, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequence_and_parallel_route_through_their_steps() {
+    let step1 = Recorder::scripted(echo_with_type("step1.done")).await;
+    let step2 = Recorder::scripted(echo_with_type("step2.done")).await;
+    let seq_out = Recorder::accept().await;
+    let branch_a = Recorder::accept().await;
+    let branch_b = Recorder::accept().await;
+    // Branch b's filter rejects everything (answers 200 without an event), so only a receives.
+    let reject_filter = Recorder::accept().await;
+    let manifests = format!(
+        "apiVersion: flows.knative.dev/v1\nkind: Sequence\nmetadata:\n  name: seq\nspec:\n  channelTemplate:\n    apiVersion: messaging.knative.dev/v1\n    kind: InMemoryChannel\n  steps:\n  - uri: {}\n  - uri: {}\n  reply:\n    uri: {}\n---\n\
+apiVersion: flows.knative.dev/v1\nkind: Parallel\nmetadata:\n  name: par\nspec:\n  branches:\n  - subscriber:\n      uri: {}\n  - filter:\n      uri: {}\n    subscriber:\n      uri: {}\n",
+        step1.url, step2.url, seq_out.url, branch_a.url, reject_filter.url, branch_b.url
+    );
+    let sluice = Sluice::start(&manifests).await;
+    let seq = sluice.wait_ready("/apis/flows.knative.dev/v1/namespaces/default/sequences/seq").await;
+    let seq_url = seq["status"]["address"]["url"].as_str().unwrap().to_string();
+    assert_eq!(send_binary(&seq_url, "s1", "start", &[], "payload").await, 202);
+    let out = seq_out.wait_for(1).await;
+    assert_eq!(out[0].header("ce-type").as_deref(), Some("step2.done"));
+    assert_eq!(step2.received()[0].header("ce-type").as_deref(), Some("step1.done"));
+
+    let par = sluice.wait_ready("/apis/flows.knative.dev/v1/namespaces/default/parallels/par").await;
+    let par_url = par["status"]["address"]["url"].as_str().unwrap().to_string();
+    assert_eq!(send_binary(&par_url, "p1", "fanout", &[], "x").await, 202);
+    assert_eq!(branch_a.wait_for(1).await[0].header("ce-id").as_deref(), Some("p1"));
+    reject_filter.wait_for(1).await;
+    branch_b.assert_stays_at(0, std::time::Duration::from_millis(300)).await;
+}

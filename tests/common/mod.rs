@@ -1,0 +1,238 @@
+//! Test harness: starts the real `sluice` binary on free loopback ports and runs recording
+//! HTTP subscribers whose answers each test scripts.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `sluice run`.
+pub struct Sluice {
+    child: Option<Child>,
+    /// Gateway base URL.
+    pub gateway: String,
+    /// API base URL.
+    pub api: String,
+    /// Temporary directory with manifests and data.
+    pub dir: tempfile::TempDir,
+    gateway_port: u16,
+    api_port: u16,
+}
+
+impl Sluice {
+    /// Starts sluice with these manifests (multi-document YAML) and a data dir.
+    pub async fn start(manifests: &str) -> Sluice {
+        let dir = tempfile::tempdir().unwrap();
+        let (g, a) = (free_port(), free_port());
+        let mut s = Sluice { child: None, gateway: format!("http://127.0.0.1:{g}"), api: format!("http://127.0.0.1:{a}"), dir, gateway_port: g, api_port: a };
+        std::fs::create_dir_all(s.dir.path().join("manifests")).unwrap();
+        std::fs::write(s.dir.path().join("manifests/app.yaml"), manifests).unwrap();
+        s.spawn(true).await;
+        s
+    }
+
+    /// Path of the manifests directory.
+    pub fn manifests(&self) -> PathBuf {
+        self.dir.path().join("manifests")
+    }
+
+    async fn spawn(&mut self, with_manifests: bool) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        cmd.arg("run");
+        if with_manifests {
+            cmd.arg("-f").arg(self.manifests());
+        }
+        cmd.arg("--data-dir")
+            .arg(self.dir.path().join("data"))
+            .arg("--gateway")
+            .arg(format!("127.0.0.1:{}", self.gateway_port))
+            .arg("--api")
+            .arg(format!("127.0.0.1:{}", self.api_port))
+            .env("RUST_LOG", "info,sluice_delivery=debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(self.dir.path().join("sluice.log")).unwrap()));
+        let child = cmd.spawn().expect("spawn sluice");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("sluice exited early ({status}); log:\n{}", self.log());
+            }
+            if reqwest::get(format!("{}/healthz", self.api)).await.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "sluice did not become healthy; log:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the process (SIGKILL) and starts it again without manifests (restore from data dir).
+    pub async fn restart_without_manifests(&mut self) {
+        self.stop();
+        self.spawn(false).await;
+    }
+
+    /// Kills the process.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The process log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sluice.log")).unwrap_or_default()
+    }
+
+    /// Runs a sluice CLI command against this instance.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_sluice")).args(args).env("SLUICE_SERVER", &self.api).output().unwrap()
+    }
+
+    /// GET an API path as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        reqwest::get(format!("{}{path}", self.api)).await.unwrap().json().await.unwrap()
+    }
+
+    /// Waits until the object at the API path has Ready=True.
+    pub async fn wait_ready(&self, path: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let v = self.get_json(path).await;
+            let ready = v["status"]["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "Ready" && c["status"] == "True");
+            if ready {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "{path} not ready: {v:#}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Sluice {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One request a [`Recorder`] received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// Request body.
+    pub body: Bytes,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+impl Received {
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).map(|v| v.to_str().unwrap().to_string())
+    }
+}
+
+/// How a recorder answers its n-th request (0-based).
+pub type Script = Arc<dyn Fn(usize, &Received) -> Response + Send + Sync>;
+
+#[derive(Clone)]
+struct RecorderState {
+    received: Arc<Mutex<Vec<Received>>>,
+    script: Script,
+}
+
+/// A loopback HTTP subscriber that records what it receives.
+pub struct Recorder {
+    /// Its URL.
+    pub url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Recorder {
+    /// A recorder answering 200 with no body.
+    pub async fn accept() -> Recorder {
+        Self::scripted(Arc::new(|_, _| StatusCode::OK.into_response())).await
+    }
+
+    /// A recorder answering with `script`.
+    pub async fn scripted(script: Script) -> Recorder {
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let state = RecorderState { received: received.clone(), script };
+        let app = axum::Router::new().fallback(record).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Recorder { url: format!("http://{addr}/"), received }
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` requests arrived; returns them.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(Instant::now() < deadline, "expected {n} requests at {}, got {}", self.url, got.len());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Asserts nothing more than `n` requests arrives within `wait`.
+    pub async fn assert_stays_at(&self, n: usize, wait: Duration) {
+        tokio::time::sleep(wait).await;
+        assert_eq!(self.received().len(), n, "unexpected requests at {}", self.url);
+    }
+}
+
+async fn record(State(s): State<RecorderState>, headers: HeaderMap, body: Bytes) -> Response {
+    let r = Received { headers, body, at: Instant::now() };
+    let n = {
+        let mut v = s.received.lock().unwrap();
+        v.push(r.clone());
+        v.len() - 1
+    };
+    (s.script)(n, &r)
+}
+
+/// Posts a binary-mode event; returns the status.
+pub async fn send_binary(url: &str, id: &str, ty: &str, extra: &[(&str, &str)], data: &str) -> u16 {
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("ce-specversion", "1.0")
+        .header("ce-id", id)
+        .header("ce-type", ty)
+        .header("ce-source", "/test")
+        .header("content-type", "application/json");
+    for (k, v) in extra {
+        req = req.header(*k, *v);
+    }
+    req.body(data.to_string()).send().await.unwrap().status().as_u16()
+}
+
+/// Writes a file under `dir`.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}

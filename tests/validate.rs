@@ -1,0 +1,37 @@
+//! End-to-end: `sluice validate` and `sluice crds` as a user runs them.
+
+use std::process::Command;
+
+fn sluice(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice")).args(args).output().unwrap()
+}
+
+#[test]
+fn validate_reports_field_paths_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n---\napiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: default\n").unwrap();
+    let out = sluice(&["validate", "-f", good.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipping Namespace"));
+
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\nspec:\n  broker: default\n  filter:\n    attributes:\n      Bad-Key: x\n  subscriber:\n    uri: http://x.example/\n  delivery:\n    backoffDelay: 2s\n---\nkind: [oops\n").unwrap();
+    let out = sluice(&["validate", "-f", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("spec.filter.attributes"), "{text}");
+    assert!(text.contains("spec.delivery.backoffDelay"), "{text}");
+    assert!(text.contains("document 2"), "{text}");
+
+    let missing = sluice(&["validate", "-f", "/nonexistent/path.yaml"]);
+    assert_eq!(missing.status.code(), Some(1));
+}
+
+#[test]
+fn crds_output_matches_the_committed_copy() {
+    let out = sluice(&["crds"]);
+    assert!(out.status.success());
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/crds/crds.yaml")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), committed);
+}
