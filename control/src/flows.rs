@@ -13,8 +13,7 @@ use serde_json::{json, Value};
 use sluice_brokers::{BackendKind, HubKey, HubKind, HubSpec, ReplyTo, SubscriberConfig, DEFAULT_MAX_IN_FLIGHT};
 use sluice_crds::duck::{DeliverySpec, Destination};
 
-use crate::reconcile::resolve_delivery_for_flows;
-use crate::reconcile::shared::{channel_url, decode, meta_str, status_with, target, Cond};
+use crate::reconcile::{channel_url, decode, meta_str, resolve_delivery_for_flows, status_with, target, Cond};
 use crate::store::ObjectKey;
 
 type Resolver<'a> = dyn Fn(&Destination, &str) -> Result<String, String> + 'a;

@@ -37,23 +37,23 @@ pub struct Reconciled {
 }
 
 /// One condition being computed.
-struct Cond {
+pub(crate) struct Cond {
     type_: &'static str,
     ok: Result<(), (String, String)>,
 }
 
 impl Cond {
-    fn ok(type_: &'static str) -> Self {
+    pub(crate) fn ok(type_: &'static str) -> Self {
         Self { type_, ok: Ok(()) }
     }
-    fn fail(type_: &'static str, reason: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn fail(type_: &'static str, reason: &str, message: impl Into<String>) -> Self {
         Self { type_, ok: Err((reason.to_string(), message.into())) }
     }
 }
 
 /// Builds a Knative status block: the conditions plus a summary `Ready`, keeping the
 /// `lastTransitionTime` of conditions whose status did not change.
-fn status_with(obj: &Value, conds: Vec<Cond>, mut extra: serde_json::Map<String, Value>) -> Value {
+pub(crate) fn status_with(obj: &Value, conds: Vec<Cond>, mut extra: serde_json::Map<String, Value>) -> Value {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let old: HashMap<String, Value> = obj["status"]["conditions"]
         .as_array()
@@ -91,11 +91,11 @@ fn status_with(obj: &Value, conds: Vec<Cond>, mut extra: serde_json::Map<String,
     Value::Object(extra)
 }
 
-fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
+pub(crate) fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
     obj["metadata"][field].as_str().unwrap_or("")
 }
 
-fn decode<T: serde::de::DeserializeOwned>(v: &Value) -> Option<T> {
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(v: &Value) -> Option<T> {
     if v.is_null() {
         return None;
     }
@@ -151,7 +151,7 @@ impl Addresses {
     }
 }
 
-fn target(url: &str) -> Result<Target, String> {
+pub(crate) fn target(url: &str) -> Result<Target, String> {
     Target::parse(url)
 }
 
@@ -190,7 +190,7 @@ fn resolve_delivery(spec: Option<&DeliverySpec>, path: &str, namespace: &str, ad
 /// Computes statuses and the snapshot from every stored object.
 pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconciled {
     let gw = env.gateway_url.trim_end_matches('/');
-    let by_kind = |kind: &str| objects.iter().filter(move |(_, v)| v["kind"] == kind);
+    let by_kind = |kind: &'static str| objects.iter().filter(move |(_, v)| v["kind"] == kind);
     let mut urls = HashMap::new();
     for (_, b) in by_kind("Broker") {
         urls.insert(
@@ -500,7 +500,109 @@ pub(crate) fn resolve_delivery_for_flows(
     Ok((policy, dls))
 }
 
-/// Re-exported helpers for the flows module.
-pub(crate) mod shared {
-    pub(crate) use super::{channel_url, decode, meta_str, status_with, target, Cond};
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(kind: &str, group: &str, plural: &str, name: &str, spec: Value) -> (ObjectKey, Value) {
+        let key = ObjectKey { group: group.into(), plural: plural.into(), namespace: "default".into(), name: name.into() };
+        let v = json!({"apiVersion": format!("{group}/v1"), "kind": kind,
+            "metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}"), "generation": 1}, "spec": spec});
+        (key, v)
+    }
+
+    fn env() -> Environment {
+        Environment { gateway_url: "http://127.0.0.1:8080".into() }
+    }
+
+    fn status<'a>(out: &'a Reconciled, name: &str) -> &'a Value {
+        &out.statuses.iter().find(|(k, _)| k.name == name).expect("status computed").1
+    }
+
+    fn condition<'a>(status: &'a Value, ty: &str) -> &'a Value {
+        status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == ty).expect("condition present")
+    }
+
+    #[test]
+    fn trigger_without_broker_is_not_ready() {
+        let objs = vec![obj("Trigger", "eventing.knative.dev", "triggers", "t", json!({"broker": "missing", "subscriber": {"uri": "http://127.0.0.1:1/"}}))];
+        let out = reconcile(&objs, &env());
+        let s = status(&out, "t");
+        assert_eq!(condition(s, "BrokerReady")["status"], "False");
+        assert_eq!(condition(s, "BrokerReady")["reason"], "BrokerDoesNotExist");
+        assert_eq!(condition(s, "Ready")["status"], "False");
+        assert!(out.snapshot.hubs.is_empty());
+    }
+
+    #[test]
+    fn trigger_delivery_overrides_broker_delivery_and_refs_resolve() {
+        let objs = vec![
+            obj("Broker", "eventing.knative.dev", "brokers", "default", json!({"delivery": {"retry": 10, "backoffPolicy": "exponential", "backoffDelay": "PT0.2S",
+                "deadLetterSink": {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "dlq"}}}})),
+            obj("Broker", "eventing.knative.dev", "brokers", "dlq", json!({})),
+            obj("Trigger", "eventing.knative.dev", "triggers", "inherits", json!({"broker": "default", "subscriber": {"uri": "http://127.0.0.1:1/"}})),
+            obj("Trigger", "eventing.knative.dev", "triggers", "own", json!({"broker": "default", "subscriber": {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "dlq"}, "uri": "/extra"},
+                "delivery": {"retry": 1}})),
+        ];
+        let out = reconcile(&objs, &env());
+        let b = status(&out, "default");
+        assert_eq!(b["address"]["url"], "http://127.0.0.1:8080/default/default");
+        assert_eq!(b["deadLetterSinkUri"], "http://127.0.0.1:8080/default/dlq");
+        assert_eq!(condition(b, "Ready")["status"], "True");
+        let hub = out.snapshot.hubs.iter().find(|h| h.key.name == "default").unwrap();
+        let inherits = hub.subscribers.iter().find(|s| s.name == "inherits").unwrap();
+        assert_eq!(inherits.policy.retries, 10);
+        assert_eq!(inherits.dead_letter.as_ref().unwrap().url, "http://127.0.0.1:8080/default/dlq");
+        let own = hub.subscribers.iter().find(|s| s.name == "own").unwrap();
+        assert_eq!(own.policy.retries, 1);
+        assert!(own.dead_letter.is_none(), "a trigger's delivery replaces the broker's entirely");
+        assert_eq!(own.subscriber.url, "http://127.0.0.1:8080/default/dlq/extra");
+        assert_eq!(status(&out, "own")["subscriberUri"], "http://127.0.0.1:8080/default/dlq/extra");
+    }
+
+    #[test]
+    fn unresolvable_subscriber_leaves_an_empty_uri_and_a_reason() {
+        let objs = vec![
+            obj("Broker", "eventing.knative.dev", "brokers", "default", json!({})),
+            obj("Trigger", "eventing.knative.dev", "triggers", "t", json!({"broker": "default",
+                "subscriber": {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "display"}}})),
+        ];
+        let out = reconcile(&objs, &env());
+        let s = status(&out, "t");
+        assert_eq!(s["subscriberUri"], "");
+        let c = condition(s, "SubscriberResolved");
+        assert_eq!(c["status"], "False");
+        assert!(c["message"].as_str().unwrap().contains("Service default/display"), "{c}");
+        assert!(out.snapshot.hubs[0].subscribers.is_empty());
+    }
+
+    #[test]
+    fn unsupported_broker_class_is_not_ready() {
+        let (k, mut b) = obj("Broker", "eventing.knative.dev", "brokers", "k", json!({}));
+        b["metadata"]["annotations"] = json!({BROKER_CLASS: "Kafka"});
+        let out = reconcile(&[(k, b)], &env());
+        assert_eq!(condition(status(&out, "k"), "Ready")["reason"], "BrokerClassNotSupported");
+    }
+
+    #[test]
+    fn sequence_chains_channels_and_replies() {
+        let objs = vec![obj("Sequence", "flows.knative.dev", "sequences", "seq", json!({"steps": [{"uri": "http://127.0.0.1:1/a"}, {"uri": "http://127.0.0.1:1/b"}],
+            "reply": {"uri": "http://127.0.0.1:1/out"}}))];
+        let out = reconcile(&objs, &env());
+        let s = status(&out, "seq");
+        assert_eq!(s["address"]["url"], "http://127.0.0.1:8080/channels/default/seq-kn-sequence-0");
+        assert_eq!(condition(s, "Ready")["status"], "True");
+        let hub0 = out.snapshot.hubs.iter().find(|h| h.key.name == "seq-kn-sequence-0").unwrap();
+        assert_eq!(hub0.subscribers[0].reply, ReplyTo::Url(Target::parse("http://127.0.0.1:8080/channels/default/seq-kn-sequence-1").unwrap()));
+        let hub1 = out.snapshot.hubs.iter().find(|h| h.key.name == "seq-kn-sequence-1").unwrap();
+        assert_eq!(hub1.subscribers[0].reply, ReplyTo::Url(Target::parse("http://127.0.0.1:1/out").unwrap()));
+    }
+
+    #[test]
+    fn conditions_keep_their_transition_time_while_unchanged() {
+        let (k, mut b) = obj("Broker", "eventing.knative.dev", "brokers", "default", json!({}));
+        b["status"] = json!({"conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2020-01-01T00:00:00Z"}]});
+        let out = reconcile(&[(k, b)], &env());
+        assert_eq!(condition(status(&out, "default"), "Ready")["lastTransitionTime"], "2020-01-01T00:00:00Z");
+    }
 }

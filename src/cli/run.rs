@@ -81,7 +81,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let gateway_app = sluice_brokers::ingress::router(plane);
     let api_app = sluice_control::api::router(cp);
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = terminated => {},
+        }
         tracing::info!("shutting down");
     };
     let gw = axum::serve(gateway, gateway_app);
