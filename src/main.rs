@@ -7,6 +7,11 @@
 
 mod cli;
 
+/// mimalloc instead of glibc malloc: the event path allocates per event on every worker thread,
+/// and glibc's arena locks showed up in profiles of `sluice bench broker`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {

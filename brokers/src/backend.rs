@@ -15,8 +15,11 @@ use sluice_delivery::TraceContext;
 /// An accepted event with what travels alongside it.
 #[derive(Debug)]
 pub struct StoredEvent {
-    /// The event as accepted (with `knativearrivaltime` and `knativebrokerttl` for brokers).
+    /// The event as accepted and as subscribers receive it (brokers add `knativearrivaltime`).
     pub event: Event,
+    /// The broker loop guard `knativebrokerttl`, kept beside the event because subscribers do
+    /// not receive it; replies carry it minus one (BRK-09). `None` for channels.
+    pub ttl: Option<i64>,
     /// The trace it arrived in.
     pub trace: TraceContext,
     /// When ingress accepted it (for latency metrics).

@@ -152,9 +152,10 @@ impl Hub {
     /// `Ok` means every event is stored and will be delivered.
     pub async fn ingest(&self, mut events: Vec<Event>, trace: TraceContext) -> Result<(), IngestError> {
         let arrival = Instant::now();
+        let mut ttls = vec![None; events.len()];
         if self.key.kind == HubKind::Broker {
             let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-            for e in events.iter_mut() {
+            for (e, slot) in events.iter_mut().zip(ttls.iter_mut()) {
                 let ttl = match integer_extension(e, TTL_EXTENSION) {
                     None => MAX_TTL,
                     Some(Ok(ttl)) if ttl > 0 => ttl,
@@ -163,14 +164,17 @@ impl Hub {
                     }
                     Some(Err(msg)) => return Err(IngestError::Ttl(msg)),
                 };
-                e.set_extension(TTL_EXTENSION, ttl);
+                // Subscribers never see the TTL (BRK-09); it travels beside the event.
+                e.remove_extension(TTL_EXTENSION);
                 e.set_extension(ARRIVAL_EXTENSION, now.clone());
+                *slot = Some(ttl);
             }
         }
         let n = events.len() as u64;
         let stored = events
             .into_iter()
-            .map(|event| Arc::new(StoredEvent { event, trace: trace.clone(), arrival }))
+            .zip(ttls)
+            .map(|(event, ttl)| Arc::new(StoredEvent { event, ttl, trace: trace.clone(), arrival }))
             .collect();
         self.backend.append(stored).await.map_err(|e| IngestError::Unavailable(e.to_string()))?;
         self.ingress_metrics.accepted(n);
@@ -263,16 +267,8 @@ async fn dispatch_loop(
 
 async fn deliver_one(hub: &Arc<Hub>, cfg: &SubscriberConfig, env: &Envelope, metrics: &DeliveryMetrics) {
     let stored = &env.stored;
-    let mut event = stored.event.clone();
-    let ttl = match hub.key.kind {
-        HubKind::Broker => {
-            // The filter strips the TTL before delivery and re-attaches it to replies (BRK-09).
-            let ttl = integer_extension(&event, TTL_EXTENSION).and_then(Result::ok).unwrap_or(MAX_TTL);
-            event.remove_extension(TTL_EXTENSION);
-            ttl
-        }
-        HubKind::Channel => MAX_TTL,
-    };
+    let event = &stored.event;
+    let ttl = stored.ttl.unwrap_or(MAX_TTL);
     let broker_reply;
     let http_reply;
     let reply = match &cfg.reply {
@@ -289,7 +285,7 @@ async fn deliver_one(hub: &Arc<Hub>, cfg: &SubscriberConfig, env: &Envelope, met
     let outcome = hub
         .dispatcher
         .deliver(Delivery {
-            event: &event,
+            event,
             subscriber: &cfg.subscriber,
             policy: &cfg.policy,
             dead_letter: cfg.dead_letter.as_ref(),

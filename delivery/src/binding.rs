@@ -118,6 +118,10 @@ fn decode_binary(headers: &HeaderMap, body: Bytes) -> Result<Event, BindingError
             reason: "must be sent as Content-Type, not ce-datacontenttype".into(),
         });
     }
+    let needs_decoding = |v: &HeaderValue| v.as_bytes().iter().any(|b| *b == b'%' || *b == b'"' || !(0x20..0x7f).contains(b));
+    if !headers.iter().any(|(k, v)| k.as_str().starts_with("ce-") && needs_decoding(v)) {
+        return cloudevents::binding::http::to_event(headers, body.to_vec()).map_err(|e| BindingError::Binary(e.to_string()));
+    }
     // Values that need decoding cannot go through the SDK as they are: pass a plain stand-in
     // and patch the decoded value afterwards.
     let mut plain = HeaderMap::with_capacity(headers.len());
@@ -125,9 +129,8 @@ fn decode_binary(headers: &HeaderMap, body: Bytes) -> Result<Event, BindingError
     for (name, value) in headers {
         let key = name.as_str();
         if let Some(attr) = key.strip_prefix("ce-") {
-            let raw = value.as_bytes();
-            if raw.iter().any(|b| *b == b'%' || *b == b'"' || !(0x20..0x7f).contains(b)) {
-                let decoded = decode_header_value(raw).map_err(|reason| BindingError::Attribute {
+            if needs_decoding(value) {
+                let decoded = decode_header_value(value.as_bytes()).map_err(|reason| BindingError::Attribute {
                     attribute: attr.to_string(),
                     reason,
                 })?;
@@ -267,6 +270,25 @@ pub fn data_bytes(event: &Event) -> Bytes {
     }
 }
 
+/// The `ce-` header of an attribute; the context attributes' names are static.
+fn header_name(name: &str) -> Result<HeaderName, BindingError> {
+    let fixed = match name {
+        "specversion" => "ce-specversion",
+        "id" => "ce-id",
+        "type" => "ce-type",
+        "source" => "ce-source",
+        "subject" => "ce-subject",
+        "time" => "ce-time",
+        "dataschema" => "ce-dataschema",
+        "schemaurl" => "ce-schemaurl",
+        _ => {
+            return HeaderName::from_bytes(format!("ce-{name}").as_bytes())
+                .map_err(|e| BindingError::Encode(format!("{name}: {e}")))
+        }
+    };
+    Ok(HeaderName::from_static(fixed))
+}
+
 /// Encodes an event in binary mode: `ce-` headers plus the data as body.
 pub fn encode_binary(event: &Event, headers: &mut HeaderMap) -> Result<Bytes, BindingError> {
     for (name, value) in event.iter() {
@@ -276,8 +298,7 @@ pub fn encode_binary(event: &Event, headers: &mut HeaderMap) -> Result<Bytes, Bi
             headers.insert(CONTENT_TYPE, v);
             continue;
         }
-        let header = HeaderName::from_bytes(format!("ce-{name}").as_bytes())
-            .map_err(|e| BindingError::Encode(format!("{name}: {e}")))?;
+        let header = header_name(name)?;
         let v = HeaderValue::from_str(&encode_header_value(&attribute_string(&value)))
             .map_err(|e| BindingError::Encode(format!("{name}: {e}")))?;
         headers.insert(header, v);

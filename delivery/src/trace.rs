@@ -6,10 +6,10 @@ use rand::Rng;
 /// The trace an event belongs to, and the span that handed it on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceContext {
-    /// 32 lower-case hex digits.
-    pub trace_id: String,
-    /// 16 lower-case hex digits: the span of the hop that produced this context.
-    pub span_id: String,
+    /// The 128-bit trace id (never zero).
+    pub trace_id: u128,
+    /// The 64-bit id of the span of the hop that produced this context (never zero).
+    pub span_id: u64,
     /// Trace flags (bit 0 = sampled).
     pub flags: u8,
     /// The `tracestate` header, passed on unchanged.
@@ -19,7 +19,7 @@ pub struct TraceContext {
 impl TraceContext {
     /// Starts a new trace (sampled).
     pub fn new_root() -> Self {
-        Self { trace_id: random_hex(16), span_id: random_hex(8), flags: 1, state: None }
+        Self { trace_id: random_nonzero_u128(), span_id: random_nonzero_u64(), flags: 1, state: None }
     }
 
     /// Reads `traceparent`/`tracestate` from request headers; `None` if absent or malformed.
@@ -40,15 +40,9 @@ impl TraceContext {
         if !hex(parts[1], 32) || !hex(parts[2], 16) || !hex(parts[3], 2) {
             return None;
         }
-        if parts[1].bytes().all(|b| b == b'0') || parts[2].bytes().all(|b| b == b'0') {
-            return None;
-        }
-        Some(Self {
-            trace_id: parts[1].to_ascii_lowercase(),
-            span_id: parts[2].to_ascii_lowercase(),
-            flags: u8::from_str_radix(parts[3], 16).ok()?,
-            state: None,
-        })
+        let trace_id = u128::from_str_radix(parts[1], 16).ok().filter(|t| *t != 0)?;
+        let span_id = u64::from_str_radix(parts[2], 16).ok().filter(|s| *s != 0)?;
+        Some(Self { trace_id, span_id, flags: u8::from_str_radix(parts[3], 16).ok()?, state: None })
     }
 
     /// The context of an incoming request, or a new root trace when it carries none.
@@ -58,12 +52,12 @@ impl TraceContext {
 
     /// A child span in the same trace (a new hop).
     pub fn child(&self) -> Self {
-        Self { span_id: random_hex(8), ..self.clone() }
+        Self { span_id: random_nonzero_u64(), ..self.clone() }
     }
 
     /// The `traceparent` header value.
     pub fn traceparent(&self) -> String {
-        format!("00-{}-{}-{:02x}", self.trace_id, self.span_id, self.flags)
+        format!("00-{:032x}-{:016x}-{:02x}", self.trace_id, self.span_id, self.flags)
     }
 
     /// Writes `traceparent` (and `tracestate`) for an outgoing request in a new child span.
@@ -78,9 +72,12 @@ impl TraceContext {
     }
 }
 
-fn random_hex(bytes: usize) -> String {
-    let mut rng = rand::rng();
-    (0..bytes).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
+fn random_nonzero_u64() -> u64 {
+    rand::rng().random::<u64>().max(1)
+}
+
+fn random_nonzero_u128() -> u128 {
+    rand::rng().random::<u128>().max(1)
 }
 
 #[cfg(test)]
