@@ -1,0 +1,151 @@
+//! The dispatcher against real HTTP servers on loopback: timeouts, Retry-After, replies,
+//! malformed replies and dead letters.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cloudevents::{AttributesReader, Event, EventBuilder, EventBuilderV10};
+use sluice_crds::duck::BackoffPolicy;
+use sluice_delivery::metrics::DeliveryMetrics;
+use sluice_delivery::{Delivery, Dispatcher, EventSink, Outcome, ReplyMode, RetryPolicy, SinkError, Target, TraceContext};
+
+type Handler = Arc<dyn Fn(usize, &HeaderMap) -> Response + Send + Sync>;
+
+/// A loopback server answering request n with `handler(n)`; returns its URL and arrival times.
+async fn server(handler: Handler) -> (String, Arc<Mutex<Vec<Instant>>>) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let t = times.clone();
+    let app = axum::Router::new().fallback(move |headers: HeaderMap| {
+        let (handler, count, t) = (handler.clone(), count.clone(), t.clone());
+        async move {
+            t.lock().unwrap().push(Instant::now());
+            let n = count.fetch_add(1, Ordering::SeqCst);
+            handler(n, &headers)
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/"), times)
+}
+
+fn event() -> Event {
+    EventBuilderV10::new().id("e1").ty("t").source("/s").data("text/plain", "hi").build().unwrap()
+}
+
+#[derive(Default)]
+struct Collect(Mutex<Vec<Event>>);
+
+#[async_trait]
+impl EventSink for Collect {
+    async fn send(&self, event: Event, _: &TraceContext) -> Result<(), SinkError> {
+        self.0.lock().unwrap().push(event);
+        Ok(())
+    }
+}
+
+async fn deliver(url: &str, policy: &RetryPolicy, dls: Option<&Target>, reply: ReplyMode<'_>) -> Outcome {
+    let target = Target::parse(url).unwrap();
+    let metrics = DeliveryMetrics::detached();
+    Dispatcher::new()
+        .deliver(Delivery {
+            event: &event(),
+            subscriber: &target,
+            policy,
+            dead_letter: dls,
+            reply,
+            namespace: "ns",
+            trace: &TraceContext::new_root(),
+            metrics: &metrics,
+            arrival: None,
+        })
+        .await
+}
+
+#[tokio::test]
+async fn timeout_fails_the_attempt_and_is_retried() {
+    let (url, times) = server(Arc::new(|n, _| {
+        if n == 0 {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        StatusCode::OK.into_response()
+    }))
+    .await;
+    let policy = RetryPolicy { retries: 1, timeout: Some(Duration::from_millis(100)), ..Default::default() };
+    assert_eq!(deliver(&url, &policy, None, ReplyMode::Discard).await, Outcome::Delivered);
+    assert_eq!(times.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_up_to_retry_after_max() {
+    let (url, times) = server(Arc::new(|n, _| {
+        if n == 0 {
+            (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")]).into_response()
+        } else {
+            StatusCode::OK.into_response()
+        }
+    }))
+    .await;
+    let policy = RetryPolicy {
+        retries: 1,
+        backoff: Some((BackoffPolicy::Linear, Duration::from_millis(10))),
+        retry_after_max: Some(Duration::from_millis(400)),
+        ..Default::default()
+    };
+    assert_eq!(deliver(&url, &policy, None, ReplyMode::Discard).await, Outcome::Delivered);
+    let t = times.lock().unwrap().clone();
+    let gap = t[1].duration_since(t[0]);
+    assert!(gap >= Duration::from_millis(390) && gap < Duration::from_millis(900), "waited {gap:?}");
+}
+
+#[tokio::test]
+async fn replies_go_to_the_reply_sink_and_malformed_replies_fail() {
+    let (url, _) = server(Arc::new(|_, _| {
+        (StatusCode::OK, [("ce-specversion", "1.0"), ("ce-id", "r1"), ("ce-type", "reply"), ("ce-source", "/x")], "pong").into_response()
+    }))
+    .await;
+    let sink = Collect::default();
+    let policy = RetryPolicy::default();
+    assert_eq!(deliver(&url, &policy, None, ReplyMode::To { sink: &sink, strict: true }).await, Outcome::Delivered);
+    assert_eq!(sink.0.lock().unwrap()[0].id(), "r1");
+
+    let (bad, times) = server(Arc::new(|_, _| (StatusCode::OK, [("ce-specversion", "1.0"), ("ce-id", "r1")], "x").into_response())).await;
+    let policy = RetryPolicy { retries: 2, ..Default::default() };
+    let out = deliver(&bad, &policy, None, ReplyMode::To { sink: &sink, strict: true }).await;
+    assert!(matches!(out, Outcome::Failed { status: Some(502), .. }), "{out:?}");
+    assert_eq!(times.lock().unwrap().len(), 3, "a malformed reply is a retryable failure");
+
+    let (text, _) = server(Arc::new(|_, _| (StatusCode::OK, "ok").into_response())).await;
+    let out = deliver(&text, &RetryPolicy::default(), None, ReplyMode::To { sink: &sink, strict: true }).await;
+    assert!(matches!(out, Outcome::Failed { .. }), "strict: a non-event body fails");
+    let out = deliver(&text, &RetryPolicy::default(), None, ReplyMode::To { sink: &sink, strict: false }).await;
+    assert_eq!(out, Outcome::Delivered, "lenient: a non-event body is ignored");
+}
+
+#[tokio::test]
+async fn network_errors_are_retried_then_dead_lettered_with_code_500() {
+    let dead = Arc::new(Mutex::new(Vec::<HeaderMap>::new()));
+    let d = dead.clone();
+    let (dls_url, _) = server(Arc::new(move |_, h| {
+        d.lock().unwrap().push(h.clone());
+        StatusCode::ACCEPTED.into_response()
+    }))
+    .await;
+    // A port nothing listens on.
+    let closed = format!("http://127.0.0.1:{}/", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let policy = RetryPolicy { retries: 1, ..Default::default() };
+    let dls = Target::parse(&dls_url).unwrap();
+    let out = deliver(&closed, &policy, Some(&dls), ReplyMode::Discard).await;
+    assert_eq!(out, Outcome::DeadLettered { status: None });
+    let h = dead.lock().unwrap()[0].clone();
+    assert_eq!(h["ce-knativeerrorcode"], "500");
+    assert_eq!(h["ce-knativeerrordest"], closed.as_str());
+    assert!(h.contains_key("ce-knativeerrordata"));
+    assert!(h.contains_key("traceparent"));
+    assert!(!h.contains_key("prefer"), "Prefer: reply goes to subscribers only");
+}
