@@ -224,7 +224,11 @@ pub async fn bench(which: BenchCommand) -> anyhow::Result<ExitCode> {
     let data = Bytes::from(vec![b'x'; opts.size]);
 
     println!("sluice bench broker: {} events of {} bytes, {} senders; latency at {} events/s for {} s", opts.events, opts.size, opts.concurrency, opts.rate, opts.latency_seconds);
-    println!("machine: {} cores, {}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), std::env::consts::ARCH);
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_string()))
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    println!("machine: {} cores, {cpu}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     // Warm up connection pools on both paths.
     throughput(&sub_url, &sub, 2000, opts.concurrency, &data).await?;
     throughput(&broker_url, &sub, 2000, opts.concurrency, &data).await?;
