@@ -1,6 +1,8 @@
 //! Duck types shared by many kinds (knative.dev/pkg `duck/v1` and eventing `duck/v1`):
-//! Destination, KReference, DeliverySpec, Conditions and the Addressable status.
+//! Destination, KReference, DeliverySpec, Conditions, the Addressable status, the source duck
+//! (sink, CloudEvent overrides) and the channel duck (subscribers).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use schemars::JsonSchema;
@@ -48,6 +50,13 @@ impl KReference {
         errs
     }
 
+    /// Sets the namespace to `namespace` when it is not set (Knative's `KReference.SetDefaults`).
+    pub fn set_default_namespace(&mut self, namespace: &str) {
+        if self.namespace.as_deref().unwrap_or("").is_empty() {
+            self.namespace = Some(namespace.to_string());
+        }
+    }
+
     /// The API group part of `apiVersion` (empty for the core group).
     pub fn api_group(&self) -> &str {
         if let Some(g) = self.group.as_deref() {
@@ -79,6 +88,18 @@ pub struct Destination {
 }
 
 impl Destination {
+    /// True when neither `ref` nor `uri` (nor anything else) is set.
+    pub fn is_empty(&self) -> bool {
+        self == &Destination::default()
+    }
+
+    /// Defaults `ref.namespace` to `namespace` (Knative's `Destination.SetDefaults`).
+    pub fn set_default_namespace(&mut self, namespace: &str) {
+        if let Some(r) = &mut self.r#ref {
+            r.set_default_namespace(namespace);
+        }
+    }
+
     /// Knative's Destination rules: at least one of ref/uri; ref with an absolute uri is rejected;
     /// a uri alone must be absolute with a host.
     pub fn validate(&self, path: &str) -> Vec<FieldError> {
@@ -159,6 +180,13 @@ impl DeliverySpec {
             || self.timeout.is_some()
             || self.retry_after_max.is_some()
             || self.format.is_some()
+    }
+
+    /// Defaults the dead-letter sink's `ref.namespace` to `namespace`.
+    pub fn set_default_namespace(&mut self, namespace: &str) {
+        if let Some(dls) = &mut self.dead_letter_sink {
+            dls.set_default_namespace(namespace);
+        }
     }
 
     /// Validates durations, retry and format, reporting errors under `path`.
@@ -288,6 +316,358 @@ pub struct Addressable {
     /// OIDC audience.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
+}
+
+/// The fields every Knative status carries (knative.dev/pkg `duck/v1.Status`).
+///
+/// Kinds' status structs embed these fields at their top level, as Knative does.
+pub trait HasConditions {
+    /// The conditions, `Ready` (or `Succeeded`) among them.
+    fn conditions(&self) -> &[Condition];
+    /// The conditions, mutably.
+    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+    /// The generation the status was computed for.
+    fn observed_generation(&self) -> Option<i64>;
+    /// Sets the generation the status was computed for.
+    fn set_observed_generation(&mut self, generation: Option<i64>);
+}
+
+/// Implements [`HasConditions`] for a status struct with `conditions` and
+/// `observed_generation` fields.
+macro_rules! impl_has_conditions {
+    ($($t:ty),* $(,)?) => {$(
+        impl $crate::duck::HasConditions for $t {
+            fn conditions(&self) -> &[$crate::duck::Condition] {
+                &self.conditions
+            }
+            fn conditions_mut(&mut self) -> &mut Vec<$crate::duck::Condition> {
+                &mut self.conditions
+            }
+            fn observed_generation(&self) -> Option<i64> {
+                self.observed_generation
+            }
+            fn set_observed_generation(&mut self, generation: Option<i64>) {
+                self.observed_generation = generation;
+            }
+        }
+    )*};
+}
+pub(crate) use impl_has_conditions;
+
+/// The identity a component acts as when OIDC is enabled (`status.auth`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthStatus {
+    /// The service account the object's requests are made as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Several service accounts, when the object sends as more than one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_account_names: Vec<String>,
+}
+
+/// An EventPolicy applied to an addressable object (`status.policies[]`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AppliedEventPolicy {
+    /// API version of the EventPolicy.
+    #[serde(default)]
+    pub api_version: String,
+    /// Name of the EventPolicy.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// Attributes added to every event a source emits (`spec.ceOverrides`, SRC-01).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CloudEventOverrides {
+    /// Extension attributes to add (or override) on each event.
+    #[serde(default)]
+    pub extensions: BTreeMap<String, String>,
+}
+
+impl CloudEventOverrides {
+    /// Extension names must be valid CloudEvents attribute names (`[a-z0-9]+`).
+    pub fn validate(&self, path: &str) -> Vec<FieldError> {
+        let mut errs = Vec::new();
+        for name in self.extensions.keys() {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+                errs.push(FieldError::new(
+                    crate::key(&crate::field(path, "extensions"), name),
+                    "invalid key name: CloudEvents extension names must consist of lower-case letters and digits",
+                ));
+            }
+        }
+        errs
+    }
+}
+
+/// The type and source of events a source emits (`status.ceAttributes[]`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudEventAttributes {
+    /// The CloudEvents `type`.
+    #[serde(default, rename = "type")]
+    pub type_: String,
+    /// The CloudEvents `source`.
+    #[serde(default)]
+    pub source: String,
+}
+
+/// A key of a Secret in the object's namespace (core `SecretKeySelector`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretKeySelector {
+    /// Name of the Secret.
+    #[serde(default)]
+    pub name: String,
+    /// Key within the Secret's data.
+    #[serde(default)]
+    pub key: String,
+    /// Whether a missing Secret or key is tolerated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+impl SecretKeySelector {
+    /// Name and key are required.
+    pub fn validate(&self, path: &str) -> Vec<FieldError> {
+        let mut errs = Vec::new();
+        if self.name.is_empty() {
+            errs.push(FieldError::missing(crate::field(path, "name")));
+        }
+        if self.key.is_empty() {
+            errs.push(FieldError::missing(crate::field(path, "key")));
+        }
+        errs
+    }
+}
+
+/// A value read from a Secret (`{secretKeyRef: {name, key}}`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretValueFromSource {
+    /// The Secret key holding the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<SecretKeySelector>,
+}
+
+/// A reference to any object (core `ObjectReference`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObjectReference {
+    /// API version of the referent.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub api_version: String,
+    /// Kind of the referent.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// Name of the referent.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Namespace of the referent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// UID of the referent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// Resource version of the referent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_version: Option<String>,
+    /// A path within the referent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_path: Option<String>,
+}
+
+/// A label query (core `LabelSelector`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelSelector {
+    /// Labels that must all be present with these values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_labels: Option<BTreeMap<String, String>>,
+    /// Set-based requirements, all of which must hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_expressions: Vec<LabelSelectorRequirement>,
+}
+
+/// One set-based requirement of a [`LabelSelector`].
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LabelSelectorRequirement {
+    /// The label key.
+    #[serde(default)]
+    pub key: String,
+    /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
+    #[serde(default)]
+    pub operator: String,
+    /// Values for `In` and `NotIn`; empty for `Exists` and `DoesNotExist`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+impl LabelSelector {
+    /// Keys must be qualified names; operators one of the four; values present exactly for
+    /// `In`/`NotIn`.
+    pub fn validate(&self, path: &str) -> Vec<FieldError> {
+        let mut errs = crate::meta::validate_labels(self.match_labels.as_ref(), &crate::field(path, "matchLabels"));
+        for (i, req) in self.match_expressions.iter().enumerate() {
+            let p = crate::index(&crate::field(path, "matchExpressions"), i);
+            if let Err(e) = crate::meta::check_qualified_name(&req.key) {
+                errs.push(FieldError::new(crate::field(&p, "key"), format!("invalid value {:?}: {e}", req.key)));
+            }
+            match req.operator.as_str() {
+                "In" | "NotIn" if req.values.is_empty() => errs.push(FieldError::new(
+                    crate::field(&p, "values"),
+                    "must be specified when `operator` is 'In' or 'NotIn'",
+                )),
+                "Exists" | "DoesNotExist" if !req.values.is_empty() => errs.push(FieldError::new(
+                    crate::field(&p, "values"),
+                    "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                )),
+                "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+                other => errs.push(FieldError::new(
+                    crate::field(&p, "operator"),
+                    format!("invalid value {other:?}: expected one of In, NotIn, Exists, DoesNotExist"),
+                )),
+            }
+        }
+        errs
+    }
+
+    /// True when the selector matches `labels`.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        let by_label = self.match_labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v));
+        by_label
+            && self.match_expressions.iter().all(|req| {
+                let value = labels.get(&req.key);
+                match req.operator.as_str() {
+                    "In" => value.is_some_and(|v| req.values.contains(v)),
+                    "NotIn" => value.is_none_or(|v| !req.values.contains(v)),
+                    "Exists" => value.is_some(),
+                    "DoesNotExist" => value.is_none(),
+                    _ => false,
+                }
+            })
+    }
+}
+
+/// Which channel kind backs a Channel, Sequence or Parallel (`channelTemplate`, CH-01).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChannelTemplateSpec {
+    /// API version of the channel kind, e.g. `messaging.knative.dev/v1`.
+    #[serde(default)]
+    pub api_version: String,
+    /// The channel kind, e.g. `InMemoryChannel`.
+    #[serde(default)]
+    pub kind: String,
+    /// The spec given to the backing channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
+    pub spec: Option<serde_json::Value>,
+}
+
+impl ChannelTemplateSpec {
+    /// The default channel: an `InMemoryChannel` (Knative's `default-ch-webhook` default).
+    pub fn in_memory() -> Self {
+        Self { api_version: "messaging.knative.dev/v1".into(), kind: "InMemoryChannel".into(), spec: None }
+    }
+
+    /// Kind and apiVersion are required.
+    pub fn validate(&self, path: &str) -> Vec<FieldError> {
+        let mut errs = Vec::new();
+        if self.kind.is_empty() {
+            errs.push(FieldError::missing(crate::field(path, "kind")));
+        }
+        if self.api_version.is_empty() {
+            errs.push(FieldError::missing(crate::field(path, "apiVersion")));
+        }
+        if let Some(spec) = &self.spec {
+            if !spec.is_object() {
+                errs.push(FieldError::new(crate::field(path, "spec"), "expected an object"));
+            }
+        }
+        errs
+    }
+}
+
+/// One subscriber of a channel, written by the Subscription controller (CH-02).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubscriberSpec {
+    /// Name of the Subscription.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// UID of the Subscription.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// Generation of the Subscription this entry reflects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// Resolved subscriber URI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscriber_uri: Option<String>,
+    /// CA certificates of the subscriber.
+    #[serde(default, rename = "subscriberCACerts", skip_serializing_if = "Option::is_none")]
+    pub subscriber_ca_certs: Option<String>,
+    /// OIDC audience of the subscriber.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscriber_audience: Option<String>,
+    /// Resolved reply URI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_uri: Option<String>,
+    /// CA certificates of the reply destination.
+    #[serde(default, rename = "replyCACerts", skip_serializing_if = "Option::is_none")]
+    pub reply_ca_certs: Option<String>,
+    /// OIDC audience of the reply destination.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_audience: Option<String>,
+    /// Delivery options for this subscriber (dead-letter sink as a URI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliverySpec>,
+    /// The identity deliveries are made as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthStatus>,
+}
+
+/// The channel's view of one subscriber (CH-02).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriberStatus {
+    /// UID of the Subscription.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// Generation of the Subscription the channel acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `True`, `False` or `Unknown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<String>,
+    /// Why the subscriber is not ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The identity deliveries are made as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthStatus>,
+}
+
+impl SubscriberSpec {
+    /// A subscriber needs a subscriber or a reply URI.
+    pub fn validate(&self, path: &str) -> Vec<FieldError> {
+        let mut errs = Vec::new();
+        if self.subscriber_uri.is_none() && self.reply_uri.is_none() {
+            errs.push(FieldError::new(
+                path.to_string(),
+                "expected at least one of, got none: replyUri, subscriberUri",
+            ));
+        }
+        if let Some(d) = &self.delivery {
+            errs.extend(d.validate(&crate::field(path, "delivery")));
+        }
+        errs
+    }
 }
 
 #[cfg(test)]

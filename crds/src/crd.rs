@@ -1,0 +1,84 @@
+//! The CustomResourceDefinitions of every kind (ConfigMap and Secret are built in), generated
+//! from the Rust types, with the labels Knative's own CRDs carry (`duck.knative.dev/*`,
+//! `messaging.knative.dev/subscribable`, `eventing.knative.dev/source`) and their categories
+//! and short names.
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+use crate::eventing::{Broker, Trigger};
+use crate::flows::{Parallel, Sequence};
+use crate::kafka::{KafkaChannel, KafkaSink};
+use crate::messaging::{Channel, InMemoryChannel, Subscription};
+use crate::serving::{Configuration, Revision, Route, Service};
+use crate::sources::{
+    ApiServerSource, AwsSqsSource, ContainerSource, GitHubSource, KafkaSource, PingSource, RabbitmqSource, SinkBinding,
+};
+
+/// Every CRD, in registry order.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    let mut all = vec![
+        Service::crd(),
+        Configuration::crd(),
+        Revision::crd(),
+        Route::crd(),
+        Broker::crd(),
+        Trigger::crd(),
+        Channel::crd(),
+        InMemoryChannel::crd(),
+        Subscription::crd(),
+        Sequence::crd(),
+        Parallel::crd(),
+        PingSource::crd(),
+        SinkBinding::crd(),
+        ContainerSource::crd(),
+        ApiServerSource::crd(),
+        KafkaSource::crd(),
+        GitHubSource::crd(),
+        AwsSqsSource::crd(),
+        RabbitmqSource::crd(),
+        KafkaSink::crd(),
+        KafkaChannel::crd(),
+    ];
+    for crd in &mut all {
+        crd.metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert("knative.dev/crd-install".into(), "true".into());
+    }
+    all
+}
+
+/// Every CRD as multi-document YAML, ready for `kubectl apply -f -`.
+pub fn crds_yaml() -> String {
+    crds()
+        .iter()
+        .map(|crd| serde_yaml::to_string(crd).expect("a CustomResourceDefinition always serializes"))
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_and_names() {
+        let crds = crds();
+        assert_eq!(crds.len(), crate::registry::kinds().len() - 2);
+        let channel = crds.iter().find(|c| c.spec.names.kind == "Channel").unwrap();
+        let labels = channel.metadata.labels.as_ref().unwrap();
+        assert_eq!(labels["messaging.knative.dev/subscribable"], "true");
+        assert_eq!(labels["duck.knative.dev/addressable"], "true");
+        assert!(channel.spec.names.categories.as_ref().unwrap().contains(&"channel".to_string()));
+        let ping = crds.iter().find(|c| c.spec.names.kind == "PingSource").unwrap();
+        assert_eq!(ping.metadata.labels.as_ref().unwrap()["duck.knative.dev/source"], "true");
+        for crd in &crds {
+            let info = crate::registry::find_by_plural(&crd.spec.group, &crd.spec.versions[0].name, &crd.spec.names.plural)
+                .unwrap_or_else(|| panic!("{} not in the registry", crd.spec.names.kind));
+            assert_eq!(crd.spec.names.short_names.clone().unwrap_or_default(), info.short_names);
+            assert_eq!(crd.spec.names.singular.as_deref(), Some(info.singular));
+        }
+        assert!(!crds_yaml().contains("$ref"));
+    }
+}

@@ -1,0 +1,162 @@
+//! The kinds Sluice manages and their names: group, version, plural, singular and the short
+//! names `kubectl` knows (`ksvc`, `imc`, `sub`, ...).
+
+/// One kind Sluice manages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KindInfo {
+    /// API group; empty for the core group.
+    pub group: &'static str,
+    /// API version, e.g. `v1`.
+    pub version: &'static str,
+    /// Kind, e.g. `InMemoryChannel`.
+    pub kind: &'static str,
+    /// Lower-case plural resource name, e.g. `inmemorychannels`.
+    pub plural: &'static str,
+    /// Lower-case singular name, e.g. `inmemorychannel`.
+    pub singular: &'static str,
+    /// Short names, e.g. `imc`.
+    pub short_names: &'static [&'static str],
+    /// Whether objects live in a namespace.
+    pub namespaced: bool,
+}
+
+impl KindInfo {
+    /// The `apiVersion` of the kind: `v1` for the core group, else `group/version`.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// True when `name` (any case) is the kind, its plural, its singular or a short name.
+    pub fn is_named(&self, name: &str) -> bool {
+        name.eq_ignore_ascii_case(self.kind)
+            || name.eq_ignore_ascii_case(self.plural)
+            || name.eq_ignore_ascii_case(self.singular)
+            || self.short_names.iter().any(|s| name.eq_ignore_ascii_case(s))
+    }
+}
+
+const fn kind(
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    singular: &'static str,
+    short_names: &'static [&'static str],
+) -> KindInfo {
+    KindInfo { group, version, kind, plural, singular, short_names, namespaced: true }
+}
+
+static KINDS: &[KindInfo] = &[
+    kind("serving.knative.dev", "v1", "Service", "services", "service", &["kservice", "ksvc"]),
+    kind("serving.knative.dev", "v1", "Configuration", "configurations", "configuration", &["config", "cfg"]),
+    kind("serving.knative.dev", "v1", "Revision", "revisions", "revision", &["rev"]),
+    kind("serving.knative.dev", "v1", "Route", "routes", "route", &["rt"]),
+    kind("eventing.knative.dev", "v1", "Broker", "brokers", "broker", &[]),
+    kind("eventing.knative.dev", "v1", "Trigger", "triggers", "trigger", &[]),
+    kind("messaging.knative.dev", "v1", "Channel", "channels", "channel", &["ch"]),
+    kind("messaging.knative.dev", "v1", "InMemoryChannel", "inmemorychannels", "inmemorychannel", &["imc"]),
+    kind("messaging.knative.dev", "v1", "Subscription", "subscriptions", "subscription", &["sub"]),
+    kind("flows.knative.dev", "v1", "Sequence", "sequences", "sequence", &[]),
+    kind("flows.knative.dev", "v1", "Parallel", "parallels", "parallel", &[]),
+    kind("sources.knative.dev", "v1", "PingSource", "pingsources", "pingsource", &[]),
+    kind("sources.knative.dev", "v1", "SinkBinding", "sinkbindings", "sinkbinding", &[]),
+    kind("sources.knative.dev", "v1", "ContainerSource", "containersources", "containersource", &[]),
+    kind("sources.knative.dev", "v1", "ApiServerSource", "apiserversources", "apiserversource", &[]),
+    kind("sources.knative.dev", "v1", "KafkaSource", "kafkasources", "kafkasource", &[]),
+    kind("sources.knative.dev", "v1alpha1", "GitHubSource", "githubsources", "githubsource", &[]),
+    kind("sources.knative.dev", "v1alpha1", "AwsSqsSource", "awssqssources", "awssqssource", &[]),
+    kind("sources.knative.dev", "v1alpha1", "RabbitmqSource", "rabbitmqsources", "rabbitmqsource", &["rmqsource"]),
+    kind("eventing.knative.dev", "v1alpha1", "KafkaSink", "kafkasinks", "kafkasink", &[]),
+    kind("messaging.knative.dev", "v1beta1", "KafkaChannel", "kafkachannels", "kafkachannel", &["kc"]),
+    kind("", "v1", "ConfigMap", "configmaps", "configmap", &["cm"]),
+    kind("", "v1", "Secret", "secrets", "secret", &[]),
+];
+
+/// Every kind Sluice manages.
+pub fn kinds() -> &'static [KindInfo] {
+    KINDS
+}
+
+/// Finds a kind by any of its names, case-insensitively: kind, plural, singular or short name
+/// (`ksvc`, `imc`), optionally qualified like kubectl's `brokers.eventing.knative.dev` or
+/// `brokers.v1.eventing.knative.dev`.
+pub fn find_kind(name: &str) -> Option<&'static KindInfo> {
+    let name = name.trim();
+    if let Some(k) = KINDS.iter().find(|k| k.is_named(name)) {
+        return Some(k);
+    }
+    let (resource, qualifier) = name.split_once('.')?;
+    KINDS.iter().find(|k| {
+        k.is_named(resource)
+            && (qualifier.eq_ignore_ascii_case(k.group)
+                || qualifier
+                    .split_once('.')
+                    .is_some_and(|(v, g)| v.eq_ignore_ascii_case(k.version) && g.eq_ignore_ascii_case(k.group)))
+    })
+}
+
+/// Finds a kind by `apiVersion` and `kind` exactly as they appear in a manifest.
+pub fn find_by_type(api_version: &str, kind: &str) -> Option<&'static KindInfo> {
+    let (group, version) = split_api_version(api_version);
+    KINDS.iter().find(|k| k.group == group && k.version == version && k.kind == kind)
+}
+
+/// Finds a kind by the parts of its REST path: `/apis/{group}/{version}/.../{plural}`.
+pub fn find_by_plural(group: &str, version: &str, plural: &str) -> Option<&'static KindInfo> {
+    KINDS.iter().find(|k| k.group == group && k.version == version && k.plural == plural)
+}
+
+/// Splits `apiVersion` into group and version (`v1` is the core group).
+pub fn split_api_version(api_version: &str) -> (&str, &str) {
+    match api_version.rsplit_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api_version),
+    }
+}
+
+/// A managed kind in `group` whose name matches `kind` ignoring case, at any version: used to
+/// explain manifests with a misspelled kind or an unserved version.
+pub fn find_similar(group: &str, kind: &str) -> Option<&'static KindInfo> {
+    KINDS.iter().find(|k| k.group == group && k.kind.eq_ignore_ascii_case(kind))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(find_kind("ksvc").unwrap().kind, "Service");
+        assert_eq!(find_kind("KService").unwrap().kind, "Service");
+        assert_eq!(find_kind("imc").unwrap().kind, "InMemoryChannel");
+        assert_eq!(find_kind("sub").unwrap().kind, "Subscription");
+        assert_eq!(find_kind("cfg").unwrap().kind, "Configuration");
+        assert_eq!(find_kind("config").unwrap().kind, "Configuration");
+        assert_eq!(find_kind("rev").unwrap().kind, "Revision");
+        assert_eq!(find_kind("rt").unwrap().kind, "Route");
+        assert_eq!(find_kind("kc").unwrap().kind, "KafkaChannel");
+        assert_eq!(find_kind("Brokers").unwrap().kind, "Broker");
+        assert_eq!(find_kind("brokers.eventing.knative.dev").unwrap().kind, "Broker");
+        assert_eq!(find_kind("trigger.eventing.knative.dev").unwrap().kind, "Trigger");
+        assert_eq!(find_kind("pingsources.v1.sources.knative.dev").unwrap().kind, "PingSource");
+        assert_eq!(find_kind("services.serving.knative.dev").unwrap().group, "serving.knative.dev");
+        assert!(find_kind("brokers.messaging.knative.dev").is_none());
+        assert!(find_kind("deployment").is_none());
+    }
+
+    #[test]
+    fn types_and_paths() {
+        let b = find_by_type("eventing.knative.dev/v1", "Broker").unwrap();
+        assert_eq!(b.api_version(), "eventing.knative.dev/v1");
+        assert!(find_by_type("eventing.knative.dev/v1", "broker").is_none());
+        assert!(find_by_type("messaging.knative.dev/v1beta1", "InMemoryChannel").is_none());
+        assert_eq!(find_by_type("v1", "ConfigMap").unwrap().api_version(), "v1");
+        assert_eq!(find_by_plural("", "v1", "secrets").unwrap().kind, "Secret");
+        assert_eq!(find_by_plural("messaging.knative.dev", "v1beta1", "kafkachannels").unwrap().kind, "KafkaChannel");
+        assert!(find_by_type("v1", "Service").is_none());
+    }
+}
