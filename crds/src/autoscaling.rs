@@ -43,10 +43,8 @@ pub const PANIC_WINDOW_PERCENTAGE: &[&str] =
 pub const PANIC_THRESHOLD_PERCENTAGE: &[&str] =
     &["autoscaling.knative.dev/panic-threshold-percentage", "autoscaling.knative.dev/panicThresholdPercentage"];
 /// `scale-to-zero-pod-retention-period` (legacy `scaleToZeroPodRetentionPeriod`).
-pub const SCALE_TO_ZERO_POD_RETENTION: &[&str] = &[
-    "autoscaling.knative.dev/scale-to-zero-pod-retention-period",
-    "autoscaling.knative.dev/scaleToZeroPodRetentionPeriod",
-];
+pub const SCALE_TO_ZERO_POD_RETENTION: &[&str] =
+    &["autoscaling.knative.dev/scale-to-zero-pod-retention-period", "autoscaling.knative.dev/scaleToZeroPodRetentionPeriod"];
 /// `metric-aggregation-algorithm` (legacy `metricAggregationAlgorithm`).
 pub const METRIC_AGGREGATION_ALGORITHM: &[&str] =
     &["autoscaling.knative.dev/metric-aggregation-algorithm", "autoscaling.knative.dev/metricAggregationAlgorithm"];
@@ -139,9 +137,7 @@ pub fn validate_annotations(annotations: &BTreeMap<String, String>, path: &str) 
         match v.parse::<i64>() {
             Err(_) => errs.push(invalid(k, v)),
             Ok(n) if min > n => errs.push(FieldError::new(at(k), format!("min-scale={min} is greater than activation-scale={n}"))),
-            Ok(n) if max != 0 && max < n => {
-                errs.push(FieldError::new(at(k), format!("max-scale={max} is less than activation-scale={n}")))
-            }
+            Ok(n) if max != 0 && max < n => errs.push(FieldError::new(at(k), format!("max-scale={max} is less than activation-scale={n}"))),
             Ok(n) if n < 2 => errs.push(FieldError::new(at(k), format!("activation-scale={n} must be greater than 1"))),
             Ok(_) => {}
         }
@@ -158,9 +154,7 @@ pub fn validate_annotations(annotations: &BTreeMap<String, String>, path: &str) 
     if let Some((k, v, f)) = float(PANIC_THRESHOLD_PERCENTAGE) {
         match f {
             None => errs.push(invalid(k, v)),
-            Some(f) if !(110.0..=1000.0).contains(&f) => {
-                errs.push(FieldError::new(at(k), format!("expected 110 <= {v} <= 1000")))
-            }
+            Some(f) if !(110.0..=1000.0).contains(&f) => errs.push(FieldError::new(at(k), format!("expected 110 <= {v} <= 1000"))),
             _ => {}
         }
     }
@@ -191,9 +185,7 @@ pub fn validate_annotations(annotations: &BTreeMap<String, String>, path: &str) 
             Ok((d, neg)) if neg || d < Duration::from_secs(6) || d > hour => {
                 errs.push(FieldError::new(at(k), format!("expected 6s <= {v} <= 1h0m0s")))
             }
-            Ok((d, _)) if d.subsec_nanos() != 0 => {
-                errs.push(FieldError::new(at(k), "must be specified with at most second precision"))
-            }
+            Ok((d, _)) if d.subsec_nanos() != 0 => errs.push(FieldError::new(at(k), "must be specified with at most second precision")),
             Ok(_) => {}
         }
     }
@@ -201,9 +193,7 @@ pub fn validate_annotations(annotations: &BTreeMap<String, String>, path: &str) 
         match parse_go_duration(v) {
             Err(_) => errs.push(invalid(k, v)),
             Ok((d, neg)) if neg || d > hour => errs.push(FieldError::new(at(k), format!("expected 0s <= {v} <= 1h0m0s"))),
-            Ok((d, _)) if d.subsec_nanos() != 0 => {
-                errs.push(FieldError::new(at(k), "must be specified with at most second precision"))
-            }
+            Ok((d, _)) if d.subsec_nanos() != 0 => errs.push(FieldError::new(at(k), "must be specified with at most second precision")),
             Ok(_) => {}
         }
     }

@@ -11,9 +11,7 @@ use crate::flows::{Parallel, Sequence};
 use crate::kafka::{KafkaChannel, KafkaSink};
 use crate::messaging::{Channel, InMemoryChannel, Subscription};
 use crate::serving::{Configuration, Revision, Route, Service};
-use crate::sources::{
-    ApiServerSource, AwsSqsSource, ContainerSource, GitHubSource, KafkaSource, PingSource, RabbitmqSource, SinkBinding,
-};
+use crate::sources::{ApiServerSource, AwsSqsSource, ContainerSource, GitHubSource, KafkaSource, PingSource, RabbitmqSource, SinkBinding};
 
 /// Every CRD, in registry order.
 pub fn crds() -> Vec<CustomResourceDefinition> {
@@ -41,12 +39,36 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         KafkaChannel::crd(),
     ];
     for crd in &mut all {
-        crd.metadata
-            .labels
-            .get_or_insert_with(Default::default)
-            .insert("knative.dev/crd-install".into(), "true".into());
+        crd.metadata.labels.get_or_insert_with(Default::default).insert("knative.dev/crd-install".into(), "true".into());
+        for version in &mut crd.spec.versions {
+            if let Some(schema) = version.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {
+                let mut value = serde_json::to_value(&*schema).expect("a schema always serializes");
+                drop_defaults(&mut value);
+                *schema = serde_json::from_value(value).expect("removing defaults keeps a valid schema");
+            }
+        }
     }
     all
+}
+
+/// Removes `default` from a schema and its sub-schemas: defaults are Knative's webhooks'
+/// business (and [`crate::Admission::set_defaults`]'s), not the API server's.
+fn drop_defaults(schema: &mut serde_json::Value) {
+    let Some(obj) = schema.as_object_mut() else { return };
+    obj.remove("default");
+    if let Some(props) = obj.get_mut("properties").and_then(|p| p.as_object_mut()) {
+        props.values_mut().for_each(drop_defaults);
+    }
+    for key in ["items", "additionalProperties", "not"] {
+        if let Some(sub) = obj.get_mut(key) {
+            drop_defaults(sub);
+        }
+    }
+    for key in ["anyOf", "oneOf", "allOf"] {
+        if let Some(list) = obj.get_mut(key).and_then(|l| l.as_array_mut()) {
+            list.iter_mut().for_each(drop_defaults);
+        }
+    }
 }
 
 /// Every CRD as multi-document YAML, ready for `kubectl apply -f -`.

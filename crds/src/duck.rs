@@ -105,10 +105,7 @@ impl Destination {
     pub fn validate(&self, path: &str) -> Vec<FieldError> {
         let mut errs = Vec::new();
         match (&self.r#ref, &self.uri) {
-            (None, None) => errs.push(FieldError::new(
-                path.to_string(),
-                "expected at least one, got none: ref, uri",
-            )),
+            (None, None) => errs.push(FieldError::new(path.to_string(), "expected at least one, got none: ref, uri")),
             (Some(r), Some(uri)) => {
                 errs.extend(r.validate(&format!("{path}.ref")));
                 if let Ok(u) = url::Url::parse(uri) {
@@ -200,17 +197,14 @@ impl DeliverySpec {
                 errs.push(FieldError::new(format!("{path}.retry"), format!("invalid value: {r}, must be >= 0")));
             }
         }
-        for (name, value, allow_zero) in [
-            ("backoffDelay", &self.backoff_delay, true),
-            ("timeout", &self.timeout, false),
-            ("retryAfterMax", &self.retry_after_max, true),
-        ] {
+        for (name, value, allow_zero) in
+            [("backoffDelay", &self.backoff_delay, true), ("timeout", &self.timeout, false), ("retryAfterMax", &self.retry_after_max, true)]
+        {
             if let Some(v) = value {
                 match parse_iso8601_duration(v) {
-                    Ok(d) if !allow_zero && d.is_zero() => errs.push(FieldError::new(
-                        format!("{path}.{name}"),
-                        format!("invalid value: {v}, must be greater than zero"),
-                    )),
+                    Ok(d) if !allow_zero && d.is_zero() => {
+                        errs.push(FieldError::new(format!("{path}.{name}"), format!("invalid value: {v}, must be greater than zero")))
+                    }
                     Ok(_) => {}
                     Err(e) => errs.push(FieldError::new(format!("{path}.{name}"), format!("invalid value: {v}: {e}"))),
                 }
@@ -230,10 +224,8 @@ impl DeliverySpec {
 /// Years and months are approximated as 365 and 30 days, as Knative's period library does.
 pub fn parse_iso8601_duration(text: &str) -> Result<Duration, String> {
     let s = text.trim();
-    let rest = s
-        .strip_prefix('P')
-        .or_else(|| s.strip_prefix('p'))
-        .ok_or_else(|| "not an ISO-8601 duration (must start with P)".to_string())?;
+    let rest =
+        s.strip_prefix('P').or_else(|| s.strip_prefix('p')).ok_or_else(|| "not an ISO-8601 duration (must start with P)".to_string())?;
     if rest.is_empty() {
         return Err("not an ISO-8601 duration (no components)".into());
     }
@@ -249,9 +241,7 @@ pub fn parse_iso8601_duration(text: &str) -> Result<Duration, String> {
                 if number.is_empty() {
                     return Err(format!("not an ISO-8601 duration (unit {unit} without a number)"));
                 }
-                let n: f64 = number
-                    .parse()
-                    .map_err(|_| format!("not an ISO-8601 duration (bad number {number:?})"))?;
+                let n: f64 = number.parse().map_err(|_| format!("not an ISO-8601 duration (bad number {number:?})"))?;
                 let factor = match (in_time, unit.to_ascii_uppercase()) {
                     (false, 'Y') => 365.0 * 86400.0,
                     (false, 'M') => 30.0 * 86400.0,
@@ -518,10 +508,9 @@ impl LabelSelector {
                 errs.push(FieldError::new(crate::field(&p, "key"), format!("invalid value {:?}: {e}", req.key)));
             }
             match req.operator.as_str() {
-                "In" | "NotIn" if req.values.is_empty() => errs.push(FieldError::new(
-                    crate::field(&p, "values"),
-                    "must be specified when `operator` is 'In' or 'NotIn'",
-                )),
+                "In" | "NotIn" if req.values.is_empty() => {
+                    errs.push(FieldError::new(crate::field(&p, "values"), "must be specified when `operator` is 'In' or 'NotIn'"))
+                }
                 "Exists" | "DoesNotExist" if !req.values.is_empty() => errs.push(FieldError::new(
                     crate::field(&p, "values"),
                     "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
@@ -658,10 +647,7 @@ impl SubscriberSpec {
     pub fn validate(&self, path: &str) -> Vec<FieldError> {
         let mut errs = Vec::new();
         if self.subscriber_uri.is_none() && self.reply_uri.is_none() {
-            errs.push(FieldError::new(
-                path.to_string(),
-                "expected at least one of, got none: replyUri, subscriberUri",
-            ));
+            errs.push(FieldError::new(path.to_string(), "expected at least one of, got none: replyUri, subscriberUri"));
         }
         if let Some(d) = &self.delivery {
             errs.extend(d.validate(&crate::field(path, "delivery")));

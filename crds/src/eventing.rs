@@ -7,8 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duck::{
-    impl_has_conditions, Addressable, AppliedEventPolicy, AuthStatus, BackoffPolicy, Condition, DeliverySpec,
-    Destination, KReference,
+    impl_has_conditions, Addressable, AppliedEventPolicy, AuthStatus, BackoffPolicy, Condition, DeliverySpec, Destination, KReference,
 };
 use crate::meta::{annotation, annotation_path, default_annotation, validate_object_meta, NameRule};
 use crate::{field, index, Admission, FieldError};
@@ -24,12 +23,13 @@ pub const DEPENDENCY_ANNOTATION: &str = "knative.dev/dependency";
 /// A Trigger annotation asking for the default Broker to be created (TRG-04).
 pub const INJECTION_ANNOTATION: &str = "eventing.knative.dev/injection";
 
-/// Broker: receives events and delivers each to every matching Trigger (BRK-01).
+/// The desired state of a Broker (BRK-01).
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "eventing.knative.dev",
     version = "v1",
     kind = "Broker",
+    doc = "Broker: receives events and delivers each to every matching Trigger.",
     namespaced,
     status = "BrokerStatus",
     derive = "PartialEq",
@@ -86,12 +86,13 @@ pub struct BrokerStatus {
     pub policies: Vec<AppliedEventPolicy>,
 }
 
-/// Trigger: a filter on a Broker's events and where matching events go (TRG-01).
+/// The desired state of a Trigger (TRG-01).
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "eventing.knative.dev",
     version = "v1",
     kind = "Trigger",
+    doc = "Trigger: a filter on a Broker's events and where matching events go.",
     namespaced,
     status = "TriggerStatus",
     derive = "PartialEq",
@@ -393,10 +394,9 @@ impl Trigger {
         if let Some(dep) = annotation(&self.metadata, DEPENDENCY_ANNOTATION) {
             let path = annotation_path(DEPENDENCY_ANNOTATION);
             match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(dep) {
-                Err(e) => errs.push(FieldError::new(
-                    path,
-                    format!("the provided annotation was not a corev1.ObjectReference: {dep:?}: {e}"),
-                )),
+                Err(e) => {
+                    errs.push(FieldError::new(path, format!("the provided annotation was not a corev1.ObjectReference: {dep:?}: {e}")))
+                }
                 Ok(obj) => {
                     let get = |k: &str| obj.get(k).and_then(|v| v.as_str()).unwrap_or("");
                     let ns = get("namespace");
@@ -540,7 +540,7 @@ mod tests {
 
     #[test]
     fn trigger_defaults_and_label() {
-        let mut t = trigger(&format!("{BASE}"));
+        let mut t = trigger(BASE);
         t.spec.subscriber = Destination {
             r#ref: Some(KReference { api_version: "v1".into(), kind: "Service".into(), name: "s".into(), ..Default::default() }),
             ..Default::default()
@@ -558,10 +558,7 @@ mod tests {
         let errs = t.validate();
         assert_eq!(
             errs,
-            vec![
-                FieldError::missing("spec.broker"),
-                FieldError::new("spec.subscriber", "expected at least one, got none: ref, uri")
-            ]
+            vec![FieldError::missing("spec.broker"), FieldError::new("spec.subscriber", "expected at least one, got none: ref, uri")]
         );
     }
 
@@ -605,6 +602,16 @@ mod tests {
         let errs = t.validate();
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].path, "spec.filters[0].cesql");
+    }
+
+    #[test]
+    fn valid_cesql_is_accepted_once_the_parser_exists() {
+        let expr = "type = 'com.example.order' AND EXISTS subject";
+        let t = trigger(&format!("{BASE}  filters:\n    - cesql: \"{expr}\"\n"));
+        match sluice_cesql::parse(expr) {
+            Ok(_) => assert!(t.validate().is_empty(), "{:?}", t.validate()),
+            Err(_) => assert_eq!(t.validate()[0].path, "spec.filters[0].cesql"),
+        }
     }
 
     #[test]

@@ -7,8 +7,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duck::{
-    impl_has_conditions, Addressable, AppliedEventPolicy, AuthStatus, ChannelTemplateSpec, Condition, DeliverySpec,
-    Destination, KReference, ObjectReference,
+    impl_has_conditions, Addressable, AppliedEventPolicy, AuthStatus, ChannelTemplateSpec, Condition, DeliverySpec, Destination,
+    KReference, ObjectReference,
 };
 use crate::meta::{validate_object_meta, NameRule};
 use crate::{field, index, Admission, FieldError};
@@ -37,21 +37,17 @@ pub struct SequenceStep {
 impl SequenceStep {
     /// The step's destination.
     pub fn destination(&self) -> Destination {
-        Destination {
-            r#ref: self.r#ref.clone(),
-            uri: self.uri.clone(),
-            ca_certs: self.ca_certs.clone(),
-            audience: self.audience.clone(),
-        }
+        Destination { r#ref: self.r#ref.clone(), uri: self.uri.clone(), ca_certs: self.ca_certs.clone(), audience: self.audience.clone() }
     }
 }
 
-/// Sequence: events pass through each step in turn (FLW-01).
+/// The desired state of a Sequence (FLW-01).
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "flows.knative.dev",
     version = "v1",
     kind = "Sequence",
+    doc = "Sequence: events pass through each step in turn.",
     namespaced,
     status = "SequenceStatus",
     derive = "PartialEq",
@@ -149,12 +145,13 @@ pub struct ParallelBranch {
     pub delivery: Option<DeliverySpec>,
 }
 
-/// Parallel: every event goes to each branch whose filter passes it (FLW-02).
+/// The desired state of a Parallel (FLW-02).
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "flows.knative.dev",
     version = "v1",
     kind = "Parallel",
+    doc = "Parallel: every event goes to each branch whose filter passes it.",
     namespaced,
     status = "ParallelStatus",
     derive = "PartialEq",

@@ -9,8 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duck::{
-    impl_has_conditions, parse_iso8601_duration, Addressable, AppliedEventPolicy, Condition, DeliverySpec, SubscriberSpec,
-    SubscriberStatus,
+    impl_has_conditions, parse_iso8601_duration, Addressable, AppliedEventPolicy, Condition, DeliverySpec, SubscriberSpec, SubscriberStatus,
 };
 use crate::messaging::{validate_subscribers, SCOPE_ANNOTATION, SUBSCRIBABLE_ANNOTATION};
 use crate::meta::{annotation, annotation_path, default_annotation, validate_object_meta, NameRule};
@@ -48,12 +47,13 @@ pub struct KafkaSinkSecretRef {
     pub name: String,
 }
 
-/// KafkaSink: an Addressable that writes the events it receives to a Kafka topic.
+/// The desired state of a KafkaSink.
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "eventing.knative.dev",
     version = "v1alpha1",
     kind = "KafkaSink",
+    doc = "KafkaSink: an Addressable that writes the events it receives to a Kafka topic.",
     namespaced,
     status = "KafkaSinkStatus",
     derive = "PartialEq",
@@ -112,12 +112,13 @@ pub struct KafkaSinkStatus {
     pub policies: Vec<AppliedEventPolicy>,
 }
 
-/// KafkaChannel: a channel backed by one Kafka topic.
+/// The desired state of a KafkaChannel.
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "messaging.knative.dev",
     version = "v1beta1",
     kind = "KafkaChannel",
+    doc = "KafkaChannel: a channel backed by one Kafka topic.",
     namespaced,
     status = "KafkaChannelStatus",
     derive = "PartialEq",

@@ -22,6 +22,8 @@
 //! [`registry`] for the kinds and their names, [`crd::crds_yaml`] for the CRDs. Shared shapes
 //! (Destination, DeliverySpec, KReference, conditions) live in [`duck`].
 
+#![warn(missing_docs)]
+
 pub mod autoscaling;
 pub mod core;
 pub mod crd;

@@ -8,8 +8,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duck::{
-    impl_has_conditions, Addressable, AppliedEventPolicy, AuthStatus, ChannelTemplateSpec, Condition, DeliverySpec,
-    Destination, KReference, SubscriberSpec, SubscriberStatus,
+    impl_has_conditions, Addressable, AppliedEventPolicy, AuthStatus, ChannelTemplateSpec, Condition, DeliverySpec, Destination,
+    KReference, SubscriberSpec, SubscriberStatus,
 };
 use crate::meta::{annotation, annotation_path, default_annotation, validate_object_meta, NameRule};
 use crate::{field, index, Admission, FieldError};
@@ -21,12 +21,13 @@ pub const ASYNC_HANDLER_ANNOTATION: &str = "messaging.knative.dev/async-handler"
 /// The annotation choosing a channel's dispatcher scope (`cluster` or `namespace`).
 pub const SCOPE_ANNOTATION: &str = "eventing.knative.dev/scope";
 
-/// Channel: an abstract channel backed by a concrete channel kind (CH-01).
+/// The desired state of a Channel (CH-01).
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "messaging.knative.dev",
     version = "v1",
     kind = "Channel",
+    doc = "Channel: an abstract channel backed by a concrete channel kind.",
     namespaced,
     status = "ChannelStatus",
     derive = "PartialEq",
@@ -94,12 +95,13 @@ pub struct ChannelStatus {
     pub channel: Option<KReference>,
 }
 
-/// InMemoryChannel: a non-durable channel (CH-04).
+/// The desired state of an InMemoryChannel (CH-04).
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "messaging.knative.dev",
     version = "v1",
     kind = "InMemoryChannel",
+    doc = "InMemoryChannel: a non-durable channel.",
     namespaced,
     status = "InMemoryChannelStatus",
     derive = "PartialEq",
@@ -161,12 +163,13 @@ pub struct InMemoryChannelStatus {
     pub policies: Vec<AppliedEventPolicy>,
 }
 
-/// Subscription: delivers a channel's events to a subscriber, replies to `reply` (SUB-01).
+/// The desired state of a Subscription (SUB-01).
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "messaging.knative.dev",
     version = "v1",
     kind = "Subscription",
+    doc = "Subscription: delivers a channel's events to a subscriber.",
     namespaced,
     status = "SubscriptionStatus",
     derive = "PartialEq",

@@ -52,10 +52,7 @@ fn is_alnum_lower(c: char) -> bool {
 }
 
 fn label_shape_ok(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars().all(|c| is_alnum_lower(c) || c == '-')
-        && s.starts_with(is_alnum_lower)
-        && s.ends_with(is_alnum_lower)
+    !s.is_empty() && s.chars().all(|c| is_alnum_lower(c) || c == '-') && s.starts_with(is_alnum_lower) && s.ends_with(is_alnum_lower)
 }
 
 /// A DNS-1123 label: at most 63 lower-case alphanumerics or `-`, alphanumeric at both ends.

@@ -12,9 +12,7 @@ use crate::messaging::{Channel, InMemoryChannel, Subscription};
 use crate::meta::OBJECT_META_FIELDS;
 use crate::registry::{find_by_type, find_similar, split_api_version, KindInfo};
 use crate::serving::{Configuration, Revision, Route, Service};
-use crate::sources::{
-    ApiServerSource, AwsSqsSource, ContainerSource, GitHubSource, KafkaSource, PingSource, RabbitmqSource, SinkBinding,
-};
+use crate::sources::{ApiServerSource, AwsSqsSource, ContainerSource, GitHubSource, KafkaSource, PingSource, RabbitmqSource, SinkBinding};
 use crate::{field, Admission, FieldError};
 
 /// Why a JSON value is not a [`KnativeObject`].
@@ -40,7 +38,7 @@ fn join_errors(errs: &[FieldError]) -> String {
 
 /// Any object Sluice manages.
 #[derive(Clone, Debug, PartialEq)]
-#[allow(clippy::large_enum_variant)]
+#[allow(clippy::large_enum_variant, reason = "variants hold the kinds' own types, as callers match on them")]
 pub enum KnativeObject {
     /// `serving.knative.dev/v1` Service.
     Service(Service),
@@ -186,7 +184,7 @@ enum PathStep {
     Index(usize),
 }
 
-fn decode_once<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, DecodeFailure> {
+fn decode_once<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, DecodeFailure> {
     serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
         let mut steps = Vec::new();
         let mut exact = true;
@@ -201,7 +199,10 @@ fn decode_once<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, Decode
         if path == "." {
             path.clear();
         }
-        let message = e.inner().to_string();
+        let mut message = e.inner().to_string();
+        if ["Invalid symbol", "Invalid last symbol", "Invalid padding", "Invalid input length"].iter().any(|p| message.starts_with(p)) {
+            message = format!("invalid base64: {}", message.trim_end_matches('.').to_ascii_lowercase());
+        }
         if let Some(name) = message.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
             return DecodeFailure { error: FieldError::missing(field(&path, name)), prune: None };
         }
@@ -248,12 +249,18 @@ fn remove_at(value: &mut Value, steps: &[PathStep]) -> bool {
 fn decode_all<T: serde::de::DeserializeOwned>(mut value: Value) -> (Option<T>, Vec<FieldError>) {
     let mut errs = Vec::new();
     for _ in 0..64 {
-        match decode_once::<T>(value.clone()) {
+        match decode_once::<T>(&value) {
             Ok(obj) => return (Some(obj), errs),
             Err(f) => {
                 errs.push(f.error);
                 match f.prune {
-                    Some(steps) if remove_at(&mut value, &steps) => {}
+                    Some(steps) if remove_at(&mut value, &steps) => {
+                        if let ([PathStep::Key(k)], Some(map)) = (steps.as_slice(), value.as_object_mut()) {
+                            if k == "spec" {
+                                map.insert("spec".into(), Value::Object(Map::new()));
+                            }
+                        }
+                    }
                     _ => return (None, errs),
                 }
             }
@@ -427,7 +434,10 @@ impl KnativeObject {
 
     /// `<kind> <namespace>/<name>`, e.g. `trigger default/orders`.
     pub fn label(&self) -> String {
-        format!("{} {}/{}", self.kind_info().singular, self.namespace(), self.name())
+        let meta = self.metadata();
+        let name =
+            [&meta.name, &meta.generate_name].into_iter().find_map(|n| n.as_deref().filter(|n| !n.is_empty())).unwrap_or("<unnamed>");
+        format!("{} {}/{}", self.kind_info().singular, self.namespace(), name)
     }
 
     /// Each error prefixed with the object: `trigger default/orders: spec.filters[1]: ...`.
@@ -478,10 +488,7 @@ mod tests {
     #[test]
     fn unknown_and_misspelt_kinds() {
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}});
-        assert_eq!(
-            KnativeObject::from_value(ns),
-            Err(ObjectError::UnknownKind { api_version: "v1".into(), kind: "Namespace".into() })
-        );
+        assert_eq!(KnativeObject::from_value(ns), Err(ObjectError::UnknownKind { api_version: "v1".into(), kind: "Namespace".into() }));
         let lower = json!({"apiVersion": "eventing.knative.dev/v1", "kind": "broker", "metadata": {"name": "x"}});
         let Err(ObjectError::Invalid(errs)) = KnativeObject::from_value(lower) else { panic!() };
         assert_eq!(errs[0].path, "kind");

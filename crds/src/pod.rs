@@ -372,10 +372,14 @@ pub struct Container {
     pub tty: Option<bool>,
 }
 
+/// The port `PORT` is set to when no container declares one (RT-01).
+pub const DEFAULT_SERVING_PORT: i32 = 8080;
+
 impl Container {
-    /// The serving port: the first declared port, else 8080 (`PORT`, RT-01).
-    pub fn serving_port(&self) -> Option<&ContainerPort> {
-        self.ports.first()
+    /// The port the container serves on: its first declared port, else
+    /// [`DEFAULT_SERVING_PORT`] (RT-01).
+    pub fn serving_port(&self) -> i32 {
+        self.ports.first().map(|p| p.container_port).filter(|p| *p != 0).unwrap_or(DEFAULT_SERVING_PORT)
     }
 }
 
@@ -983,12 +987,8 @@ pub fn validate_serving_pod(spec: &PodSpec, path: &str) -> Vec<FieldError> {
         let p = field(path, "securityContext");
         errs.extend(check_ids(sc.run_as_user, sc.run_as_group, &p));
     }
-    let mounted: BTreeSet<&str> = spec
-        .containers
-        .iter()
-        .chain(&spec.init_containers)
-        .flat_map(|c| c.volume_mounts.iter().map(|m| m.name.as_str()))
-        .collect();
+    let mounted: BTreeSet<&str> =
+        spec.containers.iter().chain(&spec.init_containers).flat_map(|c| c.volume_mounts.iter().map(|m| m.name.as_str())).collect();
     let mut volumes = BTreeMap::new();
     for (i, v) in spec.volumes.iter().enumerate() {
         let p = index(&field(path, "volumes"), i);
@@ -1074,10 +1074,7 @@ fn check_ids(user: Option<i64>, group: Option<i64>, path: &str) -> Vec<FieldErro
     for (v, name) in [(user, "runAsUser"), (group, "runAsGroup")] {
         if let Some(v) = v {
             if !(0..=i64::from(i32::MAX)).contains(&v) {
-                errs.push(FieldError::new(
-                    field(path, name),
-                    format!("expected 0 <= {v} <= {}", i32::MAX),
-                ));
+                errs.push(FieldError::new(field(path, name), format!("expected 0 <= {v} <= {}", i32::MAX)));
             }
         }
     }
@@ -1146,10 +1143,9 @@ fn validate_volume(v: &Volume, path: &str) -> Vec<FieldError> {
                 set.push("downwardAPI");
             }
             match set.len() {
-                0 => errs.push(FieldError::new(
-                    sp,
-                    "expected exactly one, got neither: configMap, downwardAPI, secret, serviceAccountToken",
-                )),
+                0 => {
+                    errs.push(FieldError::new(sp, "expected exactly one, got neither: configMap, downwardAPI, secret, serviceAccountToken"))
+                }
                 1 => {}
                 _ => errs.push(FieldError::new(sp, format!("expected exactly one, got both: {}", set.join(", ")))),
             }
@@ -1229,9 +1225,7 @@ fn validate_probe(probe: &Probe, path: &str, role: ContainerRole, port_name: &st
             (ContainerRole::User, Some(IntOrString::String(s))) if !s.is_empty() && s != port_name => {
                 errs.push(FieldError::new(p, format!("invalid value {s:?}: probe port must match container port")))
             }
-            (ContainerRole::Sidecar, None | Some(IntOrString::Int(0))) => {
-                errs.push(FieldError::new(p, "probe port must be specified"))
-            }
+            (ContainerRole::Sidecar, None | Some(IntOrString::Int(0))) => errs.push(FieldError::new(p, "probe port must be specified")),
             (ContainerRole::Sidecar, Some(IntOrString::String(s))) if s.is_empty() => {
                 errs.push(FieldError::new(p, "probe port must be specified"))
             }
@@ -1269,12 +1263,7 @@ fn validate_probe(probe: &Probe, path: &str, role: ContainerRole, port_name: &st
     errs
 }
 
-fn validate_container(
-    c: &Container,
-    path: &str,
-    role: ContainerRole,
-    volumes: &BTreeMap<&str, &Volume>,
-) -> Vec<FieldError> {
+fn validate_container(c: &Container, path: &str, role: ContainerRole, volumes: &BTreeMap<&str, &Volume>) -> Vec<FieldError> {
     let mut errs = Vec::new();
     if c == &Container::default() {
         errs.push(FieldError::missing(path.to_string()));
@@ -1328,16 +1317,10 @@ fn validate_container(
             errs.push(FieldError::disallowed(field(&p, "hostIP")));
         }
         if RESERVED_PORTS.contains(&port.container_port) {
-            errs.push(FieldError::new(
-                field(&p, "containerPort"),
-                format!("{} is a reserved port", port.container_port),
-            ));
+            errs.push(FieldError::new(field(&p, "containerPort"), format!("{} is a reserved port", port.container_port)));
         }
         if !(0..=65535).contains(&port.container_port) {
-            errs.push(FieldError::new(
-                field(&p, "containerPort"),
-                format!("expected 0 <= {} <= 65535", port.container_port),
-            ));
+            errs.push(FieldError::new(field(&p, "containerPort"), format!("expected 0 <= {} <= 65535", port.container_port)));
         }
         if let Some(name) = &port.name {
             if !["", "h2c", "http1"].contains(&name.as_str()) {
@@ -1455,56 +1438,62 @@ fn clean_path(p: &str) -> String {
     }
 }
 
-/// Loosely checks an image reference (`[registry/]path[:tag][@digest]`) the way
-/// go-containerregistry's weak validation does: no whitespace, no upper-case repository,
-/// a well-formed tag and digest.
-pub fn check_image(image: &str) -> Result<(), String> {
-    if image.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("contains whitespace".into());
+fn check_element(what: &str, element: &str, allowed: impl Fn(char) -> bool, min: usize, max: usize) -> Result<(), String> {
+    if element.len() < min || element.len() > max {
+        return Err(format!("{what} must be between {min} and {max} characters in length: {element}"));
     }
-    let (rest, digest) = match image.split_once('@') {
-        Some((r, d)) => (r, Some(d)),
-        None => (image, None),
-    };
-    if let Some(d) = digest {
-        let Some((alg, hex)) = d.split_once(':') else {
-            return Err(format!("invalid digest {d:?}"));
-        };
-        if alg.is_empty() || hex.len() < 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(format!("invalid digest {d:?}"));
-        }
-    }
-    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
-    let (repo, tag) = match rest[last_slash..].rfind(':') {
-        Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
-        None => (rest, None),
-    };
-    if let Some(t) = tag {
-        let ok = !t.is_empty()
-            && t.len() <= 128
-            && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
-            && !t.starts_with(['.', '-']);
-        if !ok {
-            return Err(format!("invalid tag {t:?}"));
-        }
-    }
-    if repo.is_empty() {
-        return Err("empty repository".into());
-    }
-    let path = match repo.split_once('/') {
-        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => rest,
-        _ => repo,
-    };
-    let path_ok = !path.is_empty()
-        && path.split('/').all(|part| {
-            !part.is_empty()
-                && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
-                && part.starts_with(|c: char| c.is_ascii_alphanumeric())
-        });
-    if !path_ok {
-        return Err(format!("repository {path:?} must be lower-case alphanumerics separated by '/', '.', '_' or '-'"));
+    if !element.chars().all(allowed) {
+        return Err(format!("{what} contains invalid characters: {element}"));
     }
     Ok(())
+}
+
+fn check_registry(registry: &str) -> Result<(), String> {
+    let ok = !registry.contains(['/', '?', '#', '@', ' ']) && url::Url::parse(&format!("scheme://{registry}")).is_ok_and(|u| u.has_host());
+    if ok || registry.ends_with(':') && !registry[..registry.len() - 1].contains(':') {
+        Ok(())
+    } else {
+        Err(format!("registries must be valid RFC 3986 URI authorities: {registry}"))
+    }
+}
+
+fn check_tagged(name: &str) -> Result<(), String> {
+    let parts: Vec<&str> = name.split(':').collect();
+    let mut base = name.to_string();
+    if parts.len() > 1 && !parts[parts.len() - 1].contains('/') {
+        let tag = parts[parts.len() - 1];
+        base = parts[..parts.len() - 1].join(":");
+        check_element("tag", tag, |c| c.is_ascii_alphanumeric() || "_-.".contains(c), 1, 127)?;
+    }
+    if base.is_empty() {
+        return Err("a repository name must be specified".into());
+    }
+    let (registry, repo) = match base.split_once('/') {
+        Some((first, rest)) if first.contains(['.', ':']) => (Some(first), rest),
+        _ => (None, base.as_str()),
+    };
+    check_element("repository", repo, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-./".contains(c), 2, 255)?;
+    if let Some(r) = registry {
+        check_registry(r)?;
+    }
+    Ok(())
+}
+
+/// Checks an image reference as Knative Serving does (go-containerregistry's
+/// `name.ParseReference` with weak validation): `[registry/]repository[:tag]` or
+/// `...@sha256:<hex>`; the repository is lower-case `[a-z0-9_./-]`.
+pub fn check_image(image: &str) -> Result<(), String> {
+    match check_tagged(image) {
+        Ok(()) => Ok(()),
+        Err(tag_err) => {
+            let parts: Vec<&str> = image.split('@').collect();
+            if parts.len() != 2 {
+                return Err(tag_err);
+            }
+            check_element("digest", parts[1], |c| "sh:0123456789abcdef".contains(c), 71, 71)?;
+            check_tagged(parts[0])
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1521,12 +1510,13 @@ mod tests {
             "ghcr.io/knative/helloworld-go:latest",
             "nginx",
             "localhost:5000/a/b:v1",
+            "ko://knative.dev/eventing/cmd/heartbeats",
             "github.com/knative/docs/code-samples/serving/knative-routing-go",
             "gcr.io/x/y@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         ] {
             assert!(check_image(ok).is_ok(), "{ok}: {:?}", check_image(ok));
         }
-        for bad in ["<your-image>", "docker.io/{username}/helloworld-go", "a b", "x:", "ko://knative.dev/eventing/cmd/heartbeats"] {
+        for bad in ["<your-image>", "docker.io/{username}/helloworld-go", "a b", "x:", "UPPER/case"] {
             assert!(check_image(bad).is_err(), "{bad}");
         }
     }
@@ -1548,13 +1538,13 @@ mod tests {
         let errs = validate_serving_pod(&PodSpec::default(), "spec");
         assert_eq!(errs, vec![FieldError::missing("spec.containers")]);
 
-        let mut two = PodSpec { containers: vec![container("a"), container("b")], ..Default::default() };
+        let mut two = PodSpec { containers: vec![container("img"), container("img2")], ..Default::default() };
         two.containers[0].name = "a".into();
         two.containers[1].name = "b".into();
         let errs = validate_serving_pod(&two, "spec");
         assert!(errs.iter().any(|e| e.path == "spec.containers[*].ports"), "{errs:?}");
 
-        let mut ports = PodSpec { containers: vec![container("a")], ..Default::default() };
+        let mut ports = PodSpec { containers: vec![container("img")], ..Default::default() };
         ports.containers[0].ports = vec![
             ContainerPort { container_port: 8080, ..Default::default() },
             ContainerPort { container_port: 9000, ..Default::default() },
@@ -1562,7 +1552,7 @@ mod tests {
         let errs = validate_serving_pod(&ports, "spec");
         assert!(errs.iter().any(|e| e.message.contains("more than one container port")), "{errs:?}");
 
-        let mut env = PodSpec { containers: vec![container("a")], ..Default::default() };
+        let mut env = PodSpec { containers: vec![container("img")], ..Default::default() };
         env.containers[0].env = vec![EnvVar { name: "PORT".into(), value: Some("1".into()), value_from: None }];
         let errs = validate_serving_pod(&env, "spec");
         assert_eq!(errs[0].path, "spec.containers[0].env[0].name");
@@ -1570,7 +1560,7 @@ mod tests {
 
     #[test]
     fn probes_target_the_serving_port() {
-        let mut pod = PodSpec { containers: vec![container("a")], ..Default::default() };
+        let mut pod = PodSpec { containers: vec![container("img")], ..Default::default() };
         pod.containers[0].ports = vec![ContainerPort { container_port: 5000, ..Default::default() }];
         pod.containers[0].readiness_probe = Some(Probe {
             tcp_socket: Some(TcpSocketAction { port: Some(IntOrString::String("metrics".into())), host: None }),
@@ -1583,16 +1573,14 @@ mod tests {
             ..Default::default()
         });
         assert!(validate_serving_pod(&pod, "spec").is_empty());
-        pod.containers[0].readiness_probe = Some(Probe {
-            http_get: Some(HttpGetAction { path: Some("/".into()), ..Default::default() }),
-            ..Default::default()
-        });
+        pod.containers[0].readiness_probe =
+            Some(Probe { http_get: Some(HttpGetAction { path: Some("/".into()), ..Default::default() }), ..Default::default() });
         assert!(validate_serving_pod(&pod, "spec").is_empty());
     }
 
     #[test]
     fn volumes_must_be_mounted_and_exist() {
-        let mut pod = PodSpec { containers: vec![container("a")], ..Default::default() };
+        let mut pod = PodSpec { containers: vec![container("img")], ..Default::default() };
         pod.volumes = vec![Volume { name: "v".into(), empty_dir: Some(Default::default()), ..Default::default() }];
         let errs = validate_serving_pod(&pod, "spec");
         assert!(errs[0].message.contains("not mounted"));

@@ -93,9 +93,7 @@ pub fn find_kind(name: &str) -> Option<&'static KindInfo> {
     KINDS.iter().find(|k| {
         k.is_named(resource)
             && (qualifier.eq_ignore_ascii_case(k.group)
-                || qualifier
-                    .split_once('.')
-                    .is_some_and(|(v, g)| v.eq_ignore_ascii_case(k.version) && g.eq_ignore_ascii_case(k.group)))
+                || qualifier.split_once('.').is_some_and(|(v, g)| v.eq_ignore_ascii_case(k.version) && g.eq_ignore_ascii_case(k.group)))
     })
 }
 

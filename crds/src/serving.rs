@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::duck::{impl_has_conditions, Addressable, Condition};
 use crate::meta::{validate_object_meta, NameRule};
-use crate::pod::{
-    pod_spec_fields, validate_serving_pod, Container, IntOrString, PodSpec, Probe, TcpSocketAction, TemplateMetadata,
-};
+use crate::pod::{pod_spec_fields, validate_serving_pod, Container, IntOrString, PodSpec, Probe, TcpSocketAction, TemplateMetadata};
 use crate::{autoscaling, field, index, Admission, FieldError};
 
 /// Revision `timeoutSeconds` when unset (Serving's `config-defaults` `revision-timeout-seconds`).
@@ -30,13 +28,14 @@ const PROGRESS_DEADLINE: &str = "serving.knative.dev/progress-deadline";
 
 macro_rules! define_revision_spec {
     ($($(#[$m:meta])* $f:ident : $t:ty,)*) => {
-        /// A Revision: an immutable snapshot of code and configuration (REV-02): the pod
-        /// fields Knative allows plus concurrency and timeouts.
+        /// The desired state of a Revision (REV-02): the pod fields Knative allows plus
+        /// concurrency and timeouts.
         #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
         #[kube(
             group = "serving.knative.dev",
             version = "v1",
             kind = "Revision",
+            doc = "Revision: an immutable snapshot of code and configuration.",
             namespaced,
             status = "RevisionStatus",
             derive = "PartialEq",
@@ -122,12 +121,13 @@ impl TrafficTarget {
     }
 }
 
-/// Knative Service: a Configuration and a Route with the same name (SVC-01).
+/// The desired state of a Service (SVC-01).
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "serving.knative.dev",
     version = "v1",
     kind = "Service",
+    doc = "Knative Service: a Configuration and a Route with the same name.",
     namespaced,
     status = "ServiceStatus",
     derive = "PartialEq",
@@ -184,12 +184,13 @@ pub struct ServiceStatus {
     pub latest_created_revision_name: Option<String>,
 }
 
-/// Configuration: stamps out a Revision for each change of its template (CFG-01).
+/// The desired state of a Configuration (CFG-01).
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "serving.knative.dev",
     version = "v1",
     kind = "Configuration",
+    doc = "Configuration: stamps out a Revision for each change of its template.",
     namespaced,
     status = "ConfigurationStatus",
     derive = "PartialEq",
@@ -274,12 +275,13 @@ pub struct RevisionStatus {
     pub desired_replicas: Option<i32>,
 }
 
-/// Route: names a traffic split over Revisions (RTE-01).
+/// The desired state of a Route (RTE-01).
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "serving.knative.dev",
     version = "v1",
     kind = "Route",
+    doc = "Route: names a traffic split over Revisions.",
     namespaced,
     status = "RouteStatus",
     derive = "PartialEq",
@@ -401,16 +403,12 @@ impl RevisionSpec {
         let mut errs = validate_serving_pod(&self.pod_spec(), path);
         if let Some(t) = self.timeout_seconds {
             if t != 0 && !(0..=MAX_TIMEOUT_SECONDS).contains(&t) {
-                errs.push(FieldError::new(
-                    field(path, "timeoutSeconds"),
-                    format!("expected 0 <= {t} <= {MAX_TIMEOUT_SECONDS}"),
-                ));
+                errs.push(FieldError::new(field(path, "timeoutSeconds"), format!("expected 0 <= {t} <= {MAX_TIMEOUT_SECONDS}")));
             }
         }
-        for (v, name) in [
-            (self.response_start_timeout_seconds, "responseStartTimeoutSeconds"),
-            (self.idle_timeout_seconds, "idleTimeoutSeconds"),
-        ] {
+        for (v, name) in
+            [(self.response_start_timeout_seconds, "responseStartTimeoutSeconds"), (self.idle_timeout_seconds, "idleTimeoutSeconds")]
+        {
             if let Some(v) = v {
                 let max = self.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS).max(MAX_TIMEOUT_SECONDS);
                 if v != 0 && !(0..=max).contains(&v) {
@@ -489,10 +487,9 @@ impl RevisionTemplateSpec {
     /// A template that keeps its Revision name must not change otherwise (BYO names).
     fn validate_update(&self, old: &RevisionTemplateSpec, path: &str) -> Vec<FieldError> {
         match self.name() {
-            Some(name) if old.name() == Some(name) && self != old => vec![FieldError::new(
-                field(path, "metadata.name"),
-                "Saw the following changes without a name change (-old +new)",
-            )],
+            Some(name) if old.name() == Some(name) && self != old => {
+                vec![FieldError::new(field(path, "metadata.name"), "Saw the following changes without a name change (-old +new)")]
+            }
             _ => Vec::new(),
         }
     }
@@ -509,7 +506,7 @@ pub fn validate_traffic(traffic: &[TrafficTarget], path: &str, in_service: bool)
         let revision = t.revision_name.as_deref().unwrap_or("");
         let configuration = t.configuration_name.as_deref().unwrap_or("");
         if let Some(latest) = t.latest_revision {
-            if latest == !revision.is_empty() {
+            if latest != revision.is_empty() {
                 errs.push(FieldError::new(
                     field(&p, "latestRevision"),
                     format!("may not set revisionName {revision:?} when latestRevision is {latest}"),
@@ -668,10 +665,7 @@ spec:
     fn service_defaults() {
         let mut s = service(HELLO);
         s.set_defaults();
-        assert_eq!(
-            s.spec.traffic,
-            vec![TrafficTarget { percent: Some(100), latest_revision: Some(true), ..Default::default() }]
-        );
+        assert_eq!(s.spec.traffic, vec![TrafficTarget { percent: Some(100), latest_revision: Some(true), ..Default::default() }]);
         let rev = &s.spec.template.spec;
         assert_eq!(rev.timeout_seconds, Some(300));
         assert_eq!(rev.container_concurrency, Some(0));
@@ -699,7 +693,8 @@ spec:
             tag: tag.map(Into::into),
             ..Default::default()
         };
-        assert!(validate_traffic(&[t(None, Some(true), 50, None), t(Some("hello-00001"), Some(false), 50, None)], "spec.traffic", true).is_empty());
+        assert!(validate_traffic(&[t(None, Some(true), 50, None), t(Some("hello-00001"), Some(false), 50, None)], "spec.traffic", true)
+            .is_empty());
         let errs = validate_traffic(&[t(None, Some(true), 60, None)], "spec.traffic", true);
         assert_eq!(errs, vec![FieldError::new("spec.traffic", "traffic targets sum to 60, want 100")]);
         let errs = validate_traffic(&[t(Some("a-1"), Some(true), 100, None)], "spec.traffic", true);
@@ -739,7 +734,10 @@ spec:
 
     #[test]
     fn revisions_are_immutable() {
-        let mut a = Revision::new("r", RevisionSpec { containers: vec![Container { image: "a".into(), ..Default::default() }], ..Default::default() });
+        let mut a = Revision::new(
+            "r",
+            RevisionSpec { containers: vec![Container { image: "a".into(), ..Default::default() }], ..Default::default() },
+        );
         let old = a.clone();
         a.spec.timeout_seconds = Some(10);
         assert_eq!(a.validate_update(&old), vec![FieldError::immutable("spec")]);

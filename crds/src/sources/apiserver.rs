@@ -42,12 +42,13 @@ pub struct ApiVersionKind {
     pub kind: String,
 }
 
-/// ApiServerSource spec.
+/// The desired state of an ApiServerSource.
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "sources.knative.dev",
     version = "v1",
     kind = "ApiServerSource",
+    doc = "ApiServerSource: Kubernetes API events as CloudEvents.",
     namespaced,
     status = "ApiServerSourceStatus",
     derive = "PartialEq",

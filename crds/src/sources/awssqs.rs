@@ -15,12 +15,13 @@ use crate::{Admission, FieldError};
 /// The CloudEvents type of SQS messages.
 pub const EVENT_TYPE: &str = "aws.sqs.message";
 
-/// AwsSqsSource spec.
+/// The desired state of an AwsSqsSource.
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "sources.knative.dev",
     version = "v1alpha1",
     kind = "AwsSqsSource",
+    doc = "AwsSqsSource: AWS SQS messages as CloudEvents.",
     namespaced,
     status = "AwsSqsSourceStatus",
     derive = "PartialEq",

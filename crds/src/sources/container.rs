@@ -11,12 +11,13 @@ use crate::meta::{validate_object_meta, NameRule};
 use crate::pod::{validate_source_pod, PodTemplateSpec};
 use crate::{Admission, FieldError};
 
-/// ContainerSource spec.
+/// The desired state of a ContainerSource.
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "sources.knative.dev",
     version = "v1",
     kind = "ContainerSource",
+    doc = "ContainerSource: runs a container that sends events to its sink.",
     namespaced,
     status = "ContainerSourceStatus",
     derive = "PartialEq",

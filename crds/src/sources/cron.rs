@@ -51,11 +51,8 @@ const SECONDS: Bounds = Bounds { min: 0, max: 59, names: &[] };
 const MINUTES: Bounds = Bounds { min: 0, max: 59, names: &[] };
 const HOURS: Bounds = Bounds { min: 0, max: 23, names: &[] };
 const DOM: Bounds = Bounds { min: 1, max: 31, names: &[] };
-const MONTHS: Bounds = Bounds {
-    min: 1,
-    max: 12,
-    names: &["", "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
-};
+const MONTHS: Bounds =
+    Bounds { min: 1, max: 12, names: &["", "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"] };
 const DOW: Bounds = Bounds { min: 0, max: 6, names: &["sun", "mon", "tue", "wed", "thu", "fri", "sat"] };
 
 fn all_bits(b: &Bounds) -> u64 {
@@ -214,7 +211,20 @@ mod tests {
 
     #[test]
     fn rejects() {
-        for bad in ["", "* * * *", "* * * * * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "* * * 13 *", "*/0 * * * *", "5-1 * * * *", "@every 1m", "@often", "x * * * *"] {
+        for bad in [
+            "",
+            "* * * *",
+            "* * * * * * *",
+            "60 * * * *",
+            "* 24 * * *",
+            "* * 0 * *",
+            "* * * 13 *",
+            "*/0 * * * *",
+            "5-1 * * * *",
+            "@every 1m",
+            "@often",
+            "x * * * *",
+        ] {
             assert!(CronSchedule::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(CronSchedule::parse("@every 10s").unwrap_err().0, "unsupported descriptor @every");

@@ -53,12 +53,13 @@ pub const EVENT_TYPES: &[&str] = &[
     "watch",
 ];
 
-/// GitHubSource spec.
+/// The desired state of a GitHubSource.
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "sources.knative.dev",
     version = "v1alpha1",
     kind = "GitHubSource",
+    doc = "GitHubSource: GitHub webhook deliveries as CloudEvents.",
     namespaced,
     status = "GitHubSourceStatus",
     derive = "PartialEq",
@@ -121,9 +122,7 @@ fn github_name_ok(s: &str) -> bool {
 pub fn check_owner_and_repository(s: &str) -> Result<(), String> {
     let parts: Vec<&str> = s.split('/').collect();
     if parts.len() > 2 || !parts.iter().all(|p| github_name_ok(p)) {
-        return Err(format!(
-            "invalid value {s:?}: expected \"owner/repository\" or \"organization\" (letters, digits, '-', '_' and '.')"
-        ));
+        return Err(format!("invalid value {s:?}: expected \"owner/repository\" or \"organization\" (letters, digits, '-', '_' and '.')"));
     }
     Ok(())
 }
@@ -149,7 +148,10 @@ impl Admission for GitHubSource {
         }
         for (i, t) in spec.event_types.iter().enumerate() {
             if !EVENT_TYPES.contains(&t.as_str()) {
-                errs.push(FieldError::new(index("spec.eventTypes", i), format!("unsupported value {t:?}: not a GitHub webhook event type")));
+                errs.push(FieldError::new(
+                    index("spec.eventTypes", i),
+                    format!("unsupported value {t:?}: not a GitHub webhook event type"),
+                ));
             }
         }
         for (v, name) in [(&spec.access_token, "accessToken"), (&spec.secret_token, "secretToken")] {

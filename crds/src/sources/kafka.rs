@@ -85,7 +85,13 @@ impl KafkaNetSpec {
         };
         if let Some(s) = &self.sasl {
             let p = field(path, "sasl");
-            for (v, name) in [(&s.user, "user"), (&s.password, "password"), (&s.role_arn, "roleARN"), (&s.token_provider, "tokenProvider"), (&s.type_, "type")] {
+            for (v, name) in [
+                (&s.user, "user"),
+                (&s.password, "password"),
+                (&s.role_arn, "roleARN"),
+                (&s.token_provider, "tokenProvider"),
+                (&s.type_, "type"),
+            ] {
                 check(v, field(&p, name));
             }
         }
@@ -99,12 +105,13 @@ impl KafkaNetSpec {
     }
 }
 
-/// KafkaSource spec.
+/// The desired state of a KafkaSource.
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "sources.knative.dev",
     version = "v1",
     kind = "KafkaSource",
+    doc = "KafkaSource: Kafka records as CloudEvents.",
     namespaced,
     status = "KafkaSourceStatus",
     derive = "PartialEq",

@@ -16,12 +16,13 @@ pub const DEFAULT_SCHEDULE: &str = "* * * * *";
 /// The CloudEvents type of ping events.
 pub const EVENT_TYPE: &str = "dev.knative.sources.ping";
 
-/// PingSource spec.
+/// The desired state of a PingSource.
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "sources.knative.dev",
     version = "v1",
     kind = "PingSource",
+    doc = "PingSource: a fixed event on a cron schedule.",
     namespaced,
     status = "PingSourceStatus",
     derive = "PartialEq",
@@ -175,7 +176,9 @@ mod tests {
         let p = ping("");
         assert_eq!(p.spec.schedule, "* * * * *");
         assert!(p.validate().is_empty());
-        assert!(ping("  schedule: '*/1 * * * *'\n  timezone: Europe/Paris\n  contentType: application/json\n  data: '{\"a\": 1}'\n").validate().is_empty());
+        assert!(ping("  schedule: '*/1 * * * *'\n  timezone: Europe/Paris\n  contentType: application/json\n  data: '{\"a\": 1}'\n")
+            .validate()
+            .is_empty());
     }
 
     #[test]

@@ -65,12 +65,13 @@ pub struct RabbitmqDelivery {
     pub backoff_delay: Option<String>,
 }
 
-/// RabbitmqSource spec.
+/// The desired state of a RabbitmqSource.
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "sources.knative.dev",
     version = "v1alpha1",
     kind = "RabbitmqSource",
+    doc = "RabbitmqSource: RabbitMQ messages as CloudEvents.",
     namespaced,
     status = "RabbitmqSourceStatus",
     derive = "PartialEq",
@@ -197,7 +198,8 @@ mod tests {
             s.validate(),
             vec![FieldError::missing("spec.rabbitmqResourcesConfig"), FieldError::missing("spec.rabbitmqClusterReference")]
         );
-        s.spec.rabbitmq_resources_config = Some(RabbitmqResourcesConfig { queue_name: "q".into(), parallelism: Some(0), ..Default::default() });
+        s.spec.rabbitmq_resources_config =
+            Some(RabbitmqResourcesConfig { queue_name: "q".into(), parallelism: Some(0), ..Default::default() });
         s.spec.rabbitmq_cluster_reference = Some(RabbitmqClusterReference {
             name: Some("c".into()),
             namespace: None,

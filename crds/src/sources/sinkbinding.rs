@@ -58,12 +58,13 @@ impl BindingSubject {
     }
 }
 
-/// SinkBinding spec.
+/// The desired state of a SinkBinding.
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[kube(
     group = "sources.knative.dev",
     version = "v1",
     kind = "SinkBinding",
+    doc = "SinkBinding: tells the pods of a subject where to send events.",
     namespaced,
     status = "SinkBindingStatus",
     derive = "PartialEq",
