@@ -189,6 +189,9 @@ impl Store {
         for (key, obj) in prepared {
             let kind = obj.kind_info().kind.to_string();
             let mut value = obj.to_value();
+            if obj.kind_info().namespaced {
+                value["metadata"]["namespace"] = json!(key.namespace);
+            }
             let old = objects.get(&key);
             let action = merge_metadata(&mut value, old, &mut rv);
             if action != "unchanged" {
