@@ -33,7 +33,7 @@ async fn events_in_every_mode_reach_only_matching_triggers() {
         broker().to_string(),
         trigger("orders", "  filters:\n  - exact:\n      type: com.example.order\n", &orders.url, ""),
         trigger("prefixed", "  filters:\n  - prefix:\n      type: com.example.pay\n", &prefixed.url, ""),
-        trigger("cesql", "  filters:\n  - cesql: \"region = 'eu' AND CAST(amount AS INTEGER) > 10\"\n", &cesql.url, ""),
+        trigger("cesql", "  filters:\n  - cesql: \"region = 'eu' AND INT(amount) > 10\"\n", &cesql.url, ""),
         trigger("legacy", "  filter:\n    attributes:\n      type: com.example.order\n      region: \"\"\n", &legacy.url, ""),
     ]
     .concat();
