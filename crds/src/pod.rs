@@ -1287,10 +1287,10 @@ fn validate_container(c: &Container, path: &str, role: ContainerRole, volumes: &
     if c.name == "queue-proxy" {
         errs.push(FieldError::new(field(path, "name"), "\"queue-proxy\" is a reserved container name"));
     }
+    // Only presence is checked at admission: Knative resolves (and may fail to parse) the
+    // image when it reconciles the revision, not in the webhook; see `check_image`.
     if c.image.is_empty() {
         errs.push(FieldError::missing(field(path, "image")));
-    } else if let Err(e) = check_image(&c.image) {
-        errs.push(FieldError::new(field(path, "image"), format!("failed to parse image reference {:?}: {e}", c.image)));
     }
     let reserved: &[&str] = match role {
         ContainerRole::User => RESERVED_ENV_VARS,
@@ -1479,8 +1479,8 @@ fn check_tagged(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks an image reference as Knative Serving does (go-containerregistry's
-/// `name.ParseReference` with weak validation): `[registry/]repository[:tag]` or
+/// Checks an image reference as Knative Serving's revision reconciler does when it resolves
+/// the image (go-containerregistry's `name.ParseReference` with weak validation): `[registry/]repository[:tag]` or
 /// `...@sha256:<hex>`; the repository is lower-case `[a-z0-9_./-]`.
 pub fn check_image(image: &str) -> Result<(), String> {
     match check_tagged(image) {

@@ -96,20 +96,6 @@ fn knative_overrides() -> BTreeMap<&'static str, (&'static str, &'static [&'stat
             "docs__docs--versioned--serving--autoscaling--autoscaling-metrics.md__block4.yaml",
             ("reject", &["spec.template.spec.containers"][..]),
         ),
-        // EXPECTED says accept, but `docker.io/{username}/...` is not an image reference:
-        // Serving parses images with go-containerregistry (`name.ParseReference`), whose
-        // repository may only hold `[a-z0-9_./-]`, and answers "Failed to parse image
-        // reference". (`ko://...` images do parse, as `ko:` is a valid registry authority.)
-        (
-            "docs__code-samples--serving--hello-world--helloworld-go--service.yaml",
-            ("reject", &["spec.template.spec.containers[0].image"][..]),
-        ),
-        ("docs__code-samples--serving--grpc-ping-go--service.yaml", ("reject", &["spec.template.spec.containers[0].image"][..])),
-        ("docs__code-samples--serving--tag-header-based-routing--sample.yaml", ("reject", &["spec.template.spec.containers[0].image"][..])),
-        (
-            "docs__code-samples--community--serving--machinelearning-python-bentoml--service.yaml",
-            ("reject", &["spec.template.spec.containers[0].image"][..]),
-        ),
     ])
 }
 
