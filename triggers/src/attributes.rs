@@ -1,5 +1,4 @@
-//! The legacy `filter.attributes` (TRG-05): every key must be present; a non-empty value must
-//! match exactly; `""` matches any non-empty value.
+//! The legacy `filter.attributes` of a Trigger (TRG-05).
 
 use std::collections::BTreeMap;
 
@@ -7,32 +6,35 @@ use cloudevents::Event;
 
 use crate::{attribute_value, Filter, FilterResult};
 
-/// Exact attribute matching with the empty-string wildcard.
-#[derive(Debug)]
-pub struct Attributes {
-    wanted: Vec<(String, String)>,
+/// Every listed attribute must exist on the event. A non-empty value must equal the
+/// attribute's string form exactly (case-sensitive); the empty value means "any value", but,
+/// as in Knative, the attribute must then not be empty either. No attributes: no filter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttributesFilter {
+    attributes: Vec<(String, String)>,
 }
 
-impl Attributes {
-    /// A filter over `attributes` (an empty map passes everything).
-    pub fn new(attributes: BTreeMap<String, String>) -> Self {
-        Self { wanted: attributes.into_iter().collect() }
+impl AttributesFilter {
+    /// A filter over `attributes`.
+    pub fn new(attributes: &BTreeMap<String, String>) -> Self {
+        Self { attributes: attributes.iter().map(|(name, value)| (name.clone(), value.clone())).collect() }
     }
 }
 
-impl Filter for Attributes {
+impl Filter for AttributesFilter {
     fn filter(&self, event: &Event) -> FilterResult {
-        if self.wanted.is_empty() {
+        if self.attributes.is_empty() {
             return FilterResult::NoFilter;
         }
-        for (name, want) in &self.wanted {
-            match attribute_value(event, name) {
-                None => return FilterResult::Fail,
-                Some(v) if want.is_empty() && v.is_empty() => return FilterResult::Fail,
-                Some(v) if !want.is_empty() && &v != want => return FilterResult::Fail,
-                Some(_) => {}
-            }
+        let all = self.attributes.iter().all(|(name, wanted)| match attribute_value(event, name) {
+            Some(actual) if wanted.is_empty() => !actual.is_empty(),
+            Some(actual) => actual == *wanted,
+            None => false,
+        });
+        if all {
+            FilterResult::Pass
+        } else {
+            FilterResult::Fail
         }
-        FilterResult::Pass
     }
 }

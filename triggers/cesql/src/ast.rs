@@ -1,47 +1,71 @@
-//! The syntax tree of a parsed expression.
+//! The syntax tree the parser builds and the evaluator walks.
 
+use std::fmt;
+
+use crate::like::LikePattern;
 use crate::value::Value;
 
-/// Unary operators.
+/// A unary operator (spec §3.4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UnaryOp {
-    /// `NOT`.
+    /// `NOT x`: boolean negation.
     Not,
-    /// `-`.
+    /// `-x`: integer negation.
     Negate,
 }
 
-/// Binary operators.
+/// A binary operator (spec §3.4.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BinaryOp {
     /// `*`.
-    Mul,
-    /// `/`.
-    Div,
-    /// `%`.
-    Rem,
+    Multiply,
+    /// `/`, truncating towards zero.
+    Divide,
+    /// `%`, with the sign of the dividend.
+    Remainder,
     /// `+`.
     Add,
     /// `-`.
-    Sub,
+    Subtract,
     /// `=`.
-    Eq,
+    Equal,
     /// `!=` or `<>`.
-    NotEq,
+    NotEqual,
     /// `<`.
-    Lt,
+    Less,
     /// `<=`.
-    Le,
+    LessOrEqual,
     /// `>`.
-    Gt,
+    Greater,
     /// `>=`.
-    Ge,
-    /// `AND`.
+    GreaterOrEqual,
+    /// `AND`, short-circuiting.
     And,
-    /// `OR`.
+    /// `OR`, short-circuiting.
     Or,
     /// `XOR`.
     Xor,
+}
+
+impl fmt::Display for BinaryOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BinaryOp::Multiply => "*",
+            BinaryOp::Divide => "/",
+            BinaryOp::Remainder => "%",
+            BinaryOp::Add => "+",
+            BinaryOp::Subtract => "-",
+            BinaryOp::Equal => "=",
+            BinaryOp::NotEqual => "!=",
+            BinaryOp::Less => "<",
+            BinaryOp::LessOrEqual => "<=",
+            BinaryOp::Greater => ">",
+            BinaryOp::GreaterOrEqual => ">=",
+            BinaryOp::And => "AND",
+            BinaryOp::Or => "OR",
+            BinaryOp::Xor => "XOR",
+        })
+    }
 }
 
 /// An expression node.
@@ -49,32 +73,49 @@ pub enum BinaryOp {
 pub enum Expr {
     /// A literal value.
     Literal(Value),
-    /// An attribute or extension, by lower-case name.
+    /// A context attribute or extension, by lower-case name.
     Attribute(String),
-    /// `EXISTS name`.
+    /// `EXISTS name`, by lower-case name.
     Exists(String),
     /// A unary operation.
-    Unary(UnaryOp, Box<Expr>),
+    Unary {
+        /// The operator.
+        op: UnaryOp,
+        /// Its operand.
+        operand: Box<Expr>,
+    },
     /// A binary operation.
-    Binary(BinaryOp, Box<Expr>, Box<Expr>),
-    /// `x [NOT] LIKE 'pattern'`.
+    Binary {
+        /// The operator.
+        op: BinaryOp,
+        /// The left operand.
+        left: Box<Expr>,
+        /// The right operand.
+        right: Box<Expr>,
+    },
+    /// `value [NOT] LIKE 'pattern'`.
     Like {
-        /// The value matched.
+        /// The value matched (cast to a string).
         value: Box<Expr>,
-        /// The pattern (a string literal).
-        pattern: String,
+        /// The compiled pattern.
+        pattern: LikePattern,
         /// `NOT LIKE`.
         negated: bool,
     },
-    /// `x [NOT] IN (a, b, ...)`.
+    /// `value [NOT] IN (a, b, ...)`.
     In {
-        /// The value looked up.
+        /// The value looked up; its type is the type the set elements are cast to.
         value: Box<Expr>,
-        /// The set.
+        /// The set elements (at least one).
         set: Vec<Expr>,
         /// `NOT IN`.
         negated: bool,
     },
-    /// A function call; the name is upper-case.
-    Call(String, Vec<Expr>),
+    /// A function invocation.
+    Call {
+        /// The function name, upper-case.
+        name: String,
+        /// The arguments.
+        args: Vec<Expr>,
+    },
 }

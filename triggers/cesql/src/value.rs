@@ -1,33 +1,22 @@
-//! CESQL values, types and the casts between them (spec §3.1, §3.7).
+//! The CESQL type system (spec §3.1) and its casts (spec §3.7).
 
 use std::fmt;
 
-use crate::{EvalError, EvalErrorKind};
+use crate::error::{EvalError, EvalErrorKind};
 
-/// A CESQL value: one of the three primitive types.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Value {
-    /// A boolean.
-    Boolean(bool),
-    /// A 32-bit signed integer.
-    Integer(i32),
-    /// A string.
-    String(String),
-}
-
-/// The primitive types.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One of the three primitive CESQL types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Type {
-    /// Boolean.
+    /// `true` or `false`.
     Boolean,
-    /// Integer.
+    /// A signed 32-bit integer.
     Integer,
-    /// String.
+    /// A sequence of Unicode characters.
     String,
 }
 
 impl Type {
-    /// The zero value of the type (`false`, `0`, `""`).
+    /// The zero value of this type: `false`, `0` or `""`.
     pub fn zero(self) -> Value {
         match self {
             Type::Boolean => Value::Boolean(false),
@@ -37,19 +26,30 @@ impl Type {
     }
 }
 
-impl fmt::Display for Value {
+impl fmt::Display for Type {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Boolean(b) => write!(f, "{b}"),
-            Value::Integer(i) => write!(f, "{i}"),
-            Value::String(s) => write!(f, "{s}"),
-        }
+        f.write_str(match self {
+            Type::Boolean => "boolean",
+            Type::Integer => "integer",
+            Type::String => "string",
+        })
     }
 }
 
+/// A CESQL value: the result of an expression, an attribute or a literal.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Value {
+    /// A boolean.
+    Boolean(bool),
+    /// A signed 32-bit integer.
+    Integer(i32),
+    /// A string.
+    String(String),
+}
+
 impl Value {
-    /// The type of the value.
-    pub fn type_of(&self) -> Type {
+    /// The type of this value.
+    pub fn value_type(&self) -> Type {
         match self {
             Value::Boolean(_) => Type::Boolean,
             Value::Integer(_) => Type::Integer,
@@ -57,60 +57,115 @@ impl Value {
         }
     }
 
-    /// Casts to `target` (§3.7); a failed cast records a cast error and yields the zero value.
-    pub fn cast(self, target: Type, errors: &mut Vec<EvalError>) -> Value {
+    /// Casts this value to `target` with the semantics of spec §3.7 (the explicit
+    /// `INT`, `BOOL` and `STRING` functions). On failure the error is a cast error; the
+    /// caller decides which value stands in (the spec uses the zero value of `target`).
+    pub fn cast(&self, target: Type) -> Result<Value, EvalError> {
         match (self, target) {
-            (v, t) if v.type_of() == t => v,
-            (Value::Integer(i), Type::String) => Value::String(i.to_string()),
-            (Value::Integer(i), Type::Boolean) => Value::Boolean(i != 0),
-            (Value::Boolean(b), Type::Integer) => Value::Integer(i32::from(b)),
-            (Value::Boolean(b), Type::String) => Value::String(b.to_string()),
-            (Value::String(s), Type::Integer) => match parse_integer(&s) {
-                Some(i) => Value::Integer(i),
-                None => {
-                    errors.push(EvalError::new(EvalErrorKind::Cast, format!("cannot cast {s:?} to integer")));
-                    Value::Integer(0)
-                }
-            },
+            (Value::Boolean(_), Type::Boolean)
+            | (Value::Integer(_), Type::Integer)
+            | (Value::String(_), Type::String) => Ok(self.clone()),
+            (value, Type::String) => Ok(Value::String(value.to_string())),
+            (Value::Boolean(b), Type::Integer) => Ok(Value::Integer(i32::from(*b))),
+            (Value::Integer(i), Type::Boolean) => Ok(Value::Boolean(*i != 0)),
+            (Value::String(s), Type::Integer) => s
+                .parse::<i32>()
+                .map(Value::Integer)
+                .map_err(|_| EvalError::new(EvalErrorKind::Cast, format!("cannot cast string {s:?} to integer"))),
             (Value::String(s), Type::Boolean) => match s.to_lowercase().as_str() {
-                "true" => Value::Boolean(true),
-                "false" => Value::Boolean(false),
-                _ => {
-                    errors.push(EvalError::new(EvalErrorKind::Cast, format!("cannot cast {s:?} to boolean")));
-                    Value::Boolean(false)
-                }
+                "true" => Ok(Value::Boolean(true)),
+                "false" => Ok(Value::Boolean(false)),
+                _ => Err(EvalError::new(EvalErrorKind::Cast, format!("cannot cast string {s:?} to boolean"))),
             },
-            (v, _) => v,
         }
     }
 
-    /// Casts to boolean.
-    pub fn into_bool(self, errors: &mut Vec<EvalError>) -> bool {
-        matches!(self.cast(Type::Boolean, errors), Value::Boolean(true))
-    }
-
-    /// Casts to integer.
-    pub fn into_int(self, errors: &mut Vec<EvalError>) -> i32 {
-        match self.cast(Type::Integer, errors) {
-            Value::Integer(i) => i,
-            _ => 0,
+    /// The boolean, if this is a boolean value.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Boolean(b) => Some(*b),
+            _ => None,
         }
     }
 
-    /// Casts to string.
-    pub fn into_string(self, errors: &mut Vec<EvalError>) -> String {
-        match self.cast(Type::String, errors) {
-            Value::String(s) => s,
-            other => other.to_string(),
+    /// The integer, if this is an integer value.
+    pub fn as_integer(&self) -> Option<i32> {
+        match self {
+            Value::Integer(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The string, if this is a string value.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
         }
     }
 }
 
-/// Parses a base-10 32-bit integer with an optional sign.
-pub fn parse_integer(s: &str) -> Option<i32> {
-    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+/// The string form of the value, which is also its cast to _String_: base-10 integers,
+/// `true`/`false` for booleans, strings verbatim.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Boolean(b) => write!(f, "{b}"),
+            Value::Integer(i) => write!(f, "{i}"),
+            Value::String(s) => f.write_str(s),
+        }
     }
-    s.parse::<i32>().ok()
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Boolean(b)
+    }
+}
+
+impl From<i32> for Value {
+    fn from(i: i32) -> Self {
+        Value::Integer(i)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::String(s.to_string())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::String(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn casts_follow_the_spec_table() {
+        assert_eq!(Value::Integer(-12).cast(Type::String).ok(), Some(Value::from("-12")));
+        assert_eq!(Value::Integer(0).cast(Type::Boolean).ok(), Some(Value::Boolean(false)));
+        assert_eq!(Value::Integer(7).cast(Type::Boolean).ok(), Some(Value::Boolean(true)));
+        assert_eq!(Value::from("+42").cast(Type::Integer).ok(), Some(Value::Integer(42)));
+        assert_eq!(Value::from("TrUe").cast(Type::Boolean).ok(), Some(Value::Boolean(true)));
+        assert_eq!(Value::Boolean(true).cast(Type::Integer).ok(), Some(Value::Integer(1)));
+        assert_eq!(Value::Boolean(false).cast(Type::String).ok(), Some(Value::from("false")));
+    }
+
+    #[test]
+    fn failed_casts_are_cast_errors() {
+        for (value, target) in [
+            (Value::from("2147483648"), Type::Integer),
+            (Value::from(" 1"), Type::Integer),
+            (Value::from(""), Type::Integer),
+            (Value::from("yes"), Type::Boolean),
+        ] {
+            let err = value.cast(target).expect_err("cast must fail");
+            assert_eq!(err.kind, EvalErrorKind::Cast);
+        }
+    }
 }

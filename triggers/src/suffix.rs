@@ -1,0 +1,27 @@
+//! The `suffix` dialect: every listed attribute ends with its value, case-sensitively.
+
+use std::collections::BTreeMap;
+
+use cloudevents::Event;
+
+use crate::conditions::AttributeConditions;
+use crate::{Filter, FilterError, FilterResult};
+
+/// Passes when every listed attribute exists and its string form ends with the value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SuffixFilter {
+    conditions: AttributeConditions,
+}
+
+impl SuffixFilter {
+    /// A filter over `attributes`, found at `path` (used in errors).
+    pub fn new(attributes: &BTreeMap<String, String>, path: &str) -> Result<Self, FilterError> {
+        Ok(Self { conditions: AttributeConditions::new(attributes, path)? })
+    }
+}
+
+impl Filter for SuffixFilter {
+    fn filter(&self, event: &Event) -> FilterResult {
+        self.conditions.evaluate(event, |actual, wanted| actual.ends_with(wanted))
+    }
+}
