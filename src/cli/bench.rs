@@ -50,6 +50,14 @@ pub struct BrokerBench {
     /// Duration of each latency run, seconds.
     #[arg(long, default_value_t = 5)]
     latency_seconds: u64,
+    /// Throughput rounds (baseline and sluice alternate; the median of each is reported).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
 }
 
 /// Process-wide time base: senders stamp microseconds since it, the subscriber subtracts.
@@ -233,8 +241,15 @@ pub async fn bench(which: BenchCommand) -> anyhow::Result<ExitCode> {
     throughput(&sub_url, &sub, 2000, opts.concurrency, &data).await?;
     throughput(&broker_url, &sub, 2000, opts.concurrency, &data).await?;
 
-    let baseline = throughput(&sub_url, &sub, opts.events, opts.concurrency, &data).await?;
-    let sluice = throughput(&broker_url, &sub, opts.events, opts.concurrency, &data).await?;
+    let (mut baselines, mut sluices) = (Vec::new(), Vec::new());
+    for round in 1..=opts.rounds.max(1) {
+        let b = throughput(&sub_url, &sub, opts.events, opts.concurrency, &data).await?;
+        let s = throughput(&broker_url, &sub, opts.events, opts.concurrency, &data).await?;
+        println!("round {round}: baseline {b:.0} events/s, sluice {s:.0} events/s (ratio {:.2})", s / b);
+        baselines.push(b);
+        sluices.push(s);
+    }
+    let (baseline, sluice) = (median(baselines), median(sluices));
     let (b50, b99, bmax) = latency(&sub_url, &sub, opts.rate, opts.latency_seconds, &data).await?;
     let (s50, s99, smax) = latency(&broker_url, &sub, opts.rate, opts.latency_seconds, &data).await?;
 
@@ -243,6 +258,6 @@ pub async fn bench(which: BenchCommand) -> anyhow::Result<ExitCode> {
     println!("{:<44} {:>12.0} {:>10.3} {:>10.3} {:>10.3}", "baseline: raw HTTP POST to subscriber", baseline, b50, b99, bmax);
     println!("{:<44} {:>12.0} {:>10.3} {:>10.3} {:>10.3}", "sluice: ingress -> trigger -> subscriber", sluice, s50, s99, smax);
     println!();
-    println!("throughput ratio sluice/baseline: {:.2}", sluice / baseline);
+    println!("throughput ratio sluice/baseline (medians of {} rounds): {:.2}", opts.rounds.max(1), sluice / baseline);
     Ok(ExitCode::SUCCESS)
 }
