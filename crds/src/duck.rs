@@ -344,6 +344,45 @@ macro_rules! impl_has_conditions {
 }
 pub(crate) use impl_has_conditions;
 
+/// The status every channel implementation carries (eventing `duck/v1.ChannelableStatus`):
+/// conditions, address, subscribers' readiness and the dead-letter sink.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelableStatus {
+    /// Generation this status reflects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` plus the implementation's own conditions (`Addressable`, `DeadLetterSinkResolved`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Extra status annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// Where to send events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Addressable>,
+    /// All addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<Addressable>,
+    /// Readiness of each subscriber.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscribers: Vec<SubscriberStatus>,
+    /// Resolved dead-letter sink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_sink_uri: Option<String>,
+    /// CA certificates of the dead-letter sink.
+    #[serde(default, rename = "deadLetterSinkCACerts", skip_serializing_if = "Option::is_none")]
+    pub dead_letter_sink_ca_certs: Option<String>,
+    /// OIDC audience of the dead-letter sink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_sink_audience: Option<String>,
+    /// EventPolicies applied to the channel.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<AppliedEventPolicy>,
+}
+
+impl_has_conditions!(ChannelableStatus);
+
 /// The identity a component acts as when OIDC is enabled (`status.auth`).
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]

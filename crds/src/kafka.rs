@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duck::{
-    impl_has_conditions, parse_iso8601_duration, Addressable, AppliedEventPolicy, Condition, DeliverySpec, SubscriberSpec, SubscriberStatus,
+    impl_has_conditions, parse_iso8601_duration, Addressable, AppliedEventPolicy, Condition, DeliverySpec, SubscriberSpec,
 };
 use crate::messaging::{validate_subscribers, SCOPE_ANNOTATION, SUBSCRIBABLE_ANNOTATION};
 use crate::meta::{annotation, annotation_path, default_annotation, validate_object_meta, NameRule};
@@ -153,43 +153,10 @@ pub struct KafkaChannelSpec {
     pub delivery: Option<DeliverySpec>,
 }
 
-/// Status of a KafkaChannel.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct KafkaChannelStatus {
-    /// Generation this status reflects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready`, `TopicReady`, ...
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-    /// Extra status annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
-    /// Where to send events.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<Addressable>,
-    /// All addresses.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub addresses: Vec<Addressable>,
-    /// Readiness of each subscriber.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub subscribers: Vec<SubscriberStatus>,
-    /// Resolved dead-letter sink.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dead_letter_sink_uri: Option<String>,
-    /// CA certificates of the dead-letter sink.
-    #[serde(default, rename = "deadLetterSinkCACerts", skip_serializing_if = "Option::is_none")]
-    pub dead_letter_sink_ca_certs: Option<String>,
-    /// OIDC audience of the dead-letter sink.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dead_letter_sink_audience: Option<String>,
-    /// EventPolicies applied to the channel.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub policies: Vec<AppliedEventPolicy>,
-}
+/// Status of a KafkaChannel: the Channelable status.
+pub type KafkaChannelStatus = crate::duck::ChannelableStatus;
 
-impl_has_conditions!(KafkaSinkStatus, KafkaChannelStatus);
+impl_has_conditions!(KafkaSinkStatus);
 
 impl Admission for KafkaSink {
     /// Defaults `contentMode` to `binary`.

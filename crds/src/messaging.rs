@@ -8,8 +8,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duck::{
-    impl_has_conditions, Addressable, AppliedEventPolicy, AuthStatus, ChannelTemplateSpec, Condition, DeliverySpec, Destination,
-    KReference, SubscriberSpec, SubscriberStatus,
+    impl_has_conditions, AuthStatus, ChannelTemplateSpec, ChannelableStatus, Condition, DeliverySpec, Destination, KReference,
+    SubscriberSpec,
 };
 use crate::meta::{annotation, annotation_path, default_annotation, validate_object_meta, NameRule};
 use crate::{field, index, Admission, FieldError};
@@ -56,43 +56,31 @@ pub struct ChannelSpec {
     pub delivery: Option<DeliverySpec>,
 }
 
-/// Status of a Channel.
+/// Status of a Channel: the Channelable status plus a reference to the backing channel.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelStatus {
-    /// Generation this status reflects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready`, `BackingChannelReady`, `Addressable`, `DeadLetterSinkResolved`, ...
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-    /// Extra status annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
-    /// Where to send events.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<Addressable>,
-    /// All addresses.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub addresses: Vec<Addressable>,
-    /// Readiness of each subscriber.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub subscribers: Vec<SubscriberStatus>,
-    /// Resolved dead-letter sink.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dead_letter_sink_uri: Option<String>,
-    /// CA certificates of the dead-letter sink.
-    #[serde(default, rename = "deadLetterSinkCACerts", skip_serializing_if = "Option::is_none")]
-    pub dead_letter_sink_ca_certs: Option<String>,
-    /// OIDC audience of the dead-letter sink.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dead_letter_sink_audience: Option<String>,
-    /// EventPolicies applied to the channel.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub policies: Vec<AppliedEventPolicy>,
+    /// Conditions, address, subscribers and dead-letter sink, as every channel has them.
+    #[serde(flatten)]
+    pub channelable: ChannelableStatus,
     /// The backing channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<KReference>,
+}
+
+impl crate::duck::HasConditions for ChannelStatus {
+    fn conditions(&self) -> &[Condition] {
+        &self.channelable.conditions
+    }
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.channelable.conditions
+    }
+    fn observed_generation(&self) -> Option<i64> {
+        self.channelable.observed_generation
+    }
+    fn set_observed_generation(&mut self, generation: Option<i64>) {
+        self.channelable.observed_generation = generation;
+    }
 }
 
 /// The desired state of an InMemoryChannel (CH-04).
@@ -127,41 +115,8 @@ pub struct InMemoryChannelSpec {
     pub delivery: Option<DeliverySpec>,
 }
 
-/// Status of an InMemoryChannel (or any channel implementation).
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct InMemoryChannelStatus {
-    /// Generation this status reflects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready`, `DispatcherReady`, `Addressable`, ...
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-    /// Extra status annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
-    /// Where to send events.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<Addressable>,
-    /// All addresses.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub addresses: Vec<Addressable>,
-    /// Readiness of each subscriber.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub subscribers: Vec<SubscriberStatus>,
-    /// Resolved dead-letter sink.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dead_letter_sink_uri: Option<String>,
-    /// CA certificates of the dead-letter sink.
-    #[serde(default, rename = "deadLetterSinkCACerts", skip_serializing_if = "Option::is_none")]
-    pub dead_letter_sink_ca_certs: Option<String>,
-    /// OIDC audience of the dead-letter sink.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dead_letter_sink_audience: Option<String>,
-    /// EventPolicies applied to the channel.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub policies: Vec<AppliedEventPolicy>,
-}
+/// Status of an InMemoryChannel: the Channelable status.
+pub type InMemoryChannelStatus = ChannelableStatus;
 
 /// The desired state of a Subscription (SUB-01).
 #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
@@ -251,7 +206,7 @@ pub struct SubscriptionStatus {
     pub auth: Option<AuthStatus>,
 }
 
-impl_has_conditions!(ChannelStatus, InMemoryChannelStatus, SubscriptionStatus);
+impl_has_conditions!(SubscriptionStatus);
 
 fn namespace_of(meta: &ObjectMeta) -> String {
     meta.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "default".into())
