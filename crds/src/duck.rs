@@ -322,22 +322,37 @@ pub trait HasConditions {
     fn set_observed_generation(&mut self, generation: Option<i64>);
 }
 
-/// Implements [`HasConditions`] for a status struct with `conditions` and
-/// `observed_generation` fields.
+/// The fields every Knative status starts with (knative.dev/pkg `duck/v1.Status`); kinds'
+/// status structs flatten it in, as Knative's Go types embed it.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// Generation this status reflects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` (or `Succeeded`) and the kind's own conditions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Extra status annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+/// Implements [`HasConditions`] for a status struct that flattens a [`Status`] as `base`.
 macro_rules! impl_has_conditions {
     ($($t:ty),* $(,)?) => {$(
         impl $crate::duck::HasConditions for $t {
             fn conditions(&self) -> &[$crate::duck::Condition] {
-                &self.conditions
+                &self.base.conditions
             }
             fn conditions_mut(&mut self) -> &mut Vec<$crate::duck::Condition> {
-                &mut self.conditions
+                &mut self.base.conditions
             }
             fn observed_generation(&self) -> Option<i64> {
-                self.observed_generation
+                self.base.observed_generation
             }
             fn set_observed_generation(&mut self, generation: Option<i64>) {
-                self.observed_generation = generation;
+                self.base.observed_generation = generation;
             }
         }
     )*};
@@ -349,15 +364,9 @@ pub(crate) use impl_has_conditions;
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ChannelableStatus {
-    /// Generation this status reflects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready` plus the implementation's own conditions (`Addressable`, `DeadLetterSinkResolved`, ...).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-    /// Extra status annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
+    /// Conditions (`Ready` plus the implementation's own conditions (`Addressable`, `DeadLetterSinkResolved`, ...)), observed generation and annotations.
+    #[serde(flatten)]
+    pub base: crate::duck::Status,
     /// Where to send events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<Addressable>,

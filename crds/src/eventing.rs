@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duck::{
-    impl_has_conditions, Addressable, AppliedEventPolicy, AuthStatus, BackoffPolicy, Condition, DeliverySpec, Destination, KReference,
+    impl_has_conditions, Addressable, AppliedEventPolicy, AuthStatus, BackoffPolicy, DeliverySpec, Destination, KReference,
 };
 use crate::meta::{annotation, annotation_path, default_annotation, validate_object_meta, NameRule};
 use crate::{field, index, Admission, FieldError};
@@ -57,15 +57,9 @@ pub struct BrokerSpec {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct BrokerStatus {
-    /// Generation this status reflects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready` and the class's own conditions.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-    /// Extra status annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
+    /// Conditions (`Ready` and the class's own conditions), observed generation and annotations.
+    #[serde(flatten)]
+    pub base: crate::duck::Status,
     /// Where to send events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<Addressable>,
@@ -131,15 +125,9 @@ pub struct TriggerSpec {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TriggerStatus {
-    /// Generation this status reflects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready`, `BrokerReady`, `SubscriptionReady`, `DependencyReady`, `SubscriberResolved`, ...
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-    /// Extra status annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
+    /// Conditions (`Ready`, `BrokerReady`, `SubscriptionReady`, `DependencyReady`, `SubscriberResolved`, ), observed generation and annotations.
+    #[serde(flatten)]
+    pub base: crate::duck::Status,
     /// Resolved subscriber URI (empty when unresolvable).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscriber_uri: Option<String>,

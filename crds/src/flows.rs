@@ -1,6 +1,5 @@
 //! `flows.knative.dev/v1`: Sequence and Parallel (reference section 1.6).
 
-use std::collections::BTreeMap;
 
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -101,15 +100,9 @@ pub struct SubscriptionStatusRef {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SequenceStatus {
-    /// Generation this status reflects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready`, `ChannelsReady`, `SubscriptionsReady`, `Addressable`, ...
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-    /// Extra status annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
+    /// Conditions (`Ready`, `ChannelsReady`, `SubscriptionsReady`, `Addressable`, ), observed generation and annotations.
+    #[serde(flatten)]
+    pub base: crate::duck::Status,
     /// One per step.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subscription_statuses: Vec<SubscriptionStatusRef>,
@@ -196,15 +189,9 @@ pub struct ParallelBranchStatus {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ParallelStatus {
-    /// Generation this status reflects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready`, `ChannelsReady`, `SubscriptionsReady`, `Addressable`, ...
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-    /// Extra status annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
+    /// Conditions (`Ready`, `ChannelsReady`, `SubscriptionsReady`, `Addressable`, ), observed generation and annotations.
+    #[serde(flatten)]
+    pub base: crate::duck::Status,
     /// The ingress channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress_channel_status: Option<ChannelStatusRef>,

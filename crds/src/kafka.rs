@@ -2,14 +2,13 @@
 //! KafkaChannel (`messaging.knative.dev/v1beta1`, KCH-01). KafkaSource is in
 //! [`crate::sources::kafka`].
 
-use std::collections::BTreeMap;
 
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duck::{
-    impl_has_conditions, parse_iso8601_duration, Addressable, AppliedEventPolicy, Condition, DeliverySpec, SubscriberSpec,
+    impl_has_conditions, parse_iso8601_duration, Addressable, AppliedEventPolicy, DeliverySpec, SubscriberSpec,
 };
 use crate::messaging::{validate_subscribers, SCOPE_ANNOTATION, SUBSCRIBABLE_ANNOTATION};
 use crate::meta::{annotation, annotation_path, default_annotation, validate_object_meta, NameRule};
@@ -92,15 +91,9 @@ pub struct KafkaSinkSpec {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaSinkStatus {
-    /// Generation this status reflects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready`, `TopicReady`, `ConfigMapUpdated`, ...
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-    /// Extra status annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
+    /// Conditions (`Ready`, `TopicReady`, `ConfigMapUpdated`, ), observed generation and annotations.
+    #[serde(flatten)]
+    pub base: crate::duck::Status,
     /// Where to send events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<Addressable>,

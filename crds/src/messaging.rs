@@ -1,6 +1,5 @@
 //! `messaging.knative.dev/v1`: Channel, InMemoryChannel and Subscription (reference section 1.4).
 
-use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::CustomResource;
@@ -70,16 +69,16 @@ pub struct ChannelStatus {
 
 impl crate::duck::HasConditions for ChannelStatus {
     fn conditions(&self) -> &[Condition] {
-        &self.channelable.conditions
+        &self.channelable.base.conditions
     }
     fn conditions_mut(&mut self) -> &mut Vec<Condition> {
-        &mut self.channelable.conditions
+        &mut self.channelable.base.conditions
     }
     fn observed_generation(&self) -> Option<i64> {
-        self.channelable.observed_generation
+        self.channelable.base.observed_generation
     }
     fn set_observed_generation(&mut self, generation: Option<i64>) {
-        self.channelable.observed_generation = generation;
+        self.channelable.base.observed_generation = generation;
     }
 }
 
@@ -189,15 +188,9 @@ pub struct PhysicalSubscription {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionStatus {
-    /// Generation this status reflects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready`, `ReferencesResolved`, `AddedToChannel`, `ChannelReady`, ...
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-    /// Extra status annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
+    /// Conditions (`Ready`, `ReferencesResolved`, `AddedToChannel`, `ChannelReady`, ), observed generation and annotations.
+    #[serde(flatten)]
+    pub base: crate::duck::Status,
     /// The resolved subscriber, reply and dead-letter sink.
     #[serde(default)]
     pub physical_subscription: PhysicalSubscription,

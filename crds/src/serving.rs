@@ -7,7 +7,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::duck::{impl_has_conditions, Addressable, Condition};
+use crate::duck::{impl_has_conditions, Addressable};
 use crate::meta::{validate_object_meta, NameRule};
 use crate::pod::{pod_spec_fields, validate_serving_pod, Container, IntOrString, PodSpec, Probe, TcpSocketAction, TemplateMetadata};
 use crate::{autoscaling, field, index, Admission, FieldError};
@@ -158,15 +158,9 @@ pub struct ServiceSpec {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceStatus {
-    /// Generation this status reflects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready`, `ConfigurationsReady`, `RoutesReady`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-    /// Extra status annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
+    /// Conditions (`Ready`, `ConfigurationsReady`, `RoutesReady`), observed generation and annotations.
+    #[serde(flatten)]
+    pub base: crate::duck::Status,
     /// The public URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -216,15 +210,9 @@ pub struct ConfigurationSpec {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfigurationStatus {
-    /// Generation this status reflects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-    /// Extra status annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
+    /// Conditions (`Ready`), observed generation and annotations.
+    #[serde(flatten)]
+    pub base: crate::duck::Status,
     /// The latest Revision that became ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_ready_revision_name: Option<String>,
@@ -249,15 +237,9 @@ pub struct ContainerStatus {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RevisionStatus {
-    /// Generation this status reflects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready`, `ResourcesAvailable`, `ContainerHealthy`, `Active`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-    /// Extra status annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
+    /// Conditions (`Ready`, `ResourcesAvailable`, `ContainerHealthy`, `Active`), observed generation and annotations.
+    #[serde(flatten)]
+    pub base: crate::duck::Status,
     /// Where the Revision's logs are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_url: Option<String>,
@@ -305,15 +287,9 @@ pub struct RouteSpec {
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteStatus {
-    /// Generation this status reflects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-    /// `Ready`, `AllTrafficAssigned`, `IngressReady`, `CertificateProvisioned`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-    /// Extra status annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
+    /// Conditions (`Ready`, `AllTrafficAssigned`, `IngressReady`, `CertificateProvisioned`), observed generation and annotations.
+    #[serde(flatten)]
+    pub base: crate::duck::Status,
     /// The public URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,

@@ -47,15 +47,9 @@ macro_rules! source_status {
         #[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize, schemars::JsonSchema, PartialEq)]
         #[serde(rename_all = "camelCase")]
         pub struct $name {
-            /// Generation this status reflects.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub observed_generation: Option<i64>,
-            /// `Ready` and the kind's own conditions.
-            #[serde(default, skip_serializing_if = "Vec::is_empty")]
-            pub conditions: Vec<$crate::duck::Condition>,
-            /// Extra status annotations.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub annotations: Option<::std::collections::BTreeMap<String, String>>,
+            /// Conditions (`Ready` and the kind's own), observed generation and annotations.
+            #[serde(flatten)]
+            pub base: $crate::duck::Status,
             /// Resolved sink URI (SRC-01).
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub sink_uri: Option<String>,
