@@ -59,6 +59,13 @@ pub trait Backend: Send + Sync {
 pub trait Cursor: Send {
     /// The next event, waiting for one; `None` when the cursor was removed.
     async fn next(&mut self) -> Option<Envelope>;
-    /// Marks an event as done (delivered, dead-lettered or filtered out).
-    async fn ack(&mut self, offset: u64);
+    /// A handle deliveries use to mark events done, from any task.
+    fn acker(&self) -> Arc<dyn Acker>;
+}
+
+/// Marks events of one cursor as done (delivered, dead-lettered or filtered out), in any
+/// order; a durable backend advances its committed position past contiguous done offsets.
+pub trait Acker: Send + Sync {
+    /// Marks the event at `offset` as done.
+    fn ack(&self, offset: u64);
 }

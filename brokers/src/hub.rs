@@ -237,30 +237,22 @@ async fn dispatch_loop(
     permits: Arc<Semaphore>,
     metrics: DeliveryMetrics,
 ) {
-    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
-    loop {
-        let env = tokio::select! {
-            biased;
-            Some(offset) = done_rx.recv() => { cursor.ack(offset).await; continue; }
-            env = cursor.next() => env,
-        };
-        let Some(env) = env else { return };
+    let acker = cursor.acker();
+    while let Some(env) = cursor.next().await {
         let cfg = config.load_full();
         if let Some(filter) = &cfg.filter {
             if !filter.matches(&env.stored.event) {
                 metrics.filtered_out.inc();
-                cursor.ack(env.offset).await;
+                acker.ack(env.offset);
                 continue;
             }
         }
         let Ok(permit) = permits.clone().acquire_owned().await else { return };
-        let hub = hub.clone();
-        let metrics = metrics.clone();
-        let done = done_tx.clone();
+        let (hub, metrics, acker) = (hub.clone(), metrics.clone(), acker.clone());
         tokio::spawn(async move {
             deliver_one(&hub, &cfg, &env, &metrics).await;
             drop(permit);
-            let _ = done.send(env.offset);
+            acker.ack(env.offset);
         });
     }
 }

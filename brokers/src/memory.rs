@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use crate::backend::{Backend, BackendError, Cursor, Envelope, StoredEvent};
+use crate::backend::{Acker, Backend, BackendError, Cursor, Envelope, StoredEvent};
 
 /// Default capacity of each subscriber's queue.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 10_000;
@@ -86,7 +86,16 @@ impl Cursor for MemoryCursor {
         self.rx.recv().await
     }
 
-    async fn ack(&mut self, _offset: u64) {}
+    fn acker(&self) -> Arc<dyn Acker> {
+        Arc::new(NothingToAck)
+    }
+}
+
+/// Memory queues forget an event once it is handed out: nothing to record.
+struct NothingToAck;
+
+impl Acker for NothingToAck {
+    fn ack(&self, _offset: u64) {}
 }
 
 #[cfg(test)]
