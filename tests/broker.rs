@@ -250,3 +250,41 @@ async fn replies_are_routed_back_through_the_broker() {
     looping.wait_for(5).await;
     looping.assert_stays_at(5, Duration::from_millis(500)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_limit_caps_concurrent_deliveries_per_trigger() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // A slow subscriber that records the highest number of requests it had open at once.
+    let (open, peak, done) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (o, p, d) = (open.clone(), peak.clone(), done.clone());
+    let app = axum::Router::new().fallback(move || {
+        let (o, p, d) = (o.clone(), p.clone(), d.clone());
+        async move {
+            let now = o.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            o.fetch_sub(1, Ordering::SeqCst);
+            d.fetch_add(1, Ordering::SeqCst);
+            StatusCode::OK
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let limited = format!(
+        "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: limited\n  annotations:\n    sluice.dev/max-in-flight: \"2\"\nspec:\n  broker: default\n  subscriber:\n    uri: {url}\n"
+    );
+    let sluice = Sluice::start(&format!("{}{limited}", broker())).await;
+    sluice.wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/limited").await;
+    let ingress = format!("{}/default/default", sluice.gateway);
+    for i in 0..6 {
+        assert_eq!(send_binary(&ingress, &format!("e{i}"), "t", &[], "{}").await, 202);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while done.load(Ordering::SeqCst) < 6 {
+        assert!(std::time::Instant::now() < deadline, "only {} of 6 delivered", done.load(Ordering::SeqCst));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 2, "at most two deliveries in flight for this trigger");
+}
