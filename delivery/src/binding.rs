@@ -213,9 +213,9 @@ fn decode_header_value(raw: &[u8]) -> Result<String, String> {
 }
 
 /// Percent-encodes a header value per HTTP-02 (space, `"`, `%` and anything outside printable ASCII).
-pub fn encode_header_value(value: &str) -> String {
+pub fn encode_header_value(value: &str) -> std::borrow::Cow<'_, str> {
     if value.bytes().all(|b| (0x21..0x7f).contains(&b) && b != b'"' && b != b'%') {
-        return value.to_string();
+        return std::borrow::Cow::Borrowed(value);
     }
     let mut out = String::with_capacity(value.len() + 8);
     for b in value.bytes() {
@@ -225,7 +225,7 @@ pub fn encode_header_value(value: &str) -> String {
             out.push_str(&format!("%{b:02X}"));
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// Checks what Knative's `event.Validate()` checks beyond the SDK: non-empty required
@@ -253,10 +253,15 @@ pub fn validate(event: &Event) -> Result<(), BindingError> {
 }
 
 /// The string form of an attribute value as it goes into a header.
-pub fn attribute_string(value: &AttributeValue<'_>) -> String {
+pub fn attribute_string<'a>(value: &AttributeValue<'a>) -> std::borrow::Cow<'a, str> {
+    use std::borrow::Cow;
     match value {
-        AttributeValue::Time(t) => t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-        other => other.to_string(),
+        AttributeValue::String(s) => Cow::Borrowed(s),
+        AttributeValue::URIRef(u) => Cow::Borrowed(u.as_str()),
+        AttributeValue::URI(u) => Cow::Borrowed(u.as_str()),
+        AttributeValue::SpecVersion(v) => Cow::Owned(v.as_str().to_string()),
+        AttributeValue::Time(t) => Cow::Owned(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+        other => Cow::Owned(other.to_string()),
     }
 }
 
