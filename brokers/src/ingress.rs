@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -72,21 +72,20 @@ pub fn router(plane: Arc<DataPlane>) -> Router {
         .with_state(plane)
 }
 
-async fn broker_ingress(State(plane): State<Arc<DataPlane>>, req: Request) -> Result<Response, IngressError> {
-    let (namespace, name) = path_pair(req.uri().path(), 0);
-    let key = HubKey { kind: HubKind::Broker, namespace, name };
-    ingest(plane, key, req).await
+async fn broker_ingress(
+    State(plane): State<Arc<DataPlane>>,
+    Path((namespace, name)): Path<(String, String)>,
+    req: Request,
+) -> Result<Response, IngressError> {
+    ingest(plane, HubKey { kind: HubKind::Broker, namespace, name }, req).await
 }
 
-async fn channel_ingress(State(plane): State<Arc<DataPlane>>, req: Request) -> Result<Response, IngressError> {
-    let (namespace, name) = path_pair(req.uri().path(), 1);
-    let key = HubKey { kind: HubKind::Channel, namespace, name };
-    ingest(plane, key, req).await
-}
-
-fn path_pair(path: &str, skip: usize) -> (String, String) {
-    let mut parts = path.trim_start_matches('/').split('/').skip(skip);
-    (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string())
+async fn channel_ingress(
+    State(plane): State<Arc<DataPlane>>,
+    Path((namespace, name)): Path<(String, String)>,
+    req: Request,
+) -> Result<Response, IngressError> {
+    ingest(plane, HubKey { kind: HubKind::Channel, namespace, name }, req).await
 }
 
 async fn ingest(plane: Arc<DataPlane>, key: HubKey, req: Request) -> Result<Response, IngressError> {

@@ -13,10 +13,8 @@ use serde_json::{json, Value};
 use sluice_brokers::{BackendKind, HubKey, HubKind, HubSpec, ReplyTo, SubscriberConfig, DEFAULT_MAX_IN_FLIGHT};
 use sluice_crds::duck::{DeliverySpec, Destination};
 
-use crate::reconcile::{channel_url, decode, meta_str, resolve_delivery_for_flows, status_with, target, Cond};
+use crate::reconcile::{channel_url, decode, meta_str, resolve_delivery, status_with, target, Addresses, Cond};
 use crate::store::ObjectKey;
-
-type Resolver<'a> = dyn Fn(&Destination, &str) -> Result<String, String> + 'a;
 
 /// A step or branch part: a Destination with an optional `delivery` beside it.
 fn split_destination(v: &Value) -> (Option<Destination>, Option<DeliverySpec>) {
@@ -30,7 +28,7 @@ struct Wiring<'a> {
     owner: &'a str,
     uid: &'a str,
     gw: &'a str,
-    resolve: &'a Resolver<'a>,
+    addrs: &'a Addresses,
     hubs: &'a mut BTreeMap<HubKey, HubSpec>,
     failures: Vec<String>,
 }
@@ -50,7 +48,8 @@ impl Wiring<'_> {
                 None => ReplyTo::Discard,
                 Some(r) => ReplyTo::Url(target(&r?)?),
             };
-            let (policy, dead_letter) = resolve_delivery_for_flows(delivery, self.ns, self.resolve)?;
+            let resolved = resolve_delivery(delivery, "delivery", self.ns, self.addrs).map_err(|(_, m)| m)?;
+            let (policy, dead_letter) = (resolved.policy, resolved.dead_letter);
             Ok::<_, String>(SubscriberConfig {
                 id: format!("{}/{}/{}/{}", self.ns, self.owner, name, self.uid),
                 kind: "subscription",
@@ -91,12 +90,12 @@ fn chan_status(name: &str) -> Value {
 }
 
 /// Wires every Sequence and Parallel into `hubs` and records their statuses.
-pub(crate) fn reconcile_flows(objects: &[(ObjectKey, Value)], gw: &str, resolve: &Resolver<'_>, hubs: &mut BTreeMap<HubKey, HubSpec>, statuses: &mut Vec<(ObjectKey, Value)>) {
+pub(crate) fn reconcile_flows(objects: &[(ObjectKey, Value)], gw: &str, addrs: &Addresses, hubs: &mut BTreeMap<HubKey, HubSpec>, statuses: &mut Vec<(ObjectKey, Value)>) {
     for (key, s) in objects.iter().filter(|(_, v)| v["kind"] == "Sequence") {
         let (ns, name, uid) = (meta_str(s, "namespace"), meta_str(s, "name"), meta_str(s, "uid"));
         let steps = s["spec"]["steps"].as_array().cloned().unwrap_or_default();
         let reply: Option<Destination> = decode(&s["spec"]["reply"]);
-        let mut w = Wiring { ns, owner: name, uid, gw, resolve, hubs, failures: vec![] };
+        let mut w = Wiring { ns, owner: name, uid, gw, addrs, hubs, failures: vec![] };
         let mut channels = Vec::new();
         let mut subs = Vec::new();
         let names: Vec<String> = (0..steps.len()).map(|i| format!("{name}-kn-sequence-{i}")).collect();
@@ -106,11 +105,11 @@ pub(crate) fn reconcile_flows(objects: &[(ObjectKey, Value)], gw: &str, resolve:
         }
         for (i, step) in steps.iter().enumerate() {
             let (dest, delivery) = split_destination(step);
-            let subscriber = dest.ok_or_else(|| format!("spec.steps[{i}] is not a destination")).and_then(|d| resolve(&d, ns));
+            let subscriber = dest.ok_or_else(|| format!("spec.steps[{i}] is not a destination")).and_then(|d| addrs.resolve(&d, ns));
             let next = if i + 1 < names.len() {
                 Some(Ok(channel_url(gw, ns, &names[i + 1])))
             } else {
-                reply.as_ref().map(|r| resolve(r, ns))
+                reply.as_ref().map(|r| addrs.resolve(r, ns))
             };
             let ok = w.subscribe(&names[i], &names[i], subscriber, next, delivery.as_ref());
             subs.push(sub_status(&names[i], ok));
@@ -133,7 +132,7 @@ pub(crate) fn reconcile_flows(objects: &[(ObjectKey, Value)], gw: &str, resolve:
         let (ns, name, uid) = (meta_str(p, "namespace"), meta_str(p, "name"), meta_str(p, "uid"));
         let branches = p["spec"]["branches"].as_array().cloned().unwrap_or_default();
         let reply: Option<Destination> = decode(&p["spec"]["reply"]);
-        let mut w = Wiring { ns, owner: name, uid, gw, resolve, hubs, failures: vec![] };
+        let mut w = Wiring { ns, owner: name, uid, gw, addrs, hubs, failures: vec![] };
         let ingress = format!("{name}-kn-parallel");
         let ingress_url = w.channel(&ingress);
         let mut branch_statuses = Vec::new();
@@ -144,13 +143,13 @@ pub(crate) fn reconcile_flows(objects: &[(ObjectKey, Value)], gw: &str, resolve:
             let subscriber_sub = format!("{name}-kn-parallel-{i}");
             let delivery: Option<DeliverySpec> = decode(&b["delivery"]);
             let filter_ok = match decode::<Destination>(&b["filter"]) {
-                Some(f) => w.subscribe(&ingress, &filter_sub, resolve(&f, ns), Some(Ok(branch_url.clone())), delivery.as_ref()),
+                Some(f) => w.subscribe(&ingress, &filter_sub, addrs.resolve(&f, ns), Some(Ok(branch_url.clone())), delivery.as_ref()),
                 None => w.subscribe(&ingress, &filter_sub, Ok(branch_url.clone()), None, delivery.as_ref()),
             };
             let subscriber = decode::<Destination>(&b["subscriber"])
                 .ok_or_else(|| format!("spec.branches[{i}].subscriber is missing"))
-                .and_then(|d| resolve(&d, ns));
-            let branch_reply = decode::<Destination>(&b["reply"]).or_else(|| reply.clone()).map(|r| resolve(&r, ns));
+                .and_then(|d| addrs.resolve(&d, ns));
+            let branch_reply = decode::<Destination>(&b["reply"]).or_else(|| reply.clone()).map(|r| addrs.resolve(&r, ns));
             let sub_ok = w.subscribe(&branch_channel, &subscriber_sub, subscriber, branch_reply, delivery.as_ref());
             branch_statuses.push(json!({
                 "filterSubscriptionStatus": sub_status(&filter_sub, filter_ok),

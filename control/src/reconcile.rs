@@ -103,12 +103,12 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(v: &Value) -> Option<T> {
 }
 
 /// Index of addressable objects by (group, kind, namespace, name) → URL.
-struct Addresses {
+pub(crate) struct Addresses {
     urls: HashMap<(String, String, String, String), String>,
 }
 
 impl Addresses {
-    fn resolve(&self, dest: &Destination, namespace: &str) -> Result<String, String> {
+    pub(crate) fn resolve(&self, dest: &Destination, namespace: &str) -> Result<String, String> {
         let base = match &dest.r#ref {
             None => None,
             Some(r) => {
@@ -164,13 +164,13 @@ fn max_in_flight(obj: &Value) -> usize {
 }
 
 /// Resolved delivery settings for one subscriber.
-struct ResolvedDelivery {
-    policy: RetryPolicy,
-    dead_letter: Option<Target>,
-    dead_letter_uri: Option<String>,
+pub(crate) struct ResolvedDelivery {
+    pub(crate) policy: RetryPolicy,
+    pub(crate) dead_letter: Option<Target>,
+    pub(crate) dead_letter_uri: Option<String>,
 }
 
-fn resolve_delivery(spec: Option<&DeliverySpec>, path: &str, namespace: &str, addrs: &Addresses) -> Result<ResolvedDelivery, (String, String)> {
+pub(crate) fn resolve_delivery(spec: Option<&DeliverySpec>, path: &str, namespace: &str, addrs: &Addresses) -> Result<ResolvedDelivery, (String, String)> {
     let Some(spec) = spec else {
         return Ok(ResolvedDelivery { policy: RetryPolicy::default(), dead_letter: None, dead_letter_uri: None });
     };
@@ -459,7 +459,7 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
         }
     }
 
-    crate::flows::reconcile_flows(objects, gw, &addrs_fn(&addrs), &mut hubs, &mut out.statuses);
+    crate::flows::reconcile_flows(objects, gw, &addrs, &mut hubs, &mut out.statuses);
 
 
     for (key, o) in objects {
@@ -478,26 +478,6 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
 /// The URL of a channel on the gateway.
 pub fn channel_url(gw: &str, namespace: &str, name: &str) -> String {
     format!("{gw}/channels/{namespace}/{name}")
-}
-
-/// A resolver closure over the address index, for the flows module.
-fn addrs_fn(addrs: &Addresses) -> impl Fn(&Destination, &str) -> Result<String, String> + '_ {
-    move |d, ns| addrs.resolve(d, ns)
-}
-
-/// Resolves a delivery spec with a resolver closure (for flows).
-pub(crate) fn resolve_delivery_for_flows(
-    spec: Option<&DeliverySpec>,
-    namespace: &str,
-    resolve: &dyn Fn(&Destination, &str) -> Result<String, String>,
-) -> Result<(RetryPolicy, Option<Target>), String> {
-    let Some(spec) = spec else { return Ok((RetryPolicy::default(), None)) };
-    let policy = RetryPolicy::from_spec(spec, "delivery").map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
-    let dls = match &spec.dead_letter_sink {
-        None => None,
-        Some(d) => Some(target(&resolve(d, namespace)?)?),
-    };
-    Ok((policy, dls))
 }
 
 #[cfg(test)]

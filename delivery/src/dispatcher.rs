@@ -142,41 +142,16 @@ impl Dispatcher {
 
     /// Delivers one event with retries, replies and dead-lettering.
     pub async fn deliver(&self, d: Delivery<'_>) -> Outcome {
-        let total = d.policy.retries + 1;
-        let mut last: Option<AttemptError> = None;
-        for attempt in 0..total {
-            if attempt > 0 {
-                let prev = last.as_ref();
-                let wait = d.policy.wait_before_retry(
-                    attempt,
-                    prev.and_then(|e| e.status),
-                    prev.and_then(|e| e.retry_after),
-                );
-                d.metrics.retried.inc();
-                tracing::debug!(subscriber = %d.subscriber.url, attempt, wait_ms = wait.as_millis() as u64, "retrying delivery");
-                if !wait.is_zero() {
-                    tokio::time::sleep(wait).await;
+        let last = match self.with_retries(&d, true).await {
+            Ok(()) => {
+                d.metrics.delivered.inc();
+                if let Some(arrival) = d.arrival {
+                    d.metrics.latency_seconds.observe(arrival.elapsed().as_secs_f64());
                 }
+                return Outcome::Delivered;
             }
-            match self.attempt(&d).await {
-                Ok(()) => {
-                    d.metrics.delivered.inc();
-                    if let Some(arrival) = d.arrival {
-                        d.metrics.latency_seconds.observe(arrival.elapsed().as_secs_f64());
-                    }
-                    return Outcome::Delivered;
-                }
-                Err(e) => {
-                    tracing::debug!(subscriber = %d.subscriber.url, event_id = %d.event.id(), status = ?e.status, error = %e.message, attempt, "delivery attempt failed");
-                    let stop = !e.retryable;
-                    last = Some(e);
-                    if stop {
-                        break;
-                    }
-                }
-            }
-        }
-        let last = last.expect("at least one attempt ran");
+            Err(last) => last,
+        };
         d.metrics.failed.inc();
         let Some(dls) = d.dead_letter else {
             tracing::warn!(subscriber = %d.subscriber.url, event_id = %d.event.id(), status = ?last.status, error = %last.message, "delivery failed and no dead-letter sink is set; event dropped");
@@ -194,38 +169,54 @@ impl Dispatcher {
             metrics: d.metrics,
             arrival: None,
         };
-        match Box::pin(self.deliver_plain(dls_delivery)).await {
+        // The dead-letter sink gets the same retries (SUB-02); its attempts are not counted as
+        // the subscriber's retries.
+        match self.with_retries(&dls_delivery, false).await {
             Ok(()) => {
                 d.metrics.dead_lettered.inc();
                 tracing::info!(subscriber = %d.subscriber.url, dead_letter = %dls.url, event_id = %d.event.id(), status = ?last.status, "event sent to dead-letter sink");
                 Outcome::DeadLettered { status: last.status }
             }
             Err(e) => {
-                tracing::error!(dead_letter = %dls.url, event_id = %d.event.id(), error = %e, "dead-letter sink failed too; event dropped");
-                Outcome::Failed { status: last.status, error: format!("{}; dead-letter sink: {e}", last.message) }
+                tracing::error!(dead_letter = %dls.url, event_id = %d.event.id(), error = %e.message, "dead-letter sink failed too; event dropped");
+                Outcome::Failed { status: last.status, error: format!("{}; dead-letter sink: {}", last.message, e.message) }
             }
         }
     }
 
-    /// Retries without replies or dead-lettering (used for dead-letter sinks).
-    async fn deliver_plain(&self, d: Delivery<'_>) -> Result<(), String> {
-        let mut last = String::new();
+    /// The retry loop: attempts until success, a non-retryable failure, or `retries` retries,
+    /// waiting the policy's backoff (or an allowed `Retry-After`) between attempts. Returns
+    /// the last failure.
+    async fn with_retries(&self, d: &Delivery<'_>, count_retries: bool) -> Result<(), AttemptError> {
+        let mut last: Option<AttemptError> = None;
         for attempt in 0..=d.policy.retries {
-            if attempt > 0 {
-                tokio::time::sleep(d.policy.backoff(attempt)).await;
+            if let Some(prev) = &last {
+                let wait = d.policy.wait_before_retry(attempt, prev.status, prev.retry_after);
+                if count_retries {
+                    d.metrics.retried.inc();
+                }
+                tracing::debug!(target_url = %d.subscriber.url, attempt, wait_ms = wait.as_millis() as u64, "retrying delivery");
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
             }
-            match self.attempt(&d).await {
+            match self.attempt(d).await {
                 Ok(()) => return Ok(()),
-                Err(e) if e.retryable => last = e.message,
-                Err(e) => return Err(e.message),
+                Err(e) => {
+                    tracing::debug!(target_url = %d.subscriber.url, event_id = %d.event.id(), status = ?e.status, error = %e.message, attempt, "delivery attempt failed");
+                    let stop = !e.retryable;
+                    last = Some(e);
+                    if stop {
+                        break;
+                    }
+                }
             }
         }
-        Err(last)
+        Err(last.expect("at least one attempt ran"))
     }
 
     /// Sends one event once, without retries; for reply and channel sinks reached over HTTP.
     pub async fn send_once(&self, event: &Event, target: &Target, namespace: &str, trace: &TraceContext) -> Result<(), SinkError> {
-        let metrics = DeliveryMetrics::detached();
         let policy = RetryPolicy::default();
         let d = Delivery {
             event,
@@ -235,7 +226,7 @@ impl Dispatcher {
             reply: ReplyMode::Discard,
             namespace,
             trace,
-            metrics: &metrics,
+            metrics: DeliveryMetrics::detached(),
             arrival: None,
         };
         self.attempt(&d).await.map_err(|e| {

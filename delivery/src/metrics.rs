@@ -185,9 +185,10 @@ pub struct DeliveryMetrics {
 }
 
 impl DeliveryMetrics {
-    /// Handles registered nowhere, for tests and one-off senders.
-    pub fn detached() -> Self {
-        Metrics::new().delivery("detached", "", "")
+    /// Handles registered nowhere, for tests and one-off senders (created once per process).
+    pub fn detached() -> &'static Self {
+        static DETACHED: std::sync::OnceLock<DeliveryMetrics> = std::sync::OnceLock::new();
+        DETACHED.get_or_init(|| Metrics::new().delivery("detached", "", ""))
     }
 }
 

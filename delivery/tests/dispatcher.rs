@@ -61,7 +61,7 @@ async fn deliver(url: &str, policy: &RetryPolicy, dls: Option<&Target>, reply: R
             reply,
             namespace: "ns",
             trace: &TraceContext::new_root(),
-            metrics: &metrics,
+            metrics,
             arrival: None,
         })
         .await
