@@ -6,7 +6,7 @@
 //! header values, and the validation Knative applies at ingress.
 
 use bytes::Bytes;
-use cloudevents::event::{AttributeValue, ExtensionValue};
+use cloudevents::event::{AttributeValue, ExtensionValue, SpecVersion};
 use cloudevents::{AttributesReader, AttributesWriter, Data, Event};
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 
@@ -287,8 +287,16 @@ fn header_name(name: &str) -> Result<HeaderName, BindingError> {
         "dataschema" => "ce-dataschema",
         "schemaurl" => "ce-schemaurl",
         _ => {
-            return HeaderName::from_bytes(format!("ce-{name}").as_bytes())
-                .map_err(|e| BindingError::Encode(format!("{name}: {e}")))
+            // `ce-` + the extension name, assembled on the stack (extension names are at most
+            // 20 characters by the spec; longer ones take the allocating path).
+            let invalid = |e: http::header::InvalidHeaderName| BindingError::Encode(format!("{name}: {e}"));
+            let mut buf = [0u8; 64];
+            let Some(slot) = buf.get_mut(3..3 + name.len()) else {
+                return HeaderName::from_bytes(format!("ce-{name}").as_bytes()).map_err(invalid);
+            };
+            slot.copy_from_slice(name.as_bytes());
+            buf[..3].copy_from_slice(b"ce-");
+            return HeaderName::from_bytes(&buf[..3 + name.len()]).map_err(invalid);
         }
     };
     Ok(HeaderName::from_static(fixed))
@@ -304,6 +312,11 @@ pub fn encode_binary(event: &Event, headers: &mut HeaderMap) -> Result<Bytes, Bi
             continue;
         }
         let header = header_name(name)?;
+        if let AttributeValue::SpecVersion(v) = value {
+            let v = if v == SpecVersion::V03 { "0.3" } else { "1.0" };
+            headers.insert(header, HeaderValue::from_static(v));
+            continue;
+        }
         let v = HeaderValue::from_str(&encode_header_value(&attribute_string(&value)))
             .map_err(|e| BindingError::Encode(format!("{name}: {e}")))?;
         headers.insert(header, v);

@@ -13,13 +13,12 @@ use bytes::Bytes;
 use cloudevents::{AttributesReader, Event};
 use http::header::{HeaderMap, HeaderValue};
 use http::{Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Full;
+use std::sync::Arc;
 
 use crate::binding;
 use crate::metrics::DeliveryMetrics;
+use crate::pool::ConnectionPool;
 use crate::policy::{is_retryable, parse_retry_after, Format, RetryPolicy};
 use crate::sink::{EventSink, SinkError};
 use crate::trace::TraceContext;
@@ -29,14 +28,28 @@ const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// How much of an error response goes into `knativeerrordata`.
 const ERROR_DATA_LIMIT: usize = 1024;
 
-/// A resolved HTTP destination.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A resolved HTTP destination, with the parts every request to it needs worked out once.
+#[derive(Clone, Debug)]
 pub struct Target {
-    /// Parsed URI used for requests.
+    /// Parsed URI.
     pub uri: Uri,
     /// The URL as text (for `knativeerrordest` and logs).
     pub url: String,
+    /// `host:port` to connect to.
+    pub authority: String,
+    /// `Host` header value.
+    pub host: HeaderValue,
+    /// Request target in origin form (path and query).
+    pub origin: Uri,
 }
+
+impl PartialEq for Target {
+    fn eq(&self, other: &Self) -> bool {
+        self.url == other.url
+    }
+}
+
+impl Eq for Target {}
 
 impl Target {
     /// Parses an absolute `http://` URL.
@@ -47,7 +60,18 @@ impl Target {
             Some(other) => return Err(format!("unsupported scheme {other:?} in {url:?} (only http)")),
             None => return Err(format!("url {url:?} is not absolute")),
         }
-        Ok(Self { uri, url: url.to_string() })
+        let (Some(host), Some(authority)) = (uri.host(), uri.authority()) else {
+            return Err(format!("url {url:?} has no host"));
+        };
+        let connect_to = format!("{host}:{}", uri.port_u16().unwrap_or(80));
+        let host_header = HeaderValue::from_str(authority.as_str()).map_err(|e| format!("invalid host in {url:?}: {e}"))?;
+        let origin: Uri = uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .parse()
+            .map_err(|e| format!("invalid path in {url:?}: {e}"))?;
+        Ok(Self { uri, url: url.to_string(), authority: connect_to, host: host_header, origin })
     }
 }
 
@@ -119,7 +143,7 @@ struct AttemptError {
 /// Sends events over HTTP with a shared connection pool.
 #[derive(Clone)]
 pub struct Dispatcher {
-    client: Client<HttpConnector, Full<Bytes>>,
+    pool: Arc<ConnectionPool>,
 }
 
 impl Default for Dispatcher {
@@ -131,13 +155,7 @@ impl Default for Dispatcher {
 impl Dispatcher {
     /// A dispatcher with keep-alive connections.
     pub fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(512)
-            .build(connector);
-        Self { client }
+        Self { pool: Arc::new(ConnectionPool::new(512, Duration::from_secs(30))) }
     }
 
     /// Delivers one event with retries, replies and dead-lettering.
@@ -249,14 +267,7 @@ impl Dispatcher {
             message: e.to_string(),
         })?;
         let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| transport_error(format!("{e:#}")))?;
-            let (parts, body) = response.into_parts();
-            let body = Limited::new(body, MAX_RESPONSE_BYTES)
-                .collect()
-                .await
-                .map_err(|e| transport_error(format!("reading response: {e}")))?
-                .to_bytes();
-            Ok::<_, AttemptError>((parts, body))
+            self.pool.exchange(&d.subscriber.authority, request, MAX_RESPONSE_BYTES).await.map_err(|e| transport_error(e.to_string()))
         };
         let result = match d.policy.timeout {
             Some(t) => match tokio::time::timeout(t, exchange).await {
@@ -330,7 +341,8 @@ fn build_request(d: &Delivery<'_>) -> Result<Request<Full<Bytes>>, binding::Bind
         headers.insert("kn-namespace", ns);
     }
     d.trace.inject_child(&mut headers);
-    let mut request = Request::post(d.subscriber.uri.clone())
+    headers.insert(http::header::HOST, d.subscriber.host.clone());
+    let mut request = Request::post(d.subscriber.origin.clone())
         .body(Full::new(body))
         .map_err(|e| binding::BindingError::Encode(e.to_string()))?;
     *request.headers_mut() = headers;

@@ -6,12 +6,14 @@
 //! - [`dispatcher::Dispatcher`]: the one delivery implementation (retries, backoff, timeouts,
 //!   replies, dead letters) reused by triggers, subscriptions and sources — Knative's
 //!   `kncloudevents` dispatcher;
+//! - [`pool`]: keep-alive HTTP/1.1 connections driven by the delivering task;
 //! - [`trace`]: W3C trace context propagation; [`metrics`]: Prometheus metrics of the path.
 
 pub mod binding;
 pub mod dispatcher;
 pub mod metrics;
 pub mod policy;
+pub mod pool;
 pub mod sink;
 pub mod trace;
 

@@ -69,16 +69,27 @@ async fn deliver(url: &str, policy: &RetryPolicy, dls: Option<&Target>, reply: R
 
 #[tokio::test]
 async fn timeout_fails_the_attempt_and_is_retried() {
-    let (url, times) = server(Arc::new(|n, _| {
-        if n == 0 {
-            std::thread::sleep(Duration::from_millis(300));
+    // The first request is answered only after 300 ms (an async sleep, so the server does not
+    // block the runtime the dispatcher's timer runs on); the second at once.
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    let app = axum::Router::new().fallback(move || {
+        let c = c.clone();
+        async move {
+            if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            StatusCode::OK
         }
-        StatusCode::OK.into_response()
-    }))
-    .await;
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
     let policy = RetryPolicy { retries: 1, timeout: Some(Duration::from_millis(100)), ..Default::default() };
+    let started = Instant::now();
     assert_eq!(deliver(&url, &policy, None, ReplyMode::Discard).await, Outcome::Delivered);
-    assert_eq!(times.lock().unwrap().len(), 2);
+    assert_eq!(count.load(Ordering::SeqCst), 2, "the timed-out attempt is retried");
+    assert!(started.elapsed() < Duration::from_millis(300), "the retry did not wait for the slow answer");
 }
 
 #[tokio::test]

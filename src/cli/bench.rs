@@ -53,6 +53,12 @@ pub struct BrokerBench {
     /// Throughput rounds (a baseline run then a sluice run; medians are reported).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Run only one path (for profiling): 0 baseline, 1 forwarder, 2 sluice.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=2))]
+    only: Option<u8>,
+    /// The trigger's in-flight limit (concurrent deliveries to the subscriber).
+    #[arg(long, default_value_t = 100)]
+    max_in_flight: usize,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -103,6 +109,41 @@ async fn start_subscriber(sub: Arc<Subscriber>) -> anyhow::Result<SocketAddr> {
     Ok(addr)
 }
 
+/// The reference hop: a bare hyper server that answers 202 and forwards each request's
+/// headers and body to the subscriber from a spawned task, with no parsing, storage, filtering
+/// or retries. Any broker that puts one HTTP hop in front of the subscriber costs at least this.
+async fn start_forwarder(subscriber_url: String) -> anyhow::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let forward = client();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let _ = stream.set_nodelay(true);
+            let (forward, subscriber_url) = (forward.clone(), subscriber_url.clone());
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: Request<Incoming>| {
+                    let (forward, subscriber_url) = (forward.clone(), subscriber_url.clone());
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        let body = body.collect().await?.to_bytes();
+                        let mut out = Request::post(subscriber_url.as_str()).body(Full::new(body)).expect("valid request");
+                        *out.headers_mut() = parts.headers;
+                        tokio::spawn(async move {
+                            if let Ok(resp) = forward.request(out).await {
+                                let _ = resp.into_body().collect().await;
+                            }
+                        });
+                        Ok::<_, hyper::Error>(Response::builder().status(202).body(Empty::<Bytes>::new()).expect("static response"))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 fn client() -> HttpClient {
@@ -123,11 +164,35 @@ fn event_request(url: &str, data: &Bytes, seq: u64) -> Request<Full<Bytes>> {
         .expect("valid request")
 }
 
+/// CPU time (user + system) this process has used so far, from `/proc/self/stat`.
+fn process_cpu() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    // Linux reports these in USER_HZ, which is 100 on every supported architecture.
+    Duration::from_millis(ticks * 10)
+}
+
 /// Sends `events` events with `concurrency` senders; returns events/s measured at the subscriber.
-async fn throughput(url: &str, sub: &Subscriber, events: u64, concurrency: usize, data: &Bytes) -> anyhow::Result<f64> {
+/// What one throughput run measured.
+struct Throughput {
+    /// Events per second, counted at the subscriber.
+    events_per_second: f64,
+    /// Process CPU time (all threads, user + system) per event, microseconds.
+    cpu_us_per_event: f64,
+}
+
+async fn throughput(url: &str, sub: &Subscriber, events: u64, concurrency: usize, data: &Bytes) -> anyhow::Result<Throughput> {
     let start_count = sub.received.load(Ordering::Relaxed);
     let next = Arc::new(AtomicU64::new(0));
     let client = client();
+    let cpu_before = process_cpu();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
@@ -153,7 +218,9 @@ async fn throughput(url: &str, sub: &Subscriber, events: u64, concurrency: usize
         anyhow::ensure!(Instant::now() < deadline, "events not delivered within 60 s");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-    Ok(events as f64 / started.elapsed().as_secs_f64())
+    let elapsed = started.elapsed();
+    let cpu = process_cpu().saturating_sub(cpu_before);
+    Ok(Throughput { events_per_second: events as f64 / elapsed.as_secs_f64(), cpu_us_per_event: cpu.as_secs_f64() * 1e6 / events as f64 })
 }
 
 /// Sends at a fixed rate for `seconds`; returns (p50, p99, max) end-to-end latency in ms.
@@ -220,15 +287,16 @@ pub async fn bench(which: BenchCommand) -> anyhow::Result<ExitCode> {
                     reply: ReplyTo::SameBroker,
                     policy: RetryPolicy::default(),
                     dead_letter: None,
-                    max_in_flight: 256,
+                    max_in_flight: opts.max_in_flight,
                 }],
             }],
         })
         .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let gw = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, sluice_brokers::ingress::router(plane)).await });
+    tokio::spawn(sluice_brokers::ingress::serve(listener, plane));
     let broker_url = format!("http://{gw}/bench/default");
+    let forwarder_url = format!("http://{}/", start_forwarder(sub_url.clone()).await?);
     let data = Bytes::from(vec![b'x'; opts.size]);
 
     println!("sluice bench broker: {} events of {} bytes, {} senders; latency at {} events/s for {} s", opts.events, opts.size, opts.concurrency, opts.rate, opts.latency_seconds);
@@ -237,30 +305,57 @@ pub async fn bench(which: BenchCommand) -> anyhow::Result<ExitCode> {
         .and_then(|c| c.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_string()))
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
     println!("machine: {} cores, {cpu}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
-    // Warm up connection pools on both paths.
-    throughput(&sub_url, &sub, 2000, opts.concurrency, &data).await?;
-    throughput(&broker_url, &sub, 2000, opts.concurrency, &data).await?;
-
-    let (mut baselines, mut sluices, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 1..=opts.rounds.max(1) {
-        let b = throughput(&sub_url, &sub, opts.events, opts.concurrency, &data).await?;
-        let s = throughput(&broker_url, &sub, opts.events, opts.concurrency, &data).await?;
-        println!("round {round}: baseline {b:.0} events/s, sluice {s:.0} events/s (ratio {:.2})", s / b);
-        baselines.push(b);
-        sluices.push(s);
-        ratios.push(s / b);
+    let paths = [
+        Path { label: "baseline: raw HTTP POST to subscriber", url: sub_url },
+        Path { label: "forwarder: bare hyper hop (reference)", url: forwarder_url },
+        Path { label: "sluice: ingress -> trigger -> subscriber", url: broker_url },
+    ];
+    let selected: Vec<&Path> = paths.iter().enumerate().filter(|(i, _)| opts.only.is_none_or(|o| o as usize == *i)).map(|(_, p)| p).collect();
+    // Warm up connection pools on every path.
+    for p in &selected {
+        throughput(&p.url, &sub, 2000, opts.concurrency, &data).await?;
     }
-    let (baseline, sluice) = (median(baselines), median(sluices));
-    let (b50, b99, bmax) = latency(&sub_url, &sub, opts.rate, opts.latency_seconds, &data).await?;
-    let (s50, s99, smax) = latency(&broker_url, &sub, opts.rate, opts.latency_seconds, &data).await?;
+
+    let rounds = opts.rounds.max(1);
+    let mut runs: Vec<Vec<Throughput>> = selected.iter().map(|_| Vec::new()).collect();
+    for round in 1..=rounds {
+        let mut line = format!("round {round}:");
+        for (p, runs) in selected.iter().zip(runs.iter_mut()) {
+            let t = throughput(&p.url, &sub, opts.events, opts.concurrency, &data).await?;
+            line.push_str(&format!(" {} {:.0} events/s ({:.1} µs CPU/event);", p.label.split(':').next().unwrap_or(""), t.events_per_second, t.cpu_us_per_event));
+            runs.push(t);
+        }
+        println!("{}", line.trim_end_matches(';'));
+    }
+    let mut latencies = Vec::new();
+    for p in &selected {
+        latencies.push(latency(&p.url, &sub, opts.rate, opts.latency_seconds, &data).await?);
+    }
 
     println!();
-    println!("{:<44} {:>12} {:>10} {:>10} {:>10}", "path", "events/s", "p50 ms", "p99 ms", "max ms");
-    println!("{:<44} {:>12.0} {:>10.3} {:>10.3} {:>10.3}", "baseline: raw HTTP POST to subscriber", baseline, b50, b99, bmax);
-    println!("{:<44} {:>12.0} {:>10.3} {:>10.3} {:>10.3}", "sluice: ingress -> trigger -> subscriber", sluice, s50, s99, smax);
-    println!();
-    // Each round pairs a baseline run with the sluice run right after it, so the median of the
-    // per-round ratios is less exposed to load drifting on the machine than a ratio of medians.
-    println!("throughput ratio sluice/baseline: median of {} paired rounds {:.2} (ratio of medians {:.2})", opts.rounds.max(1), median(ratios), sluice / baseline);
+    println!("{:<44} {:>12} {:>12} {:>10} {:>10} {:>10}", "path", "events/s", "µs CPU/ev", "p50 ms", "p99 ms", "max ms");
+    for ((p, runs), (p50, p99, max)) in selected.iter().zip(&runs).zip(&latencies) {
+        let rate = median(runs.iter().map(|t| t.events_per_second).collect());
+        let cpu = median(runs.iter().map(|t| t.cpu_us_per_event).collect());
+        println!("{:<44} {:>12.0} {:>12.1} {:>10.3} {:>10.3} {:>10.3}", p.label, rate, cpu, p50, p99, max);
+    }
+    if selected.len() == paths.len() {
+        println!();
+        // Each round runs the paths back to back, so the median of the per-round ratios is less
+        // exposed to load drifting on a shared machine than a ratio of medians. Both paths keep
+        // the cores busy, so CPU time per event is the second view of the same ratio.
+        let ratio = |i: usize, j: usize, f: fn(&Throughput) -> f64| median(runs[i].iter().zip(&runs[j]).map(|(a, b)| f(a) / f(b)).collect());
+        let rate = |t: &Throughput| t.events_per_second;
+        let inverse_cpu = |t: &Throughput| 1.0 / t.cpu_us_per_event;
+        println!("sluice / baseline:  throughput ratio {:.2}, CPU-per-event ratio {:.2} (median of {rounds} paired rounds)", ratio(2, 0, rate), ratio(2, 0, inverse_cpu));
+        println!("forwarder / baseline: throughput ratio {:.2}, CPU-per-event ratio {:.2}", ratio(1, 0, rate), ratio(1, 0, inverse_cpu));
+        println!("sluice / forwarder: throughput ratio {:.2}, CPU-per-event ratio {:.2}", ratio(2, 1, rate), ratio(2, 1, inverse_cpu));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One measured path.
+struct Path {
+    label: &'static str,
+    url: String,
 }

@@ -79,7 +79,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let api = tokio::net::TcpListener::bind(args.api).await.with_context(|| format!("binding api {}", args.api))?;
     let api_url = public_url(api.local_addr()?);
     tracing::info!(gateway = %gateway_url, api = %api_url, "sluice is running");
-    let gateway_app = sluice_brokers::ingress::router(plane);
     let api_app = sluice_control::api::router(cp);
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -97,7 +96,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         tracing::info!("shutting down");
     };
-    let gw = axum::serve(gateway, gateway_app);
+    let gw = sluice_brokers::ingress::serve(gateway, plane);
     let ap = axum::serve(api, api_app);
     tokio::select! {
         r = gw => r.context("gateway server")?,
