@@ -92,7 +92,7 @@ pub async fn serve(listener: tokio::net::TcpListener, plane: Arc<DataPlane>) -> 
 }
 
 /// Routes one gateway request: `/{namespace}/{broker}` and `/channels/{namespace}/{channel}`.
-pub async fn handle(plane: Arc<DataPlane>, req: Request) -> Response {
+async fn handle(plane: Arc<DataPlane>, req: Request) -> Response {
     let result = match route(req.uri().path()) {
         Route::Root => Err(IngressError::Root),
         Route::Hub(kind, namespace, name) => {
@@ -179,8 +179,8 @@ mod tests {
         assert_eq!(route("/channels/default/imc"), Route::Hub(HubKind::Channel, "default", "imc"));
         // Two segments are always a broker, even in a namespace called `channels`.
         assert_eq!(route("/channels/imc"), Route::Hub(HubKind::Broker, "channels", "imc"));
-        for bad in ["/default", "/default/orders/extra", "//orders", "/default/", "/channels/default/imc/x", ""] {
-            assert_eq!(route(bad), if bad.is_empty() { Route::Root } else { Route::Unknown }, "{bad:?}");
+        for bad in ["/default", "/default/orders/extra", "//orders", "/default/", "/channels/default/imc/x"] {
+            assert_eq!(route(bad), Route::Unknown, "{bad:?}");
         }
     }
 }

@@ -31,8 +31,6 @@ const ERROR_DATA_LIMIT: usize = 1024;
 /// A resolved HTTP destination, with the parts every request to it needs worked out once.
 #[derive(Clone, Debug)]
 pub struct Target {
-    /// Parsed URI.
-    pub uri: Uri,
     /// The URL as text (for `knativeerrordest` and logs).
     pub url: String,
     /// `host:port` to connect to.
@@ -71,7 +69,7 @@ impl Target {
             .unwrap_or("/")
             .parse()
             .map_err(|e| format!("invalid path in {url:?}: {e}"))?;
-        Ok(Self { uri, url: url.to_string(), authority: connect_to, host: host_header, origin })
+        Ok(Self { url: url.to_string(), authority: connect_to, host: host_header, origin })
     }
 }
 

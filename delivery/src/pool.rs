@@ -116,7 +116,7 @@ impl ConnectionPool {
                     request = e.take_message().expect("checked above");
                     tracing::debug!(%authority, error = %e.error(), "pooled connection was closed; reconnecting");
                 }
-                Err(Attempt::Send(e)) => return Err(ExchangeError::Http(e.into_error())),
+                Err(Attempt::Send(e)) => return Err(ExchangeError::Http((*e).into_error())),
                 Err(Attempt::Body(m)) => return Err(ExchangeError::Body(m)),
             }
         }
@@ -154,15 +154,16 @@ impl ConnectionPool {
     }
 }
 
-/// How an exchange on one connection failed.
+/// How an exchange on one connection failed. The send error is boxed: it carries the unsent
+/// request, and failures are rare, so the common path keeps a small future.
 enum Attempt {
-    Send(hyper::client::conn::TrySendError<Request<Full<Bytes>>>),
+    Send(Box<hyper::client::conn::TrySendError<Request<Full<Bytes>>>>),
     Body(String),
 }
 
 impl From<hyper::client::conn::TrySendError<Request<Full<Bytes>>>> for Attempt {
     fn from(e: hyper::client::conn::TrySendError<Request<Full<Bytes>>>) -> Self {
-        Attempt::Send(e)
+        Attempt::Send(Box::new(e))
     }
 }
 

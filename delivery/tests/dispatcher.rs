@@ -160,3 +160,113 @@ async fn network_errors_are_retried_then_dead_lettered_with_code_500() {
     assert!(h.contains_key("traceparent"));
     assert!(!h.contains_key("prefer"), "Prefer: reply goes to subscribers only");
 }
+
+/// How the raw test server treats a connection after answering a request.
+#[derive(Clone, Copy)]
+enum AfterResponse {
+    /// Keeps it open for the next request.
+    KeepOpen,
+    /// Says `Connection: close` and closes it.
+    SayCloseAndClose,
+    /// Closes it without saying so (an idle timeout on the server's side).
+    CloseSilently,
+}
+
+/// A minimal HTTP/1.1 server over a raw socket, so the test controls exactly when connections
+/// close. Returns its URL and the number of connections accepted and requests answered.
+async fn raw_server(after: AfterResponse) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let (connections, requests) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (c, r) = (connections.clone(), requests.clone());
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            c.fetch_add(1, Ordering::SeqCst);
+            let r = r.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    // Read one request: headers, then Content-Length bytes of body.
+                    let head_end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        let mut chunk = [0u8; 4096];
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+                    let length = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+                        .unwrap_or(0);
+                    while buf.len() < head_end + length {
+                        let mut chunk = [0u8; 4096];
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buf.drain(..head_end + length);
+                    r.fetch_add(1, Ordering::SeqCst);
+                    let response: &[u8] = match after {
+                        AfterResponse::SayCloseAndClose => b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        _ => b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n",
+                    };
+                    stream.write_all(response).await.unwrap();
+                    if !matches!(after, AfterResponse::KeepOpen) {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, connections, requests)
+}
+
+/// Three deliveries in a row through one dispatcher; returns (connections, requests) seen.
+async fn three_deliveries(after: AfterResponse) -> (usize, usize) {
+    let (url, connections, requests) = raw_server(after).await;
+    let target = Target::parse(&url).unwrap();
+    // No retries: every delivery must succeed on its first attempt.
+    let policy = RetryPolicy::default();
+    let dispatcher = Dispatcher::new();
+    for _ in 0..3 {
+        let outcome = dispatcher
+            .deliver(Delivery {
+                event: &event(),
+                subscriber: &target,
+                policy: &policy,
+                dead_letter: None,
+                reply: ReplyMode::Discard,
+                namespace: "ns",
+                trace: &TraceContext::new_root(),
+                metrics: DeliveryMetrics::detached(),
+                arrival: None,
+            })
+            .await;
+        assert_eq!(outcome, Outcome::Delivered);
+        // Let the runtime see a close the server made after answering.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (connections.load(Ordering::SeqCst), requests.load(Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn keep_alive_connections_are_reused() {
+    assert_eq!(three_deliveries(AfterResponse::KeepOpen).await, (1, 3));
+}
+
+#[tokio::test]
+async fn connection_close_responses_are_not_reused() {
+    assert_eq!(three_deliveries(AfterResponse::SayCloseAndClose).await, (3, 3));
+}
+
+#[tokio::test]
+async fn connections_the_server_closed_while_idle_are_replaced() {
+    assert_eq!(three_deliveries(AfterResponse::CloseSilently).await, (3, 3));
+}
