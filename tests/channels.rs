@@ -75,3 +75,44 @@ apiVersion: flows.knative.dev/v1\nkind: Parallel\nmetadata:\n  name: par\nspec:\
     reject_filter.wait_for(1).await;
     branch_b.assert_stays_at(0, std::time::Duration::from_millis(300)).await;
 }
+
+fn imc(name: &str, annotations: &str) -> String {
+    format!("apiVersion: messaging.knative.dev/v1\nkind: InMemoryChannel\nmetadata:\n  name: {name}\n{annotations}---\n")
+}
+
+fn subscription(name: &str, channel: &str, subscriber: &str) -> String {
+    format!(
+        "apiVersion: messaging.knative.dev/v1\nkind: Subscription\nmetadata:\n  name: {name}\nspec:\n  channel:\n    apiVersion: messaging.knative.dev/v1\n    kind: InMemoryChannel\n    name: {channel}\n  subscriber:\n    uri: {subscriber}\n---\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_answer_after_fan_out_unless_asynchronous() {
+    let ok = Recorder::accept().await;
+    let rejecting = Recorder::scripted(Arc::new(|_, _| StatusCode::BAD_REQUEST.into_response())).await;
+    let manifests = [
+        imc("sync", ""),
+        subscription("sync-ok", "sync", &ok.url),
+        imc("sync-failing", ""),
+        subscription("failing-ok", "sync-failing", &ok.url),
+        subscription("failing-rejects", "sync-failing", &rejecting.url),
+        imc("async", "  annotations:\n    messaging.knative.dev/async-handler: \"true\"\n"),
+        subscription("async-rejects", "async", &rejecting.url),
+    ]
+    .concat();
+    let sluice = Sluice::start(&manifests).await;
+    for s in ["sync-ok", "failing-ok", "failing-rejects", "async-rejects"] {
+        sluice.wait_ready(&format!("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/{s}")).await;
+    }
+    let channel = |name: &str| format!("{}/channels/default/{name}", sluice.gateway);
+
+    // Synchronous (the default): the answer comes once the subscriber has the event.
+    assert_eq!(send_binary(&channel("sync"), "s1", "t", &[], "x").await, 202);
+    assert_eq!(ok.received().len(), 1, "the subscriber had the event before the channel answered");
+    // One subscriber rejecting (400, not retried, no dead-letter sink) fails the fan-out: 500.
+    assert_eq!(send_binary(&channel("sync-failing"), "f1", "t", &[], "x").await, 500);
+    assert_eq!(ok.received().len(), 2, "the other subscriber still got it");
+    // The asynchronous handler answers once the event is queued, whatever happens next.
+    assert_eq!(send_binary(&channel("async"), "a1", "t", &[], "x").await, 202);
+    assert_eq!(rejecting.wait_for(2).await.len(), 2);
+}

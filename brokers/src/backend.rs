@@ -24,6 +24,43 @@ pub struct StoredEvent {
     pub trace: TraceContext,
     /// When ingress accepted it (for latency metrics).
     pub arrival: Instant,
+    /// Set when the sender waits until every subscriber has taken the event (a synchronous
+    /// channel, CH-04); shared by the events of one request.
+    pub fan_out: Option<Arc<FanOut>>,
+}
+
+/// Tracks one request's events until every subscriber is done with them.
+///
+/// Completion is the drop of the last reference: every cursor's copy of each event holds one,
+/// and a delivery (or a cursor that is removed) lets go of it when it is done, so a subscriber
+/// deleted meanwhile cannot leave the sender waiting. Backends must therefore drop the events
+/// they handed out once those are acknowledged.
+#[derive(Debug)]
+pub struct FanOut {
+    failed: std::sync::atomic::AtomicBool,
+    done: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<bool>>>,
+}
+
+impl FanOut {
+    /// A tracker and the receiver that yields `true` if any delivery failed.
+    pub fn new() -> (Arc<Self>, tokio::sync::oneshot::Receiver<bool>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (Arc::new(Self { failed: Default::default(), done: std::sync::Mutex::new(Some(tx)) }), rx)
+    }
+
+    /// Records that one subscriber could not take the event (delivery and dead-letter sink
+    /// both failed).
+    pub fn fail(&self) {
+        self.failed.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Drop for FanOut {
+    fn drop(&mut self) {
+        if let Some(tx) = self.done.get_mut().ok().and_then(Option::take) {
+            let _ = tx.send(*self.failed.get_mut());
+        }
+    }
 }
 
 /// One event handed out by a cursor, with its position for acknowledgement.

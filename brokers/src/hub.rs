@@ -2,6 +2,7 @@
 //! dispatch loop per trigger or subscription, each reading its own cursor.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,12 +11,12 @@ use async_trait::async_trait;
 use cloudevents::{AttributesReader, Event};
 use sluice_delivery::binding::integer_extension;
 use sluice_delivery::metrics::{DeliveryMetrics, IngressMetrics};
-use sluice_delivery::{Delivery, Dispatcher, EventSink, HttpSink, ReplyMode, RetryPolicy, SinkError, Target, TraceContext};
+use sluice_delivery::{Delivery, Dispatcher, EventSink, HttpSink, Outcome, ReplyMode, RetryPolicy, SinkError, Target, TraceContext};
 use sluice_triggers::CompiledFilter;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::backend::{Backend, Cursor, Envelope, StoredEvent};
+use crate::backend::{Backend, Cursor, Envelope, FanOut, StoredEvent};
 
 /// The loop-guard extension (BRK-09).
 pub const TTL_EXTENSION: &str = "knativebrokerttl";
@@ -98,6 +99,18 @@ pub struct SubscriberConfig {
     pub max_in_flight: usize,
 }
 
+/// When a hub's ingress answers the sender.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Acknowledge {
+    /// Once the events are stored for every subscriber (brokers; channels with
+    /// `messaging.knative.dev/async-handler: "true"`).
+    #[default]
+    WhenStored,
+    /// Once every subscriber has taken the events, with an error if one could not: Knative's
+    /// default for channels (CH-04).
+    AfterFanOut,
+}
+
 /// Why ingress refused events.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -107,6 +120,9 @@ pub enum IngestError {
     /// The backend could not store the events (503).
     #[error("{0}")]
     Unavailable(String),
+    /// A synchronous channel could not deliver to every subscriber (500).
+    #[error("{0}")]
+    FanOut(String),
 }
 
 struct RunningSubscriber {
@@ -124,6 +140,7 @@ pub struct Hub {
     ingress_metrics: IngressMetrics,
     metrics: Arc<sluice_delivery::metrics::Metrics>,
     subscribers: Mutex<HashMap<String, RunningSubscriber>>,
+    after_fan_out: AtomicBool,
 }
 
 impl Hub {
@@ -135,7 +152,20 @@ impl Hub {
         metrics: Arc<sluice_delivery::metrics::Metrics>,
     ) -> Arc<Self> {
         let ingress_metrics = metrics.ingress(key.kind.as_str(), &key.namespace, &key.name);
-        Arc::new(Self { key, backend, dispatcher, ingress_metrics, metrics, subscribers: Mutex::new(HashMap::new()) })
+        Arc::new(Self {
+            key,
+            backend,
+            dispatcher,
+            ingress_metrics,
+            metrics,
+            subscribers: Mutex::new(HashMap::new()),
+            after_fan_out: AtomicBool::new(false),
+        })
+    }
+
+    /// Sets when ingress answers; applies to the next request.
+    pub fn set_acknowledge(&self, mode: Acknowledge) {
+        self.after_fan_out.store(mode == Acknowledge::AfterFanOut, Ordering::Relaxed);
     }
 
     /// This hub's identity.
@@ -149,7 +179,8 @@ impl Hub {
     }
 
     /// Accepts events: brokers apply the TTL loop guard and stamp `knativearrivaltime`.
-    /// `Ok` means every event is stored and will be delivered.
+    /// `Ok` means every event is stored and will be delivered or, for a hub that acknowledges
+    /// after fan-out, that every subscriber has taken it.
     pub async fn ingest(&self, mut events: Vec<Event>, trace: TraceContext) -> Result<(), IngestError> {
         let arrival = Instant::now();
         let mut ttls = vec![None; events.len()];
@@ -171,13 +202,28 @@ impl Hub {
             }
         }
         let n = events.len() as u64;
+        let (fan_out, fanned_out) = match self.after_fan_out.load(Ordering::Relaxed) {
+            true => {
+                let (tracker, done) = FanOut::new();
+                (Some(tracker), Some(done))
+            }
+            false => (None, None),
+        };
         let stored = events
             .into_iter()
             .zip(ttls)
-            .map(|(event, ttl)| Arc::new(StoredEvent { event, ttl, trace: trace.clone(), arrival }))
+            .map(|(event, ttl)| Arc::new(StoredEvent { event, ttl, trace: trace.clone(), arrival, fan_out: fan_out.clone() }))
             .collect();
+        // From here on only the stored copies hold the tracker: it completes when they are done.
+        drop(fan_out);
         self.backend.append(stored).await.map_err(|e| IngestError::Unavailable(e.to_string()))?;
         self.ingress_metrics.accepted(n);
+        if let Some(done) = fanned_out {
+            // A dropped sender cannot happen (the tracker always answers); treat it as done.
+            if done.await.unwrap_or(false) {
+                return Err(IngestError::FanOut(format!("{}: delivery to a subscriber failed", self.key)));
+            }
+        }
         Ok(())
     }
 
@@ -291,6 +337,9 @@ async fn deliver_one(hub: &Arc<Hub>, cfg: &SubscriberConfig, env: &Envelope, met
             arrival: Some(stored.arrival),
         })
         .await;
+    if let (Outcome::Failed { .. }, Some(fan_out)) = (&outcome, &stored.fan_out) {
+        fan_out.fail();
+    }
     tracing::debug!(hub = %hub.key, subscriber = %cfg.id, event_id = %event.id(), ?outcome, "delivery finished");
 }
 
@@ -312,6 +361,7 @@ impl EventSink for BrokerReply {
         self.hub.ingest(vec![event], trace.child()).await.map_err(|e| match e {
             IngestError::Ttl(m) => SinkError::Rejected { status: 400, message: m },
             IngestError::Unavailable(m) => SinkError::Unavailable { status: 503, message: m },
+            IngestError::FanOut(m) => SinkError::Unavailable { status: 500, message: m },
         })
     }
 }

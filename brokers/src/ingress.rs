@@ -41,6 +41,9 @@ pub enum IngressError {
     /// Backend could not store.
     #[error("cannot store event: {0}")]
     Unavailable(String),
+    /// A synchronous channel could not deliver to every subscriber.
+    #[error("fan-out failed: {0}")]
+    FanOut(String),
 }
 
 impl IntoResponse for IngressError {
@@ -51,6 +54,7 @@ impl IntoResponse for IngressError {
             IngressError::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
             IngressError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             IngressError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            IngressError::FanOut(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let mut resp = (status, format!("{self}\n")).into_response();
         if status == StatusCode::METHOD_NOT_ALLOWED {
@@ -164,6 +168,9 @@ async fn ingest(plane: Arc<DataPlane>, key: HubKey, req: Request) -> Result<Resp
             hub.ingress_metrics().rejected("unavailable");
             IngressError::Unavailable(m)
         }
+        // Accepted and stored, so not counted as rejected; the failed deliveries are counted
+        // per subscription.
+        IngestError::FanOut(m) => IngressError::FanOut(m),
     })?;
     Ok(StatusCode::ACCEPTED.into_response())
 }

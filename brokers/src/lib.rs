@@ -12,5 +12,5 @@ pub mod ingress;
 pub mod memory;
 pub mod plane;
 
-pub use hub::{Hub, HubKey, HubKind, ReplyTo, SubscriberConfig, DEFAULT_MAX_IN_FLIGHT};
+pub use hub::{Acknowledge, Hub, HubKey, HubKind, ReplyTo, SubscriberConfig, DEFAULT_MAX_IN_FLIGHT};
 pub use plane::{BackendKind, DataPlane, HubSpec, Snapshot};

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use sluice_delivery::metrics::Metrics;
 use sluice_delivery::Dispatcher;
 
-use crate::hub::{Hub, HubKey, SubscriberConfig};
+use crate::hub::{Acknowledge, Hub, HubKey, SubscriberConfig};
 use crate::memory::{MemoryBackend, DEFAULT_QUEUE_CAPACITY};
 
 /// Default largest accepted request body.
@@ -29,6 +29,8 @@ pub struct HubSpec {
     pub key: HubKey,
     /// Its storage.
     pub backend: BackendKind,
+    /// When its ingress answers.
+    pub acknowledge: Acknowledge,
     /// Its triggers or subscriptions.
     pub subscribers: Vec<SubscriberConfig>,
 }
@@ -96,6 +98,7 @@ impl DataPlane {
                     })
                     .clone()
             };
+            hub.set_acknowledge(spec.acknowledge);
             hub.reconcile_subscribers(spec.subscribers).await;
         }
     }

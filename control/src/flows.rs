@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
-use sluice_brokers::{BackendKind, HubKey, HubKind, HubSpec, ReplyTo, SubscriberConfig, DEFAULT_MAX_IN_FLIGHT};
+use sluice_brokers::{Acknowledge, BackendKind, HubKey, HubKind, HubSpec, ReplyTo, SubscriberConfig, DEFAULT_MAX_IN_FLIGHT};
 use sluice_crds::duck::{DeliverySpec, Destination};
 
 use crate::reconcile::{channel_url, decode, meta_str, resolve_delivery, status_with, target, Addresses, Cond};
@@ -36,7 +36,8 @@ struct Wiring<'a> {
 impl Wiring<'_> {
     fn channel(&mut self, name: &str) -> String {
         let key = HubKey { kind: HubKind::Channel, namespace: self.ns.into(), name: name.into() };
-        self.hubs.entry(key.clone()).or_insert(HubSpec { key, backend: BackendKind::Memory, subscribers: vec![] });
+        // Knative makes these from the flow's channelTemplate without annotations: synchronous.
+        self.hubs.entry(key.clone()).or_insert(HubSpec { key, backend: BackendKind::Memory, acknowledge: Acknowledge::AfterFanOut, subscribers: vec![] });
         channel_url(self.gw, self.ns, name)
     }
 

@@ -6,12 +6,15 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Value};
-use sluice_brokers::{BackendKind, HubKey, HubKind, HubSpec, ReplyTo, Snapshot, SubscriberConfig, DEFAULT_MAX_IN_FLIGHT};
+use sluice_brokers::{Acknowledge, BackendKind, HubKey, HubKind, HubSpec, ReplyTo, Snapshot, SubscriberConfig, DEFAULT_MAX_IN_FLIGHT};
 use sluice_crds::duck::{DeliverySpec, Destination};
 use sluice_crds::eventing::{SubscriptionsApiFilter, TriggerFilter};
 use sluice_delivery::{RetryPolicy, Target};
 
 use crate::store::ObjectKey;
+
+/// InMemoryChannel annotation that makes ingress answer once events are queued (CH-04).
+pub const ASYNC_HANDLER_ANNOTATION: &str = "messaging.knative.dev/async-handler";
 
 /// Annotation selecting the broker implementation (BRK-03).
 pub const BROKER_CLASS: &str = "eventing.knative.dev/broker.class";
@@ -253,7 +256,12 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
             extra.insert("addresses".into(), json!([{"name": "http", "url": url}]));
             hubs.insert(
                 HubKey { kind: HubKind::Broker, namespace: ns.into(), name: name.into() },
-                HubSpec { key: HubKey { kind: HubKind::Broker, namespace: ns.into(), name: name.into() }, backend: BackendKind::Memory, subscribers: vec![] },
+                HubSpec {
+                    key: HubKey { kind: HubKind::Broker, namespace: ns.into(), name: name.into() },
+                    backend: BackendKind::Memory,
+                    acknowledge: Acknowledge::WhenStored,
+                    subscribers: vec![],
+                },
             );
         }
         out.statuses.push((key.clone(), status_with(b, conds, extra)));
@@ -348,7 +356,11 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
         for (_, c) in by_kind(kind) {
             let (ns, name) = (meta_str(c, "namespace"), meta_str(c, "name"));
             let key = HubKey { kind: HubKind::Channel, namespace: ns.into(), name: name.into() };
-            hubs.insert(key.clone(), HubSpec { key, backend: BackendKind::Memory, subscribers: vec![] });
+            // Channels answer after fan-out unless the IMC asks for the asynchronous handler
+            // (CH-04); a Channel's backing IMC carries no annotations, so it is synchronous.
+            let asynchronous = kind == "InMemoryChannel" && c["metadata"]["annotations"][ASYNC_HANDLER_ANNOTATION].as_str() == Some("true");
+            let acknowledge = if asynchronous { Acknowledge::WhenStored } else { Acknowledge::AfterFanOut };
+            hubs.insert(key.clone(), HubSpec { key, backend: BackendKind::Memory, acknowledge, subscribers: vec![] });
             channel_delivery.insert((ns.into(), name.into()), decode(&c["spec"]["delivery"]));
         }
     }

@@ -20,7 +20,7 @@ use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use sluice_brokers::{BackendKind, DataPlane, HubKey, HubKind, HubSpec, ReplyTo, Snapshot, SubscriberConfig};
+use sluice_brokers::{Acknowledge, BackendKind, DataPlane, HubKey, HubKind, HubSpec, ReplyTo, Snapshot, SubscriberConfig};
 use sluice_crds::eventing::SubscriptionsApiFilter;
 use sluice_delivery::metrics::Metrics;
 use sluice_delivery::{RetryPolicy, Target};
@@ -277,6 +277,7 @@ pub async fn bench(which: BenchCommand) -> anyhow::Result<ExitCode> {
             hubs: vec![HubSpec {
                 key: key.clone(),
                 backend: BackendKind::Memory,
+                acknowledge: Acknowledge::WhenStored,
                 subscribers: vec![SubscriberConfig {
                     id: "bench/trigger/1".into(),
                     kind: "trigger",
