@@ -36,6 +36,21 @@ apiVersion: messaging.knative.dev/v1\nkind: Subscription\nmetadata:\n  name: to-
     sluice.wait_ready("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/to-a").await;
     let ch = sluice.get_json("/apis/messaging.knative.dev/v1/namespaces/default/inmemorychannels/events").await;
     assert_eq!(ch["status"]["subscribers"].as_array().unwrap().len(), 2);
+    // spec.subscribers is filled in by the server (CH-01/CH-02), and the status follows the
+    // generation that change made.
+    let spec_subs = ch["spec"]["subscribers"].as_array().expect("server-filled spec.subscribers").clone();
+    let to_b = spec_subs.iter().find(|s| s["name"] == "to-b").expect("to-b listed");
+    assert_eq!(to_b["subscriberUri"].as_str(), Some(b.url.as_str()));
+    assert_eq!(to_b["replyUri"].as_str(), Some(reply_sink.url.as_str()));
+    assert!(to_b["uid"].as_str().is_some_and(|u| !u.is_empty()));
+    assert_eq!(spec_subs.iter().find(|s| s["name"] == "to-a").unwrap()["subscriberUri"].as_str(), Some(a.url.as_str()));
+    assert_eq!(ch["status"]["observedGeneration"], ch["metadata"]["generation"]);
+    // Re-applying the user's manifest neither erases them nor counts as a change.
+    let again = sluice.cli(&["apply", "-f", sluice.manifests().to_str().unwrap()]);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let after = sluice.get_json("/apis/messaging.knative.dev/v1/namespaces/default/inmemorychannels/events").await;
+    assert_eq!(after["metadata"]["generation"], ch["metadata"]["generation"]);
+    assert_eq!(after["spec"]["subscribers"].as_array().unwrap().len(), 2);
 
     assert_eq!(send_binary(&url, "c1", "original", &[], "data").await, 202);
     assert_eq!(a.wait_for(1).await[0].header("ce-id").as_deref(), Some("c1"));

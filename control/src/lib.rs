@@ -62,7 +62,12 @@ impl ControlPlane {
     pub async fn reconcile(&self) {
         let _guard = self.reconcile_lock.lock().await;
         let objects = self.store.all();
-        let out = reconcile::reconcile(&objects, &self.env);
+        let mut out = reconcile::reconcile(&objects, &self.env);
+        if self.store.set_channel_subscribers(std::mem::take(&mut out.channel_subscribers)) {
+            // Channels whose spec.subscribers changed have a new generation: compute their
+            // statuses again so observedGeneration follows. The second pass changes no spec.
+            out = reconcile::reconcile(&self.store.all(), &self.env);
+        }
         self.plane.apply(out.snapshot).await;
         self.store.set_statuses(out.statuses);
     }

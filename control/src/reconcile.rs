@@ -37,6 +37,9 @@ pub struct Reconciled {
     pub statuses: Vec<(ObjectKey, Value)>,
     /// Desired data plane.
     pub snapshot: Snapshot,
+    /// `spec.subscribers` of every InMemoryChannel, server-owned like Knative's Subscription
+    /// controller writes it (CH-01, CH-02).
+    pub channel_subscribers: Vec<(ObjectKey, Value)>,
 }
 
 /// One condition being computed.
@@ -351,6 +354,7 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
 
     // Channels: Channel and InMemoryChannel are both served directly by a memory hub.
     let mut channel_subs: HashMap<(String, String), Vec<Value>> = HashMap::new();
+    let mut channel_spec_subs: HashMap<(String, String), Vec<Value>> = HashMap::new();
     let mut channel_delivery: HashMap<(String, String), Option<DeliverySpec>> = HashMap::new();
     for kind in ["Channel", "InMemoryChannel"] {
         for (_, c) in by_kind(kind) {
@@ -380,6 +384,21 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
             None => channel_delivery.get(&(ns.to_string(), channel.clone())).cloned().flatten(),
         };
         let delivery = resolve_delivery(effective.as_ref(), "spec.delivery", ns, &addrs);
+        // The channel's SubscriberSpec (CH-02): resolved URIs, the dead-letter sink as a URI.
+        let mut spec_entry = json!({
+            "name": name, "uid": meta_str(s, "uid"), "generation": s["metadata"]["generation"],
+            "subscriberUri": sub.as_ref().cloned().unwrap_or_default(),
+        });
+        if let Ok(Some(r)) = &rep {
+            spec_entry["replyUri"] = json!(r);
+        }
+        if let Some(d) = &effective {
+            let mut d = serde_json::to_value(d).expect("delivery specs serialize");
+            if let Ok(ResolvedDelivery { dead_letter_uri: Some(u), .. }) = &delivery {
+                d["deadLetterSink"] = json!({ "uri": u });
+            }
+            spec_entry["delivery"] = d;
+        }
         let mut physical = json!({"subscriberUri": sub.as_ref().cloned().unwrap_or_default()});
         if let Ok(Some(r)) = &rep {
             physical["replyUri"] = json!(r);
@@ -436,6 +455,7 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
                 channel_subs.entry((ns.to_string(), channel.clone())).or_default().push(json!({
                     "uid": meta_str(s, "uid"), "observedGeneration": s["metadata"]["generation"], "ready": "True"
                 }));
+                channel_spec_subs.entry((ns.to_string(), channel.clone())).or_default().push(spec_entry);
                 if let Some(hub) = hubs.get_mut(&hub_key) {
                     hub.subscribers.push(cfg);
                 }
@@ -467,6 +487,12 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
             extra.insert("address".into(), json!({"name": "http", "url": url}));
             extra.insert("addresses".into(), json!([{"name": "http", "url": url}]));
             extra.insert("subscribers".into(), json!(channel_subs.get(&(ns.to_string(), name.to_string())).cloned().unwrap_or_default()));
+            // Knative's Channel keeps no subscribers in its spec (its backing channel does, and
+            // embedded mode has none), so only InMemoryChannels get them.
+            if kind == "InMemoryChannel" {
+                let subs = channel_spec_subs.remove(&(ns.to_string(), name.to_string())).unwrap_or_default();
+                out.channel_subscribers.push((key.clone(), json!(subs)));
+            }
             out.statuses.push((key.clone(), status_with(c, conds, extra)));
         }
     }

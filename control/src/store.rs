@@ -193,6 +193,7 @@ impl Store {
                 value["metadata"]["namespace"] = json!(key.namespace);
             }
             let old = objects.get(&key);
+            keep_server_owned_fields(&mut value, old);
             let action = merge_metadata(&mut value, old, &mut rv);
             if action != "unchanged" {
                 self.persist(&key, &value)?;
@@ -222,6 +223,46 @@ impl Store {
         }
         self.revision.send_modify(|rv| *rv += 1);
         Ok(value)
+    }
+
+    /// Writes server-owned `spec.subscribers` of channels (reconciler output). A change is a
+    /// spec change, so it bumps `generation` and `resourceVersion` as in Kubernetes; it does not
+    /// notify watchers (it is derived from other objects, not desired state). Returns whether
+    /// anything changed.
+    pub fn set_channel_subscribers(&self, subscribers: Vec<(ObjectKey, Value)>) -> bool {
+        let mut objects = self.objects.write().expect("store poisoned");
+        let mut changed = false;
+        for (key, subs) in subscribers {
+            let Some(obj) = objects.get_mut(&key) else { continue };
+            let empty = subs.as_array().is_none_or(Vec::is_empty);
+            let current = obj["spec"].get("subscribers");
+            if current == Some(&subs) || (empty && current.is_none()) {
+                continue;
+            }
+            match obj["spec"].as_object_mut() {
+                Some(spec) if empty => {
+                    spec.remove("subscribers");
+                }
+                Some(spec) => {
+                    spec.insert("subscribers".into(), subs);
+                }
+                None => continue,
+            }
+            let generation = obj["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+            obj["metadata"]["generation"] = json!(generation);
+            let mut rv = 0;
+            self.revision.send_if_modified(|r| {
+                *r += 1;
+                rv = *r;
+                false
+            });
+            obj["metadata"]["resourceVersion"] = json!(rv.to_string());
+            if let Err(e) = self.persist(&key, obj) {
+                tracing::warn!(error = %e, "cannot persist channel subscribers");
+            }
+            changed = true;
+        }
+        changed
     }
 
     /// Replaces the status of objects (reconciler output); unchanged statuses are skipped.
@@ -266,6 +307,20 @@ pub fn without_status(value: &Value) -> Value {
 
 /// Fills server-set metadata (uid, creationTimestamp, generation, resourceVersion) and keeps
 /// the old status; returns what happened.
+/// Carries `spec.subscribers` of an InMemoryChannel over from the stored object when the
+/// applied document does not set it: the Subscription reconciler owns that field, and a user
+/// re-applying the channel's manifest must neither erase it nor count as a spec change (what
+/// `kubectl apply`'s merge of fields it does not manage gives in Kubernetes).
+fn keep_server_owned_fields(value: &mut Value, old: Option<&Value>) {
+    let Some(old_subs) = old.and_then(|o| o["spec"].get("subscribers")) else { return };
+    if value["kind"] != "InMemoryChannel" || value["spec"].get("subscribers").is_some() {
+        return;
+    }
+    if let Some(spec) = value["spec"].as_object_mut() {
+        spec.insert("subscribers".into(), old_subs.clone());
+    }
+}
+
 fn merge_metadata(value: &mut Value, old: Option<&Value>, rv: &mut u64) -> &'static str {
     let spec_of = |v: &Value| {
         let mut v = v.clone();
