@@ -258,7 +258,8 @@ impl Hub {
                 }
             };
             let max = config.max_in_flight.max(1);
-            let metrics = self.metrics.delivery(config.kind, &config.namespace, &config.name);
+            // One Arc per subscriber: deliveries share it instead of cloning every handle per event.
+            let metrics = Arc::new(self.metrics.delivery(config.kind, &config.namespace, &config.name));
             let shared = Arc::new(ArcSwap::from_pointee(config));
             let permits = Arc::new(Semaphore::new(max));
             let task = tokio::spawn(dispatch_loop(self.clone(), cursor, shared.clone(), permits.clone(), metrics));
@@ -281,7 +282,7 @@ async fn dispatch_loop(
     mut cursor: Box<dyn Cursor>,
     config: Arc<ArcSwap<SubscriberConfig>>,
     permits: Arc<Semaphore>,
-    metrics: DeliveryMetrics,
+    metrics: Arc<DeliveryMetrics>,
 ) {
     let acker = cursor.acker();
     while let Some(env) = cursor.next().await {
