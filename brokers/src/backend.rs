@@ -38,14 +38,14 @@ pub struct StoredEvent {
 #[derive(Debug)]
 pub struct FanOut {
     failed: std::sync::atomic::AtomicBool,
-    done: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<bool>>>,
+    done: Option<tokio::sync::oneshot::Sender<bool>>,
 }
 
 impl FanOut {
     /// A tracker and the receiver that yields `true` if any delivery failed.
     pub fn new() -> (Arc<Self>, tokio::sync::oneshot::Receiver<bool>) {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        (Arc::new(Self { failed: Default::default(), done: std::sync::Mutex::new(Some(tx)) }), rx)
+        (Arc::new(Self { failed: Default::default(), done: Some(tx) }), rx)
     }
 
     /// Records that one subscriber could not take the event (delivery and dead-letter sink
@@ -57,7 +57,7 @@ impl FanOut {
 
 impl Drop for FanOut {
     fn drop(&mut self) {
-        if let Some(tx) = self.done.get_mut().ok().and_then(Option::take) {
+        if let Some(tx) = self.done.take() {
             let _ = tx.send(*self.failed.get_mut());
         }
     }
