@@ -9,7 +9,7 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use cloudevents::{AttributesReader, Event};
-use sluice_delivery::binding::integer_extension;
+use sluice_delivery::binding::integer_value;
 use sluice_delivery::metrics::{DeliveryMetrics, IngressMetrics};
 use sluice_delivery::{Delivery, Dispatcher, EventSink, HttpSink, Outcome, ReplyMode, RetryPolicy, SinkError, Target, TraceContext};
 use sluice_triggers::CompiledFilter;
@@ -187,7 +187,8 @@ impl Hub {
         if self.key.kind == HubKind::Broker {
             let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
             for (e, slot) in events.iter_mut().zip(ttls.iter_mut()) {
-                let ttl = match integer_extension(e, TTL_EXTENSION) {
+                // Subscribers never see the TTL (BRK-09); it travels beside the event.
+                let ttl = match e.remove_extension(TTL_EXTENSION).map(|v| integer_value(TTL_EXTENSION, &v)) {
                     None => MAX_TTL,
                     Some(Ok(ttl)) if ttl > 0 => ttl,
                     Some(Ok(ttl)) => {
@@ -195,8 +196,6 @@ impl Hub {
                     }
                     Some(Err(msg)) => return Err(IngestError::Ttl(msg)),
                 };
-                // Subscribers never see the TTL (BRK-09); it travels beside the event.
-                e.remove_extension(TTL_EXTENSION);
                 e.set_extension(ARRIVAL_EXTENSION, now.clone());
                 *slot = Some(ttl);
             }

@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use cloudevents::event::{AttributeValue, ExtensionValue, SpecVersion};
-use cloudevents::{AttributesReader, AttributesWriter, Data, Event};
+use cloudevents::{AttributesReader, AttributesWriter, Data, Event, EventBuilder};
 use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 
 /// Media type of a structured-mode JSON event.
@@ -61,15 +61,11 @@ pub enum Mode {
 
 /// Detects the content mode from the `Content-Type` header (case-insensitive).
 pub fn detect_mode(headers: &HeaderMap) -> Mode {
-    let ct = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .trim_start()
-        .to_ascii_lowercase();
-    if ct.starts_with("application/cloudevents-batch") {
+    let ct = headers.get(CONTENT_TYPE).map(|v| v.as_bytes().trim_ascii_start()).unwrap_or_default();
+    let starts_with = |prefix: &str| ct.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()));
+    if starts_with("application/cloudevents-batch") {
         Mode::Batch
-    } else if ct.starts_with("application/cloudevents") {
+    } else if starts_with("application/cloudevents") {
         Mode::Structured
     } else {
         Mode::Binary
@@ -103,81 +99,112 @@ pub fn decode(headers: &HeaderMap, body: Bytes) -> Result<Vec<Event>, BindingErr
     Ok(events)
 }
 
-/// Decodes a binary-mode message, percent-decoding header values as HTTP-02 requires.
+/// Decodes a binary-mode message (HTTP-02): the `ce-` headers, percent-decoded, become the
+/// context attributes and extensions, `Content-Type` the `datacontenttype`, the body the data.
+///
+/// Attributes are collected from the headers in one pass and handed to the SDK's event builder
+/// for the message's spec version. (The SDK's own HTTP deserializer does the same mapping but
+/// formats every value through `Display` twice on the way, and it cannot percent-decode.)
 fn decode_binary(headers: &HeaderMap, body: Bytes) -> Result<Event, BindingError> {
     let Some(sv) = headers.get("ce-specversion") else {
         return Err(BindingError::NotAnEvent);
     };
-    let sv = sv.to_str().unwrap_or("");
-    if sv != "1.0" && sv != "0.3" {
-        return Err(BindingError::SpecVersion(sv.to_string()));
-    }
-    if headers.contains_key("ce-datacontenttype") {
-        return Err(BindingError::Attribute {
-            attribute: "datacontenttype".into(),
-            reason: "must be sent as Content-Type, not ce-datacontenttype".into(),
-        });
-    }
-    let needs_decoding = |v: &HeaderValue| v.as_bytes().iter().any(|b| *b == b'%' || *b == b'"' || !(0x20..0x7f).contains(b));
-    if !headers.iter().any(|(k, v)| k.as_str().starts_with("ce-") && needs_decoding(v)) {
-        return cloudevents::binding::http::to_event(headers, body.to_vec()).map_err(|e| BindingError::Binary(e.to_string()));
-    }
-    // Values that need decoding cannot go through the SDK as they are: pass a plain stand-in
-    // and patch the decoded value afterwards.
-    let mut plain = HeaderMap::with_capacity(headers.len());
-    let mut encoded: Vec<(String, String)> = Vec::new();
+    let version = match sv.as_bytes() {
+        b"1.0" => SpecVersion::V10,
+        b"0.3" => SpecVersion::V03,
+        other => return Err(BindingError::SpecVersion(String::from_utf8_lossy(other).into_owned())),
+    };
+    let mut attrs = BinaryAttributes::default();
     for (name, value) in headers {
-        let key = name.as_str();
-        if let Some(attr) = key.strip_prefix("ce-") {
-            if needs_decoding(value) {
-                let decoded = decode_header_value(value.as_bytes()).map_err(|reason| BindingError::Attribute {
-                    attribute: attr.to_string(),
-                    reason,
-                })?;
-                encoded.push((attr.to_string(), decoded));
-                plain.append(name.clone(), HeaderValue::from_static("x"));
+        let Some(attr) = name.as_str().strip_prefix("ce-") else { continue };
+        let field = match (attr, &version) {
+            ("specversion", _) => continue,
+            ("datacontenttype", _) => {
+                return Err(BindingError::Attribute {
+                    attribute: "datacontenttype".into(),
+                    reason: "must be sent as Content-Type, not ce-datacontenttype".into(),
+                })
+            }
+            ("id", _) => &mut attrs.id,
+            ("type", _) => &mut attrs.ty,
+            ("source", _) => &mut attrs.source,
+            ("subject", _) => &mut attrs.subject,
+            ("time", _) => &mut attrs.time,
+            ("dataschema", SpecVersion::V10) | ("schemaurl", SpecVersion::V03) => &mut attrs.dataschema,
+            _ => {
+                attrs.extensions.push((attr, header_string(attr, value)?));
                 continue;
             }
-        }
-        if key == CONTENT_TYPE.as_str() || key.starts_with("ce-") {
-            plain.append(name.clone(), value.clone());
-        }
+        };
+        // As with the SDK, a repeated header's last value wins.
+        *field = Some(header_string(attr, value)?);
     }
-    let mut event = cloudevents::binding::http::to_event(&plain, body.to_vec())
-        .map_err(|e| BindingError::Binary(e.to_string()))?;
-    for (attr, value) in encoded {
-        set_attribute(&mut event, &attr, value)?;
+    let datacontenttype = match headers.get(CONTENT_TYPE) {
+        Some(v) => Some(v.to_str().map_err(|_| BindingError::Attribute {
+            attribute: "datacontenttype".into(),
+            reason: "Content-Type is not visible ASCII".into(),
+        })?),
+        None => None,
+    };
+    let required = |value: Option<String>, attribute: &str| {
+        value.ok_or_else(|| BindingError::Attribute { attribute: attribute.into(), reason: format!("missing (no ce-{attribute} header)") })
+    };
+    let (id, ty, source) = (required(attrs.id, "id")?, required(attrs.ty, "type")?, required(attrs.source, "source")?);
+    let time = match attrs.time {
+        Some(t) => Some(parse_time(&t).map_err(|reason| BindingError::Attribute { attribute: "time".into(), reason })?),
+        None => None,
+    };
+    let dataschema = match attrs.dataschema {
+        Some(u) => Some(url::Url::parse(&u).map_err(|e| BindingError::Attribute {
+            attribute: if version == SpecVersion::V10 { "dataschema" } else { "schemaurl" }.into(),
+            reason: e.to_string(),
+        })?),
+        None => None,
+    };
+    let mut event = match version {
+        SpecVersion::V10 => cloudevents::EventBuilderV10::new().id(id).ty(ty).source(source).build(),
+        SpecVersion::V03 => cloudevents::EventBuilderV03::new().id(id).ty(ty).source(source).build(),
+    }
+    .map_err(|e| BindingError::Binary(e.to_string()))?;
+    event.set_subject(attrs.subject);
+    event.set_time(time);
+    event.set_dataschema(dataschema);
+    event.set_datacontenttype(datacontenttype);
+    for (name, value) in attrs.extensions {
+        event.set_extension(name, value);
+    }
+    if !body.is_empty() {
+        event.set_data_unchecked(Data::Binary(body.into()));
     }
     Ok(event)
 }
 
-/// Sets a context attribute or extension from its string form.
-fn set_attribute(event: &mut Event, name: &str, value: String) -> Result<(), BindingError> {
-    let bad = |reason: String| BindingError::Attribute { attribute: name.to_string(), reason };
-    match name {
-        "id" => {
-            event.set_id(value);
-        }
-        "type" => {
-            event.set_type(value);
-        }
-        "source" => {
-            event.set_source(value);
-        }
-        "subject" => {
-            event.set_subject(Some(value));
-        }
-        "time" => {
-            let t = chrono::DateTime::parse_from_rfc3339(&value).map_err(|e| bad(e.to_string()))?;
-            event.set_time(Some(t.with_timezone(&chrono::Utc)));
-        }
-        "dataschema" | "schemaurl" => {
-            let u = url::Url::parse(&value).map_err(|e| bad(e.to_string()))?;
-            event.set_dataschema(Some(u));
-        }
-        _ => event.set_extension(name, value),
+/// The binary-mode attributes found in the `ce-` headers, before the event is built.
+#[derive(Default)]
+struct BinaryAttributes<'h> {
+    id: Option<String>,
+    ty: Option<String>,
+    source: Option<String>,
+    subject: Option<String>,
+    time: Option<String>,
+    /// `dataschema` (1.0) or `schemaurl` (0.3).
+    dataschema: Option<String>,
+    extensions: Vec<(&'h str, String)>,
+}
+
+/// A `ce-` header's value as a string, percent-decoded and unquoted when it needs to be.
+fn header_string(attribute: &str, value: &HeaderValue) -> Result<String, BindingError> {
+    let raw = value.as_bytes();
+    if raw.iter().all(|b| *b != b'%' && *b != b'"' && (0x20..0x7f).contains(b)) {
+        // Visible ASCII and spaces only: valid UTF-8 as it is.
+        return Ok(String::from_utf8_lossy(raw).into_owned());
     }
-    Ok(())
+    decode_header_value(raw).map_err(|reason| BindingError::Attribute { attribute: attribute.to_string(), reason })
+}
+
+/// Parses an RFC 3339 timestamp into UTC.
+fn parse_time(value: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(value).map(|t| t.with_timezone(&chrono::Utc)).map_err(|e| format!("{value:?} is not an RFC 3339 timestamp: {e}"))
 }
 
 /// Undoes RFC 7230 quoting and one round of percent-encoding, rejecting invalid UTF-8.
@@ -275,9 +302,14 @@ pub fn data_bytes(event: &Event) -> Bytes {
     }
 }
 
-/// The `ce-` header of an attribute; the context attributes' names are static.
+/// The `ce-` header of an attribute; the names of the context attributes and of the
+/// extensions Knative itself adds are static.
 fn header_name(name: &str) -> Result<HeaderName, BindingError> {
     let fixed = match name {
+        "knativearrivaltime" => "ce-knativearrivaltime",
+        "knativeerrordest" => "ce-knativeerrordest",
+        "knativeerrorcode" => "ce-knativeerrorcode",
+        "knativeerrordata" => "ce-knativeerrordata",
         "specversion" => "ce-specversion",
         "id" => "ce-id",
         "type" => "ce-type",
@@ -330,19 +362,18 @@ pub fn encode_structured(event: &Event, headers: &mut HeaderMap) -> Result<Bytes
     serde_json::to_vec(event).map(Bytes::from).map_err(|e| BindingError::Encode(e.to_string()))
 }
 
-/// Reads an integer extension that may have travelled as a string (e.g. `knativebrokerttl`).
-pub fn integer_extension(event: &Event, name: &str) -> Option<Result<i64, String>> {
-    event.extension(name).map(|v| match v {
+/// Reads an integer extension value that may have travelled as a string (e.g. `knativebrokerttl`).
+pub fn integer_value(name: &str, value: &ExtensionValue) -> Result<i64, String> {
+    match value {
         ExtensionValue::Integer(i) => Ok(*i),
         ExtensionValue::String(s) => s.trim().parse::<i64>().map_err(|_| format!("{name} is not an integer: {s:?}")),
         ExtensionValue::Boolean(b) => Err(format!("{name} is not an integer: {b}")),
-    })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cloudevents::EventBuilder;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -369,6 +400,39 @@ mod tests {
         assert_eq!(e.extension("myext").unwrap().to_string(), "quoted value");
         assert_eq!(e.datacontenttype(), Some("text/plain"));
         assert_eq!(data_bytes(e), Bytes::from_static(b"hello"));
+    }
+
+    #[test]
+    fn binary_mode_attributes_follow_the_spec_version() {
+        let base = [("ce-id", "1"), ("ce-type", "t"), ("ce-source", "/s"), ("ce-time", "2024-05-01T10:00:00+02:00")];
+        let with = |extra: &[(&str, &str)]| headers(&[&base[..], extra].concat());
+
+        // 1.0: `dataschema` is an attribute, `schemaurl` just an extension.
+        let e = decode(&with(&[("ce-specversion", "1.0"), ("ce-dataschema", "https://x/s"), ("ce-schemaurl", "u")]), Bytes::new()).unwrap().remove(0);
+        assert_eq!(e.dataschema().map(|u| u.as_str()), Some("https://x/s"));
+        assert_eq!(e.extension("schemaurl").unwrap().to_string(), "u");
+        assert_eq!(e.time().unwrap().to_rfc3339(), "2024-05-01T08:00:00+00:00");
+        assert!(e.data().is_none() && e.datacontenttype().is_none());
+
+        // 0.3: the other way round.
+        let e = decode(&with(&[("ce-specversion", "0.3"), ("ce-schemaurl", "https://x/s"), ("ce-dataschema", "d")]), Bytes::new()).unwrap().remove(0);
+        assert_eq!(e.specversion(), SpecVersion::V03);
+        assert_eq!(e.dataschema().map(|u| u.as_str()), Some("https://x/s"));
+        assert_eq!(e.extension("dataschema").unwrap().to_string(), "d");
+    }
+
+    #[test]
+    fn binary_mode_errors_name_the_attribute() {
+        let cases: [(&[(&str, &str)], &str); 4] = [
+            (&[("ce-specversion", "1.0"), ("ce-type", "t"), ("ce-source", "/s")], "invalid attribute id: missing (no ce-id header)"),
+            (&[("ce-specversion", "1.0"), ("ce-id", "1"), ("ce-type", "t"), ("ce-source", "/s"), ("ce-time", "yesterday")], "invalid attribute time: \"yesterday\" is not an RFC 3339"),
+            (&[("ce-specversion", "1.0"), ("ce-id", "1"), ("ce-type", "t"), ("ce-source", "/s"), ("ce-dataschema", "not a url")], "invalid attribute dataschema"),
+            (&[("ce-specversion", "1.0"), ("ce-id", "1"), ("ce-type", "t"), ("ce-source", "/s"), ("ce-x", "%FF")], "invalid attribute x: invalid utf-8"),
+        ];
+        for (pairs, expected) in cases {
+            let err = decode(&headers(pairs), Bytes::new()).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "{err:?} should start with {expected:?}");
+        }
     }
 
     #[test]
