@@ -24,6 +24,16 @@ fn validate_reports_field_paths_and_exit_codes() {
     assert!(text.contains("spec.delivery.backoffDelay"), "{text}");
     assert!(text.contains("document 2"), "{text}");
 
+    // A misspelt Knative kind is an error, not a skipped object; a duration too large for the
+    // clock is an error, not a crash.
+    let odd = dir.path().join("odd.yaml");
+    std::fs::write(&odd, "apiVersion: eventing.knative.dev/v1\nkind: Triger\nmetadata:\n  name: t\n---\napiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: b\nspec:\n  delivery:\n    backoffDelay: P99999999999999999999Y\n").unwrap();
+    let out = sluice(&["validate", "-f", odd.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(r#"kind: no kind "Triger" in eventing.knative.dev/v1 (did you mean "Trigger"?)"#), "{text}");
+    assert!(text.contains("spec.delivery.backoffDelay: invalid value: P99999999999999999999Y: not an ISO-8601 duration (out of range)"), "{text}");
+
     let missing = sluice(&["validate", "-f", "/nonexistent/path.yaml"]);
     assert_eq!(missing.status.code(), Some(1));
 }

@@ -261,10 +261,7 @@ pub fn parse_iso8601_duration(text: &str) -> Result<Duration, String> {
     if !number.is_empty() || components == 0 {
         return Err("not an ISO-8601 duration (trailing number without a unit)".into());
     }
-    if !seconds.is_finite() || seconds < 0.0 {
-        return Err("not an ISO-8601 duration (out of range)".into());
-    }
-    Ok(Duration::from_secs_f64(seconds))
+    Duration::try_from_secs_f64(seconds).map_err(|_| "not an ISO-8601 duration (out of range)".into())
 }
 
 /// A status condition (DUCK-08).
@@ -717,5 +714,7 @@ mod tests {
         assert!(parse_iso8601_duration("0.2s").is_err());
         assert!(parse_iso8601_duration("PT").is_err());
         assert!(parse_iso8601_duration("PT5").is_err());
+        // Too large for a Duration: an error, not a panic.
+        assert_eq!(parse_iso8601_duration("P99999999999999999999Y").unwrap_err(), "not an ISO-8601 duration (out of range)");
     }
 }

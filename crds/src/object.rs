@@ -345,10 +345,13 @@ impl KnativeObject {
         if find_by_type(&api_version, &kind).is_none() {
             let (group, version) = split_api_version(&api_version);
             return Err(match find_similar(group, &kind) {
-                Some(k) if k.kind != kind => ObjectError::Invalid(vec![FieldError::new(
+                Some(k) if k.kind.eq_ignore_ascii_case(&kind) && k.kind != kind => ObjectError::Invalid(vec![FieldError::new(
                     "kind",
                     format!("no kind {kind:?} in {api_version} (kinds are case-sensitive: did you mean {:?}?)", k.kind),
                 )]),
+                Some(k) if k.kind != kind => {
+                    ObjectError::Invalid(vec![FieldError::new("kind", format!("no kind {kind:?} in {api_version} (did you mean {:?}?)", k.kind))])
+                }
                 Some(k) => ObjectError::Invalid(vec![FieldError::new(
                     "apiVersion",
                     format!("{kind} is not served at {group}/{version}: use apiVersion {}", k.api_version()),

@@ -116,10 +116,34 @@ pub fn split_api_version(api_version: &str) -> (&str, &str) {
     }
 }
 
-/// A managed kind in `group` whose name matches `kind` ignoring case, at any version: used to
-/// explain manifests with a misspelled kind or an unserved version.
+/// A managed kind in `group` whose name matches `kind` ignoring case, at any version, or, in a
+/// Knative group, differs from it by one typo (one letter added, dropped, changed, or two
+/// neighbours swapped): used to explain manifests with a misspelled kind or an unserved
+/// version. Kinds further away are taken to be real kinds Sluice does not manage (Knative
+/// has more, e.g. `GitLabSource` beside `GitHubSource`) and are skipped, not rejected.
 pub fn find_similar(group: &str, kind: &str) -> Option<&'static KindInfo> {
-    KINDS.iter().find(|k| k.group == group && k.kind.eq_ignore_ascii_case(kind))
+    let same_group = || KINDS.iter().filter(move |k| k.group == group);
+    same_group().find(|k| k.kind.eq_ignore_ascii_case(kind)).or_else(|| {
+        if !group.ends_with(".knative.dev") {
+            return None;
+        }
+        same_group().find(|k| one_typo_apart(&k.kind.to_ascii_lowercase(), &kind.to_ascii_lowercase()))
+    })
+}
+
+/// Whether two different names are one edit apart (insertion, deletion, substitution, or
+/// transposition of neighbours).
+fn one_typo_apart(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let prefix = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let (a, b) = (&a[prefix..], &b[prefix..]);
+    match (a.len(), b.len()) {
+        (0, 0) => false,
+        (x, y) if x == y => a[1..] == b[1..] || (x >= 2 && a[0] == b[1] && a[1] == b[0] && a[2..] == b[2..]),
+        (x, y) if x == y + 1 => a[1..] == *b,
+        (x, y) if x + 1 == y => *a == b[1..],
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -144,6 +168,20 @@ mod tests {
         assert_eq!(find_kind("services.serving.knative.dev").unwrap().group, "serving.knative.dev");
         assert!(find_kind("brokers.messaging.knative.dev").is_none());
         assert!(find_kind("deployment").is_none());
+    }
+
+    #[test]
+    fn similar_kinds_catch_one_typo_in_knative_groups() {
+        for typo in ["Triger", "Trigegr", "Triggerr", "Trigger", "trigger", "Trxgger"] {
+            assert_eq!(find_similar("eventing.knative.dev", typo).map(|k| k.kind), Some("Trigger"), "{typo}");
+        }
+        // Real Knative kinds Sluice does not manage are not typos of the ones it does.
+        for other in ["GitLabSource", "EventPolicy", "EventType", "RabbitmqBrokerConfig", "Trig"] {
+            assert!(find_similar("sources.knative.dev", other).is_none() && find_similar("eventing.knative.dev", other).is_none(), "{other}");
+        }
+        // Outside Knative's groups only the case is forgiven.
+        assert!(find_similar("", "Secrets").is_none());
+        assert_eq!(find_similar("", "secret").map(|k| k.kind), Some("Secret"));
     }
 
     #[test]

@@ -67,7 +67,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let store = Store::open(args.data_dir.clone())?;
     let metrics = Arc::new(Metrics::new());
     let plane = DataPlane::new(metrics.clone(), args.max_body_bytes);
-    let gateway_url = public_url(args.gateway);
+    // Bound before the control plane starts so that addresses in status (`status.address.url`)
+    // carry the real port, also when `--gateway` asks for port 0.
+    let gateway = tokio::net::TcpListener::bind(args.gateway).await.with_context(|| format!("binding gateway {}", args.gateway))?;
+    let gateway_url = public_url(gateway.local_addr()?);
     let cp = ControlPlane::start(store, plane.clone(), metrics, Environment { gateway_url: gateway_url.clone() }).await;
     let objects: Vec<serde_json::Value> = loaded.objects.iter().map(|(_, o)| o.to_value()).collect();
     if !objects.is_empty() {
@@ -75,7 +78,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(count = applied.len(), "manifests applied");
     }
 
-    let gateway = tokio::net::TcpListener::bind(args.gateway).await.with_context(|| format!("binding gateway {}", args.gateway))?;
     let api = tokio::net::TcpListener::bind(args.api).await.with_context(|| format!("binding api {}", args.api))?;
     let api_url = public_url(api.local_addr()?);
     tracing::info!(gateway = %gateway_url, api = %api_url, "sluice is running");
