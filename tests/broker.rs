@@ -134,8 +134,11 @@ async fn ingress_status_codes() {
     assert_eq!(c.post(format!("{gw}/")).send().await.unwrap().status(), 404);
     assert_eq!(c.post(format!("{gw}/a/b/c")).send().await.unwrap().status(), 400);
     assert_eq!(oversized_post(gw).await, 413);
-    let ttl = send_binary(&format!("{gw}/default/default"), "1", "t", &[("ce-knativebrokerttl", "0")], "{}").await;
-    assert_eq!(ttl, 400);
+    // Ingress takes one off an incoming TTL and refuses the event when none is left (BRK-09).
+    for spent in ["0", "1"] {
+        let ttl = send_binary(&format!("{gw}/default/default"), "1", "t", &[("ce-knativebrokerttl", spent)], "{}").await;
+        assert_eq!(ttl, 400, "knativebrokerttl {spent}");
+    }
     // v0.3 is accepted too.
     let v03 = c.post(format!("{gw}/default/default")).header("ce-specversion", "0.3").header("ce-id", "1").header("ce-type", "t").header("ce-source", "/s").send().await.unwrap();
     assert_eq!(v03.status(), 202);
@@ -222,6 +225,7 @@ async fn replies_are_routed_back_through_the_broker() {
     }))
     .await;
     let downstream = Recorder::accept().await;
+    let dls = Recorder::accept().await;
     let looping = Recorder::scripted(Arc::new(|_, r| {
         // Replies with the same type: the TTL loop guard must stop this.
         (StatusCode::OK, [("ce-specversion", "1.0"), ("ce-id", "again"), ("ce-type", "com.example.loop"), ("ce-source", "/loop")], r.body.clone()).into_response()
@@ -231,7 +235,7 @@ async fn replies_are_routed_back_through_the_broker() {
         broker().to_string(),
         trigger("requests", "  filters:\n  - exact:\n      type: com.example.request\n", &responder.url, ""),
         trigger("responses", "  filters:\n  - exact:\n      type: com.example.response\n", &downstream.url, ""),
-        trigger("loop", "  filters:\n  - exact:\n      type: com.example.loop\n", &looping.url, ""),
+        trigger("loop", "  filters:\n  - exact:\n      type: com.example.loop\n", &looping.url, &format!("  delivery:\n    deadLetterSink:\n      uri: {}\n", dls.url)),
     ]
     .concat();
     let sluice = Sluice::start(&manifests).await;
@@ -245,10 +249,15 @@ async fn replies_are_routed_back_through_the_broker() {
     assert_eq!(got[0].body.as_ref(), b"pong");
     assert!(got[0].header("ce-knativebrokerttl").is_none());
 
-    // A reply loop ends at the TTL: starting at 5, replies carry 4, 3, 2, 1; the fifth reply (0) is dropped.
+    // A reply loop ends at the TTL (BRK-09): sent with 5, ingress leaves 4, and each reply comes
+    // back through ingress carrying its event's TTL: 3, 2, 1, then the fourth reply has none
+    // left. Ingress refuses it (400), which fails that delivery for good: dead-lettered.
     assert_eq!(send_binary(&url, "loop1", "com.example.loop", &[("ce-knativebrokerttl", "5")], "x").await, 202);
-    looping.wait_for(5).await;
-    looping.assert_stays_at(5, Duration::from_millis(500)).await;
+    looping.wait_for(4).await;
+    let dead = dls.wait_for(1).await;
+    assert_eq!(dead[0].header("ce-knativeerrorcode").as_deref(), Some("400"));
+    looping.assert_stays_at(4, Duration::from_millis(500)).await;
+    assert_eq!(dls.received().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,9 +53,14 @@ apiVersion: messaging.knative.dev/v1\nkind: Subscription\nmetadata:\n  name: to-
     assert_eq!(after["spec"]["subscribers"].as_array().unwrap().len(), 2);
 
     assert_eq!(send_binary(&url, "c1", "original", &[], "data").await, 202);
-    assert_eq!(a.wait_for(1).await[0].header("ce-id").as_deref(), Some("c1"));
-    b.wait_for(1).await;
+    let to_a = a.wait_for(1).await;
+    assert_eq!(to_a[0].header("ce-id").as_deref(), Some("c1"));
+    // Every subscriber is asked for a reply (DLV-01), also one whose replies are not used; the
+    // reply destination is not.
+    assert_eq!(to_a[0].header("prefer").as_deref(), Some("reply"));
+    assert_eq!(b.wait_for(1).await[0].header("prefer").as_deref(), Some("reply"));
     let replies = reply_sink.wait_for(1).await;
+    assert!(replies[0].header("prefer").is_none());
     assert_eq!(replies[0].header("ce-type").as_deref(), Some("replied"));
     assert_eq!(replies[0].body.as_ref(), b"data");
     assert_eq!(send_binary(&format!("{}/channels/default/nope", sluice.gateway), "x", "t", &[], "").await, 404);

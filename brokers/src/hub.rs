@@ -187,12 +187,14 @@ impl Hub {
         if self.key.kind == HubKind::Broker {
             let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
             for (e, slot) in events.iter_mut().zip(ttls.iter_mut()) {
-                // Subscribers never see the TTL (BRK-09); it travels beside the event.
+                // BRK-09: absent, the TTL starts at MAX_TTL; present, every pass through ingress
+                // (a reply's included) takes one off, and an event left with none is refused.
+                // Subscribers never see it; it travels beside the event.
                 let ttl = match e.remove_extension(TTL_EXTENSION).map(|v| integer_value(TTL_EXTENSION, &v)) {
                     None => MAX_TTL,
-                    Some(Ok(ttl)) if ttl > 0 => ttl,
+                    Some(Ok(ttl)) if ttl > 1 => ttl - 1,
                     Some(Ok(ttl)) => {
-                        return Err(IngestError::Ttl(format!("event {} has {TTL_EXTENSION} {ttl}: time to live exhausted (loop guard)", e.id())))
+                        return Err(IngestError::Ttl(format!("event {} arrived with {TTL_EXTENSION} {ttl}: time to live exhausted (loop guard)", e.id())))
                     }
                     Some(Err(msg)) => return Err(IngestError::Ttl(msg)),
                 };
@@ -343,7 +345,9 @@ async fn deliver_one(hub: &Arc<Hub>, cfg: &SubscriberConfig, env: &Envelope, met
     tracing::debug!(hub = %hub.key, subscriber = %cfg.id, event_id = %event.id(), ?outcome, "delivery finished");
 }
 
-/// Re-ingests replies into the broker with the TTL decremented (BRK-10).
+/// Re-ingests replies into the broker (BRK-10) carrying the TTL of the event they answer, as
+/// Knative's filter re-attaches it; ingress takes one off and refuses the reply once none is
+/// left, which fails the delivery (a reply loop ends at its dead-letter sink, if any).
 struct BrokerReply {
     hub: Arc<Hub>,
     ttl: i64,
@@ -352,12 +356,7 @@ struct BrokerReply {
 #[async_trait]
 impl EventSink for BrokerReply {
     async fn send(&self, mut event: Event, trace: &TraceContext) -> Result<(), SinkError> {
-        let ttl = self.ttl - 1;
-        if ttl <= 0 {
-            tracing::warn!(hub = %self.hub.key, event_id = %event.id(), "reply dropped: {TTL_EXTENSION} exhausted (loop guard)");
-            return Ok(());
-        }
-        event.set_extension(TTL_EXTENSION, ttl);
+        event.set_extension(TTL_EXTENSION, self.ttl);
         self.hub.ingest(vec![event], trace.child()).await.map_err(|e| match e {
             IngestError::Ttl(m) => SinkError::Rejected { status: 400, message: m },
             IngestError::Unavailable(m) => SinkError::Unavailable { status: 503, message: m },

@@ -75,7 +75,11 @@ impl Target {
 
 /// What to do with a reply event returned by the subscriber.
 pub enum ReplyMode<'a> {
-    /// Replies are discarded (a Subscription without `spec.reply`). Non-event bodies are ignored.
+    /// Not a subscriber (a dead-letter sink, a reply destination): no `Prefer: reply` is sent
+    /// and the response body is ignored.
+    NotAsked,
+    /// A subscriber whose replies are discarded (a Subscription without `spec.reply`):
+    /// `Prefer: reply` is still sent, as to every subscriber (DLV-01).
     Discard,
     /// Replies go to this sink; a failure to store the reply fails the attempt. `strict` makes a
     /// non-empty 2xx body that is not a CloudEvent a failure too (the broker filter's 502).
@@ -179,7 +183,7 @@ impl Dispatcher {
             subscriber: dls,
             policy: d.policy,
             dead_letter: None,
-            reply: ReplyMode::Discard,
+            reply: ReplyMode::NotAsked,
             namespace: d.namespace,
             trace: d.trace,
             metrics: d.metrics,
@@ -239,7 +243,7 @@ impl Dispatcher {
             subscriber: target,
             policy: &policy,
             dead_letter: None,
-            reply: ReplyMode::Discard,
+            reply: ReplyMode::NotAsked,
             namespace,
             trace,
             metrics: DeliveryMetrics::detached(),
@@ -306,9 +310,11 @@ impl Dispatcher {
         let events = binding::decode(headers, body.clone())
             .map_err(|e| bad_reply(body.clone(), format!("malformed reply event: {e}")))?;
         for reply in events {
+            // A reply refused for good (the broker's 400 when its TTL is spent) fails the
+            // delivery without retries, as a subscriber's 400 would.
             sink.send(reply, d.trace).await.map_err(|e| AttemptError {
                 status: Some(e.status()),
-                retryable: true,
+                retryable: matches!(e, SinkError::Unavailable { .. }),
                 body: Bytes::new(),
                 retry_after: None,
                 message: format!("storing reply failed: {e}"),
@@ -332,7 +338,7 @@ fn build_request(d: &Delivery<'_>) -> Result<Request<Full<Bytes>>, binding::Bind
         Format::Binary => binding::encode_binary(d.event, &mut headers)?,
         Format::Structured => binding::encode_structured(d.event, &mut headers)?,
     };
-    if matches!(d.reply, ReplyMode::To { .. }) {
+    if !matches!(d.reply, ReplyMode::NotAsked) {
         headers.insert("prefer", HeaderValue::from_static("reply"));
     }
     if let Ok(ns) = HeaderValue::from_str(d.namespace) {
