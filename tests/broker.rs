@@ -144,6 +144,12 @@ async fn ingress_status_codes() {
     assert_eq!(v03.status(), 202);
     // The process is still serving after all of that.
     assert_eq!(send_binary(&format!("{gw}/default/default"), "2", "t", &[], "{}").await, 202);
+    // Every refusal of an existing broker is counted with its reason.
+    let metrics = reqwest::get(format!("{}/metrics", sluice.api)).await.unwrap().text().await.unwrap();
+    for (reason, n) in [("invalid", 2), ("method", 1), ("too_large", 1), ("ttl", 2)] {
+        let line = format!("sluice_events_rejected_total{{namespace=\"default\",kind=\"broker\",name=\"default\",reason=\"{reason}\"}} {n}");
+        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,40 +266,91 @@ async fn replies_are_routed_back_through_the_broker() {
     assert_eq!(dls.received().len(), 1);
 }
 
+/// A subscriber that answers after `delay` and records how many requests it had open at once.
+struct SlowSubscriber {
+    url: String,
+    open: Arc<std::sync::atomic::AtomicUsize>,
+    peak: Arc<std::sync::atomic::AtomicUsize>,
+    done: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SlowSubscriber {
+    async fn start(delay: Duration) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (open, peak, done) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (o, p, d) = (open.clone(), peak.clone(), done.clone());
+        let app = axum::Router::new().fallback(move || {
+            let (o, p, d) = (o.clone(), p.clone(), d.clone());
+            async move {
+                let now = o.fetch_add(1, Ordering::SeqCst) + 1;
+                p.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
+                o.fetch_sub(1, Ordering::SeqCst);
+                d.fetch_add(1, Ordering::SeqCst);
+                StatusCode::OK
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { url, open, peak, done }
+    }
+
+    fn get(counter: &std::sync::atomic::AtomicUsize) -> usize {
+        counter.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until `counter` reaches `n` (10 s at most).
+    async fn wait_until(&self, what: &str, counter: &std::sync::atomic::AtomicUsize, n: usize) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while Self::get(counter) < n {
+            assert!(std::time::Instant::now() < deadline, "{what}: only {} of {n}", Self::get(counter));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+fn limited_trigger(name: &str, ty: &str, max_in_flight: Option<&str>, url: &str) -> String {
+    let annotations = max_in_flight.map(|m| format!("  annotations:\n    sluice.dev/max-in-flight: \"{m}\"\n")).unwrap_or_default();
+    format!(
+        "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: {name}\n{annotations}spec:\n  broker: default\n  filter:\n    attributes:\n      type: {ty}\n  subscriber:\n    uri: {url}\n---\n"
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_flight_limit_caps_concurrent_deliveries_per_trigger() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    // A slow subscriber that records the highest number of requests it had open at once.
-    let (open, peak, done) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let (o, p, d) = (open.clone(), peak.clone(), done.clone());
-    let app = axum::Router::new().fallback(move || {
-        let (o, p, d) = (o.clone(), p.clone(), d.clone());
-        async move {
-            let now = o.fetch_add(1, Ordering::SeqCst) + 1;
-            p.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            o.fetch_sub(1, Ordering::SeqCst);
-            d.fetch_add(1, Ordering::SeqCst);
-            StatusCode::OK
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-
-    let limited = format!(
-        "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: limited\n  annotations:\n    sluice.dev/max-in-flight: \"2\"\nspec:\n  broker: default\n  subscriber:\n    uri: {url}\n"
-    );
-    let sluice = Sluice::start(&format!("{}{limited}", broker())).await;
-    sluice.wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/limited").await;
+    let narrow = SlowSubscriber::start(Duration::from_millis(200)).await;
+    let wide = SlowSubscriber::start(Duration::from_millis(1000)).await;
+    let manifests =
+        format!("{}{}{}", broker(), limited_trigger("limited", "narrow", Some("2"), &narrow.url), limited_trigger("wide", "wide", None, &wide.url));
+    let sluice = Sluice::start(&manifests).await;
+    for t in ["limited", "wide"] {
+        sluice.wait_ready(&format!("/apis/eventing.knative.dev/v1/namespaces/default/triggers/{t}")).await;
+    }
     let ingress = format!("{}/default/default", sluice.gateway);
+
+    // The annotation's limit.
     for i in 0..6 {
-        assert_eq!(send_binary(&ingress, &format!("e{i}"), "t", &[], "{}").await, 202);
+        assert_eq!(send_binary(&ingress, &format!("n{i}"), "narrow", &[], "{}").await, 202);
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while done.load(Ordering::SeqCst) < 6 {
-        assert!(std::time::Instant::now() < deadline, "only {} of 6 delivered", done.load(Ordering::SeqCst));
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    narrow.wait_until("narrow deliveries", &narrow.done, 6).await;
+    assert_eq!(SlowSubscriber::get(&narrow.peak), 2, "at most two deliveries in flight for this trigger");
+
+    // The default limit: 100.
+    for i in 0..120 {
+        assert_eq!(send_binary(&ingress, &format!("w{i}"), "wide", &[], "{}").await, 202);
     }
-    assert_eq!(peak.load(Ordering::SeqCst), 2, "at most two deliveries in flight for this trigger");
+    wide.wait_until("wide deliveries open at once", &wide.open, 100).await;
+    // Lowering the limit while all 100 are in flight: the 20 waiting events go 5 at a time.
+    let lowered = sluice.manifests().join("lowered.yaml");
+    std::fs::write(&lowered, limited_trigger("wide", "wide", Some("5"), &wide.url)).unwrap();
+    let out = sluice.cli(&["apply", "-f", lowered.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(SlowSubscriber::get(&wide.done), 0, "the first 100 were still in flight when the limit changed");
+    assert_eq!(SlowSubscriber::get(&wide.peak), 100, "default in-flight limit");
+    wide.wait_until("first wide deliveries", &wide.done, 100).await;
+    wide.peak.store(SlowSubscriber::get(&wide.open), std::sync::atomic::Ordering::SeqCst);
+    wide.wait_until("all wide deliveries", &wide.done, 120).await;
+    let peak = SlowSubscriber::get(&wide.peak);
+    assert!(peak <= 5, "after lowering the limit to 5, {peak} deliveries were in flight at once");
 }

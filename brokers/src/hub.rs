@@ -236,6 +236,8 @@ impl Hub {
         for id in gone {
             if let Some(sub) = running.remove(&id) {
                 sub.task.abort();
+                // Ends any wait for permits (see below).
+                sub.permits.close();
                 self.backend.remove_cursor(&id).await;
                 tracing::info!(hub = %self.key, subscriber = %id, "subscriber stopped");
             }
@@ -245,7 +247,16 @@ impl Hub {
                 if config.max_in_flight > sub.max_in_flight {
                     sub.permits.add_permits(config.max_in_flight - sub.max_in_flight);
                 } else if config.max_in_flight < sub.max_in_flight {
-                    sub.permits.forget_permits(sub.max_in_flight - config.max_in_flight);
+                    // Permits held by deliveries in flight are taken out of circulation as they
+                    // come back; until then the dispatch loop queues behind this (the semaphore
+                    // is fair), so no delivery starts above the new limit.
+                    let excess = u32::try_from(sub.max_in_flight - config.max_in_flight).unwrap_or(u32::MAX);
+                    let permits = sub.permits.clone();
+                    tokio::spawn(async move {
+                        if let Ok(taken) = permits.acquire_many_owned(excess).await {
+                            taken.forget();
+                        }
+                    });
                 }
                 sub.max_in_flight = config.max_in_flight;
                 sub.config.store(Arc::new(config));

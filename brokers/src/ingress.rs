@@ -138,6 +138,11 @@ async fn ingest(plane: Arc<DataPlane>, key: HubKey, req: Request) -> Result<Resp
         return Ok(resp);
     }
     if req.method() != Method::POST {
+        // Counted against the broker or channel when it exists; requests to names that do not
+        // exist carry no label worth keeping.
+        if let Some(hub) = plane.hub(&key) {
+            hub.ingress_metrics().rejected("method");
+        }
         return Err(IngressError::Method(req.method().clone()));
     }
     let hub = plane.hub(&key).ok_or_else(|| IngressError::NotFound(key.to_string()))?;

@@ -359,7 +359,8 @@ fn build_request(d: &Delivery<'_>) -> Result<Request<Full<Bytes>>, binding::Bind
 fn dead_letter_event(event: &Event, destination: &str, last: &AttemptError) -> Event {
     let mut dead = event.clone();
     dead.set_extension("knativeerrordest", destination.to_string());
-    dead.set_extension("knativeerrorcode", last.status.unwrap_or(500).to_string());
+    // An integer (DLV-05): a header in binary mode, a JSON number in structured mode.
+    dead.set_extension("knativeerrorcode", i64::from(last.status.unwrap_or(500)));
     let data = if last.body.is_empty() { Bytes::from(last.message.clone()) } else { last.body.clone() };
     let data = &data[..data.len().min(ERROR_DATA_LIMIT)];
     dead.set_extension("knativeerrordata", base64::engine::general_purpose::STANDARD.encode(data));

@@ -31,7 +31,7 @@ pub struct RejectLabels {
     pub kind: String,
     /// Its name.
     pub name: String,
-    /// Why: `invalid`, `ttl`, `too_large`, `unavailable`.
+    /// Why: `invalid`, `ttl`, `too_large`, `method`, `unavailable`.
     pub reason: String,
 }
 
