@@ -146,8 +146,10 @@ impl Store {
     pub fn apply(&self, documents: Vec<Value>, create_only: bool) -> Result<Vec<Applied>, StoreError> {
         let mut errors = Vec::new();
         let mut prepared = Vec::new();
+        // One apply at a time, from validation to the last write: two concurrent applies cannot
+        // both pass an immutability check against the same old object.
+        let mut objects = self.objects.write().expect("store poisoned");
         {
-            let objects = self.objects.read().expect("store poisoned");
             for (i, doc) in documents.into_iter().enumerate() {
                 let label = format!("document {}", i + 1);
                 let mut obj = match KnativeObject::from_value(without_status(&doc)) {
@@ -184,23 +186,42 @@ impl Store {
             return Err(StoreError::Invalid(errors));
         }
         let mut results = Vec::new();
-        let mut objects = self.objects.write().expect("store poisoned");
         let mut rv = *self.revision.borrow();
+        // New values are staged (a later document sees an earlier one's), written to disk all
+        // or none, and only then made visible.
+        let mut staged: BTreeMap<ObjectKey, Value> = BTreeMap::new();
         for (key, obj) in prepared {
             let kind = obj.kind_info().kind.to_string();
             let mut value = obj.to_value();
             if obj.kind_info().namespaced {
                 value["metadata"]["namespace"] = json!(key.namespace);
             }
-            let old = objects.get(&key);
+            let old = staged.get(&key).or_else(|| objects.get(&key));
             keep_server_owned_fields(&mut value, old);
             let action = merge_metadata(&mut value, old, &mut rv);
             if action != "unchanged" {
-                self.persist(&key, &value)?;
-                objects.insert(key.clone(), value);
+                staged.insert(key.clone(), value);
             }
             results.push(Applied { kind, namespace: key.namespace, name: key.name, action });
         }
+        let mut written: Vec<&ObjectKey> = Vec::new();
+        for (key, value) in &staged {
+            if let Err(e) = self.persist(key, value) {
+                for done in written {
+                    // Best effort: put back what was there before this apply.
+                    let restored = match objects.get(done) {
+                        Some(old) => self.persist(done, old),
+                        None => self.unpersist(done),
+                    };
+                    if let Err(r) = restored {
+                        tracing::error!(error = %r, "cannot undo a partial apply on disk");
+                    }
+                }
+                return Err(e);
+            }
+            written.push(key);
+        }
+        objects.extend(staged);
         drop(objects);
         self.revision.send_replace(rv);
         Ok(results)
@@ -209,18 +230,15 @@ impl Store {
     /// Deletes one object, returning it.
     pub fn delete(&self, info: &KindInfo, namespace: &str, name: &str) -> Result<Value, StoreError> {
         let key = ObjectKey::new(info, namespace, name);
-        let removed = self.objects.write().expect("store poisoned").remove(&key);
-        let Some(value) = removed else {
+        let mut objects = self.objects.write().expect("store poisoned");
+        if !objects.contains_key(&key) {
             return Err(StoreError::NotFound { kind: info.singular.to_string(), namespace: namespace.into(), name: name.into() });
-        };
-        if let Some(dir) = &self.data_dir {
-            let path = key.file(dir);
-            if let Err(e) = std::fs::remove_file(&path) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    return Err(StoreError::Io { path: path.display().to_string(), source: e });
-                }
-            }
         }
+        // Off the disk first: an object that could not be removed there stays, rather than
+        // coming back after a restart.
+        self.unpersist(&key)?;
+        let value = objects.remove(&key).expect("checked above");
+        drop(objects);
         self.revision.send_modify(|rv| *rv += 1);
         Ok(value)
     }
@@ -278,6 +296,16 @@ impl Store {
             if let Err(e) = self.persist(&key, obj) {
                 tracing::warn!(error = %e, "cannot persist status");
             }
+        }
+    }
+
+    /// Removes an object's file (a missing file is not an error).
+    fn unpersist(&self, key: &ObjectKey) -> Result<(), StoreError> {
+        let Some(dir) = &self.data_dir else { return Ok(()) };
+        let path = key.file(dir);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Io { path: path.display().to_string(), source: e }),
+            _ => Ok(()),
         }
     }
 
@@ -394,4 +422,35 @@ fn load_dir(dir: &Path, out: &mut BTreeMap<ObjectKey, Value>) -> Result<(), Stor
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn broker(name: &str) -> Value {
+        json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "metadata": {"name": name, "namespace": "default"}})
+    }
+
+    #[test]
+    fn an_apply_that_cannot_be_written_to_disk_applies_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(Some(dir.path().to_path_buf())).unwrap();
+        store.apply(vec![broker("kept")], false).unwrap();
+        // A file where the store needs the `default` namespace directory of triggers.
+        let triggers = dir.path().join("objects/eventing.knative.dev/triggers");
+        std::fs::create_dir_all(&triggers).unwrap();
+        std::fs::write(triggers.join("default"), b"in the way").unwrap();
+        let trigger = json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger",
+            "metadata": {"name": "t", "namespace": "default"},
+            "spec": {"broker": "kept", "subscriber": {"uri": "http://127.0.0.1:1/"}}});
+        let err = store.apply(vec![broker("a-new-one"), trigger], false).unwrap_err();
+        assert!(matches!(err, StoreError::Io { .. }), "{err}");
+        // Neither the broker written before the failure nor the trigger is in memory or on disk.
+        let names: Vec<String> = store.all().into_iter().map(|(k, _)| k.name).collect();
+        assert_eq!(names, ["kept"]);
+        assert!(!dir.path().join("objects/eventing.knative.dev/brokers/default/a-new-one.json").exists());
+        let reopened = Store::open(Some(dir.path().to_path_buf())).unwrap();
+        assert_eq!(reopened.all().len(), 1);
+    }
 }
