@@ -114,11 +114,22 @@ async fn restart_restores_objects_and_cli_reads_them() {
 
     let table = sluice.cli(&["get", "brokers"]);
     let text = stdout(&table);
-    assert!(text.starts_with("NAME"), "{text}");
-    assert!(text.contains("default") && text.contains("True") && text.contains(&format!("{}/default/default", sluice.gateway)), "{text}");
+    let mut rows = text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>());
+    assert_eq!(rows.next().unwrap(), ["NAME", "READY", "REASON", "URL", "AGE"], "{text}");
+    let row = rows.next().unwrap();
+    // REASON is empty for a ready broker.
+    assert_eq!(row[..3], ["default", "True", &format!("{}/default/default", sluice.gateway)], "{text}");
+    assert!(row[3].ends_with('s') || row[3].ends_with('m'), "age {:?} in {text}", row[3]);
+    // `-o json` is the object exactly as the API returns it; `-o yaml` the same in YAML.
+    let api = sluice.get_json("/apis/eventing.knative.dev/v1/namespaces/default/triggers/keep").await;
     let json = sluice.cli(&["get", "trigger", "keep", "-o", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v, api);
     assert_eq!(v["status"]["subscriberUri"].as_str(), Some(sub.url.as_str()));
+    let yaml = sluice.cli(&["get", "triggers", "keep", "-n", "default", "-o", "yaml"]);
+    assert!(yaml.status.success(), "{}", stderr(&yaml));
+    let y: serde_json::Value = serde_yaml::from_slice(&yaml.stdout).unwrap();
+    assert_eq!(y, api);
     let describe = sluice.cli(&["describe", "trigger", "keep"]);
     assert!(stdout(&describe).contains("SubscriberResolved"), "{}", stdout(&describe));
     let unknown = sluice.cli(&["get", "gizmo"]);
