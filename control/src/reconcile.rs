@@ -272,7 +272,13 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
 
     for (key, t) in by_kind("Trigger") {
         let (ns, name) = (meta_str(t, "namespace"), meta_str(t, "name"));
-        let broker = t["spec"]["broker"].as_str().unwrap_or("").to_string();
+        // `spec.broker`, or `spec.brokerRef` (same namespace: validation refuses another one).
+        let broker = t["spec"]["broker"]
+            .as_str()
+            .filter(|b| !b.is_empty())
+            .or_else(|| t["spec"]["brokerRef"]["name"].as_str())
+            .unwrap_or("")
+            .to_string();
         let mut conds = Vec::new();
         let mut extra = serde_json::Map::new();
         let broker_delivery = match broker_ready.get(&(ns.to_string(), broker.clone())) {
@@ -539,6 +545,23 @@ mod tests {
 
     fn condition<'a>(status: &'a Value, ty: &str) -> &'a Value {
         status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == ty).expect("condition present")
+    }
+
+    #[test]
+    fn trigger_with_broker_ref_finds_its_broker() {
+        let objs = vec![
+            obj("Broker", "eventing.knative.dev", "brokers", "b", json!({})),
+            obj(
+                "Trigger",
+                "eventing.knative.dev",
+                "triggers",
+                "t",
+                json!({"brokerRef": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "b"}, "subscriber": {"uri": "http://127.0.0.1:1/"}}),
+            ),
+        ];
+        let out = reconcile(&objs, &env());
+        assert_eq!(condition(status(&out, "t"), "BrokerReady")["status"], "True");
+        assert_eq!(out.snapshot.hubs[0].subscribers.len(), 1);
     }
 
     #[test]
