@@ -36,6 +36,15 @@ apiVersion: messaging.knative.dev/v1\nkind: Subscription\nmetadata:\n  name: to-
     sluice.wait_ready("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/to-a").await;
     let ch = sluice.get_json("/apis/messaging.knative.dev/v1/namespaces/default/inmemorychannels/events").await;
     assert_eq!(ch["status"]["subscribers"].as_array().unwrap().len(), 2);
+    let condition = |obj: &serde_json::Value, ty: &str| {
+        obj["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == ty).map(|c| c["status"].clone())
+    };
+    for ty in ["Ready", "Addressable", "DispatcherReady", "ServiceReady", "EndpointsReady", "ChannelServiceReady", "DeadLetterSinkResolved"] {
+        assert_eq!(condition(&ch, ty), Some(serde_json::json!("True")), "InMemoryChannel condition {ty}");
+    }
+    for ty in ["Ready", "ReferencesResolved", "AddedToChannel", "ChannelReady", "OIDCIdentityCreated"] {
+        assert_eq!(condition(&sub, ty), Some(serde_json::json!("True")), "Subscription condition {ty}");
+    }
     // spec.subscribers is filled in by the server (CH-01/CH-02), and the status follows the
     // generation that change made.
     let spec_subs = ch["spec"]["subscribers"].as_array().expect("server-filled spec.subscribers").clone();

@@ -471,6 +471,9 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
         }
         let mut extra = serde_json::Map::new();
         extra.insert("physicalSubscription".into(), physical);
+        // Without the authentication-oidc feature there is no identity to create; Knative
+        // reports the condition as met then, as it does for Triggers.
+        conds.push(Cond::ok("OIDCIdentityCreated"));
         out.statuses.push((key.clone(), status_with(s, conds, extra)));
     }
 
@@ -479,7 +482,13 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
             let (ns, name) = (meta_str(c, "namespace"), meta_str(c, "name"));
             let url = channel_url(gw, ns, name);
             let mut conds = vec![Cond::ok("Addressable"), Cond::ok("EventPoliciesReady")];
-            conds.push(Cond::ok(if kind == "Channel" { "BackingChannelReady" } else { "DispatcherReady" }));
+            // The gateway is a channel's service, endpoints and dispatcher at once (CH-04).
+            let ready: &[&str] = if kind == "Channel" {
+                &["BackingChannelReady"]
+            } else {
+                &["DispatcherReady", "ServiceReady", "EndpointsReady", "ChannelServiceReady"]
+            };
+            conds.extend(ready.iter().copied().map(Cond::ok));
             let mut extra = serde_json::Map::new();
             match resolve_delivery(decode::<DeliverySpec>(&c["spec"]["delivery"]).as_ref(), "spec.delivery", ns, &addrs) {
                 Ok(rd) => {
