@@ -269,6 +269,8 @@ async fn replies_are_routed_back_through_the_broker() {
 /// A subscriber that answers after `delay` and records how many requests it had open at once.
 struct SlowSubscriber {
     url: String,
+    /// Requests received (counted on arrival, also when the sender gives up waiting).
+    started: Arc<std::sync::atomic::AtomicUsize>,
     open: Arc<std::sync::atomic::AtomicUsize>,
     peak: Arc<std::sync::atomic::AtomicUsize>,
     done: Arc<std::sync::atomic::AtomicUsize>,
@@ -278,10 +280,12 @@ impl SlowSubscriber {
     async fn start(delay: Duration) -> Self {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let (open, peak, done) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let (o, p, d) = (open.clone(), peak.clone(), done.clone());
+        let started = Arc::new(AtomicUsize::new(0));
+        let (s, o, p, d) = (started.clone(), open.clone(), peak.clone(), done.clone());
         let app = axum::Router::new().fallback(move || {
-            let (o, p, d) = (o.clone(), p.clone(), d.clone());
+            let (s, o, p, d) = (s.clone(), o.clone(), p.clone(), d.clone());
             async move {
+                s.fetch_add(1, Ordering::SeqCst);
                 let now = o.fetch_add(1, Ordering::SeqCst) + 1;
                 p.fetch_max(now, Ordering::SeqCst);
                 tokio::time::sleep(delay).await;
@@ -293,7 +297,7 @@ impl SlowSubscriber {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { url, open, peak, done }
+        Self { url, started, open, peak, done }
     }
 
     fn get(counter: &std::sync::atomic::AtomicUsize) -> usize {
@@ -353,4 +357,59 @@ async fn in_flight_limit_caps_concurrent_deliveries_per_trigger() {
     wide.wait_until("all wide deliveries", &wide.done, 120).await;
     let peak = SlowSubscriber::get(&wide.peak);
     assert!(peak <= 5, "after lowering the limit to 5, {peak} deliveries were in flight at once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_and_attempt_timeout_apply_end_to_end() {
+    // 429 asking for 5 s: honoured up to retryAfterMax (1 s), not the 50 ms backoff.
+    let busy = Recorder::scripted(Arc::new(|n, _| {
+        if n == 0 {
+            (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "5")]).into_response()
+        } else {
+            StatusCode::ACCEPTED.into_response()
+        }
+    }))
+    .await;
+    // A subscriber slower than the attempt timeout: both attempts time out, then dead letter.
+    let slow = SlowSubscriber::start(Duration::from_secs(2)).await;
+    let dls = Recorder::accept().await;
+    let manifests = [
+        broker().to_string(),
+        trigger(
+            "patient",
+            "  filters:\n  - exact:\n      type: busy\n",
+            &busy.url,
+            "  delivery:\n    retry: 2\n    backoffDelay: PT0.05S\n    retryAfterMax: PT1S\n",
+        ),
+        trigger(
+            "hasty",
+            "  filters:\n  - exact:\n      type: slow\n",
+            &slow.url,
+            &format!("  delivery:\n    retry: 1\n    backoffDelay: PT0.05S\n    timeout: PT0.2S\n    deadLetterSink:\n      uri: {}\n", dls.url),
+        ),
+    ]
+    .concat();
+    let sluice = Sluice::start(&manifests).await;
+    for t in ["patient", "hasty"] {
+        sluice.wait_ready(&format!("/apis/eventing.knative.dev/v1/namespaces/default/triggers/{t}")).await;
+    }
+    let url = format!("{}/default/default", sluice.gateway);
+    assert_eq!(send_binary(&url, "b1", "busy", &[], "{}").await, 202);
+    let sent = std::time::Instant::now();
+    assert_eq!(send_binary(&url, "s1", "slow", &[], "{}").await, 202);
+
+    let got = busy.wait_for(2).await;
+    let gap = got[1].at.duration_since(got[0].at).as_millis();
+    assert!((990..1500).contains(&gap), "waited {gap} ms after Retry-After: 5 with retryAfterMax PT1S");
+    busy.assert_stays_at(2, Duration::from_millis(300)).await;
+
+    let dead = dls.wait_for(1).await;
+    assert_eq!(dead[0].header("ce-id").as_deref(), Some("s1"));
+    // No answer at all: a transport error, reported as 500 (DLV-05).
+    assert_eq!(dead[0].header("ce-knativeerrorcode").as_deref(), Some("500"));
+    let data = base64::engine::general_purpose::STANDARD.decode(dead[0].header("ce-knativeerrordata").unwrap()).unwrap();
+    assert!(String::from_utf8_lossy(&data).contains("timed out after 200ms"), "{}", String::from_utf8_lossy(&data));
+    assert_eq!(SlowSubscriber::get(&slow.started), 2, "the first attempt and one retry");
+    // Dead-lettered before the subscriber could have answered even the first attempt.
+    assert!(dead[0].at.duration_since(sent) < Duration::from_millis(1900), "attempts did not time out");
 }
