@@ -3,7 +3,7 @@
 //!
 //! Pure: takes objects, returns statuses and a snapshot, so it is tested without servers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{json, Value};
 use sluice_brokers::{Acknowledge, BackendKind, HubKey, HubKind, HubSpec, ReplyTo, Snapshot, SubscriberConfig, DEFAULT_MAX_IN_FLIGHT};
@@ -362,9 +362,13 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
     let mut channel_subs: HashMap<(String, String), Vec<Value>> = HashMap::new();
     let mut channel_spec_subs: HashMap<(String, String), Vec<Value>> = HashMap::new();
     let mut channel_delivery: HashMap<(String, String), Option<DeliverySpec>> = HashMap::new();
+    // Which kinds of channel exist under each name (a Channel and the InMemoryChannel of the
+    // same name share a hub, as a Channel and its backing channel do in Knative).
+    let mut channel_kinds: HashSet<(String, String, &str)> = HashSet::new();
     for kind in ["Channel", "InMemoryChannel"] {
         for (_, c) in by_kind(kind) {
             let (ns, name) = (meta_str(c, "namespace"), meta_str(c, "name"));
+            channel_kinds.insert((ns.into(), name.into(), kind));
             let key = HubKey { kind: HubKind::Channel, namespace: ns.into(), name: name.into() };
             // Channels answer after fan-out unless the IMC asks for the asynchronous handler
             // (CH-04); a Channel's backing IMC carries no annotations, so it is synchronous.
@@ -421,11 +425,12 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
             Ok(()) => conds.push(Cond::ok("ReferencesResolved")),
             Err(m) => conds.push(Cond::fail("ReferencesResolved", "ReferencesNotResolved", m.clone())),
         }
-        let hub_exists = hubs.contains_key(&hub_key);
+        let channel_kind = s["spec"]["channel"]["kind"].as_str().unwrap_or("");
+        let hub_exists = hubs.contains_key(&hub_key) && channel_kinds.contains(&(ns.to_string(), channel.clone(), channel_kind));
         if hub_exists {
             conds.push(Cond::ok("ChannelReady"));
         } else {
-            conds.push(Cond::fail("ChannelReady", "ChannelNotFound", format!("channel {ns}/{channel} does not exist")));
+            conds.push(Cond::fail("ChannelReady", "ChannelNotFound", format!("{channel_kind} {ns}/{channel} does not exist")));
         }
         let config = match (&sub, &rep, delivery) {
             (Ok(su), Ok(re), Ok(rd)) if hub_exists => {
@@ -570,6 +575,30 @@ mod tests {
         ];
         let out = reconcile(&objs, &env());
         assert_eq!(condition(status(&out, "t"), "BrokerReady")["status"], "True");
+        assert_eq!(out.snapshot.hubs[0].subscribers.len(), 1);
+    }
+
+    #[test]
+    fn subscription_needs_a_channel_of_the_kind_it_names() {
+        let sub = |name: &str, kind: &str| {
+            obj(
+                "Subscription",
+                "messaging.knative.dev",
+                "subscriptions",
+                name,
+                json!({"channel": {"apiVersion": "messaging.knative.dev/v1", "kind": kind, "name": "events"}, "subscriber": {"uri": "http://127.0.0.1:1/"}}),
+            )
+        };
+        let objs = vec![
+            obj("InMemoryChannel", "messaging.knative.dev", "inmemorychannels", "events", json!({})),
+            sub("right-kind", "InMemoryChannel"),
+            sub("wrong-kind", "Channel"),
+        ];
+        let out = reconcile(&objs, &env());
+        assert_eq!(condition(status(&out, "right-kind"), "ChannelReady")["status"], "True");
+        let wrong = condition(status(&out, "wrong-kind"), "ChannelReady");
+        assert_eq!(wrong["status"], "False");
+        assert_eq!(wrong["message"], "Channel default/events does not exist");
         assert_eq!(out.snapshot.hubs[0].subscribers.len(), 1);
     }
 
