@@ -145,3 +145,24 @@ async fn channels_answer_after_fan_out_unless_asynchronous() {
     assert_eq!(send_binary(&channel("async"), "a1", "t", &[], "x").await, 202);
     assert_eq!(rejecting.wait_for(2).await.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generic_channel_with_a_template_delivers_to_its_subscriptions() {
+    let sub = Recorder::accept().await;
+    let manifests = format!(
+        "apiVersion: messaging.knative.dev/v1\nkind: Channel\nmetadata:\n  name: orders\nspec:\n  channelTemplate:\n    apiVersion: messaging.knative.dev/v1\n    kind: InMemoryChannel\n---\n\
+apiVersion: messaging.knative.dev/v1\nkind: Subscription\nmetadata:\n  name: to-orders\nspec:\n  channel:\n    apiVersion: messaging.knative.dev/v1\n    kind: Channel\n    name: orders\n  subscriber:\n    uri: {}\n",
+        sub.url
+    );
+    let sluice = Sluice::start(&manifests).await;
+    let ch = sluice.wait_ready("/apis/messaging.knative.dev/v1/namespaces/default/channels/orders").await;
+    let url = ch["status"]["address"]["url"].as_str().unwrap().to_string();
+    assert_eq!(url, format!("{}/channels/default/orders", sluice.gateway));
+    sluice.wait_ready("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/to-orders").await;
+    let ch = sluice.get_json("/apis/messaging.knative.dev/v1/namespaces/default/channels/orders").await;
+    assert_eq!(ch["status"]["subscribers"].as_array().unwrap().len(), 1);
+    assert_eq!(send_binary(&url, "o1", "order", &[], "x").await, 202);
+    let got = sub.wait_for(1).await;
+    assert_eq!(got[0].header("ce-id").as_deref(), Some("o1"));
+    assert_eq!(got[0].header("kn-namespace").as_deref(), Some("default"));
+}
