@@ -156,3 +156,29 @@ async fn send_command_posts_binary_and_structured_events() {
     let bad = sluice.cli(&["send", "--to", &format!("{}/default/nope", sluice.gateway), "--type", "x"]);
     assert_eq!(bad.status.code(), Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_name_is_filled_in_on_create_and_refused_by_apply() {
+    let sluice = Sluice::start(BROKER_YAML).await;
+    let brokers = format!("{}/apis/eventing.knative.dev/v1/namespaces/default/brokers", sluice.api);
+    let body = serde_json::json!({"metadata": {"generateName": "events-"}});
+    let c = reqwest::Client::new();
+    let mut names = Vec::new();
+    for _ in 0..2 {
+        let resp = c.post(&brokers).json(&body).send().await.unwrap();
+        assert_eq!(resp.status(), 201);
+        let created: serde_json::Value = resp.json().await.unwrap();
+        let name = created["metadata"]["name"].as_str().unwrap().to_string();
+        assert!(name.starts_with("events-") && name.len() == "events-".len() + 5, "{name}");
+        sluice.wait_ready(&format!("/apis/eventing.knative.dev/v1/namespaces/default/brokers/{name}")).await;
+        names.push(name);
+    }
+    assert_ne!(names[0], names[1], "each create gets its own name");
+    // `sluice apply`, like `kubectl apply`, needs a name: re-applying would create another object.
+    let f = write(sluice.dir.path(), "generated.yaml", "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  generateName: events-\n");
+    let out = sluice.cli(&["apply", "-f", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("metadata.name: required to apply"), "{}", stderr(&out));
+    let list = sluice.get_json("/apis/eventing.knative.dev/v1/namespaces/default/brokers").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 3, "default and the two created ones");
+}

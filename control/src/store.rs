@@ -160,6 +160,15 @@ impl Store {
                     }
                 };
                 obj.apply_defaults();
+                if obj.name().is_empty() && obj.metadata().generate_name.as_deref().is_some_and(|g| !g.is_empty()) {
+                    if !create_only {
+                        // As `kubectl apply`: an apply must name what it applies, or applying the
+                        // same manifest twice (or at every start) would create a new object each time.
+                        errors.push(format!("{}: metadata.name: required to apply; metadata.generateName is used only when creating (POST)", obj.label()));
+                        continue;
+                    }
+                    fill_generated_name(&mut obj, &objects);
+                }
                 let key = ObjectKey::of(&obj);
                 let mut errs = obj.validate();
                 let old = objects.get(&key);
@@ -324,6 +333,23 @@ impl Store {
     }
 }
 
+/// Gives an object that has only `metadata.generateName` a name, as the Kubernetes API server
+/// does on create: the prefix (cut to leave room) and five random characters, unique in the store.
+fn fill_generated_name(obj: &mut KnativeObject, objects: &BTreeMap<ObjectKey, Value>) {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    const MAX_PREFIX: usize = 63 - 5;
+    let Some(prefix) = obj.metadata().generate_name.clone().filter(|g| !g.is_empty()) else { return };
+    let prefix: String = prefix.chars().take(MAX_PREFIX).collect();
+    loop {
+        let random = uuid::Uuid::new_v4();
+        let suffix: String = random.as_bytes()[..5].iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect();
+        obj.metadata_mut().name = Some(format!("{prefix}{suffix}"));
+        if !objects.contains_key(&ObjectKey::of(obj)) {
+            return;
+        }
+    }
+}
+
 /// A copy of a stored object without its status (status is server-written, not validated).
 pub fn without_status(value: &Value) -> Value {
     let mut v = value.clone();
@@ -430,6 +456,28 @@ mod tests {
 
     fn broker(name: &str) -> Value {
         json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "metadata": {"name": name, "namespace": "default"}})
+    }
+
+    #[test]
+    fn generate_name_names_each_created_object_and_apply_needs_a_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(Some(dir.path().to_path_buf())).unwrap();
+        let doc = json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
+            "metadata": {"generateName": "orders-", "namespace": "default"}});
+        let err = store.apply(vec![doc.clone()], false).unwrap_err();
+        assert!(err.to_string().contains("metadata.name: required to apply"), "{err}");
+        let first = store.apply(vec![doc.clone()], true).unwrap();
+        let second = store.apply(vec![doc], true).unwrap();
+        assert_eq!((first[0].action, second[0].action), ("created", "created"));
+        for applied in [&first[0], &second[0]] {
+            assert!(applied.name.starts_with("orders-") && applied.name.len() == "orders-".len() + 5, "{}", applied.name);
+        }
+        assert_ne!(first[0].name, second[0].name);
+        let info = sluice_crds::registry::find_kind("broker").unwrap();
+        let stored = store.get(&ObjectKey::new(info, "default", &first[0].name)).expect("stored under its generated name");
+        assert_eq!(stored["metadata"]["name"], json!(first[0].name));
+        let reopened = Store::open(Some(dir.path().to_path_buf())).unwrap();
+        assert_eq!(reopened.all().len(), 2);
     }
 
     #[test]
