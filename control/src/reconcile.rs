@@ -20,8 +20,8 @@ pub const ASYNC_HANDLER_ANNOTATION: &str = "messaging.knative.dev/async-handler"
 pub const BROKER_CLASS: &str = "eventing.knative.dev/broker.class";
 /// The broker class served by the memory backend.
 pub const MT_CHANNEL_BASED: &str = "MTChannelBasedBroker";
-/// Annotation limiting a trigger's or subscription's deliveries in flight.
-pub const MAX_IN_FLIGHT_ANNOTATION: &str = "sluice.dev/max-in-flight";
+/// Annotation limiting a trigger's or subscription's deliveries in flight (validated at admission).
+pub use sluice_crds::meta::MAX_IN_FLIGHT_ANNOTATION;
 
 /// What the reconciler needs to know about the environment.
 #[derive(Clone, Debug)]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::duck::{
     impl_has_conditions, Addressable, AppliedEventPolicy, AuthStatus, BackoffPolicy, DeliverySpec, Destination, KReference,
 };
-use crate::meta::{annotation, annotation_path, default_annotation, validate_object_meta, NameRule};
+use crate::meta::{annotation, annotation_path, default_annotation, validate_max_in_flight, validate_object_meta, NameRule};
 use crate::{field, index, Admission, FieldError};
 
 /// The annotation selecting a Broker's implementation (BRK-03).
@@ -440,6 +440,7 @@ impl Admission for Trigger {
     fn validate(&self) -> Vec<FieldError> {
         let mut errs = validate_object_meta(&self.metadata, NameRule::Dns1123Subdomain);
         errs.extend(self.validate_annotations());
+        errs.extend(validate_max_in_flight(&self.metadata));
         match (&self.spec.broker_ref, self.spec.broker.is_empty()) {
             (None, true) => errs.push(FieldError::missing("spec.broker")),
             (Some(_), false) => errs.push(FieldError::new("spec", "expected exactly one, got both: broker, brokerRef")),

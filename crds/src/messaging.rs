@@ -10,7 +10,7 @@ use crate::duck::{
     impl_has_conditions, AuthStatus, ChannelTemplateSpec, ChannelableStatus, Condition, DeliverySpec, Destination, KReference,
     SubscriberSpec,
 };
-use crate::meta::{annotation, annotation_path, default_annotation, validate_object_meta, NameRule};
+use crate::meta::{annotation, annotation_path, default_annotation, validate_max_in_flight, validate_object_meta, NameRule};
 use crate::{field, index, Admission, FieldError};
 
 /// The annotation telling which version of the subscribable duck a channel implements.
@@ -296,6 +296,7 @@ impl Admission for Subscription {
 
     fn validate(&self) -> Vec<FieldError> {
         let mut errs = validate_object_meta(&self.metadata, NameRule::Dns1123Subdomain);
+        errs.extend(validate_max_in_flight(&self.metadata));
         let ch = &self.spec.channel;
         if ch.api_version.is_empty() && ch.kind.is_empty() && ch.name.is_empty() {
             errs.push(FieldError::new("spec.channel", "missing field(s): the Subscription must reference a channel"));

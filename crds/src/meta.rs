@@ -198,9 +198,35 @@ pub fn annotation_path(name: &str) -> String {
     key(&field("metadata", "annotations"), name)
 }
 
+/// Sluice's annotation limiting a Trigger's or Subscription's deliveries in flight.
+pub const MAX_IN_FLIGHT_ANNOTATION: &str = "sluice.dev/max-in-flight";
+
+/// Checks [`MAX_IN_FLIGHT_ANNOTATION`], when set, is a positive integer.
+pub fn validate_max_in_flight(meta: &ObjectMeta) -> Vec<FieldError> {
+    match annotation(meta, MAX_IN_FLIGHT_ANNOTATION) {
+        Some(v) if v.parse::<u32>().map_or(true, |n| n == 0) => vec![FieldError::new(
+            annotation_path(MAX_IN_FLIGHT_ANNOTATION),
+            format!("invalid value {v:?}: must be a positive integer (at most {})", u32::MAX),
+        )],
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_in_flight_must_be_a_positive_integer() {
+        let meta = |v: &str| ObjectMeta { annotations: Some([(MAX_IN_FLIGHT_ANNOTATION.to_string(), v.to_string())].into()), ..Default::default() };
+        assert!(validate_max_in_flight(&meta("1")).is_empty());
+        assert!(validate_max_in_flight(&ObjectMeta::default()).is_empty());
+        for bad in ["0", "-1", "abc", "", "1.5"] {
+            let errs = validate_max_in_flight(&meta(bad));
+            assert_eq!(errs.len(), 1, "{bad:?}");
+            assert!(errs[0].to_string().contains("metadata.annotations[sluice.dev/max-in-flight]"), "{}", errs[0]);
+        }
+    }
 
     #[test]
     fn names() {
