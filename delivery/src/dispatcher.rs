@@ -140,6 +140,8 @@ struct AttemptError {
     body: Bytes,
     retry_after: Option<Duration>,
     message: String,
+    /// The URL that failed when it is not the delivery's subscriber (a reply destination).
+    failed_url: Option<String>,
 }
 
 /// Sends events over HTTP with a shared connection pool.
@@ -177,7 +179,7 @@ impl Dispatcher {
             tracing::warn!(subscriber = %d.subscriber.url, event_id = %d.event.id(), status = ?last.status, error = %last.message, "delivery failed and no dead-letter sink is set; event dropped");
             return Outcome::Failed { status: last.status, error: last.message };
         };
-        let dead = dead_letter_event(d.event, &d.subscriber.url, &last);
+        let dead = dead_letter_event(d.event, last.failed_url.as_deref().unwrap_or(&d.subscriber.url), &last);
         let dls_delivery = Delivery {
             event: &dead,
             subscriber: dls,
@@ -267,6 +269,7 @@ impl Dispatcher {
             body: Bytes::new(),
             retry_after: None,
             message: e.to_string(),
+            failed_url: None,
         })?;
         let exchange = async {
             self.pool.exchange(&d.subscriber.authority, request, MAX_RESPONSE_BYTES).await.map_err(|e| transport_error(e.to_string()))
@@ -293,6 +296,7 @@ impl Dispatcher {
                 body,
                 retry_after,
                 message: format!("subscriber responded {status}"),
+                failed_url: None,
             });
         }
         self.handle_reply(d, status, &parts.headers, body).await
@@ -318,6 +322,7 @@ impl Dispatcher {
                 body: Bytes::new(),
                 retry_after: None,
                 message: format!("storing reply failed: {e}"),
+                failed_url: sink.url().map(str::to_string),
             })?;
         }
         Ok(())
@@ -325,11 +330,11 @@ impl Dispatcher {
 }
 
 fn transport_error(message: String) -> AttemptError {
-    AttemptError { status: None, retryable: true, body: Bytes::new(), retry_after: None, message }
+    AttemptError { status: None, retryable: true, body: Bytes::new(), retry_after: None, message, failed_url: None }
 }
 
 fn bad_reply(body: Bytes, message: String) -> AttemptError {
-    AttemptError { status: Some(502), retryable: true, body, retry_after: None, message }
+    AttemptError { status: Some(502), retryable: true, body, retry_after: None, message, failed_url: None }
 }
 
 fn build_request(d: &Delivery<'_>) -> Result<Request<Full<Bytes>>, binding::BindingError> {
@@ -381,5 +386,9 @@ pub struct HttpSink {
 impl EventSink for HttpSink {
     async fn send(&self, event: Event, trace: &TraceContext) -> Result<(), SinkError> {
         self.dispatcher.send_once(&event, &self.target, &self.namespace, trace).await
+    }
+
+    fn url(&self) -> Option<&str> {
+        Some(&self.target.url)
     }
 }

@@ -9,6 +9,8 @@
 //! - [`pool`]: keep-alive HTTP/1.1 connections driven by the delivering task;
 //! - [`trace`]: W3C trace context propagation; [`metrics`]: Prometheus metrics of the path.
 
+#![warn(missing_docs)]
+
 pub mod binding;
 pub mod dispatcher;
 pub mod metrics;

@@ -41,4 +41,10 @@ impl SinkError {
 pub trait EventSink: Send + Sync {
     /// Hands one event to the sink, in the given trace.
     async fn send(&self, event: Event, trace: &TraceContext) -> Result<(), SinkError>;
+
+    /// The sink's URL, when it has one: a dead-lettered event whose reply could not be stored
+    /// here names it in `knativeerrordest` (DLV-05) instead of the subscriber's.
+    fn url(&self) -> Option<&str> {
+        None
+    }
 }

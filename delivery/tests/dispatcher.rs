@@ -161,6 +161,32 @@ async fn network_errors_are_retried_then_dead_lettered_with_code_500() {
     assert!(!h.contains_key("prefer"), "Prefer: reply goes to subscribers only");
 }
 
+#[tokio::test]
+async fn a_reply_destination_that_fails_is_named_in_knativeerrordest() {
+    let (subscriber, _) = server(Arc::new(|_, _| {
+        (StatusCode::OK, [("ce-specversion", "1.0"), ("ce-id", "r1"), ("ce-type", "reply"), ("ce-source", "/x")], "pong").into_response()
+    }))
+    .await;
+    let (reply_url, reply_times) = server(Arc::new(|_, _| StatusCode::SERVICE_UNAVAILABLE.into_response())).await;
+    let dead = Arc::new(Mutex::new(Vec::<HeaderMap>::new()));
+    let d = dead.clone();
+    let (dls_url, _) = server(Arc::new(move |_, h| {
+        d.lock().unwrap().push(h.clone());
+        StatusCode::ACCEPTED.into_response()
+    }))
+    .await;
+    let reply = sluice_delivery::HttpSink { dispatcher: Dispatcher::new(), target: Target::parse(&reply_url).unwrap(), namespace: "ns".into() };
+    let policy = RetryPolicy { retries: 1, ..Default::default() };
+    let dls = Target::parse(&dls_url).unwrap();
+    let out = deliver(&subscriber, &policy, Some(&dls), ReplyMode::To { sink: &reply, strict: false }).await;
+    assert_eq!(out, Outcome::DeadLettered { status: Some(503) });
+    assert_eq!(reply_times.lock().unwrap().len(), 2, "the whole delivery is retried when the reply cannot be stored (SUB-02)");
+    let h = dead.lock().unwrap()[0].clone();
+    assert_eq!(h["ce-knativeerrordest"], reply_url.as_str(), "the reply destination failed, not the subscriber");
+    assert_eq!(h["ce-knativeerrorcode"], "503");
+    assert_eq!(h["ce-id"], "e1", "the dead-letter sink gets the original event");
+}
+
 /// How the raw test server treats a connection after answering a request.
 #[derive(Clone, Copy)]
 enum AfterResponse {
