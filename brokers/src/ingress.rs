@@ -5,10 +5,11 @@
 
 use std::sync::Arc;
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use sluice_delivery::{binding, TraceContext};
 
 use crate::hub::{HubKey, HubKind, IngestError};
@@ -32,6 +33,9 @@ pub enum IngressError {
     /// Body over the size limit.
     #[error("event body exceeds the limit of {0} bytes")]
     TooLarge(usize),
+    /// The request body could not be read (the client reset the connection or stream).
+    #[error("cannot read the request body: {0}")]
+    BodyRead(String),
     /// Not a valid CloudEvent.
     #[error("invalid cloudevent: {0}")]
     Invalid(String),
@@ -50,7 +54,9 @@ impl IntoResponse for IngressError {
     fn into_response(self) -> Response {
         let status = match &self {
             IngressError::Root | IngressError::NotFound(_) => StatusCode::NOT_FOUND,
-            IngressError::BadPath(_) | IngressError::Invalid(_) | IngressError::Ttl(_) => StatusCode::BAD_REQUEST,
+            IngressError::BadPath(_) | IngressError::BodyRead(_) | IngressError::Invalid(_) | IngressError::Ttl(_) => {
+                StatusCode::BAD_REQUEST
+            }
             IngressError::Method(_) => StatusCode::METHOD_NOT_ALLOWED,
             IngressError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             IngressError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -154,10 +160,17 @@ async fn ingest(plane: Arc<DataPlane>, key: HubKey, req: Request) -> Result<Resp
             return Err(IngressError::TooLarge(limit));
         }
     }
-    let bytes = to_bytes(Body::new(body), limit).await.map_err(|_| {
-        hub.ingress_metrics().rejected("too_large");
-        IngressError::TooLarge(limit)
-    })?;
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<LengthLimitError>() => {
+            hub.ingress_metrics().rejected("too_large");
+            return Err(IngressError::TooLarge(limit));
+        }
+        Err(e) => {
+            hub.ingress_metrics().rejected("read_error");
+            return Err(IngressError::BodyRead(e.to_string()));
+        }
+    };
     let events = binding::decode(&parts.headers, bytes).map_err(|e| {
         hub.ingress_metrics().rejected("invalid");
         tracing::debug!(hub = %key, error = %e, "rejected invalid event");

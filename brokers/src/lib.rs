@@ -6,6 +6,8 @@
 //! for every subscriber that existed at that moment and will be delivered, dead-lettered, or
 //! logged as failed — never dropped silently.
 
+#![warn(missing_docs)]
+
 pub mod backend;
 pub mod hub;
 pub mod ingress;

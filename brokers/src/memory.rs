@@ -136,6 +136,17 @@ mod tests {
         assert_eq!(c.next().await.unwrap().offset, 1);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_queue_full_for_the_append_timeout_makes_append_unavailable() {
+        let b = MemoryBackend::new(1);
+        let _c = b.open_cursor("a").await.unwrap();
+        b.append(vec![stored("1")]).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let err = b.append(vec![stored("2")]).await.unwrap_err();
+        assert!(matches!(err, BackendError::Unavailable(_)), "{err}");
+        assert_eq!(started.elapsed(), APPEND_TIMEOUT, "waited the append timeout, then gave up");
+    }
+
     #[tokio::test]
     async fn removed_cursor_no_longer_blocks() {
         let b = MemoryBackend::new(1);

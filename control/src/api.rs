@@ -63,6 +63,25 @@ impl IntoResponse for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// A JSON request body whose rejection (malformed JSON, wrong content type, wrong shape) is a
+/// Kubernetes `Status` naming what was wrong, like every other error of this API.
+struct JsonBody<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let code = rejection.status();
+                let reason = if code == StatusCode::UNSUPPORTED_MEDIA_TYPE { "UnsupportedMediaType" } else { "BadRequest" };
+                Err(ApiError::new(code, reason, format!("invalid request body: {}", rejection.body_text())))
+            }
+        }
+    }
+}
+
 /// The API router.
 pub fn router(cp: Arc<ControlPlane>) -> Router {
     Router::new()
@@ -143,12 +162,12 @@ async fn write_one(cp: &ControlPlane, info: &KindInfo, ns: &str, name: Option<&s
     Ok((code, Json(obj)).into_response())
 }
 
-async fn create(State(cp): State<Arc<ControlPlane>>, Path((g, v, ns, p)): Path<(String, String, String, String)>, Json(body): Json<Value>) -> ApiResult {
+async fn create(State(cp): State<Arc<ControlPlane>>, Path((g, v, ns, p)): Path<(String, String, String, String)>, JsonBody(body): JsonBody<Value>) -> ApiResult {
     let info = kind(&g, &v, &p)?;
     write_one(&cp, info, &ns, None, body, true).await
 }
 
-async fn replace(State(cp): State<Arc<ControlPlane>>, Path((g, v, ns, p, name)): Path<(String, String, String, String, String)>, Json(body): Json<Value>) -> ApiResult {
+async fn replace(State(cp): State<Arc<ControlPlane>>, Path((g, v, ns, p, name)): Path<(String, String, String, String, String)>, JsonBody(body): JsonBody<Value>) -> ApiResult {
     let info = kind(&g, &v, &p)?;
     write_one(&cp, info, &ns, Some(&name), body, false).await
 }
@@ -171,11 +190,11 @@ async fn core_get(State(cp): State<Arc<ControlPlane>>, Path((ns, p, name)): Path
     get_one(State(cp), Path((String::new(), "v1".into(), ns, p, name))).await
 }
 
-async fn core_create(State(cp): State<Arc<ControlPlane>>, Path((ns, p)): Path<(String, String)>, body: Json<Value>) -> ApiResult {
+async fn core_create(State(cp): State<Arc<ControlPlane>>, Path((ns, p)): Path<(String, String)>, body: JsonBody<Value>) -> ApiResult {
     create(State(cp), Path((String::new(), "v1".into(), ns, p)), body).await
 }
 
-async fn core_replace(State(cp): State<Arc<ControlPlane>>, Path((ns, p, name)): Path<(String, String, String)>, body: Json<Value>) -> ApiResult {
+async fn core_replace(State(cp): State<Arc<ControlPlane>>, Path((ns, p, name)): Path<(String, String, String)>, body: JsonBody<Value>) -> ApiResult {
     replace(State(cp), Path((String::new(), "v1".into(), ns, p, name)), body).await
 }
 
@@ -189,7 +208,7 @@ struct ApplyRequest {
     objects: Vec<Value>,
 }
 
-async fn apply(State(cp): State<Arc<ControlPlane>>, Json(req): Json<ApplyRequest>) -> ApiResult {
+async fn apply(State(cp): State<Arc<ControlPlane>>, JsonBody(req): JsonBody<ApplyRequest>) -> ApiResult {
     let applied = cp.apply(req.objects, false).await?;
     Ok(Json(json!({"results": applied})).into_response())
 }
