@@ -216,6 +216,26 @@ async fn exhausted_events_go_to_the_dead_letter_sink_with_error_extensions() {
     let dead = dls.wait_for(2).await;
     assert_eq!(rejecting.received().len(), 1);
     assert_eq!(dead[1].header("ce-knativeerrorcode").as_deref(), Some("400"));
+
+    let metrics = reqwest::get(format!("{}/metrics", sluice.api)).await.unwrap().text().await.unwrap();
+    let value = |family: &str, trigger: &str| metric(&metrics, &format!("{family}{{namespace=\"default\",kind=\"trigger\",name=\"{trigger}\"}}"));
+    for t in ["failing", "rejecting"] {
+        assert_eq!(value("sluice_events_failed_total", t), Some(1.0), "{t}: one event failed every attempt\n{metrics}");
+        assert_eq!(value("sluice_events_dead_lettered_total", t), Some(1.0), "{t}: and was dead-lettered");
+        assert_eq!(value("sluice_events_delivered_total", t), Some(0.0), "{t}: nothing was delivered");
+        // Attempts to the subscriber and the dead-letter sink are timed; the end-to-end latency
+        // is only observed for events the subscriber took.
+        let subscriber_attempts = if t == "failing" { 3.0 } else { 1.0 };
+        let timed = value("sluice_delivery_attempt_duration_seconds_count", t);
+        assert_eq!(timed, Some(subscriber_attempts + 1.0), "{t}: subscriber attempts and the dead-letter sink's\n{metrics}");
+        assert_eq!(value("sluice_event_latency_seconds_count", t), Some(0.0), "{t}: no delivered event, no latency");
+    }
+    assert_eq!(value("sluice_delivery_retries_total", "failing"), Some(2.0));
+}
+
+/// The value of the sample `series` (name and labels exactly as exposed), if present.
+fn metric(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,15 +257,22 @@ async fn replies_are_routed_back_through_the_broker() {
         (StatusCode::OK, [("ce-specversion", "1.0"), ("ce-id", "again"), ("ce-type", "com.example.loop"), ("ce-source", "/loop")], r.body.clone()).into_response()
     }))
     .await;
+    let chatty = Recorder::scripted(Arc::new(|_, _| (StatusCode::OK, [("content-type", "text/plain")], "just text, no event").into_response())).await;
     let manifests = [
         broker().to_string(),
+        trigger(
+            "chatty",
+            "  filters:\n  - exact:\n      type: com.example.chat\n",
+            &chatty.url,
+            &format!("  delivery:\n    retry: 1\n    backoffDelay: PT0.05S\n    deadLetterSink:\n      uri: {}\n", dls.url),
+        ),
         trigger("requests", "  filters:\n  - exact:\n      type: com.example.request\n", &responder.url, ""),
         trigger("responses", "  filters:\n  - exact:\n      type: com.example.response\n", &downstream.url, ""),
         trigger("loop", "  filters:\n  - exact:\n      type: com.example.loop\n", &looping.url, &format!("  delivery:\n    deadLetterSink:\n      uri: {}\n", dls.url)),
     ]
     .concat();
     let sluice = Sluice::start(&manifests).await;
-    for t in ["requests", "responses", "loop"] {
+    for t in ["requests", "responses", "loop", "chatty"] {
         sluice.wait_ready(&format!("/apis/eventing.knative.dev/v1/namespaces/default/triggers/{t}")).await;
     }
     let url = format!("{}/default/default", sluice.gateway);
@@ -264,6 +291,17 @@ async fn replies_are_routed_back_through_the_broker() {
     assert_eq!(dead[0].header("ce-knativeerrorcode").as_deref(), Some("400"));
     looping.assert_stays_at(4, Duration::from_millis(500)).await;
     assert_eq!(dls.received().len(), 1);
+
+    // A 2xx whose body is not a CloudEvent is a failed delivery (the broker filter's 502): it
+    // is retried, then dead-lettered with that body.
+    assert_eq!(send_binary(&url, "chat1", "com.example.chat", &[], "hello").await, 202);
+    let dead = dls.wait_for(2).await;
+    assert_eq!(chatty.received().len(), 2, "first attempt + 1 retry");
+    assert_eq!(dead[1].header("ce-id").as_deref(), Some("chat1"));
+    assert_eq!(dead[1].header("ce-knativeerrorcode").as_deref(), Some("502"));
+    assert_eq!(dead[1].header("ce-knativeerrordest").as_deref(), Some(chatty.url.as_str()));
+    let data = base64::engine::general_purpose::STANDARD.decode(dead[1].header("ce-knativeerrordata").unwrap()).unwrap();
+    assert_eq!(data, b"just text, no event");
 }
 
 /// A subscriber that answers after `delay` and records how many requests it had open at once.

@@ -166,3 +166,49 @@ apiVersion: messaging.knative.dev/v1\nkind: Subscription\nmetadata:\n  name: to-
     assert_eq!(got[0].header("ce-id").as_deref(), Some("o1"));
     assert_eq!(got[0].header("kn-namespace").as_deref(), Some("default"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_delivery_retries_dead_letters_and_overrides_the_channel_default() {
+    let unavailable = Recorder::scripted(Arc::new(|_, _| StatusCode::SERVICE_UNAVAILABLE.into_response())).await;
+    let broken = Recorder::scripted(Arc::new(|_, _| StatusCode::INTERNAL_SERVER_ERROR.into_response())).await;
+    let replier = Recorder::scripted(echo_with_type("unwanted.reply")).await;
+    let channel_dls = Recorder::accept().await;
+    let channel = format!(
+        "apiVersion: messaging.knative.dev/v1\nkind: InMemoryChannel\nmetadata:\n  name: work\n  annotations:\n    messaging.knative.dev/async-handler: \"true\"\n\
+spec:\n  delivery:\n    retry: 3\n    backoffPolicy: linear\n    backoffDelay: PT0.02S\n    deadLetterSink:\n      uri: {}\n---\n",
+        channel_dls.url
+    );
+    // Any delivery option on the Subscription replaces the channel's whole delivery (SUB-03):
+    // `retry: 1` alone means one retry and no dead-letter sink.
+    let overriding = subscription("overrides", "work", &broken.url).replace("---\n", "  delivery:\n    retry: 1\n---\n");
+    let manifests = [channel, subscription("inherits", "work", &unavailable.url), overriding, subscription("no-reply", "work", &replier.url)].concat();
+    let sluice = Sluice::start(&manifests).await;
+    for s in ["inherits", "overrides", "no-reply"] {
+        sluice.wait_ready(&format!("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/{s}")).await;
+    }
+    let sub = sluice.get_json("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/inherits").await;
+    assert_eq!(sub["status"]["physicalSubscription"]["deadLetterSinkUri"].as_str(), Some(channel_dls.url.as_str()));
+    let sub = sluice.get_json("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/overrides").await;
+    assert!(sub["status"]["physicalSubscription"].get("deadLetterSinkUri").is_none_or(|v| v.is_null() || v == ""), "{sub:#}");
+
+    let url = format!("{}/channels/default/work", sluice.gateway);
+    assert_eq!(send_binary(&url, "w1", "job", &[], "x").await, 202);
+    let dead = channel_dls.wait_for(1).await;
+    assert_eq!(unavailable.received().len(), 4, "the channel's retry: 3 applies to a Subscription without delivery");
+    assert_eq!(dead[0].header("ce-id").as_deref(), Some("w1"));
+    assert_eq!(dead[0].header("ce-knativeerrordest").as_deref(), Some(unavailable.url.as_str()));
+    assert_eq!(dead[0].header("ce-knativeerrorcode").as_deref(), Some("503"));
+    broken.wait_for(2).await;
+    broken.assert_stays_at(2, std::time::Duration::from_millis(300)).await;
+    // A Subscription without spec.reply discards replies (SUB-02): the reply reaches no one.
+    assert_eq!(replier.received().len(), 1);
+    assert_eq!(channel_dls.received().len(), 1, "only the inheriting subscription's event was dead-lettered");
+    let metrics = reqwest::get(format!("{}/metrics", sluice.api)).await.unwrap().text().await.unwrap();
+    for line in [
+        "sluice_events_dead_lettered_total{namespace=\"default\",kind=\"subscription\",name=\"inherits\"} 1",
+        "sluice_events_failed_total{namespace=\"default\",kind=\"subscription\",name=\"overrides\"} 1",
+        "sluice_events_delivered_total{namespace=\"default\",kind=\"subscription\",name=\"no-reply\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+}

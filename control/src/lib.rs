@@ -4,6 +4,8 @@
 //! Every change (apply, delete) is reconciled before the API answers, so a new Trigger receives
 //! the next event, a deleted one stops, and a changed filter applies to the next event.
 
+#![warn(missing_docs)]
+
 pub mod api;
 mod flows;
 pub mod reconcile;

@@ -33,11 +33,12 @@ pub struct Sluice {
 }
 
 impl Sluice {
-    /// Starts sluice with these manifests (multi-document YAML) and a data dir.
+    /// Starts sluice with these manifests (multi-document YAML) and a data dir. The process
+    /// binds port 0 for gateway and API and the harness reads the ports it got from its log,
+    /// so tests running in parallel never race for a port.
     pub async fn start(manifests: &str) -> Sluice {
         let dir = tempfile::tempdir().unwrap();
-        let (g, a) = (free_port(), free_port());
-        let mut s = Sluice { child: None, gateway: format!("http://127.0.0.1:{g}"), api: format!("http://127.0.0.1:{a}"), dir, gateway_port: g, api_port: a };
+        let mut s = Sluice { child: None, gateway: String::new(), api: String::new(), dir, gateway_port: 0, api_port: 0 };
         std::fs::create_dir_all(s.dir.path().join("manifests")).unwrap();
         std::fs::write(s.dir.path().join("manifests/app.yaml"), manifests).unwrap();
         s.spawn(true).await;
@@ -71,8 +72,13 @@ impl Sluice {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("sluice exited early ({status}); log:\n{}", self.log());
             }
-            if reqwest::get(format!("{}/healthz", self.api)).await.is_ok_and(|r| r.status().is_success()) {
-                return;
+            if let Some((gateway, api)) = running_addresses(&self.log()) {
+                self.gateway_port = port_of(&gateway);
+                self.api_port = port_of(&api);
+                (self.gateway, self.api) = (gateway, api);
+                if reqwest::get(format!("{}/healthz", self.api)).await.is_ok_and(|r| r.status().is_success()) {
+                    return;
+                }
             }
             assert!(Instant::now() < deadline, "sluice did not become healthy; log:\n{}", self.log());
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -121,6 +127,17 @@ impl Sluice {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// The gateway and API URLs from the `sluice is running` log line, once it is there.
+fn running_addresses(log: &str) -> Option<(String, String)> {
+    let line = log.lines().find(|l| l.contains("sluice is running"))?;
+    let field = |name: &str| line.split_whitespace().find_map(|w| w.strip_prefix(name)).map(str::to_string);
+    Some((field("gateway=")?, field("api=")?))
+}
+
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).unwrap_or_else(|| panic!("no port in {url:?}"))
 }
 
 impl Drop for Sluice {

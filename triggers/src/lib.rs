@@ -20,6 +20,8 @@
 //! assert!(filter.matches(&event));
 //! ```
 
+#![warn(missing_docs)]
+
 mod all;
 mod any;
 mod attributes;

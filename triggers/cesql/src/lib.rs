@@ -29,6 +29,8 @@
 //! assert_eq!(evaluation.errors[0].to_string(), "missing attribute: the event has no attribute \"subject\"");
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod ast;
 mod error;
 mod eval;
