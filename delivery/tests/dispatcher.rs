@@ -138,15 +138,21 @@ async fn replies_go_to_the_reply_sink_and_malformed_replies_fail() {
     assert_eq!(out, Outcome::Delivered, "lenient: a non-event body is ignored");
 }
 
-#[tokio::test]
-async fn network_errors_are_retried_then_dead_lettered_with_code_500() {
+/// A dead-letter sink answering 202; returns its URL and the headers of what it received.
+async fn dead_letter_sink() -> (String, Arc<Mutex<Vec<HeaderMap>>>) {
     let dead = Arc::new(Mutex::new(Vec::<HeaderMap>::new()));
     let d = dead.clone();
-    let (dls_url, _) = server(Arc::new(move |_, h| {
+    let (url, _) = server(Arc::new(move |_, h| {
         d.lock().unwrap().push(h.clone());
         StatusCode::ACCEPTED.into_response()
     }))
     .await;
+    (url, dead)
+}
+
+#[tokio::test]
+async fn network_errors_are_retried_then_dead_lettered_with_code_500() {
+    let (dls_url, dead) = dead_letter_sink().await;
     // A port nothing listens on.
     let closed = format!("http://127.0.0.1:{}/", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
     let policy = RetryPolicy { retries: 1, ..Default::default() };
@@ -168,13 +174,7 @@ async fn a_reply_destination_that_fails_is_named_in_knativeerrordest() {
     }))
     .await;
     let (reply_url, reply_times) = server(Arc::new(|_, _| StatusCode::SERVICE_UNAVAILABLE.into_response())).await;
-    let dead = Arc::new(Mutex::new(Vec::<HeaderMap>::new()));
-    let d = dead.clone();
-    let (dls_url, _) = server(Arc::new(move |_, h| {
-        d.lock().unwrap().push(h.clone());
-        StatusCode::ACCEPTED.into_response()
-    }))
-    .await;
+    let (dls_url, dead) = dead_letter_sink().await;
     let reply = sluice_delivery::HttpSink { dispatcher: Dispatcher::new(), target: Target::parse(&reply_url).unwrap(), namespace: "ns".into() };
     let policy = RetryPolicy { retries: 1, ..Default::default() };
     let dls = Target::parse(&dls_url).unwrap();
