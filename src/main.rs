@@ -5,12 +5,13 @@
 //! the embedded control plane; `apply`, `get`, `describe`, `delete` talk to its resource API;
 //! `send` posts CloudEvents; `validate` and `crds` work offline; `bench` measures the data path.
 
+mod alloc;
 mod cli;
 
 /// mimalloc instead of glibc malloc: the event path allocates per event on every worker thread,
 /// and glibc's arena locks showed up in profiles of `sluice bench broker`.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: alloc::MiMalloc = alloc::MiMalloc;
 
 use clap::Parser;
 
