@@ -160,14 +160,15 @@ impl Store {
                     }
                 };
                 obj.apply_defaults();
-                if obj.name().is_empty() && obj.metadata().generate_name.as_deref().is_some_and(|g| !g.is_empty()) {
+                let generate_name = obj.metadata().generate_name.clone().filter(|g| !g.is_empty() && obj.name().is_empty());
+                if let Some(prefix) = generate_name {
                     if !create_only {
                         // As `kubectl apply`: an apply must name what it applies, or applying the
                         // same manifest twice (or at every start) would create a new object each time.
                         errors.push(format!("{}: metadata.name: required to apply; metadata.generateName is used only when creating (POST)", obj.label()));
                         continue;
                     }
-                    fill_generated_name(&mut obj, &objects);
+                    fill_generated_name(&mut obj, &prefix, &objects);
                 }
                 let key = ObjectKey::of(&obj);
                 let mut errs = obj.validate();
@@ -335,10 +336,9 @@ impl Store {
 
 /// Gives an object that has only `metadata.generateName` a name, as the Kubernetes API server
 /// does on create: the prefix (cut to leave room) and five random characters, unique in the store.
-fn fill_generated_name(obj: &mut KnativeObject, objects: &BTreeMap<ObjectKey, Value>) {
+fn fill_generated_name(obj: &mut KnativeObject, prefix: &str, objects: &BTreeMap<ObjectKey, Value>) {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     const MAX_PREFIX: usize = 63 - 5;
-    let Some(prefix) = obj.metadata().generate_name.clone().filter(|g| !g.is_empty()) else { return };
     let prefix: String = prefix.chars().take(MAX_PREFIX).collect();
     loop {
         let random = uuid::Uuid::new_v4();

@@ -14,11 +14,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-/// A free loopback port (bound then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// A running `sluice run`.
 pub struct Sluice {
     child: Option<Child>,
@@ -28,8 +23,6 @@ pub struct Sluice {
     pub api: String,
     /// Temporary directory with manifests and data.
     pub dir: tempfile::TempDir,
-    gateway_port: u16,
-    api_port: u16,
 }
 
 impl Sluice {
@@ -38,7 +31,7 @@ impl Sluice {
     /// so tests running in parallel never race for a port.
     pub async fn start(manifests: &str) -> Sluice {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = Sluice { child: None, gateway: String::new(), api: String::new(), dir, gateway_port: 0, api_port: 0 };
+        let mut s = Sluice { child: None, gateway: String::new(), api: String::new(), dir };
         std::fs::create_dir_all(s.dir.path().join("manifests")).unwrap();
         std::fs::write(s.dir.path().join("manifests/app.yaml"), manifests).unwrap();
         s.spawn(true).await;
@@ -59,9 +52,9 @@ impl Sluice {
         cmd.arg("--data-dir")
             .arg(self.dir.path().join("data"))
             .arg("--gateway")
-            .arg(format!("127.0.0.1:{}", self.gateway_port))
+            .arg(listen_addr(&self.gateway))
             .arg("--api")
-            .arg(format!("127.0.0.1:{}", self.api_port))
+            .arg(listen_addr(&self.api))
             .env("RUST_LOG", "info,sluice_delivery=debug")
             .stdout(Stdio::null())
             .stderr(Stdio::from(std::fs::File::create(self.dir.path().join("sluice.log")).unwrap()));
@@ -73,8 +66,6 @@ impl Sluice {
                 panic!("sluice exited early ({status}); log:\n{}", self.log());
             }
             if let Some((gateway, api)) = running_addresses(&self.log()) {
-                self.gateway_port = port_of(&gateway);
-                self.api_port = port_of(&api);
                 (self.gateway, self.api) = (gateway, api);
                 if reqwest::get(format!("{}/healthz", self.api)).await.is_ok_and(|r| r.status().is_success()) {
                     return;
@@ -136,8 +127,14 @@ fn running_addresses(log: &str) -> Option<(String, String)> {
     Some((field("gateway=")?, field("api=")?))
 }
 
-fn port_of(url: &str) -> u16 {
-    url.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).unwrap_or_else(|| panic!("no port in {url:?}"))
+/// Where to listen: port 0 on the first start, the same address as before on a restart (the
+/// URLs in stored status and in the test stay valid).
+fn listen_addr(url: &str) -> &str {
+    if url.is_empty() {
+        "127.0.0.1:0"
+    } else {
+        url.trim_start_matches("http://")
+    }
 }
 
 impl Drop for Sluice {
