@@ -186,37 +186,75 @@ impl DeliverySpec {
         }
     }
 
-    /// Validates durations, retry and format, reporting errors under `path`.
+    /// Validates durations, retry and format, reporting errors under `path`: the errors of
+    /// [`DeliverySpec::parse`], the one parser admission and the dispatcher share.
     pub fn validate(&self, path: &str) -> Vec<FieldError> {
+        self.parse(path).err().unwrap_or_default()
+    }
+
+    /// Parses the retry group and format into values, or every error with its field path under
+    /// `path`. Admission calls it to validate and the dispatcher to build its retry policy, so
+    /// whatever is accepted runs with exactly the values parsed here.
+    pub fn parse(&self, path: &str) -> Result<DeliveryOptions, Vec<FieldError>> {
         let mut errs = Vec::new();
         if let Some(dls) = &self.dead_letter_sink {
             errs.extend(dls.validate(&format!("{path}.deadLetterSink")));
         }
-        if let Some(r) = self.retry {
-            if r < 0 {
+        let retries = match self.retry {
+            Some(r) if r < 0 => {
                 errs.push(FieldError::new(format!("{path}.retry"), format!("invalid value: {r}, must be >= 0")));
+                0
             }
-        }
-        for (name, value, allow_zero) in
-            [("backoffDelay", &self.backoff_delay, true), ("timeout", &self.timeout, false), ("retryAfterMax", &self.retry_after_max, true)]
-        {
-            if let Some(v) = value {
-                match parse_iso8601_duration(v) {
-                    Ok(d) if !allow_zero && d.is_zero() => {
-                        errs.push(FieldError::new(format!("{path}.{name}"), format!("invalid value: {v}, must be greater than zero")))
-                    }
-                    Ok(_) => {}
-                    Err(e) => errs.push(FieldError::new(format!("{path}.{name}"), format!("invalid value: {v}: {e}"))),
+            Some(r) => r as u32,
+            None => 0,
+        };
+        let mut duration = |name: &str, value: &Option<String>, allow_zero: bool| -> Option<Duration> {
+            let v = value.as_deref()?;
+            match parse_iso8601_duration(v) {
+                Ok(d) if !allow_zero && d.is_zero() => {
+                    errs.push(FieldError::new(format!("{path}.{name}"), format!("invalid value: {v}, must be greater than zero")));
+                    None
+                }
+                Ok(d) => Some(d),
+                Err(e) => {
+                    errs.push(FieldError::new(format!("{path}.{name}"), format!("invalid value: {v}: {e}")));
+                    None
                 }
             }
-        }
-        if let Some(f) = &self.format {
-            if f != "json" && f != "binary" {
+        };
+        let backoff_delay = duration("backoffDelay", &self.backoff_delay, true);
+        let timeout = duration("timeout", &self.timeout, false);
+        let retry_after_max = duration("retryAfterMax", &self.retry_after_max, true);
+        let json_format = match self.format.as_deref() {
+            None | Some("binary") => false,
+            Some("json") => true,
+            Some(f) => {
                 errs.push(FieldError::new(format!("{path}.format"), format!("invalid value: {f}, expected json or binary")));
+                false
             }
+        };
+        if !errs.is_empty() {
+            return Err(errs);
         }
-        errs
+        // A delay without a policy backs off exponentially (Knative's default policy).
+        let backoff = backoff_delay.map(|d| (self.backoff_policy.unwrap_or(BackoffPolicy::Exponential), d));
+        Ok(DeliveryOptions { retries, backoff, timeout, retry_after_max: retry_after_max.filter(|d| !d.is_zero()), json_format })
     }
+}
+
+/// The values of a valid [`DeliverySpec`] (without its dead-letter sink, resolved elsewhere).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryOptions {
+    /// Retries after the first attempt.
+    pub retries: u32,
+    /// Backoff policy and base delay; `None` retries at once.
+    pub backoff: Option<(BackoffPolicy, Duration)>,
+    /// Per-attempt timeout, when set.
+    pub timeout: Option<Duration>,
+    /// Cap on an honoured `Retry-After`; `None` (or zero) ignores the header.
+    pub retry_after_max: Option<Duration>,
+    /// `format: json`: structured mode.
+    pub json_format: bool,
 }
 
 /// Parses an ISO-8601 duration such as `PT0.2S`, `PT1M30S`, `P1D` or `P1W`.

@@ -213,6 +213,18 @@ pub fn validate_attribute_names(attributes: Option<&BTreeMap<String, String>>, p
         .collect()
 }
 
+/// Checks an `exact`, `prefix` or `suffix` map: valid attribute names and non-empty values
+/// (Knative cannot build such a filter; Sluice refuses it at admission).
+fn validate_attribute_conditions(attributes: Option<&BTreeMap<String, String>>, path: &str) -> Vec<FieldError> {
+    let mut errs = validate_attribute_names(attributes, path);
+    for (name, value) in attributes.into_iter().flatten() {
+        if value.is_empty() && is_valid_attribute_name(name) {
+            errs.push(FieldError::new(format!("{path}.{name}"), "the value must not be empty"));
+        }
+    }
+    errs
+}
+
 impl TriggerFilter {
     /// Checks the attribute names.
     pub fn validate(&self, path: &str) -> Vec<FieldError> {
@@ -258,9 +270,9 @@ impl SubscriptionsApiFilter {
             [_] => {}
             many => errs.push(FieldError::new(path.to_string(), format!("multiple dialects found ({})", many.join(", ")))),
         }
-        errs.extend(validate_attribute_names(self.exact.as_ref(), &field(path, "exact")));
-        errs.extend(validate_attribute_names(self.prefix.as_ref(), &field(path, "prefix")));
-        errs.extend(validate_attribute_names(self.suffix.as_ref(), &field(path, "suffix")));
+        errs.extend(validate_attribute_conditions(self.exact.as_ref(), &field(path, "exact")));
+        errs.extend(validate_attribute_conditions(self.prefix.as_ref(), &field(path, "prefix")));
+        errs.extend(validate_attribute_conditions(self.suffix.as_ref(), &field(path, "suffix")));
         if let Some(all) = &self.all {
             errs.extend(validate_filters(all, &field(path, "all")));
         }
@@ -555,6 +567,18 @@ mod tests {
     fn multiple_dialects() {
         let t = trigger(&format!("{BASE}  filters:\n    - exact: {{type: a}}\n    - exact: {{type: a}}\n      prefix: {{source: b}}\n"));
         assert_eq!(t.validate(), vec![FieldError::new("spec.filters[1]", "multiple dialects found (exact, prefix)")]);
+    }
+
+    #[test]
+    fn empty_filter_values_are_refused_at_admission() {
+        let t = trigger(&format!("{BASE}  filters:\n    - exact: {{type: \"\"}}\n    - not: {{suffix: {{source: \"\"}}}}\n"));
+        assert_eq!(
+            t.validate(),
+            vec![
+                FieldError::new("spec.filters[0].exact.type", "the value must not be empty"),
+                FieldError::new("spec.filters[1].not.suffix.source", "the value must not be empty"),
+            ]
+        );
     }
 
     #[test]

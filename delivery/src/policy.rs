@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use sluice_crds::duck::{parse_iso8601_duration, BackoffPolicy, DeliverySpec};
+use sluice_crds::duck::{BackoffPolicy, DeliverySpec};
 use sluice_crds::FieldError;
 
 /// Content mode forced on outgoing requests (`spec.delivery.format`).
@@ -41,29 +41,16 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// Parses a delivery spec; errors carry the field path under `path`.
+    /// Parses a delivery spec with the parser admission uses ([`DeliverySpec::parse`]), so a
+    /// spec that was accepted always yields a policy; errors carry the field path under `path`.
     pub fn from_spec(spec: &DeliverySpec, path: &str) -> Result<Self, Vec<FieldError>> {
-        let errs = spec.validate(path);
-        if !errs.is_empty() {
-            return Err(errs);
-        }
-        let dur = |v: &Option<String>| v.as_deref().map(parse_iso8601_duration).transpose().ok().flatten();
-        let delay = dur(&spec.backoff_delay);
-        let backoff = match (spec.backoff_policy, delay) {
-            (Some(p), Some(d)) => Some((p, d)),
-            (None, Some(d)) => Some((BackoffPolicy::Exponential, d)),
-            _ => None,
-        };
-        let retry_after_max = dur(&spec.retry_after_max).filter(|d| !d.is_zero());
+        let options = spec.parse(path)?;
         Ok(Self {
-            retries: spec.retry.unwrap_or(0).max(0) as u32,
-            backoff,
-            timeout: dur(&spec.timeout),
-            retry_after_max,
-            format: match spec.format.as_deref() {
-                Some("json") => Format::Structured,
-                _ => Format::Binary,
-            },
+            retries: options.retries,
+            backoff: options.backoff,
+            timeout: options.timeout,
+            retry_after_max: options.retry_after_max,
+            format: if options.json_format { Format::Structured } else { Format::Binary },
         })
     }
 

@@ -5,6 +5,8 @@ use cloudevents::{AttributesReader, Event};
 use sluice_cesql::{EventContext, Expression, Value};
 
 use crate::lookup::format_time;
+use sluice_crds::FieldError;
+
 use crate::{Filter, FilterError, FilterResult};
 
 /// Passes when the expression evaluates to boolean `true` without any error; any error
@@ -19,7 +21,7 @@ impl CesqlFilter {
     pub fn new(expression: &str, path: &str) -> Result<Self, FilterError> {
         sluice_cesql::parse(expression)
             .map(|expression| Self { expression })
-            .map_err(|source| FilterError::Cesql { path: path.to_string(), source })
+            .map_err(|e| FilterError { errors: vec![FieldError::new(path, format!("invalid cesql expression: {e}"))] })
     }
 
     /// The parsed expression.

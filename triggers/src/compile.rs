@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cloudevents::Event;
-use sluice_crds::eventing::{SubscriptionsApiFilter, TriggerFilter};
+use sluice_crds::eventing::{validate_filters, SubscriptionsApiFilter, TriggerFilter};
+use sluice_crds::FieldError;
 
 use crate::{
     AllFilter, AnyFilter, AttributesFilter, CesqlFilter, ExactFilter, Filter, FilterError, FilterResult, NotFilter,
@@ -29,10 +30,6 @@ impl CompiledFilter {
         self.filter(event).delivers()
     }
 
-    /// Whether there is no filter at all (every event is delivered).
-    pub fn is_empty(&self) -> bool {
-        self.root.is_none()
-    }
 }
 
 impl Filter for CompiledFilter {
@@ -43,15 +40,21 @@ impl Filter for CompiledFilter {
 
 /// Compiles a Trigger's legacy `filter` and its `filters`.
 ///
-/// A non-empty `filters` list overrides `filter`; an empty list does not. The list means
-/// "all of" its elements, and each element must set exactly one dialect (empty maps, lists
-/// and expressions count as unset, as in Knative). Attribute names and values of `exact`,
-/// `prefix` and `suffix` must not be empty, and `cesql` expressions must parse. Errors name
-/// the field, e.g. `spec.filters[0].any[1].cesql`.
+/// The filters are first checked with admission's rules (`sluice_crds::eventing`: exactly one
+/// dialect per element, valid non-empty attribute names, non-empty values, CESQL that parses),
+/// so there is one set of rules: what `apply` accepts compiles, and the errors name the field,
+/// e.g. `spec.filters[0].any[1].cesql`. A non-empty `filters` list overrides `filter`; an empty
+/// list does not. The list means "all of" its elements; empty maps, lists and expressions count
+/// as unset, as in Knative.
 pub fn compile(
     filter: Option<&TriggerFilter>,
     filters: Option<&[SubscriptionsApiFilter]>,
 ) -> Result<CompiledFilter, FilterError> {
+    let mut errors = filter.map(|f| f.validate("spec.filter")).unwrap_or_default();
+    errors.extend(validate_filters(filters.unwrap_or_default(), "spec.filters"));
+    if !errors.is_empty() {
+        return Err(FilterError { errors });
+    }
     let root: Option<Arc<dyn Filter>> = match filters {
         Some(list) if !list.is_empty() => Some(Arc::new(AllFilter::new(compile_list(list, "spec.filters")?))),
         _ => filter
@@ -73,22 +76,9 @@ enum Dialect<'a> {
     Cesql(&'a str),
 }
 
-impl Dialect<'_> {
-    fn name(&self) -> &'static str {
-        match self {
-            Dialect::Exact(_) => "exact",
-            Dialect::Prefix(_) => "prefix",
-            Dialect::Suffix(_) => "suffix",
-            Dialect::All(_) => "all",
-            Dialect::Any(_) => "any",
-            Dialect::Not(_) => "not",
-            Dialect::Cesql(_) => "cesql",
-        }
-    }
-}
-
-/// The dialects `element` sets, ignoring empty maps, lists and expressions.
-fn dialects(element: &SubscriptionsApiFilter) -> Vec<Dialect<'_>> {
+/// The dialect `element` sets, ignoring empty maps, lists and expressions; validation has made
+/// sure there is exactly one.
+fn dialect(element: &SubscriptionsApiFilter) -> Option<Dialect<'_>> {
     [
         non_empty_map(&element.exact).map(Dialect::Exact),
         non_empty_map(&element.prefix).map(Dialect::Prefix),
@@ -100,7 +90,7 @@ fn dialects(element: &SubscriptionsApiFilter) -> Vec<Dialect<'_>> {
     ]
     .into_iter()
     .flatten()
-    .collect()
+    .next()
 }
 
 fn non_empty_map(map: &Option<BTreeMap<String, String>>) -> Option<&BTreeMap<String, String>> {
@@ -116,23 +106,14 @@ fn compile_list(list: &[SubscriptionsApiFilter], path: &str) -> Result<Vec<Box<d
 }
 
 fn compile_element(element: &SubscriptionsApiFilter, path: &str) -> Result<Box<dyn Filter>, FilterError> {
-    let mut found = dialects(element);
-    let dialect = match found.len() {
-        0 => return Err(FilterError::NoDialect { path: path.to_string() }),
-        1 => found.remove(0),
-        _ => {
-            let dialects = found.iter().map(Dialect::name).collect();
-            return Err(FilterError::MultipleDialects { path: path.to_string(), dialects });
-        }
-    };
-    let path = format!("{path}.{}", dialect.name());
-    Ok(match dialect {
-        Dialect::Exact(map) => Box::new(ExactFilter::new(map, &path)?),
-        Dialect::Prefix(map) => Box::new(PrefixFilter::new(map, &path)?),
-        Dialect::Suffix(map) => Box::new(SuffixFilter::new(map, &path)?),
-        Dialect::All(list) => Box::new(AllFilter::new(compile_list(list, &path)?)),
-        Dialect::Any(list) => Box::new(AnyFilter::new(compile_list(list, &path)?)),
-        Dialect::Not(inner) => Box::new(NotFilter::new(compile_element(inner, &path)?)),
-        Dialect::Cesql(expression) => Box::new(CesqlFilter::new(expression, &path)?),
+    let no_dialect = || FilterError { errors: vec![FieldError::new(path, "expected exactly one, got neither")] };
+    Ok(match dialect(element).ok_or_else(no_dialect)? {
+        Dialect::Exact(map) => Box::new(ExactFilter::new(map)),
+        Dialect::Prefix(map) => Box::new(PrefixFilter::new(map)),
+        Dialect::Suffix(map) => Box::new(SuffixFilter::new(map)),
+        Dialect::All(list) => Box::new(AllFilter::new(compile_list(list, &format!("{path}.all"))?)),
+        Dialect::Any(list) => Box::new(AnyFilter::new(compile_list(list, &format!("{path}.any"))?)),
+        Dialect::Not(inner) => Box::new(NotFilter::new(compile_element(inner, &format!("{path}.not"))?)),
+        Dialect::Cesql(expression) => Box::new(CesqlFilter::new(expression, &format!("{path}.cesql"))?),
     })
 }

@@ -6,29 +6,18 @@ use std::collections::BTreeMap;
 
 use cloudevents::Event;
 
-use crate::{attribute_value, FilterError, FilterResult};
+use crate::{attribute_value, FilterResult};
 
-/// Attribute name and value pairs, none of them empty.
+/// Attribute name and value pairs, none of them empty (admission refuses empty ones).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct AttributeConditions {
     entries: Vec<(String, String)>,
 }
 
 impl AttributeConditions {
-    /// Checks the map found at `path`: names and values must not be empty (Knative refuses to
-    /// create such a filter).
-    pub(crate) fn new(map: &BTreeMap<String, String>, path: &str) -> Result<Self, FilterError> {
-        let mut entries = Vec::with_capacity(map.len());
-        for (name, value) in map {
-            if name.is_empty() {
-                return Err(FilterError::EmptyAttributeName { path: path.to_string() });
-            }
-            if value.is_empty() {
-                return Err(FilterError::EmptyValue { path: format!("{path}.{name}") });
-            }
-            entries.push((name.clone(), value.clone()));
-        }
-        Ok(Self { entries })
+    /// The conditions of a validated map (see [`crate::compile`]).
+    pub(crate) fn new(map: &BTreeMap<String, String>) -> Self {
+        Self { entries: map.iter().map(|(name, value)| (name.clone(), value.clone())).collect() }
     }
 
     /// `Pass` when every attribute exists and `satisfies(actual, wanted)`; `Fail` otherwise.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use cloudevents::Event;
 
 use crate::conditions::AttributeConditions;
-use crate::{Filter, FilterError, FilterResult};
+use crate::{Filter, FilterResult};
 
 /// Passes when every listed attribute exists and its string form starts with the value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,9 +14,10 @@ pub struct PrefixFilter {
 }
 
 impl PrefixFilter {
-    /// A filter over `attributes`, found at `path` (used in errors).
-    pub fn new(attributes: &BTreeMap<String, String>, path: &str) -> Result<Self, FilterError> {
-        Ok(Self { conditions: AttributeConditions::new(attributes, path)? })
+    /// A filter over `attributes`, which [`crate::compile`] has validated (no empty names or
+    /// values).
+    pub fn new(attributes: &BTreeMap<String, String>) -> Self {
+        Self { conditions: AttributeConditions::new(attributes) }
     }
 }
 
