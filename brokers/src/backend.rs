@@ -20,6 +20,9 @@ pub struct StoredEvent {
     /// The broker loop guard `knativebrokerttl`, kept beside the event because subscribers do
     /// not receive it; replies carry it minus one (BRK-09). `None` for channels.
     pub ttl: Option<i64>,
+    /// Pass-through headers that arrived with it (DLV-06): sent with every delivery of it.
+    /// A durable backend stores them beside the event.
+    pub headers: http::HeaderMap,
     /// The trace it arrived in.
     pub trace: TraceContext,
     /// When ingress accepted it (for latency metrics).

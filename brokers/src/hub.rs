@@ -99,6 +99,13 @@ pub struct SubscriberConfig {
     pub max_in_flight: usize,
 }
 
+impl SubscriberConfig {
+    /// Who delivers, for logs: `broker default/default, trigger default/orders`.
+    pub fn label(&self, hub: &HubKey) -> String {
+        format!("{hub}, {} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
 /// When a hub's ingress answers the sender.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Acknowledge {
@@ -135,6 +142,8 @@ struct RunningSubscriber {
 /// One broker or channel at run time.
 pub struct Hub {
     key: HubKey,
+    /// The URL of its ingress on the gateway (`knativeerrordest` of refused replies).
+    ingress_url: String,
     backend: Arc<dyn Backend>,
     dispatcher: Dispatcher,
     ingress_metrics: IngressMetrics,
@@ -147,6 +156,7 @@ impl Hub {
     /// A hub over `backend`.
     pub fn new(
         key: HubKey,
+        ingress_url: String,
         backend: Arc<dyn Backend>,
         dispatcher: Dispatcher,
         metrics: Arc<sluice_delivery::metrics::Metrics>,
@@ -154,6 +164,7 @@ impl Hub {
         let ingress_metrics = metrics.ingress(key.kind.as_str(), &key.namespace, &key.name);
         Arc::new(Self {
             key,
+            ingress_url,
             backend,
             dispatcher,
             ingress_metrics,
@@ -181,7 +192,7 @@ impl Hub {
     /// Accepts events: brokers apply the TTL loop guard and stamp `knativearrivaltime`.
     /// `Ok` means every event is stored and will be delivered or, for a hub that acknowledges
     /// after fan-out, that every subscriber has taken it.
-    pub async fn ingest(&self, mut events: Vec<Event>, trace: TraceContext) -> Result<(), IngestError> {
+    pub async fn ingest(&self, mut events: Vec<Event>, headers: http::HeaderMap, trace: TraceContext) -> Result<(), IngestError> {
         let arrival = Instant::now();
         let mut ttls = vec![None; events.len()];
         if self.key.kind == HubKind::Broker {
@@ -190,13 +201,13 @@ impl Hub {
                 // BRK-09: absent, the TTL starts at MAX_TTL; present, every pass through ingress
                 // (a reply's included) takes one off, and an event left with none is refused.
                 // Subscribers never see it; it travels beside the event.
+                // A value that is not an integer counts as absent, as Knative's ingress resets it.
                 let ttl = match e.remove_extension(TTL_EXTENSION).map(|v| integer_value(TTL_EXTENSION, &v)) {
-                    None => MAX_TTL,
+                    None | Some(Err(_)) => MAX_TTL,
                     Some(Ok(ttl)) if ttl > 1 => ttl - 1,
                     Some(Ok(ttl)) => {
                         return Err(IngestError::Ttl(format!("event {} arrived with {TTL_EXTENSION} {ttl}: time to live exhausted (loop guard)", e.id())))
                     }
-                    Some(Err(msg)) => return Err(IngestError::Ttl(msg)),
                 };
                 e.set_extension(ARRIVAL_EXTENSION, now.clone());
                 *slot = Some(ttl);
@@ -213,7 +224,9 @@ impl Hub {
         let stored = events
             .into_iter()
             .zip(ttls)
-            .map(|(event, ttl)| Arc::new(StoredEvent { event, ttl, trace: trace.clone(), arrival, fan_out: fan_out.clone() }))
+            .map(|(event, ttl)| {
+                Arc::new(StoredEvent { event, ttl, headers: headers.clone(), trace: trace.clone(), arrival, fan_out: fan_out.clone() })
+            })
             .collect();
         // From here on only the stored copies hold the tracker: it completes when they are done.
         drop(fan_out);
@@ -272,9 +285,12 @@ impl Hub {
             let max = config.max_in_flight.max(1);
             // One Arc per subscriber: deliveries share it instead of cloning every handle per event.
             let metrics = Arc::new(self.metrics.delivery(config.kind, &config.namespace, &config.name));
+            // The id (namespace, name, uid) does not change while the subscriber runs, so
+            // neither does its label.
+            let label: Arc<str> = config.label(&self.key).into();
             let shared = Arc::new(ArcSwap::from_pointee(config));
             let permits = Arc::new(Semaphore::new(max));
-            let task = tokio::spawn(dispatch_loop(self.clone(), cursor, shared.clone(), permits.clone(), metrics));
+            let task = tokio::spawn(dispatch_loop(self.clone(), cursor, shared.clone(), label, permits.clone(), metrics));
             tracing::info!(hub = %self.key, subscriber = %id, "subscriber started");
             running.insert(id, RunningSubscriber { config: shared, permits, max_in_flight: max, task });
         }
@@ -293,6 +309,7 @@ async fn dispatch_loop(
     hub: Arc<Hub>,
     mut cursor: Box<dyn Cursor>,
     config: Arc<ArcSwap<SubscriberConfig>>,
+    label: Arc<str>,
     permits: Arc<Semaphore>,
     metrics: Arc<DeliveryMetrics>,
 ) {
@@ -307,19 +324,19 @@ async fn dispatch_loop(
             }
         }
         let Ok(permit) = permits.clone().acquire_owned().await else { return };
-        let (hub, metrics, acker) = (hub.clone(), metrics.clone(), acker.clone());
+        let (hub, label, metrics, acker) = (hub.clone(), label.clone(), metrics.clone(), acker.clone());
         // Boxed: a delivery's future is several kilobytes (retries, reply handling, the HTTP
         // exchange), and a task moves its future on spawn and on completion; moving a pointer
         // instead measurably cuts the per-event cost (see docs/architecture.md, Performance).
         tokio::spawn(Box::pin(async move {
-            deliver_one(&hub, &cfg, &env, &metrics).await;
+            deliver_one(&hub, &cfg, &label, &env, &metrics).await;
             drop(permit);
             acker.ack(env.offset);
         }));
     }
 }
 
-async fn deliver_one(hub: &Arc<Hub>, cfg: &SubscriberConfig, env: &Envelope, metrics: &DeliveryMetrics) {
+async fn deliver_one(hub: &Arc<Hub>, cfg: &SubscriberConfig, label: &str, env: &Envelope, metrics: &DeliveryMetrics) {
     let stored = &env.stored;
     let event = &stored.event;
     let ttl = stored.ttl.unwrap_or(MAX_TTL);
@@ -339,7 +356,9 @@ async fn deliver_one(hub: &Arc<Hub>, cfg: &SubscriberConfig, env: &Envelope, met
     let outcome = hub
         .dispatcher
         .deliver(Delivery {
+            label,
             event,
+            headers: &stored.headers,
             subscriber: &cfg.subscriber,
             policy: &cfg.policy,
             dead_letter: cfg.dead_letter.as_ref(),
@@ -353,7 +372,14 @@ async fn deliver_one(hub: &Arc<Hub>, cfg: &SubscriberConfig, env: &Envelope, met
     if let (Outcome::Failed { .. }, Some(fan_out)) = (&outcome, &stored.fan_out) {
         fan_out.fail();
     }
-    tracing::debug!(hub = %hub.key, subscriber = %cfg.id, event_id = %event.id(), ?outcome, "delivery finished");
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let outcome = match &outcome {
+            Outcome::Delivered => "delivered",
+            Outcome::DeadLettered { .. } => "dead-lettered",
+            Outcome::Failed { .. } => "failed",
+        };
+        tracing::debug!(delivery = label, event_id = %event.id(), outcome, "delivery finished");
+    }
 }
 
 /// Re-ingests replies into the broker (BRK-10) carrying the TTL of the event they answer, as
@@ -366,12 +392,16 @@ struct BrokerReply {
 
 #[async_trait]
 impl EventSink for BrokerReply {
-    async fn send(&self, mut event: Event, trace: &TraceContext) -> Result<(), SinkError> {
+    async fn send(&self, mut event: Event, headers: http::HeaderMap, trace: &TraceContext) -> Result<(), SinkError> {
         event.set_extension(TTL_EXTENSION, self.ttl);
-        self.hub.ingest(vec![event], trace.child()).await.map_err(|e| match e {
+        self.hub.ingest(vec![event], headers, trace.child()).await.map_err(|e| match e {
             IngestError::Ttl(m) => SinkError::Rejected { status: 400, message: m },
             IngestError::Unavailable(m) => SinkError::Unavailable { status: 503, message: m },
             IngestError::FanOut(m) => SinkError::Unavailable { status: 500, message: m },
         })
+    }
+
+    fn url(&self) -> Option<&str> {
+        Some(&self.hub.ingress_url)
     }
 }

@@ -10,7 +10,7 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use sluice_delivery::{binding, TraceContext};
+use sluice_delivery::{binding, headers, TraceContext};
 
 use crate::hub::{HubKey, HubKind, IngestError};
 use crate::plane::DataPlane;
@@ -123,6 +123,11 @@ enum Route<'a> {
 }
 
 fn route(path: &str) -> Route<'_> {
+    // One trailing slash names the same broker or channel (`/default/orders/`), as in Knative.
+    let path = match path.strip_suffix('/') {
+        Some(trimmed) if !trimmed.is_empty() => trimmed,
+        _ => path,
+    };
     let mut segments = path.strip_prefix('/').unwrap_or(path).split('/');
     match (segments.next(), segments.next(), segments.next(), segments.next()) {
         (Some(""), None, None, None) => Route::Root,
@@ -151,33 +156,42 @@ async fn ingest(plane: Arc<DataPlane>, key: HubKey, req: Request) -> Result<Resp
         }
         return Err(IngressError::Method(req.method().clone()));
     }
-    let hub = plane.hub(&key).ok_or_else(|| IngressError::NotFound(key.to_string()))?;
+    // The event is read and validated before the broker is looked up, as Knative's ingress
+    // does: an invalid event is a 400 whether or not the broker exists. Rejections are counted
+    // against the broker or channel when it exists.
+    let hub = plane.hub(&key);
+    let rejected = |reason: &str| {
+        if let Some(hub) = &hub {
+            hub.ingress_metrics().rejected(reason);
+        }
+    };
     let limit = plane.max_body_bytes();
     let (parts, body) = req.into_parts();
     if let Some(len) = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) {
         if len > limit {
-            hub.ingress_metrics().rejected("too_large");
+            rejected("too_large");
             return Err(IngressError::TooLarge(limit));
         }
     }
     let bytes = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<LengthLimitError>() => {
-            hub.ingress_metrics().rejected("too_large");
+            rejected("too_large");
             return Err(IngressError::TooLarge(limit));
         }
         Err(e) => {
-            hub.ingress_metrics().rejected("read_error");
+            rejected("read_error");
             return Err(IngressError::BodyRead(e.to_string()));
         }
     };
     let events = binding::decode(&parts.headers, bytes).map_err(|e| {
-        hub.ingress_metrics().rejected("invalid");
+        rejected("invalid");
         tracing::debug!(hub = %key, error = %e, "rejected invalid event");
         IngressError::Invalid(e.to_string())
     })?;
+    let hub = hub.ok_or_else(|| IngressError::NotFound(key.to_string()))?;
     let trace = TraceContext::continue_or_start(&parts.headers);
-    hub.ingest(events, trace).await.map_err(|e| match e {
+    hub.ingest(events, headers::pass_through(&parts.headers), trace).await.map_err(|e| match e {
         IngestError::Ttl(m) => {
             hub.ingress_metrics().rejected("ttl");
             IngressError::Ttl(m)
@@ -204,7 +218,9 @@ mod tests {
         assert_eq!(route("/channels/default/imc"), Route::Hub(HubKind::Channel, "default", "imc"));
         // Two segments are always a broker, even in a namespace called `channels`.
         assert_eq!(route("/channels/imc"), Route::Hub(HubKind::Broker, "channels", "imc"));
-        for bad in ["/default", "/default/orders/extra", "//orders", "/default/", "/channels/default/imc/x"] {
+        assert_eq!(route("/default/orders/"), Route::Hub(HubKind::Broker, "default", "orders"));
+        assert_eq!(route("/channels/default/imc/"), Route::Hub(HubKind::Channel, "default", "imc"));
+        for bad in ["/default", "/default/orders/extra", "//orders", "/default/", "/default/orders//", "/channels/default/imc/x"] {
             assert_eq!(route(bad), Route::Unknown, "{bad:?}");
         }
     }

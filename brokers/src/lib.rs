@@ -15,4 +15,4 @@ pub mod memory;
 pub mod plane;
 
 pub use hub::{Acknowledge, Hub, HubKey, HubKind, ReplyTo, SubscriberConfig, DEFAULT_MAX_IN_FLIGHT};
-pub use plane::{BackendKind, DataPlane, HubSpec, Snapshot};
+pub use plane::{BackendKind, DataPlane, HubSpec, PlaneConfig, Snapshot};

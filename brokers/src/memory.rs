@@ -107,7 +107,7 @@ mod tests {
 
     fn stored(id: &str) -> Arc<StoredEvent> {
         let event = cloudevents::EventBuilderV10::new().id(id).ty("t").source("/s").build().unwrap();
-        Arc::new(StoredEvent { event, ttl: None, trace: TraceContext::new_root(), arrival: Instant::now(), fan_out: None })
+        Arc::new(StoredEvent { event, ttl: None, headers: Default::default(), trace: TraceContext::new_root(), arrival: Instant::now(), fan_out: None })
     }
 
     #[tokio::test]

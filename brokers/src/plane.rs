@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use sluice_delivery::metrics::Metrics;
-use sluice_delivery::Dispatcher;
+use sluice_delivery::{Dispatcher, Timeouts};
 
-use crate::hub::{Acknowledge, Hub, HubKey, SubscriberConfig};
+use crate::hub::{Acknowledge, Hub, HubKey, HubKind, SubscriberConfig};
 use crate::memory::{MemoryBackend, DEFAULT_QUEUE_CAPACITY};
 
 /// Default largest accepted request body.
@@ -42,18 +42,29 @@ pub struct Snapshot {
     pub hubs: Vec<HubSpec>,
 }
 
+/// Settings of the data plane.
+#[derive(Clone, Debug)]
+pub struct PlaneConfig {
+    /// Base URL of the gateway that serves the hubs' ingress, e.g. `http://127.0.0.1:8080`.
+    pub gateway_url: String,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Time limits of deliveries.
+    pub timeouts: Timeouts,
+}
+
 /// Every running hub.
 pub struct DataPlane {
     hubs: RwLock<HashMap<HubKey, Arc<Hub>>>,
     dispatcher: Dispatcher,
     metrics: Arc<Metrics>,
-    max_body_bytes: usize,
+    config: PlaneConfig,
 }
 
 impl DataPlane {
     /// An empty data plane.
-    pub fn new(metrics: Arc<Metrics>, max_body_bytes: usize) -> Arc<Self> {
-        Arc::new(Self { hubs: RwLock::new(HashMap::new()), dispatcher: Dispatcher::new(), metrics, max_body_bytes })
+    pub fn new(metrics: Arc<Metrics>, config: PlaneConfig) -> Arc<Self> {
+        Arc::new(Self { hubs: RwLock::new(HashMap::new()), dispatcher: Dispatcher::new(config.timeouts), metrics, config })
     }
 
     /// The hub with this key, if it exists.
@@ -63,12 +74,7 @@ impl DataPlane {
 
     /// Largest accepted request body.
     pub fn max_body_bytes(&self) -> usize {
-        self.max_body_bytes
-    }
-
-    /// The shared dispatcher.
-    pub fn dispatcher(&self) -> &Dispatcher {
-        &self.dispatcher
+        self.config.max_body_bytes
     }
 
     /// Makes the running hubs and subscribers match `snapshot`: creates new hubs, removes
@@ -94,7 +100,12 @@ impl DataPlane {
                         let backend = match spec.backend {
                             BackendKind::Memory => Arc::new(MemoryBackend::new(DEFAULT_QUEUE_CAPACITY)),
                         };
-                        Hub::new(key.clone(), backend, self.dispatcher.clone(), self.metrics.clone())
+                        let gateway = self.config.gateway_url.trim_end_matches('/');
+                        let ingress_url = match key.kind {
+                            HubKind::Broker => format!("{gateway}/{}/{}", key.namespace, key.name),
+                            HubKind::Channel => format!("{gateway}/channels/{}/{}", key.namespace, key.name),
+                        };
+                        Hub::new(key.clone(), ingress_url, backend, self.dispatcher.clone(), self.metrics.clone())
                     })
                     .clone()
             };

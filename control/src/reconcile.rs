@@ -193,6 +193,26 @@ pub(crate) fn resolve_delivery(spec: Option<&DeliverySpec>, path: &str, namespac
     Ok(ResolvedDelivery { policy, dead_letter, dead_letter_uri })
 }
 
+/// Whether a delivery spec sets any option of the retry group (SUB-03).
+fn sets_retry_group(d: &DeliverySpec) -> bool {
+    d.retry.is_some() || d.backoff_policy.is_some() || d.backoff_delay.is_some() || d.timeout.is_some() || d.retry_after_max.is_some()
+}
+
+/// The delivery a Trigger or Subscription runs with (BRK-01, SUB-03): the retry group
+/// (retry, backoff, timeout, retryAfterMax, with the format) comes whole from its own spec when
+/// `own_retry_group`, else from the broker's or channel's; the dead-letter sink is resolved on
+/// its own, its own else the parent's.
+fn effective_delivery(own: Option<DeliverySpec>, parent: Option<DeliverySpec>, own_retry_group: bool) -> Option<DeliverySpec> {
+    let own_sink = own.as_ref().and_then(|d| d.dead_letter_sink.clone());
+    let parent_sink = parent.as_ref().and_then(|d| d.dead_letter_sink.clone());
+    let retry_group = if own_retry_group { own } else { parent };
+    let dead_letter_sink = own_sink.or(parent_sink);
+    match (retry_group, dead_letter_sink) {
+        (None, None) => None,
+        (group, dead_letter_sink) => Some(DeliverySpec { dead_letter_sink, ..group.unwrap_or_default() }),
+    }
+}
+
 /// Computes statuses and the snapshot from every stored object.
 pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconciled {
     let gw = env.gateway_url.trim_end_matches('/');
@@ -313,12 +333,12 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
                 extra.insert("subscriberUri".into(), json!(""));
             }
         }
-        // A trigger's delivery replaces the broker's when it sets any option (BRK-01).
+        // BRK-01: the retry group is the trigger's when it has a delivery, else the broker's;
+        // the dead-letter sink is the trigger's, else the broker's.
         let own: Option<DeliverySpec> = decode(&t["spec"]["delivery"]);
-        let (effective, path) = match own.filter(DeliverySpec::is_set) {
-            Some(d) => (Some(d), "spec.delivery"),
-            None => (broker_delivery.clone().flatten(), "broker spec.delivery"),
-        };
+        let path = if own.is_some() { "spec.delivery" } else { "broker spec.delivery" };
+        let own_retry_group = own.is_some();
+        let effective = effective_delivery(own, broker_delivery.clone().flatten(), own_retry_group);
         let delivery = resolve_delivery(effective.as_ref(), path, ns, &addrs);
         match &delivery {
             Ok(rd) => {
@@ -388,11 +408,12 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
         let reply: Option<Destination> = decode(&s["spec"]["reply"]);
         let sub = subscriber.as_ref().ok_or_else(|| "spec.subscriber is missing".to_string()).and_then(|d| addrs.resolve(d, ns));
         let rep = reply.as_ref().map(|d| addrs.resolve(d, ns)).transpose();
+        // SUB-03: the retry group is the subscription's when it sets any of it, else the
+        // channel's; the dead-letter sink is the subscription's, else the channel's.
         let own: Option<DeliverySpec> = decode(&s["spec"]["delivery"]);
-        let effective = match own.filter(DeliverySpec::is_set) {
-            Some(d) => Some(d),
-            None => channel_delivery.get(&(ns.to_string(), channel.clone())).cloned().flatten(),
-        };
+        let own_retry_group = own.as_ref().is_some_and(sets_retry_group);
+        let parent = channel_delivery.get(&(ns.to_string(), channel.clone())).cloned().flatten();
+        let effective = effective_delivery(own, parent, own_retry_group);
         let delivery = resolve_delivery(effective.as_ref(), "spec.delivery", ns, &addrs);
         // The channel's SubscriberSpec (CH-02): resolved URIs, the dead-letter sink as a URI.
         let mut spec_entry = json!({
@@ -614,7 +635,7 @@ mod tests {
     }
 
     #[test]
-    fn trigger_delivery_overrides_broker_delivery_and_refs_resolve() {
+    fn trigger_retry_group_overrides_the_brokers_and_the_dead_letter_sink_falls_back() {
         let objs = vec![
             obj("Broker", "eventing.knative.dev", "brokers", "default", json!({"delivery": {"retry": 10, "backoffPolicy": "exponential", "backoffDelay": "PT0.2S",
                 "deadLetterSink": {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "dlq"}}}})),
@@ -622,6 +643,8 @@ mod tests {
             obj("Trigger", "eventing.knative.dev", "triggers", "inherits", json!({"broker": "default", "subscriber": {"uri": "http://127.0.0.1:1/"}})),
             obj("Trigger", "eventing.knative.dev", "triggers", "own", json!({"broker": "default", "subscriber": {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "dlq"}, "uri": "/extra"},
                 "delivery": {"retry": 1}})),
+            obj("Trigger", "eventing.knative.dev", "triggers", "sink-only", json!({"broker": "default", "subscriber": {"uri": "http://127.0.0.1:1/"},
+                "delivery": {"deadLetterSink": {"uri": "http://127.0.0.1:2/dls"}}})),
         ];
         let out = reconcile(&objs, &env());
         let b = status(&out, "default");
@@ -634,7 +657,14 @@ mod tests {
         assert_eq!(inherits.dead_letter.as_ref().unwrap().url, "http://127.0.0.1:8080/default/dlq");
         let own = hub.subscribers.iter().find(|s| s.name == "own").unwrap();
         assert_eq!(own.policy.retries, 1);
-        assert!(own.dead_letter.is_none(), "a trigger's delivery replaces the broker's entirely");
+        assert_eq!(own.policy.backoff, None, "the retry group comes whole from the trigger");
+        // BRK-01: the dead-letter sink is resolved on its own, the broker's when the trigger has none.
+        assert_eq!(own.dead_letter.as_ref().unwrap().url, "http://127.0.0.1:8080/default/dlq");
+        assert_eq!(status(&out, "own")["deadLetterSinkUri"], "http://127.0.0.1:8080/default/dlq");
+        // A trigger with a delivery that sets only a sink has its own (empty) retry group.
+        let sink_only = hub.subscribers.iter().find(|s| s.name == "sink-only").unwrap();
+        assert_eq!(sink_only.policy.retries, 0);
+        assert_eq!(sink_only.dead_letter.as_ref().unwrap().url, "http://127.0.0.1:2/dls");
         assert_eq!(own.subscriber.url, "http://127.0.0.1:8080/default/dlq/extra");
         assert_eq!(status(&out, "own")["subscriberUri"], "http://127.0.0.1:8080/default/dlq/extra");
     }

@@ -5,6 +5,7 @@
 //! SDK's HTTP binding leaves out: batch mode, case-insensitive media types, percent-encoding of
 //! header values, and the validation Knative applies at ingress.
 
+use base64::Engine;
 use bytes::Bytes;
 use cloudevents::event::{AttributeValue, ExtensionValue, SpecVersion};
 use cloudevents::{AttributesReader, AttributesWriter, Data, Event, EventBuilder};
@@ -82,21 +83,46 @@ pub fn decode(headers: &HeaderMap, body: Bytes) -> Result<Vec<Event>, BindingErr
                 .into_iter()
                 .enumerate()
                 .map(|(i, v)| {
-                    serde_json::from_value::<Event>(v).map_err(|e| BindingError::Body {
+                    serde_json::from_value::<Event>(normalize_structured(v)).map_err(|e| BindingError::Body {
                         mode: "batch",
                         reason: format!("event [{i}]: {e}"),
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?
         }
-        Mode::Structured => vec![serde_json::from_slice::<Event>(&body)
-            .map_err(|e| BindingError::Body { mode: "structured", reason: e.to_string() })?],
+        Mode::Structured => {
+            let value: serde_json::Value = serde_json::from_slice(&body)
+                .map_err(|e| BindingError::Body { mode: "structured", reason: e.to_string() })?;
+            vec![serde_json::from_value::<Event>(normalize_structured(value))
+                .map_err(|e| BindingError::Body { mode: "structured", reason: e.to_string() })?]
+        }
         Mode::Binary => vec![decode_binary(headers, body)?],
     };
     for e in &events {
         validate(e)?;
     }
     Ok(events)
+}
+
+/// Prepares a JSON-format event for the SDK's decoder: member names are lower-cased, as the
+/// Go SDK reads them (an extension written `MyExt` is the attribute `myext`), and inline JSON
+/// data whose media type the SDK does not recognise as JSON (`application/x+json;
+/// charset=utf-8`, with a parameter) is kept as the same bytes instead of being refused.
+fn normalize_structured(value: serde_json::Value) -> serde_json::Value {
+    let serde_json::Value::Object(mut map) = value else { return value };
+    if map.keys().any(|k| k.bytes().any(|b| b.is_ascii_uppercase())) {
+        map = map.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+    }
+    let sdk_reads_as_json = |ct: &str| ct.starts_with("application/json") || ct.starts_with("text/json") || ct.ends_with("+json");
+    let inline_non_string = map.get("data").is_some_and(|d| !d.is_string() && !d.is_null());
+    if let (true, Some(serde_json::Value::String(ct))) = (inline_non_string, map.get("datacontenttype")) {
+        if !sdk_reads_as_json(ct) {
+            let data = map.remove("data").unwrap_or_default();
+            let bytes = serde_json::to_vec(&data).unwrap_or_default();
+            map.insert("data_base64".into(), base64::engine::general_purpose::STANDARD.encode(bytes).into());
+        }
+    }
+    serde_json::Value::Object(map)
 }
 
 /// Decodes a binary-mode message (HTTP-02): the `ce-` headers, percent-decoded, become the
@@ -357,9 +383,39 @@ pub fn encode_binary(event: &Event, headers: &mut HeaderMap) -> Result<Bytes, Bi
 }
 
 /// Encodes an event in structured JSON mode, setting the content type.
+///
+/// The data follows the JSON event format (and the Go SDK's marshalling): a JSON media type
+/// (`application/json`, `*/*+json`, or no `datacontenttype`) goes inline as `"data": <json>`,
+/// text (`text/*`, XML) as a JSON string, and only other binary data as `data_base64`.
 pub fn encode_structured(event: &Event, headers: &mut HeaderMap) -> Result<Bytes, BindingError> {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(STRUCTURED_JSON));
-    serde_json::to_vec(event).map(Bytes::from).map_err(|e| BindingError::Encode(e.to_string()))
+    let encode = |e: &Event| serde_json::to_vec(e).map(Bytes::from).map_err(|e| BindingError::Encode(e.to_string()));
+    match structured_data(event) {
+        Some(data) => {
+            // Same bytes, same `datacontenttype`: only the form the JSON format writes changes.
+            let mut event = event.clone();
+            event.set_data_unchecked(data);
+            encode(&event)
+        }
+        None => encode(event),
+    }
+}
+
+/// How binary data (what binary mode and `data_base64` decode into) is written in the JSON
+/// format, when not as `data_base64`; `None` keeps the data as it is.
+fn structured_data(event: &Event) -> Option<Data> {
+    let Some(Data::Binary(bytes)) = event.data() else { return None };
+    let media_type = event.datacontenttype().map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    match media_type.as_deref() {
+        None => serde_json::from_slice(bytes).ok().map(Data::Json),
+        Some(mt) if mt == "application/json" || mt.ends_with("+json") || mt == "text/json" => {
+            serde_json::from_slice(bytes).ok().map(Data::Json)
+        }
+        Some(mt) if mt.starts_with("text/") || mt == "application/xml" || mt.ends_with("+xml") => {
+            String::from_utf8(bytes.clone()).ok().map(Data::String)
+        }
+        Some(_) => None,
+    }
 }
 
 /// Reads an integer extension value that may have travelled as a string (e.g. `knativebrokerttl`).
@@ -441,6 +497,46 @@ mod tests {
         let body = br#"{"specversion":"1.0","id":"a","type":"t","source":"/s","data":{"x":1}}"#;
         let events = decode(&h, Bytes::from_static(body)).unwrap();
         assert_eq!(events[0].id(), "a");
+    }
+
+    #[test]
+    fn structured_attribute_names_are_lower_cased() {
+        let h = headers(&[("content-type", STRUCTURED_JSON)]);
+        let body = br#"{"specversion":"1.0","id":"a","type":"t","source":"/s","MyExt":"v","data":{"Keep":1}}"#;
+        let e = &decode(&h, Bytes::from_static(body)).unwrap()[0];
+        assert_eq!(e.extension("myext").unwrap().to_string(), "v");
+        assert_eq!(e.data(), Some(&Data::Json(serde_json::json!({"Keep": 1}))));
+    }
+
+    /// Structured encoding of data that arrived in binary mode, for each kind of media type.
+    #[test]
+    fn structured_data_follows_the_json_format() {
+        let cases: [(Option<&str>, &[u8], serde_json::Value); 5] = [
+            (Some("application/json"), br#"{"a":1}"#, serde_json::json!({"data": {"a": 1}})),
+            (Some("application/vnd.x+json; charset=utf-8"), b"[1,2]", serde_json::json!({"data": [1, 2]})),
+            (None, b"42", serde_json::json!({"data": 42})),
+            (Some("text/plain"), b"hello", serde_json::json!({"data": "hello"})),
+            (Some("application/octet-stream"), &[0, 159, 146, 150], serde_json::json!({"data_base64": "AJ+Slg=="})),
+        ];
+        for (content_type, body, expected) in cases {
+            let mut h = headers(&[("ce-specversion", "1.0"), ("ce-id", "1"), ("ce-type", "t"), ("ce-source", "/s")]);
+            if let Some(ct) = content_type {
+                h.insert(CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
+            }
+            let event = decode(&h, Bytes::copy_from_slice(body)).unwrap().remove(0);
+            let mut out = HeaderMap::new();
+            let json: serde_json::Value = serde_json::from_slice(&encode_structured(&event, &mut out).unwrap()).unwrap();
+            let (key, value) = expected.as_object().unwrap().iter().next().unwrap();
+            assert_eq!(&json[key], value, "{content_type:?}: {json}");
+            let other = if key == "data" { "data_base64" } else { "data" };
+            assert!(json.get(other).is_none(), "{content_type:?}: {json}");
+            assert_eq!(json.get("datacontenttype").and_then(|v| v.as_str()), content_type, "{json}");
+            // And back: the structured form decodes to the same data bytes.
+            let mut sh = HeaderMap::new();
+            sh.insert(CONTENT_TYPE, HeaderValue::from_static(STRUCTURED_JSON));
+            let again = decode(&sh, Bytes::from(serde_json::to_vec(&json).unwrap())).unwrap().remove(0);
+            assert_eq!(data_bytes(&again), data_bytes(&event), "{content_type:?}");
+        }
     }
 
     #[test]

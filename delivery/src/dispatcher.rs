@@ -16,7 +16,7 @@ use http::{Request, StatusCode, Uri};
 use http_body_util::Full;
 use std::sync::Arc;
 
-use crate::binding;
+use crate::{binding, headers};
 use crate::metrics::DeliveryMetrics;
 use crate::pool::ConnectionPool;
 use crate::policy::{is_retryable, parse_retry_after, Format, RetryPolicy};
@@ -93,8 +93,13 @@ pub enum ReplyMode<'a> {
 
 /// One delivery to perform.
 pub struct Delivery<'a> {
+    /// Who delivers, for logs: the broker or channel and the trigger or subscription, e.g.
+    /// `broker default/default, trigger default/orders`.
+    pub label: &'a str,
     /// The event, exactly as the subscriber should receive it.
     pub event: &'a Event,
+    /// Pass-through headers that travel with the event ([`crate::headers`], DLV-06).
+    pub headers: &'a HeaderMap,
     /// Where it goes.
     pub subscriber: &'a Target,
     /// Retries, backoff, timeout.
@@ -139,32 +144,72 @@ struct AttemptError {
     retryable: bool,
     body: Bytes,
     retry_after: Option<Duration>,
+    /// What went wrong, in words a user can act on.
     message: String,
     /// The URL that failed when it is not the delivery's subscriber (a reply destination).
     failed_url: Option<String>,
+}
+
+/// A status for logs: the number, or `none` when no response came (a transport error).
+struct StatusText(Option<u16>);
+
+impl std::fmt::Display for StatusText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(s) => write!(f, "{s}"),
+            None => f.write_str("none"),
+        }
+    }
+}
+
+/// Time limits of every delivery attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Opening a TCP connection to a subscriber.
+    pub connect: Duration,
+    /// One attempt (connect, request and the whole response) when the delivery spec sets no
+    /// `timeout`, so a subscriber that never answers cannot hold its in-flight slots forever.
+    pub attempt: Duration,
+}
+
+impl Timeouts {
+    /// Connect timeout: 5 s. Knative's dispatcher dials with Go's default of 30 s.
+    pub const DEFAULT_CONNECT: Duration = Duration::from_secs(5);
+    /// Attempt timeout without `delivery.timeout`: 30 s. Knative has none by default.
+    pub const DEFAULT_ATTEMPT: Duration = Duration::from_secs(30);
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self { connect: Self::DEFAULT_CONNECT, attempt: Self::DEFAULT_ATTEMPT }
+    }
 }
 
 /// Sends events over HTTP with a shared connection pool.
 #[derive(Clone)]
 pub struct Dispatcher {
     pool: Arc<ConnectionPool>,
+    default_attempt_timeout: Duration,
 }
 
 impl Default for Dispatcher {
     fn default() -> Self {
-        Self::new()
+        Self::new(Timeouts::default())
     }
 }
 
 impl Dispatcher {
-    /// A dispatcher with keep-alive connections.
-    pub fn new() -> Self {
-        Self { pool: Arc::new(ConnectionPool::new(512, Duration::from_secs(30))) }
+    /// A dispatcher with keep-alive connections and these time limits.
+    pub fn new(timeouts: Timeouts) -> Self {
+        Self {
+            pool: Arc::new(ConnectionPool::new(512, Duration::from_secs(30), timeouts.connect)),
+            default_attempt_timeout: timeouts.attempt,
+        }
     }
 
     /// Delivers one event with retries, replies and dead-lettering.
     pub async fn deliver(&self, d: Delivery<'_>) -> Outcome {
-        let last = match self.with_retries(&d, true).await {
+        let (attempts, last) = match self.with_retries(&d, true).await {
             Ok(()) => {
                 d.metrics.delivered.inc();
                 if let Some(arrival) = d.arrival {
@@ -172,16 +217,22 @@ impl Dispatcher {
                 }
                 return Outcome::Delivered;
             }
-            Err(last) => last,
+            Err(failed) => failed,
         };
         d.metrics.failed.inc();
         let Some(dls) = d.dead_letter else {
-            tracing::warn!(subscriber = %d.subscriber.url, event_id = %d.event.id(), status = ?last.status, error = %last.message, "delivery failed and no dead-letter sink is set; event dropped");
+            tracing::warn!(
+                delivery = d.label, subscriber = %d.subscriber.url, event_id = %d.event.id(), attempts,
+                status = %StatusText(last.status), reason = %last.message,
+                "delivery failed and no dead-letter sink is set; event dropped"
+            );
             return Outcome::Failed { status: last.status, error: last.message };
         };
         let dead = dead_letter_event(d.event, last.failed_url.as_deref().unwrap_or(&d.subscriber.url), &last);
         let dls_delivery = Delivery {
+            label: d.label,
             event: &dead,
+            headers: d.headers,
             subscriber: dls,
             policy: d.policy,
             dead_letter: None,
@@ -196,11 +247,20 @@ impl Dispatcher {
         match self.with_retries(&dls_delivery, false).await {
             Ok(()) => {
                 d.metrics.dead_lettered.inc();
-                tracing::info!(subscriber = %d.subscriber.url, dead_letter = %dls.url, event_id = %d.event.id(), status = ?last.status, "event sent to dead-letter sink");
+                tracing::info!(
+                    delivery = d.label, subscriber = %d.subscriber.url, event_id = %d.event.id(), attempts,
+                    status = %StatusText(last.status), reason = %last.message, dead_letter = %dls.url,
+                    "delivery failed; event sent to the dead-letter sink"
+                );
                 Outcome::DeadLettered { status: last.status }
             }
-            Err(e) => {
-                tracing::error!(dead_letter = %dls.url, event_id = %d.event.id(), error = %e.message, "dead-letter sink failed too; event dropped");
+            Err((dls_attempts, e)) => {
+                tracing::error!(
+                    delivery = d.label, subscriber = %d.subscriber.url, event_id = %d.event.id(), attempts,
+                    status = %StatusText(last.status), reason = %last.message, dead_letter = %dls.url,
+                    dead_letter_attempts = dls_attempts, dead_letter_reason = %e.message,
+                    "delivery failed and the dead-letter sink failed too; event dropped"
+                );
                 Outcome::Failed { status: last.status, error: format!("{}; dead-letter sink: {}", last.message, e.message) }
             }
         }
@@ -208,24 +268,30 @@ impl Dispatcher {
 
     /// The retry loop: attempts until success, a non-retryable failure, or `retries` retries,
     /// waiting the policy's backoff (or an allowed `Retry-After`) between attempts. Returns
-    /// the last failure.
-    async fn with_retries(&self, d: &Delivery<'_>, count_retries: bool) -> Result<(), AttemptError> {
+    /// the number of attempts made and the last failure.
+    async fn with_retries(&self, d: &Delivery<'_>, count_retries: bool) -> Result<(), (u32, AttemptError)> {
         let mut last: Option<AttemptError> = None;
+        let mut attempts = 0;
         for attempt in 0..=d.policy.retries {
             if let Some(prev) = &last {
                 let wait = d.policy.wait_before_retry(attempt, prev.status, prev.retry_after);
                 if count_retries {
                     d.metrics.retried.inc();
                 }
-                tracing::debug!(target_url = %d.subscriber.url, attempt, wait_ms = wait.as_millis() as u64, "retrying delivery");
+                tracing::debug!(delivery = d.label, target_url = %d.subscriber.url, event_id = %d.event.id(), attempt = attempt + 1, wait_ms = wait.as_millis() as u64, "retrying delivery");
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
                 }
             }
+            attempts = attempt + 1;
             match self.attempt(d).await {
                 Ok(()) => return Ok(()),
                 Err(e) => {
-                    tracing::debug!(target_url = %d.subscriber.url, event_id = %d.event.id(), status = ?e.status, error = %e.message, attempt, "delivery attempt failed");
+                    tracing::debug!(
+                        delivery = d.label, target_url = %d.subscriber.url, event_id = %d.event.id(), attempt = attempts,
+                        status = %StatusText(e.status), reason = %e.message, retryable = e.retryable,
+                        "delivery attempt failed"
+                    );
                     let stop = !e.retryable;
                     last = Some(e);
                     if stop {
@@ -234,14 +300,16 @@ impl Dispatcher {
                 }
             }
         }
-        Err(last.expect("at least one attempt ran"))
+        Err((attempts, last.expect("at least one attempt ran")))
     }
 
     /// Sends one event once, without retries; for reply and channel sinks reached over HTTP.
-    pub async fn send_once(&self, event: &Event, target: &Target, namespace: &str, trace: &TraceContext) -> Result<(), SinkError> {
+    pub async fn send_once(&self, event: &Event, headers: &HeaderMap, target: &Target, namespace: &str, trace: &TraceContext) -> Result<(), SinkError> {
         let policy = RetryPolicy::default();
         let d = Delivery {
+            label: "reply",
             event,
+            headers,
             subscriber: target,
             policy: &policy,
             dead_letter: None,
@@ -274,12 +342,10 @@ impl Dispatcher {
         let exchange = async {
             self.pool.exchange(&d.subscriber.authority, request, MAX_RESPONSE_BYTES).await.map_err(|e| transport_error(e.to_string()))
         };
-        let result = match d.policy.timeout {
-            Some(t) => match tokio::time::timeout(t, exchange).await {
-                Ok(r) => r,
-                Err(_) => Err(transport_error(format!("timed out after {t:?}"))),
-            },
-            None => exchange.await,
+        let limit = d.policy.timeout.unwrap_or(self.default_attempt_timeout);
+        let result = match tokio::time::timeout(limit, exchange).await {
+            Ok(r) => r,
+            Err(_) => Err(transport_error(format!("no response within {} ms (attempt timeout)", limit.as_millis()))),
         };
         d.metrics.attempt_seconds.observe(started.elapsed().as_secs_f64());
         let (parts, body) = result?;
@@ -295,13 +361,18 @@ impl Dispatcher {
                 retryable: is_retryable(Some(status.as_u16())),
                 body,
                 retry_after,
-                message: format!("subscriber responded {status}"),
+                message: format!("{} responded {status}", d.subscriber.url),
                 failed_url: None,
             });
         }
         self.handle_reply(d, status, &parts.headers, body).await
     }
 
+    /// Hands a 2xx response's reply event to the reply sink. A body that is not a CloudEvent
+    /// fails a trigger's delivery (`strict`, the MT broker filter's 502) and is ignored for a
+    /// subscription; a reply that claims to be a CloudEvent but is not a valid one is refused by
+    /// the reply's destination (400), as the broker's ingress refuses it in Knative. Neither is
+    /// retried: the subscriber did its part, calling it again would not change its answer.
     async fn handle_reply(&self, d: &Delivery<'_>, status: StatusCode, headers: &HeaderMap, body: Bytes) -> Result<(), AttemptError> {
         let ReplyMode::To { sink, strict } = d.reply else { return Ok(()) };
         let looks_like_event = headers.contains_key("ce-specversion") || binding::detect_mode(headers) != binding::Mode::Binary;
@@ -309,19 +380,32 @@ impl Dispatcher {
             if body.is_empty() || !strict {
                 return Ok(());
             }
-            return Err(bad_reply(body, format!("subscriber responded {status} with a body that is not a cloudevent")));
+            let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("no content type");
+            let message = format!(
+                "{} responded {status} with a non-CloudEvent body ({content_type}, {} bytes), which Knative treats as a failure",
+                d.subscriber.url,
+                body.len()
+            );
+            return Err(AttemptError { status: Some(502), retryable: false, body, retry_after: None, message, failed_url: None });
         }
-        let events = binding::decode(headers, body.clone())
-            .map_err(|e| bad_reply(body.clone(), format!("malformed reply event: {e}")))?;
+        let events = binding::decode(headers, body.clone()).map_err(|e| AttemptError {
+            status: Some(400),
+            retryable: false,
+            body: Bytes::from(format!("invalid reply event: {e}")),
+            retry_after: None,
+            message: format!("{} replied with an invalid CloudEvent, refused by the reply destination: {e}", d.subscriber.url),
+            failed_url: sink.url().map(str::to_string),
+        })?;
+        let reply_headers = headers::pass_through(headers);
         for reply in events {
             // A reply refused for good (the broker's 400 when its TTL is spent) fails the
             // delivery without retries, as a subscriber's 400 would.
-            sink.send(reply, d.trace).await.map_err(|e| AttemptError {
+            sink.send(reply, reply_headers.clone(), d.trace).await.map_err(|e| AttemptError {
                 status: Some(e.status()),
                 retryable: matches!(e, SinkError::Unavailable { .. }),
-                body: Bytes::new(),
+                body: Bytes::from(e.to_string()),
                 retry_after: None,
-                message: format!("storing reply failed: {e}"),
+                message: format!("storing the reply failed: {e}"),
                 failed_url: sink.url().map(str::to_string),
             })?;
         }
@@ -333,12 +417,11 @@ fn transport_error(message: String) -> AttemptError {
     AttemptError { status: None, retryable: true, body: Bytes::new(), retry_after: None, message, failed_url: None }
 }
 
-fn bad_reply(body: Bytes, message: String) -> AttemptError {
-    AttemptError { status: Some(502), retryable: true, body, retry_after: None, message, failed_url: None }
-}
-
 fn build_request(d: &Delivery<'_>) -> Result<Request<Full<Bytes>>, binding::BindingError> {
-    let mut headers = HeaderMap::with_capacity(12);
+    let mut headers = HeaderMap::with_capacity(12 + d.headers.len());
+    for (name, value) in d.headers {
+        headers.append(name.clone(), value.clone());
+    }
     let body = match d.policy.format {
         Format::Binary => binding::encode_binary(d.event, &mut headers)?,
         Format::Structured => binding::encode_structured(d.event, &mut headers)?,
@@ -384,8 +467,8 @@ pub struct HttpSink {
 
 #[async_trait]
 impl EventSink for HttpSink {
-    async fn send(&self, event: Event, trace: &TraceContext) -> Result<(), SinkError> {
-        self.dispatcher.send_once(&event, &self.target, &self.namespace, trace).await
+    async fn send(&self, event: Event, headers: HeaderMap, trace: &TraceContext) -> Result<(), SinkError> {
+        self.dispatcher.send_once(&event, &headers, &self.target, &self.namespace, trace).await
     }
 
     fn url(&self) -> Option<&str> {

@@ -13,6 +13,7 @@
 
 pub mod binding;
 pub mod dispatcher;
+pub mod headers;
 pub mod metrics;
 pub mod policy;
 pub mod pool;
@@ -20,7 +21,7 @@ pub mod sink;
 pub mod trace;
 
 pub use cloudevents;
-pub use dispatcher::{Delivery, Dispatcher, HttpSink, Outcome, ReplyMode, Target};
+pub use dispatcher::{Delivery, Dispatcher, HttpSink, Outcome, ReplyMode, Target, Timeouts};
 pub use policy::RetryPolicy;
 pub use sink::{EventSink, SinkError};
 pub use trace::TraceContext;

@@ -79,13 +79,14 @@ pub struct ConnectionPool {
     idle: Mutex<Idle>,
     max_idle_per_authority: usize,
     idle_timeout: Duration,
+    connect_timeout: Duration,
 }
 
 impl ConnectionPool {
     /// A pool keeping at most `max_idle_per_authority` idle connections per `host:port`, each
-    /// for at most `idle_timeout`.
-    pub fn new(max_idle_per_authority: usize, idle_timeout: Duration) -> Self {
-        Self { idle: Mutex::new(Idle::default()), max_idle_per_authority, idle_timeout }
+    /// for at most `idle_timeout`; opening a connection may take at most `connect_timeout`.
+    pub fn new(max_idle_per_authority: usize, idle_timeout: Duration, connect_timeout: Duration) -> Self {
+        Self { idle: Mutex::new(Idle::default()), max_idle_per_authority, idle_timeout, connect_timeout }
     }
 
     /// Sends `request` (origin-form URI with a `Host` header) to `authority` (`host:port`) and
@@ -94,7 +95,7 @@ impl ConnectionPool {
         loop {
             let (mut connection, reused) = match self.checkout(authority) {
                 Some(c) => (c, true),
-                None => (connect(authority).await?, false),
+                None => (connect(authority, self.connect_timeout).await?, false),
             };
             let PooledConnection { sender, driver } = &mut connection;
             let exchange = async {
@@ -184,9 +185,15 @@ async fn drive<T>(driver: &mut Driver, exchange: impl Future<Output = T>) -> T {
     .await
 }
 
-async fn connect(authority: &str) -> Result<PooledConnection, ExchangeError> {
+async fn connect(authority: &str, timeout: Duration) -> Result<PooledConnection, ExchangeError> {
     let connect_error = |source| ExchangeError::Connect { authority: authority.to_string(), source };
-    let stream = TcpStream::connect(authority).await.map_err(connect_error)?;
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(authority)).await {
+        Ok(connected) => connected.map_err(connect_error)?,
+        Err(_) => {
+            let message = format!("no connection within {} ms", timeout.as_millis());
+            return Err(connect_error(std::io::Error::new(std::io::ErrorKind::TimedOut, message)));
+        }
+    };
     stream.set_nodelay(true).map_err(connect_error)?;
     let (sender, driver) = http1::handshake(TokioIo::new(stream)).await?;
     Ok(PooledConnection { sender, driver })

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use cloudevents::Event;
+use http::HeaderMap;
 
 use crate::trace::TraceContext;
 
@@ -39,8 +40,9 @@ impl SinkError {
 /// Something that durably accepts events; returning `Ok` means the next hop owns the event.
 #[async_trait]
 pub trait EventSink: Send + Sync {
-    /// Hands one event to the sink, in the given trace.
-    async fn send(&self, event: Event, trace: &TraceContext) -> Result<(), SinkError>;
+    /// Hands one event to the sink with its pass-through headers ([`crate::headers`]), in the
+    /// given trace.
+    async fn send(&self, event: Event, headers: HeaderMap, trace: &TraceContext) -> Result<(), SinkError>;
 
     /// The sink's URL, when it has one: a dead-lettered event whose reply could not be stored
     /// here names it in `knativeerrordest` (DLV-05) instead of the subscriber's.

@@ -20,7 +20,7 @@ use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use sluice_brokers::{Acknowledge, BackendKind, DataPlane, HubKey, HubKind, HubSpec, ReplyTo, Snapshot, SubscriberConfig};
+use sluice_brokers::{Acknowledge, BackendKind, DataPlane, HubKey, HubKind, HubSpec, PlaneConfig, ReplyTo, Snapshot, SubscriberConfig};
 use sluice_crds::eventing::SubscriptionsApiFilter;
 use sluice_delivery::metrics::Metrics;
 use sluice_delivery::{RetryPolicy, Target};
@@ -269,7 +269,12 @@ pub async fn bench(which: BenchCommand) -> anyhow::Result<ExitCode> {
     let sub_url = format!("http://{sub_addr}/");
 
     let metrics = Arc::new(Metrics::new());
-    let plane = DataPlane::new(metrics, sluice_brokers::plane::DEFAULT_MAX_BODY_BYTES);
+    let config = PlaneConfig {
+        gateway_url: "http://127.0.0.1:0".into(),
+        max_body_bytes: sluice_brokers::plane::DEFAULT_MAX_BODY_BYTES,
+        timeouts: Default::default(),
+    };
+    let plane = DataPlane::new(metrics, config);
     let filter = SubscriptionsApiFilter { exact: Some(BTreeMap::from([("type".to_string(), "dev.sluice.bench".to_string())])), ..Default::default() };
     let key = HubKey { kind: HubKind::Broker, namespace: "bench".into(), name: "default".into() };
     plane

@@ -5,14 +5,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use sluice_brokers::plane::DEFAULT_MAX_BODY_BYTES;
-use sluice_brokers::DataPlane;
+use sluice_brokers::{DataPlane, PlaneConfig};
 use sluice_control::reconcile::Environment;
 use sluice_control::store::Store;
 use sluice_control::ControlPlane;
 use sluice_delivery::metrics::Metrics;
+use sluice_delivery::Timeouts;
 
 use super::manifests;
 
@@ -20,20 +22,42 @@ use super::manifests;
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
     /// Manifest files or directories to apply at start.
-    #[arg(short = 'f', long = "filename")]
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
     files: Vec<PathBuf>,
-    /// Directory where objects are persisted and restored from on restart.
-    #[arg(long)]
+    /// Directory where objects are persisted and restored from on restart. Without it nothing
+    /// is persisted: objects live in memory and are gone when the process stops.
+    #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Address of the gateway (broker and channel ingress).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     gateway: SocketAddr,
     /// Address of the resource API and /metrics.
-    #[arg(long, default_value = "127.0.0.1:8090")]
+    #[arg(long, default_value = "127.0.0.1:8090", value_name = "ADDR")]
     api: SocketAddr,
     /// Largest accepted request body on the gateway, in bytes.
-    #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    #[arg(long, default_value_t = DEFAULT_MAX_BODY_BYTES, value_name = "BYTES")]
     max_body_bytes: usize,
+    /// Time limit of one delivery attempt when its `delivery.timeout` is not set (e.g. `30s`,
+    /// `500ms`, `2m`).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    delivery_timeout: Duration,
+    /// Time limit for opening a connection to a subscriber.
+    #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = parse_duration)]
+    connect_timeout: Duration,
+}
+
+/// Parses `500ms`, `30s` or `2m`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len()));
+    let value: f64 = number.parse().map_err(|_| format!("{text:?} is not a duration such as 500ms, 30s or 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("{text:?} is not a duration such as 500ms, 30s or 2m (units: ms, s, m)")),
+    };
+    Duration::try_from_secs_f64(seconds).ok().filter(|d| !d.is_zero()).ok_or_else(|| format!("{text:?} must be greater than zero"))
 }
 
 /// The URL clients use to reach a listening address (unspecified IPs become loopback).
@@ -66,11 +90,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let store = Store::open(args.data_dir.clone())?;
     let metrics = Arc::new(Metrics::new());
-    let plane = DataPlane::new(metrics.clone(), args.max_body_bytes);
     // Bound before the control plane starts so that addresses in status (`status.address.url`)
     // carry the real port, also when `--gateway` asks for port 0.
     let gateway = tokio::net::TcpListener::bind(args.gateway).await.with_context(|| format!("binding gateway {}", args.gateway))?;
     let gateway_url = public_url(gateway.local_addr()?);
+    let timeouts = Timeouts { connect: args.connect_timeout, attempt: args.delivery_timeout };
+    let plane = DataPlane::new(metrics.clone(), PlaneConfig { gateway_url: gateway_url.clone(), max_body_bytes: args.max_body_bytes, timeouts });
     let cp = ControlPlane::start(store, plane.clone(), metrics, Environment { gateway_url: gateway_url.clone() }).await;
     let objects: Vec<serde_json::Value> = loaded.objects.iter().map(|(_, o)| o.to_value()).collect();
     if !objects.is_empty() {
@@ -106,4 +131,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         _ = shutdown => {},
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_a_unit() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("30").unwrap_err().contains("units"));
+        assert!(parse_duration("0s").unwrap_err().contains("greater than zero"));
+    }
 }
