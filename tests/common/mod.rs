@@ -17,6 +17,8 @@ use axum::response::{IntoResponse, Response};
 /// A running `sluice run`.
 pub struct Sluice {
     child: Option<Child>,
+    /// Extra arguments of `sluice run`.
+    args: Vec<String>,
     /// Gateway base URL.
     pub gateway: String,
     /// API base URL.
@@ -30,8 +32,14 @@ impl Sluice {
     /// binds port 0 for gateway and API and the harness reads the ports it got from its log,
     /// so tests running in parallel never race for a port.
     pub async fn start(manifests: &str) -> Sluice {
+        Self::start_with_args(manifests, &[]).await
+    }
+
+    /// Like [`Sluice::start`], with extra arguments for `sluice run`.
+    pub async fn start_with_args(manifests: &str, args: &[&str]) -> Sluice {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = Sluice { child: None, gateway: String::new(), api: String::new(), dir };
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let mut s = Sluice { child: None, args, gateway: String::new(), api: String::new(), dir };
         std::fs::create_dir_all(s.dir.path().join("manifests")).unwrap();
         std::fs::write(s.dir.path().join("manifests/app.yaml"), manifests).unwrap();
         s.spawn(true).await;
@@ -55,6 +63,7 @@ impl Sluice {
             .arg(listen_addr(&self.gateway))
             .arg("--api")
             .arg(listen_addr(&self.api))
+            .args(&self.args)
             .env("RUST_LOG", "info,sluice_delivery=debug")
             .stdout(Stdio::null())
             .stderr(Stdio::from(std::fs::File::create(self.dir.path().join("sluice.log")).unwrap()));
