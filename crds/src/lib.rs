@@ -12,7 +12,8 @@
 //!   manifest files;
 //! - strict decoding: an unknown field anywhere in a spec (or at the top level, or in
 //!   `metadata`) is an error naming the field with its path, e.g.
-//!   `spec.filters[0].exactt: unknown field ...`;
+//!   `spec.filters[0].exactt: unknown field ...` (the pod parts of Serving objects and
+//!   ContainerSource use the `k8s-openapi` types, and [`pod`]'s field mask does this for them);
 //! - every validation problem is a [`FieldError`] carrying the field path it concerns, and
 //!   [`KnativeObject::describe_errors`] prefixes them with the object, e.g.
 //!   `trigger default/orders: spec.filters[1]: multiple dialects found (exact, prefix)`.

@@ -382,6 +382,7 @@ impl KnativeObject {
         if allowed == CUSTOM_RESOURCE_FIELDS {
             map.entry("spec").or_insert_with(|| Value::Object(Map::new()));
         }
+        errs.extend(crate::pod::check_embedded_fields(&api_version, &kind, &mut value));
         match Self::decode(&api_version, &kind, value) {
             Some((obj, decode_errs)) => {
                 errs.extend(decode_errs);

@@ -1,965 +1,390 @@
-//! The part of the Kubernetes PodSpec that Knative objects embed: containers, volumes and the
-//! pod-level fields a Revision template or a ContainerSource may carry.
+//! Knative's rules for the Kubernetes pod parts that Knative objects embed (a Revision's
+//! template, a ContainerSource's `spec.template`), over the `k8s-openapi` types
+//! ([`PodSpec`], [`Container`], [`Probe`], [`Volume`], ...).
 //!
-//! The types decode strictly (an unknown field is an error). Which fields Knative Serving
-//! accepts in a Revision is checked by [`validate_serving_pod`], mirroring Serving's field
-//! masks (`pkg/apis/serving/fieldmask.go`) and `ValidatePodSpec`; fields behind Serving feature
-//! flags that default to off (init containers, persistent volume claims, ...) are accepted,
-//! since Sluice runs them itself.
+//! Two layers:
+//! - a **field mask** ([`check_embedded_fields`]), applied to the JSON before it is decoded:
+//!   the fields Knative Serving accepts, mirroring its field masks
+//!   (`pkg/apis/serving/fieldmask.go`). Any other field, a typo or a Kubernetes field Knative
+//!   leaves out, is an `unknown field` error with its path, as from a strictly decoded type
+//!   (the `k8s-openapi` types themselves skip unknown fields). Fields behind Serving feature
+//!   flags that default to off (init containers, persistent volume claims, affinity, ...) are
+//!   in the mask, since Sluice runs them itself. Sub-objects Sluice takes as Kubernetes
+//!   defines them (affinity, tolerations, lifecycle, ...) are decoded into their `k8s-openapi`
+//!   type, and a field that type does not know is refused rather than silently dropped;
+//! - **validation** ([`validate_serving_pod`], [`validate_source_pod`]) over the decoded
+//!   types: one serving port, reserved names and ports, fields Knative refuses in a Revision,
+//!   probes, environment, volumes and mounts, each problem with its field path.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
-use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use k8s_openapi::api::core::v1::{
+    Affinity, CSIVolumeSource, Container, DownwardAPIProjection, EnvVar, EphemeralVolumeSource, HostAlias, ImageVolumeSource,
+    KeyToPath, Lifecycle, PodDNSConfig, PodSpec, Probe, SELinuxOptions, Toleration, TopologySpreadConstraint, Volume,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde_json::Value;
 
 use crate::{field, index, FieldError};
 
-/// An integer or a string, e.g. a probe port (`8080` or `"http"`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum IntOrString {
-    /// A number.
-    Int(i32),
-    /// A name.
-    String(String),
+// ---------------------------------------------------------------------------------------------
+// Field mask
+// ---------------------------------------------------------------------------------------------
+
+/// The fields one (Kubernetes or Knative) object type may carry in a Knative object.
+struct Mask {
+    /// Fields of an embedded mask, accepted too and listed first (a RevisionSpec embeds the
+    /// PodSpec fields).
+    base: Option<&'static Mask>,
+    /// Field names (as written in JSON) and what their values are checked against.
+    fields: &'static [(&'static str, Child)],
 }
 
-impl Serialize for IntOrString {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            IntOrString::Int(i) => s.serialize_i32(*i),
-            IntOrString::String(v) => s.serialize_str(v),
+/// How the value of a masked field is checked.
+enum Child {
+    /// A scalar, a list of scalars or a map of scalars: only the decoder's type check.
+    Leaf,
+    /// An object of the given mask.
+    Object(&'static Mask),
+    /// A list of objects of the given mask.
+    List(&'static Mask),
+    /// A Kubernetes type taken as a whole: the value is decoded into its `k8s-openapi` type
+    /// and encoded again by the function, and fields lost on the way are unknown.
+    Kept(fn(&Value) -> Option<Value>),
+}
+
+use Child::{Kept, Leaf, List, Object};
+
+/// `value` decoded as `T` and encoded again, or `None` when it does not decode (the typed
+/// decoding of the whole object reports that, with its path).
+fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(value: &Value) -> Option<Value> {
+    let typed: T = serde_json::from_value(value.clone()).ok()?;
+    serde_json::to_value(typed).ok()
+}
+
+static REVISION_TEMPLATE: Mask = Mask { base: None, fields: &[("metadata", Object(&TEMPLATE_METADATA)), ("spec", Object(&REVISION_SPEC))] };
+
+static POD_TEMPLATE: Mask = Mask { base: None, fields: &[("metadata", Object(&TEMPLATE_METADATA)), ("spec", Object(&POD_SPEC))] };
+
+static TEMPLATE_METADATA: Mask =
+    Mask { base: None, fields: &[("name", Leaf), ("generateName", Leaf), ("namespace", Leaf), ("labels", Leaf), ("annotations", Leaf)] };
+
+static REVISION_SPEC: Mask = Mask {
+    base: Some(&POD_SPEC),
+    fields: &[
+        ("containerConcurrency", Leaf),
+        ("timeoutSeconds", Leaf),
+        ("responseStartTimeoutSeconds", Leaf),
+        ("idleTimeoutSeconds", Leaf),
+    ],
+};
+
+static POD_SPEC: Mask = Mask {
+    base: None,
+    fields: &[
+        ("containers", List(&CONTAINER)),
+        ("initContainers", List(&CONTAINER)),
+        ("volumes", List(&VOLUME)),
+        ("serviceAccountName", Leaf),
+        ("automountServiceAccountToken", Leaf),
+        ("imagePullSecrets", List(&LOCAL_OBJECT_REFERENCE)),
+        ("enableServiceLinks", Leaf),
+        ("securityContext", Object(&POD_SECURITY_CONTEXT)),
+        ("nodeSelector", Leaf),
+        ("affinity", Kept(round_trip::<Affinity>)),
+        ("tolerations", Kept(round_trip::<Vec<Toleration>>)),
+        ("topologySpreadConstraints", Kept(round_trip::<Vec<TopologySpreadConstraint>>)),
+        ("hostAliases", Kept(round_trip::<Vec<HostAlias>>)),
+        ("runtimeClassName", Leaf),
+        ("priorityClassName", Leaf),
+        ("schedulerName", Leaf),
+        ("dnsPolicy", Leaf),
+        ("dnsConfig", Kept(round_trip::<PodDNSConfig>)),
+        ("shareProcessNamespace", Leaf),
+        ("hostIPC", Leaf),
+        ("hostPID", Leaf),
+        ("hostNetwork", Leaf),
+        // Decoded so that validation can refuse them in a Revision with a precise message.
+        ("restartPolicy", Leaf),
+        ("terminationGracePeriodSeconds", Leaf),
+        ("nodeName", Leaf),
+        ("hostname", Leaf),
+    ],
+};
+
+static LOCAL_OBJECT_REFERENCE: Mask = Mask { base: None, fields: &[("name", Leaf)] };
+
+static CONTAINER: Mask = Mask {
+    base: None,
+    fields: &[
+        ("name", Leaf),
+        ("image", Leaf),
+        ("command", Leaf),
+        ("args", Leaf),
+        ("workingDir", Leaf),
+        ("env", List(&ENV_VAR)),
+        ("envFrom", List(&ENV_FROM_SOURCE)),
+        ("ports", List(&CONTAINER_PORT)),
+        ("resources", Object(&RESOURCE_REQUIREMENTS)),
+        ("volumeMounts", List(&VOLUME_MOUNT)),
+        ("livenessProbe", Object(&PROBE)),
+        ("readinessProbe", Object(&PROBE)),
+        ("startupProbe", Object(&PROBE)),
+        ("imagePullPolicy", Leaf),
+        ("securityContext", Object(&SECURITY_CONTEXT)),
+        ("terminationMessagePath", Leaf),
+        ("terminationMessagePolicy", Leaf),
+        // Decoded so that validation can refuse them in a Revision; ContainerSource keeps them.
+        ("lifecycle", Kept(round_trip::<Lifecycle>)),
+        ("stdin", Leaf),
+        ("stdinOnce", Leaf),
+        ("tty", Leaf),
+    ],
+};
+
+static ENV_VAR: Mask = Mask { base: None, fields: &[("name", Leaf), ("value", Leaf), ("valueFrom", Object(&ENV_VAR_SOURCE))] };
+
+static ENV_VAR_SOURCE: Mask = Mask {
+    base: None,
+    fields: &[
+        ("configMapKeyRef", Object(&KEY_SELECTOR)),
+        ("secretKeyRef", Object(&KEY_SELECTOR)),
+        ("fieldRef", Object(&OBJECT_FIELD_SELECTOR)),
+        ("resourceFieldRef", Object(&RESOURCE_FIELD_SELECTOR)),
+    ],
+};
+
+static KEY_SELECTOR: Mask = Mask { base: None, fields: &[("name", Leaf), ("key", Leaf), ("optional", Leaf)] };
+
+static OBJECT_FIELD_SELECTOR: Mask = Mask { base: None, fields: &[("apiVersion", Leaf), ("fieldPath", Leaf)] };
+
+static RESOURCE_FIELD_SELECTOR: Mask = Mask { base: None, fields: &[("containerName", Leaf), ("resource", Leaf), ("divisor", Leaf)] };
+
+static ENV_FROM_SOURCE: Mask =
+    Mask { base: None, fields: &[("prefix", Leaf), ("configMapRef", Object(&ENV_SOURCE)), ("secretRef", Object(&ENV_SOURCE))] };
+
+static ENV_SOURCE: Mask = Mask { base: None, fields: &[("name", Leaf), ("optional", Leaf)] };
+
+static CONTAINER_PORT: Mask =
+    Mask { base: None, fields: &[("containerPort", Leaf), ("name", Leaf), ("protocol", Leaf), ("hostPort", Leaf), ("hostIP", Leaf)] };
+
+static RESOURCE_REQUIREMENTS: Mask = Mask { base: None, fields: &[("limits", Leaf), ("requests", Leaf)] };
+
+static VOLUME_MOUNT: Mask =
+    Mask { base: None, fields: &[("name", Leaf), ("mountPath", Leaf), ("readOnly", Leaf), ("subPath", Leaf), ("mountPropagation", Leaf)] };
+
+static PROBE: Mask = Mask {
+    base: None,
+    fields: &[
+        ("httpGet", Object(&HTTP_GET_ACTION)),
+        ("tcpSocket", Object(&TCP_SOCKET_ACTION)),
+        ("exec", Object(&EXEC_ACTION)),
+        ("grpc", Object(&GRPC_ACTION)),
+        ("initialDelaySeconds", Leaf),
+        ("timeoutSeconds", Leaf),
+        ("periodSeconds", Leaf),
+        ("successThreshold", Leaf),
+        ("failureThreshold", Leaf),
+        ("terminationGracePeriodSeconds", Leaf),
+    ],
+};
+
+static HTTP_GET_ACTION: Mask = Mask {
+    base: None,
+    fields: &[("path", Leaf), ("port", Leaf), ("host", Leaf), ("scheme", Leaf), ("httpHeaders", List(&HTTP_HEADER))],
+};
+
+static HTTP_HEADER: Mask = Mask { base: None, fields: &[("name", Leaf), ("value", Leaf)] };
+
+static TCP_SOCKET_ACTION: Mask = Mask { base: None, fields: &[("port", Leaf), ("host", Leaf)] };
+
+static EXEC_ACTION: Mask = Mask { base: None, fields: &[("command", Leaf)] };
+
+static GRPC_ACTION: Mask = Mask { base: None, fields: &[("port", Leaf), ("service", Leaf)] };
+
+static SECURITY_CONTEXT: Mask = Mask {
+    base: None,
+    fields: &[
+        ("capabilities", Object(&CAPABILITIES)),
+        ("readOnlyRootFilesystem", Leaf),
+        ("runAsUser", Leaf),
+        ("runAsGroup", Leaf),
+        ("runAsNonRoot", Leaf),
+        ("allowPrivilegeEscalation", Leaf),
+        ("seccompProfile", Object(&SECCOMP_PROFILE)),
+        ("privileged", Leaf),
+        // Decoded so that validation can refuse them in a Revision.
+        ("procMount", Leaf),
+        ("seLinuxOptions", Kept(round_trip::<SELinuxOptions>)),
+    ],
+};
+
+static CAPABILITIES: Mask = Mask { base: None, fields: &[("add", Leaf), ("drop", Leaf)] };
+
+static SECCOMP_PROFILE: Mask = Mask { base: None, fields: &[("type", Leaf), ("localhostProfile", Leaf)] };
+
+static POD_SECURITY_CONTEXT: Mask = Mask {
+    base: None,
+    fields: &[
+        ("runAsUser", Leaf),
+        ("runAsGroup", Leaf),
+        ("runAsNonRoot", Leaf),
+        ("fsGroup", Leaf),
+        ("supplementalGroups", Leaf),
+        ("seccompProfile", Object(&SECCOMP_PROFILE)),
+    ],
+};
+
+static VOLUME: Mask = Mask {
+    base: None,
+    fields: &[
+        ("name", Leaf),
+        ("secret", Object(&SECRET_VOLUME_SOURCE)),
+        ("configMap", Object(&CONFIG_MAP_VOLUME_SOURCE)),
+        ("projected", Object(&PROJECTED_VOLUME_SOURCE)),
+        ("emptyDir", Object(&EMPTY_DIR_VOLUME_SOURCE)),
+        ("persistentVolumeClaim", Object(&PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE)),
+        ("hostPath", Object(&HOST_PATH_VOLUME_SOURCE)),
+        ("csi", Kept(round_trip::<CSIVolumeSource>)),
+        ("ephemeral", Kept(round_trip::<EphemeralVolumeSource>)),
+        ("image", Kept(round_trip::<ImageVolumeSource>)),
+    ],
+};
+
+static SECRET_VOLUME_SOURCE: Mask =
+    Mask { base: None, fields: &[("secretName", Leaf), ("items", List(&KEY_TO_PATH)), ("defaultMode", Leaf), ("optional", Leaf)] };
+
+static CONFIG_MAP_VOLUME_SOURCE: Mask =
+    Mask { base: None, fields: &[("name", Leaf), ("items", List(&KEY_TO_PATH)), ("defaultMode", Leaf), ("optional", Leaf)] };
+
+static KEY_TO_PATH: Mask = Mask { base: None, fields: &[("key", Leaf), ("path", Leaf), ("mode", Leaf)] };
+
+static PROJECTED_VOLUME_SOURCE: Mask = Mask { base: None, fields: &[("sources", List(&VOLUME_PROJECTION)), ("defaultMode", Leaf)] };
+
+static VOLUME_PROJECTION: Mask = Mask {
+    base: None,
+    fields: &[
+        ("secret", Object(&OBJECT_PROJECTION)),
+        ("configMap", Object(&OBJECT_PROJECTION)),
+        ("serviceAccountToken", Object(&SERVICE_ACCOUNT_TOKEN_PROJECTION)),
+        ("downwardAPI", Kept(round_trip::<DownwardAPIProjection>)),
+    ],
+};
+
+static OBJECT_PROJECTION: Mask = Mask { base: None, fields: &[("name", Leaf), ("items", List(&KEY_TO_PATH)), ("optional", Leaf)] };
+
+static SERVICE_ACCOUNT_TOKEN_PROJECTION: Mask =
+    Mask { base: None, fields: &[("audience", Leaf), ("expirationSeconds", Leaf), ("path", Leaf)] };
+
+static EMPTY_DIR_VOLUME_SOURCE: Mask = Mask { base: None, fields: &[("medium", Leaf), ("sizeLimit", Leaf)] };
+
+static PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE: Mask = Mask { base: None, fields: &[("claimName", Leaf), ("readOnly", Leaf)] };
+
+static HOST_PATH_VOLUME_SOURCE: Mask = Mask { base: None, fields: &[("path", Leaf), ("type", Leaf)] };
+
+/// Where Kubernetes pod parts sit in the kinds that embed them: `(apiVersion, kind, JSON
+/// pointer, mask)`.
+static EMBEDDED: &[(&str, &str, &str, &Mask)] = &[
+    ("serving.knative.dev/v1", "Service", "/spec/template", &REVISION_TEMPLATE),
+    ("serving.knative.dev/v1", "Configuration", "/spec/template", &REVISION_TEMPLATE),
+    ("serving.knative.dev/v1", "Revision", "/spec", &REVISION_SPEC),
+    ("sources.knative.dev/v1", "ContainerSource", "/spec/template", &POD_TEMPLATE),
+    ("sources.knative.dev/v1alpha1", "RabbitmqSource", "/spec/rabbitmqClusterReference/connectionSecret", &LOCAL_OBJECT_REFERENCE),
+];
+
+/// Checks the Kubernetes parts embedded in an object of kind `kind` against Knative's field
+/// mask, before the object is decoded: every field outside the mask is an `unknown field`
+/// error with its path (e.g. `spec.template.spec.containers[0].resizePolicy`) and is removed
+/// from `object`, so that decoding can go on and report the other problems.
+pub(crate) fn check_embedded_fields(api_version: &str, kind: &str, object: &mut Value) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for (api, k, pointer, mask) in EMBEDDED {
+        if *api == api_version && *k == kind {
+            if let Some(value) = object.pointer_mut(pointer) {
+                check_object(value, mask, &pointer[1..].replace('/', "."), &mut errs);
+            }
+        }
+    }
+    errs
+}
+
+/// The field names of `mask` (its base's first), in order.
+fn mask_fields(mask: &Mask) -> impl Iterator<Item = &'static (&'static str, Child)> {
+    mask.base.into_iter().flat_map(|b| b.fields.iter()).chain(mask.fields.iter())
+}
+
+/// serde's wording for an unknown field: ``unknown field `x`, expected one of `a`, `b` ``.
+fn unknown_field_message(name: &str, mask: &Mask) -> String {
+    let expected: Vec<String> = mask_fields(mask).map(|(f, _)| format!("`{f}`")).collect();
+    match expected.as_slice() {
+        [] => format!("unknown field `{name}`, there are no fields"),
+        [one] => format!("unknown field `{name}`, expected {one}"),
+        [a, b] => format!("unknown field `{name}`, expected {a} or {b}"),
+        many => format!("unknown field `{name}`, expected one of {}", many.join(", ")),
+    }
+}
+
+/// Applies `mask` to `value` at `path` (anything but an object is left to the decoder). Fields
+/// are visited in the object's order, so errors come in the order a decoder would find them.
+fn check_object(value: &mut Value, mask: &Mask, path: &str, errs: &mut Vec<FieldError>) {
+    let Some(map) = value.as_object_mut() else { return };
+    let names: Vec<String> = map.keys().cloned().collect();
+    for name in names {
+        let p = field(path, &name);
+        let Some((_, child)) = mask_fields(mask).find(|(f, _)| *f == name) else {
+            errs.push(FieldError::new(p, unknown_field_message(&name, mask)));
+            map.remove(&name);
+            continue;
+        };
+        let v = map.get_mut(&name).expect("a key of this map");
+        match child {
+            Leaf => {}
+            Object(m) => check_object(v, m, &p, errs),
+            List(m) => {
+                for (i, item) in v.as_array_mut().into_iter().flatten().enumerate() {
+                    check_object(item, m, &index(&p, i), errs);
+                }
+            }
+            Kept(decode) => {
+                if let Some(decoded) = decode(v) {
+                    remove_lost_fields(v, &decoded, &p, errs);
+                }
+            }
         }
     }
 }
 
-impl<'de> Deserialize<'de> for IntOrString {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = IntOrString;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an integer or a string")
+/// Reports (and removes) every field of `given` that is missing from `decoded`, the same
+/// value after a trip through its `k8s-openapi` type.
+fn remove_lost_fields(given: &mut Value, decoded: &Value, path: &str, errs: &mut Vec<FieldError>) {
+    match (given, decoded) {
+        (Value::Object(g), Value::Object(d)) => {
+            let lost: Vec<String> = g.keys().filter(|k| !d.contains_key(*k)).cloned().collect();
+            for name in lost {
+                errs.push(FieldError::new(field(path, &name), format!("unknown field `{name}`")));
+                g.remove(&name);
             }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<IntOrString, E> {
-                i32::try_from(v).map(IntOrString::Int).map_err(|_| E::custom(format!("{v} is out of range")))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<IntOrString, E> {
-                i32::try_from(v).map(IntOrString::Int).map_err(|_| E::custom(format!("{v} is out of range")))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<IntOrString, E> {
-                Ok(IntOrString::String(v.to_string()))
+            for (name, v) in g.iter_mut() {
+                remove_lost_fields(v, &d[name], &field(path, name), errs);
             }
         }
-        d.deserialize_any(V)
-    }
-}
-
-impl JsonSchema for IntOrString {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "IntOrString".into()
-    }
-    fn inline_schema() -> bool {
-        true
-    }
-    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        crate::schema::int_or_string(g)
-    }
-}
-
-/// A resource quantity such as `500m`, `1Gi` or `2`; YAML numbers are accepted and kept as text.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Quantity(pub String);
-
-impl Serialize for Quantity {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Quantity {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Quantity;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a quantity (a string or a number)")
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Quantity, E> {
-                Ok(Quantity(v.to_string()))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Quantity, E> {
-                Ok(Quantity(v.to_string()))
-            }
-            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Quantity, E> {
-                Ok(Quantity(v.to_string()))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Quantity, E> {
-                Ok(Quantity(v.to_string()))
+        (Value::Array(g), Value::Array(d)) => {
+            for (i, (gv, dv)) in g.iter_mut().zip(d).enumerate() {
+                remove_lost_fields(gv, dv, &index(path, i), errs);
             }
         }
-        d.deserialize_any(V)
+        _ => {}
     }
 }
 
-impl JsonSchema for Quantity {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Quantity".into()
-    }
-    fn inline_schema() -> bool {
-        true
-    }
-    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        crate::schema::int_or_string(g)
-    }
-}
-
-impl Quantity {
-    /// Checks the Kubernetes quantity syntax: a signed decimal number followed by an optional
-    /// binary (`Ki`…`Ei`) or decimal (`n`, `u`, `m`, `k`, `M`…`E`) suffix or an exponent.
-    pub fn check(&self) -> Result<(), String> {
-        let s = self.0.trim();
-        let body = s.strip_prefix(['+', '-']).unwrap_or(s);
-        let split = body.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(body.len());
-        let (number, suffix) = body.split_at(split);
-        let digits = number.chars().filter(char::is_ascii_digit).count();
-        if digits == 0 || number.matches('.').count() > 1 {
-            return Err(format!("quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' (got {s:?})"));
-        }
-        let known = ["", "n", "u", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
-        if known.contains(&suffix) {
-            return Ok(());
-        }
-        if let Some(exp) = suffix.strip_prefix(['e', 'E']) {
-            let exp = exp.strip_prefix(['+', '-']).unwrap_or(exp);
-            if !exp.is_empty() && exp.chars().all(|c| c.is_ascii_digit()) {
-                return Ok(());
-            }
-        }
-        Err(format!("unable to parse quantity's suffix {suffix:?}"))
-    }
-}
-
-/// A pod template: metadata and a [`PodSpec`] (ContainerSource `spec.template`).
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PodTemplateSpec {
-    /// Labels and annotations of the pods.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<TemplateMetadata>,
-    /// The pod specification.
-    #[serde(default)]
-    pub spec: PodSpec,
-}
-
-/// The metadata a template may carry (a subset of ObjectMeta).
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TemplateMetadata {
-    /// Name (for Revision templates: the Revision's name, which must start with `<parent>-`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Prefix of a generated name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub generate_name: Option<String>,
-    /// Namespace (ignored; templates live in their parent's namespace).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// Labels.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub labels: Option<BTreeMap<String, String>>,
-    /// Annotations (for Revision templates: autoscaling and other per-revision settings).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
-}
-
-impl TemplateMetadata {
-    /// The annotation `name`, if set.
-    pub fn annotation(&self, name: &str) -> Option<&str> {
-        self.annotations.as_ref().and_then(|a| a.get(name)).map(String::as_str)
-    }
-
-    /// Checks label and annotation syntax.
-    pub fn validate(&self, path: &str) -> Vec<FieldError> {
-        let mut errs = crate::meta::validate_labels(self.labels.as_ref(), &field(path, "labels"));
-        errs.extend(crate::meta::validate_annotations(self.annotations.as_ref(), &field(path, "annotations")));
-        errs
-    }
-}
-
-/// Invokes `$callback!` with the field list of [`PodSpec`] (attributes, name and type of each
-/// field), so that [`crate::serving::RevisionSpec`] can embed the same fields inline next to its
-/// own, as Knative's `RevisionSpec` embeds `corev1.PodSpec`.
-macro_rules! pod_spec_fields {
-    ($callback:ident) => {
-        $callback! {
-            /// The containers (Serving: exactly one of them declares the serving port).
-            #[serde(default)]
-            containers: Vec<$crate::pod::Container>,
-            /// Containers run to completion before the others start.
-            #[serde(default, skip_serializing_if = "Vec::is_empty")]
-            init_containers: Vec<$crate::pod::Container>,
-            /// Volumes the containers may mount.
-            #[serde(default, skip_serializing_if = "Vec::is_empty")]
-            volumes: Vec<$crate::pod::Volume>,
-            /// Service account the pods run as.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            service_account_name: Option<String>,
-            /// Whether to mount the service account token.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            automount_service_account_token: Option<bool>,
-            /// Secrets used to pull images.
-            #[serde(default, skip_serializing_if = "Vec::is_empty")]
-            image_pull_secrets: Vec<$crate::pod::LocalObjectReference>,
-            /// Whether service environment variables are injected.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            enable_service_links: Option<bool>,
-            /// Pod-level security settings.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            security_context: Option<$crate::pod::PodSecurityContext>,
-            /// Node labels the pod must be scheduled on.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            node_selector: Option<::std::collections::BTreeMap<String, String>>,
-            /// Scheduling affinity (kept as given).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
-            affinity: Option<::serde_json::Value>,
-            /// Tolerations (kept as given).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            #[schemars(schema_with = "crate::schema::preserve_unknown_list")]
-            tolerations: Option<::serde_json::Value>,
-            /// Topology spread constraints (kept as given).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            #[schemars(schema_with = "crate::schema::preserve_unknown_list")]
-            topology_spread_constraints: Option<::serde_json::Value>,
-            /// Extra /etc/hosts entries (kept as given).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            #[schemars(schema_with = "crate::schema::preserve_unknown_list")]
-            host_aliases: Option<::serde_json::Value>,
-            /// Runtime class.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            runtime_class_name: Option<String>,
-            /// Priority class.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            priority_class_name: Option<String>,
-            /// Scheduler.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            scheduler_name: Option<String>,
-            /// DNS policy.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            dns_policy: Option<String>,
-            /// DNS configuration (kept as given).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
-            dns_config: Option<::serde_json::Value>,
-            /// Share one process namespace between containers.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            share_process_namespace: Option<bool>,
-            /// Use the host's IPC namespace.
-            #[serde(default, rename = "hostIPC", skip_serializing_if = "Option::is_none")]
-            host_ipc: Option<bool>,
-            /// Use the host's PID namespace.
-            #[serde(default, rename = "hostPID", skip_serializing_if = "Option::is_none")]
-            host_pid: Option<bool>,
-            /// Use the host's network namespace.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            host_network: Option<bool>,
-            /// Restart policy (not allowed in Revisions).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            restart_policy: Option<String>,
-            /// Grace period before a pod is killed (not allowed in Revisions).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            termination_grace_period_seconds: Option<i64>,
-            /// Node to run on (not allowed in Revisions).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            node_name: Option<String>,
-            /// Host name of the pod (not allowed in Revisions).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            hostname: Option<String>,
-        }
-    };
-}
-pub(crate) use pod_spec_fields;
-
-macro_rules! define_pod_spec {
-    ($($(#[$m:meta])* $f:ident : $t:ty,)*) => {
-        /// The pod-level fields of a Kubernetes PodSpec that Knative objects use.
-        #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
-        #[serde(rename_all = "camelCase", deny_unknown_fields)]
-        pub struct PodSpec {
-            $($(#[$m])* pub $f: $t,)*
-        }
-    };
-}
-pod_spec_fields!(define_pod_spec);
-
-/// A reference to an object in the same namespace by name.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LocalObjectReference {
-    /// Name of the referent.
-    #[serde(default)]
-    pub name: String,
-}
-
-/// One container.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Container {
-    /// Container name (Serving defaults it to `user-container`).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub name: String,
-    /// Image reference (kept as metadata in embedded mode).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub image: String,
-    /// Entrypoint; the image's when empty.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub command: Vec<String>,
-    /// Arguments to the entrypoint.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub args: Vec<String>,
-    /// Working directory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub working_dir: Option<String>,
-    /// Environment variables.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub env: Vec<EnvVar>,
-    /// Environment variables taken from ConfigMaps or Secrets.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub env_from: Vec<EnvFromSource>,
-    /// Ports (Serving: at most one across all containers, the serving port).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ports: Vec<ContainerPort>,
-    /// Resource requests and limits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resources: Option<ResourceRequirements>,
-    /// Volume mounts.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub volume_mounts: Vec<VolumeMount>,
-    /// Liveness probe.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub liveness_probe: Option<Probe>,
-    /// Readiness probe.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub readiness_probe: Option<Probe>,
-    /// Startup probe.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub startup_probe: Option<Probe>,
-    /// `Always`, `IfNotPresent` or `Never`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image_pull_policy: Option<String>,
-    /// Container security settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub security_context: Option<SecurityContext>,
-    /// Where the termination message is written.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub termination_message_path: Option<String>,
-    /// `File` or `FallbackToLogsOnError`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub termination_message_policy: Option<String>,
-    /// Lifecycle hooks (kept as given; not allowed in Revisions).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
-    pub lifecycle: Option<serde_json::Value>,
-    /// Allocate a stdin buffer (not allowed in Revisions).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stdin: Option<bool>,
-    /// Close stdin after the first attach (not allowed in Revisions).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stdin_once: Option<bool>,
-    /// Allocate a TTY (not allowed in Revisions).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tty: Option<bool>,
-}
+// ---------------------------------------------------------------------------------------------
+// Validation
+// ---------------------------------------------------------------------------------------------
 
 /// The port `PORT` is set to when no container declares one (RT-01).
 pub const DEFAULT_SERVING_PORT: i32 = 8080;
-
-impl Container {
-    /// The port the container serves on: its first declared port, else
-    /// [`DEFAULT_SERVING_PORT`] (RT-01).
-    pub fn serving_port(&self) -> i32 {
-        self.ports.first().map(|p| p.container_port).filter(|p| *p != 0).unwrap_or(DEFAULT_SERVING_PORT)
-    }
-}
-
-/// An environment variable.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EnvVar {
-    /// Variable name.
-    #[serde(default)]
-    pub name: String,
-    /// Literal value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-    /// Value read from elsewhere.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value_from: Option<EnvVarSource>,
-}
-
-/// Where an environment variable's value comes from.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EnvVarSource {
-    /// A key of a ConfigMap.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config_map_key_ref: Option<KeySelector>,
-    /// A key of a Secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_key_ref: Option<KeySelector>,
-    /// A field of the pod (Serving: behind `kubernetes.podspec-fieldref`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field_ref: Option<ObjectFieldSelector>,
-    /// A resource of a container (Serving: behind `kubernetes.podspec-fieldref`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource_field_ref: Option<ResourceFieldSelector>,
-}
-
-/// A key of a ConfigMap or Secret.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct KeySelector {
-    /// Name of the ConfigMap or Secret.
-    #[serde(default)]
-    pub name: String,
-    /// The key.
-    #[serde(default)]
-    pub key: String,
-    /// Whether a missing object or key is tolerated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub optional: Option<bool>,
-}
-
-/// A field of the pod, e.g. `metadata.name`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ObjectFieldSelector {
-    /// Version of the schema the path is written in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_version: Option<String>,
-    /// Path of the field.
-    #[serde(default)]
-    pub field_path: String,
-}
-
-/// A resource of a container, e.g. `limits.cpu`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ResourceFieldSelector {
-    /// Container name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub container_name: Option<String>,
-    /// The resource.
-    #[serde(default)]
-    pub resource: String,
-    /// Output unit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub divisor: Option<Quantity>,
-}
-
-/// A ConfigMap or Secret whose keys all become environment variables.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EnvFromSource {
-    /// Prefix added to each key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prefix: Option<String>,
-    /// The ConfigMap.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config_map_ref: Option<EnvSource>,
-    /// The Secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_ref: Option<EnvSource>,
-}
-
-/// A ConfigMap or Secret by name.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EnvSource {
-    /// Name of the object.
-    #[serde(default)]
-    pub name: String,
-    /// Whether a missing object is tolerated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub optional: Option<bool>,
-}
-
-/// A port a container listens on.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ContainerPort {
-    /// The port number.
-    #[serde(default)]
-    pub container_port: i32,
-    /// Port name; in Serving `http1` or `h2c` pins the protocol.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// `TCP` (default), `UDP` or `SCTP`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub protocol: Option<String>,
-    /// Host port (not allowed in Revisions).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_port: Option<i32>,
-    /// Host IP (not allowed in Revisions).
-    #[serde(default, rename = "hostIP", skip_serializing_if = "Option::is_none")]
-    pub host_ip: Option<String>,
-}
-
-/// Resource requests and limits.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ResourceRequirements {
-    /// Maximum amounts, e.g. `cpu: "1"`, `memory: 512Mi`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::schema::quantity_map")]
-    pub limits: Option<BTreeMap<String, Quantity>>,
-    /// Guaranteed amounts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::schema::quantity_map")]
-    pub requests: Option<BTreeMap<String, Quantity>>,
-}
-
-/// A volume mount.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct VolumeMount {
-    /// Name of the volume.
-    #[serde(default)]
-    pub name: String,
-    /// Where to mount it.
-    #[serde(default)]
-    pub mount_path: String,
-    /// Mount read-only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub read_only: Option<bool>,
-    /// Path within the volume.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sub_path: Option<String>,
-    /// Mount propagation mode.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mount_propagation: Option<String>,
-}
-
-/// A probe: one handler plus timing.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Probe {
-    /// HTTP GET handler.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http_get: Option<HttpGetAction>,
-    /// TCP connect handler.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tcp_socket: Option<TcpSocketAction>,
-    /// Command handler.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exec: Option<ExecAction>,
-    /// gRPC health check handler.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grpc: Option<GrpcAction>,
-    /// Seconds before the first probe.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub initial_delay_seconds: Option<i32>,
-    /// Seconds before a probe times out.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_seconds: Option<i32>,
-    /// Seconds between probes (Serving: 0 means aggressive probing).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub period_seconds: Option<i32>,
-    /// Consecutive successes to be considered healthy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub success_threshold: Option<i32>,
-    /// Consecutive failures to be considered unhealthy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure_threshold: Option<i32>,
-    /// Grace period when the probe fails.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub termination_grace_period_seconds: Option<i64>,
-}
-
-impl Probe {
-    fn handlers(&self) -> Vec<&'static str> {
-        let mut h = Vec::new();
-        if self.http_get.is_some() {
-            h.push("httpGet");
-        }
-        if self.tcp_socket.is_some() {
-            h.push("tcpSocket");
-        }
-        if self.exec.is_some() {
-            h.push("exec");
-        }
-        if self.grpc.is_some() {
-            h.push("grpc");
-        }
-        h
-    }
-}
-
-/// An HTTP GET probe.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct HttpGetAction {
-    /// Request path.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    /// Port; in Serving empty or the serving port.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<IntOrString>,
-    /// Host header.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-    /// `HTTP` or `HTTPS`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scheme: Option<String>,
-    /// Extra request headers.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub http_headers: Vec<HttpHeader>,
-}
-
-/// A request header of an HTTP probe.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct HttpHeader {
-    /// Header name.
-    #[serde(default)]
-    pub name: String,
-    /// Header value.
-    #[serde(default)]
-    pub value: String,
-}
-
-/// A TCP connect probe.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TcpSocketAction {
-    /// Port; in Serving empty or the serving port.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<IntOrString>,
-    /// Host to connect to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-}
-
-/// A command probe.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ExecAction {
-    /// Command line; exit status 0 is healthy.
-    #[serde(default)]
-    pub command: Vec<String>,
-}
-
-/// A gRPC health-check probe.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GrpcAction {
-    /// Port.
-    #[serde(default)]
-    pub port: i32,
-    /// Service name for the health check.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<String>,
-}
-
-/// Container security settings.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SecurityContext {
-    /// Capabilities to add and drop.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub capabilities: Option<Capabilities>,
-    /// Mount the root filesystem read-only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub read_only_root_filesystem: Option<bool>,
-    /// User id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_as_user: Option<i64>,
-    /// Group id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_as_group: Option<i64>,
-    /// Refuse to run as root.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_as_non_root: Option<bool>,
-    /// Allow gaining privileges.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allow_privilege_escalation: Option<bool>,
-    /// Seccomp profile.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seccomp_profile: Option<SeccompProfile>,
-    /// Privileged mode (Serving: only `false`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub privileged: Option<bool>,
-    /// /proc mount type (not allowed in Revisions).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub proc_mount: Option<String>,
-    /// SELinux options (kept as given; not allowed in Revisions).
-    #[serde(default, rename = "seLinuxOptions", skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
-    pub se_linux_options: Option<serde_json::Value>,
-}
-
-/// Linux capabilities.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Capabilities {
-    /// Capabilities to add (Serving: only `NET_BIND_SERVICE` by default).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub add: Vec<String>,
-    /// Capabilities to drop.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub drop: Vec<String>,
-}
-
-/// A seccomp profile.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SeccompProfile {
-    /// `RuntimeDefault`, `Unconfined` or `Localhost`.
-    #[serde(default, rename = "type")]
-    pub type_: String,
-    /// Profile file for `Localhost`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub localhost_profile: Option<String>,
-}
-
-/// Pod-level security settings.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PodSecurityContext {
-    /// User id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_as_user: Option<i64>,
-    /// Group id.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_as_group: Option<i64>,
-    /// Refuse to run as root.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_as_non_root: Option<bool>,
-    /// Group owning mounted volumes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fs_group: Option<i64>,
-    /// Extra groups.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub supplemental_groups: Vec<i64>,
-    /// Seccomp profile.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seccomp_profile: Option<SeccompProfile>,
-}
-
-/// A volume.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Volume {
-    /// Volume name (a DNS-1123 label), referenced by volume mounts.
-    #[serde(default)]
-    pub name: String,
-    /// The contents of a Secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<SecretVolumeSource>,
-    /// The contents of a ConfigMap.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config_map: Option<ConfigMapVolumeSource>,
-    /// Several sources in one directory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub projected: Option<ProjectedVolumeSource>,
-    /// A scratch directory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub empty_dir: Option<EmptyDirVolumeSource>,
-    /// A PersistentVolumeClaim.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub persistent_volume_claim: Option<PersistentVolumeClaimVolumeSource>,
-    /// A directory of the host.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_path: Option<HostPathVolumeSource>,
-    /// A CSI volume (kept as given).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
-    pub csi: Option<serde_json::Value>,
-    /// A generic ephemeral volume (kept as given).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
-    pub ephemeral: Option<serde_json::Value>,
-    /// An OCI image mounted as a volume (kept as given).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
-    pub image: Option<serde_json::Value>,
-}
-
-impl Volume {
-    fn sources(&self) -> Vec<&'static str> {
-        let mut s = Vec::new();
-        for (set, name) in [
-            (self.secret.is_some(), "secret"),
-            (self.config_map.is_some(), "configMap"),
-            (self.projected.is_some(), "projected"),
-            (self.empty_dir.is_some(), "emptyDir"),
-            (self.persistent_volume_claim.is_some(), "persistentVolumeClaim"),
-            (self.host_path.is_some(), "hostPath"),
-            (self.csi.is_some(), "csi"),
-            (self.ephemeral.is_some(), "ephemeral"),
-            (self.image.is_some(), "image"),
-        ] {
-            if set {
-                s.push(name);
-            }
-        }
-        s
-    }
-
-    /// True when containers may write to the volume (emptyDir, PVC, ephemeral).
-    pub fn is_writable(&self) -> bool {
-        self.empty_dir.is_some() || self.persistent_volume_claim.is_some() || self.ephemeral.is_some()
-    }
-}
-
-/// The contents of a Secret as files.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SecretVolumeSource {
-    /// Name of the Secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_name: Option<String>,
-    /// Which keys to project, and where.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub items: Vec<KeyToPath>,
-    /// File mode bits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_mode: Option<i32>,
-    /// Whether a missing Secret is tolerated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub optional: Option<bool>,
-}
-
-/// The contents of a ConfigMap as files.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ConfigMapVolumeSource {
-    /// Name of the ConfigMap.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Which keys to project, and where.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub items: Vec<KeyToPath>,
-    /// File mode bits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_mode: Option<i32>,
-    /// Whether a missing ConfigMap is tolerated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub optional: Option<bool>,
-}
-
-/// One key projected to a file.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct KeyToPath {
-    /// The key.
-    #[serde(default)]
-    pub key: String,
-    /// Relative file path.
-    #[serde(default)]
-    pub path: String,
-    /// File mode bits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<i32>,
-}
-
-/// Several sources projected into one directory.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ProjectedVolumeSource {
-    /// The sources.
-    #[serde(default)]
-    pub sources: Vec<VolumeProjection>,
-    /// File mode bits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_mode: Option<i32>,
-}
-
-/// One source of a projected volume.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct VolumeProjection {
-    /// Keys of a Secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret: Option<ObjectProjection>,
-    /// Keys of a ConfigMap.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config_map: Option<ObjectProjection>,
-    /// A service account token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_account_token: Option<ServiceAccountTokenProjection>,
-    /// Pod fields (kept as given).
-    #[serde(default, rename = "downwardAPI", skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
-    pub downward_api: Option<serde_json::Value>,
-}
-
-/// The keys of a Secret or ConfigMap in a projected volume.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ObjectProjection {
-    /// Name of the object.
-    #[serde(default)]
-    pub name: String,
-    /// Which keys, and where.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub items: Vec<KeyToPath>,
-    /// Whether a missing object is tolerated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub optional: Option<bool>,
-}
-
-/// A service account token in a projected volume.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ServiceAccountTokenProjection {
-    /// Intended audience.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audience: Option<String>,
-    /// Requested lifetime.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expiration_seconds: Option<i64>,
-    /// File path.
-    #[serde(default)]
-    pub path: String,
-}
-
-/// A scratch directory.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EmptyDirVolumeSource {
-    /// `""` (disk) or `Memory`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub medium: Option<String>,
-    /// Size limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size_limit: Option<Quantity>,
-}
-
-/// A PersistentVolumeClaim.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PersistentVolumeClaimVolumeSource {
-    /// Claim name.
-    #[serde(default)]
-    pub claim_name: String,
-    /// Mount read-only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub read_only: Option<bool>,
-}
-
-/// A host directory.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct HostPathVolumeSource {
-    /// Host path.
-    #[serde(default)]
-    pub path: String,
-    /// Path type check.
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub type_: Option<String>,
-}
 
 /// Environment variables Serving reserves for itself (RT-01).
 pub const RESERVED_ENV_VARS: &[&str] = &["PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION"];
@@ -967,9 +392,95 @@ pub const RESERVED_ENV_VARS: &[&str] = &["PORT", "K_SERVICE", "K_CONFIGURATION",
 /// Ports the queue-proxy and the activator use (QP-01); user containers may not listen on them.
 pub const RESERVED_PORTS: &[i32] = &[8012, 8013, 8022, 9090, 9091, 8008];
 
+/// The items of an optional list (`k8s-openapi` keeps absent lists as `None`).
+fn list<T>(items: &Option<Vec<T>>) -> &[T] {
+    items.as_deref().unwrap_or(&[])
+}
+
+/// The port a container serves on: its first declared port, else [`DEFAULT_SERVING_PORT`]
+/// (RT-01).
+pub fn serving_port(c: &Container) -> i32 {
+    list(&c.ports).first().map(|p| p.container_port).filter(|p| *p != 0).unwrap_or(DEFAULT_SERVING_PORT)
+}
+
+/// True when containers may write to the volume (emptyDir, PVC, ephemeral).
+pub fn is_writable(v: &Volume) -> bool {
+    v.empty_dir.is_some() || v.persistent_volume_claim.is_some() || v.ephemeral.is_some()
+}
+
+/// The volume sources set on `v`, among those the field mask allows.
+fn volume_sources(v: &Volume) -> Vec<&'static str> {
+    [
+        (v.secret.is_some(), "secret"),
+        (v.config_map.is_some(), "configMap"),
+        (v.projected.is_some(), "projected"),
+        (v.empty_dir.is_some(), "emptyDir"),
+        (v.persistent_volume_claim.is_some(), "persistentVolumeClaim"),
+        (v.host_path.is_some(), "hostPath"),
+        (v.csi.is_some(), "csi"),
+        (v.ephemeral.is_some(), "ephemeral"),
+        (v.image.is_some(), "image"),
+    ]
+    .into_iter()
+    .filter_map(|(set, name)| set.then_some(name))
+    .collect()
+}
+
+/// The handlers set on a probe.
+fn probe_handlers(p: &Probe) -> Vec<&'static str> {
+    [(p.http_get.is_some(), "httpGet"), (p.tcp_socket.is_some(), "tcpSocket"), (p.exec.is_some(), "exec"), (p.grpc.is_some(), "grpc")]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect()
+}
+
+/// True for a container that sets nothing (`{}`, or only empty lists and names).
+fn is_blank(c: &Container) -> bool {
+    match serde_json::to_value(c) {
+        Ok(Value::Object(map)) => map.iter().all(|(k, v)| match v {
+            Value::Array(a) => a.is_empty(),
+            Value::String(s) => s.is_empty() && (k == "name" || k == "image"),
+            _ => false,
+        }),
+        _ => false,
+    }
+}
+
+/// Checks the Kubernetes quantity syntax: a signed decimal number followed by an optional
+/// binary (`Ki`…`Ei`) or decimal (`n`, `u`, `m`, `k`, `M`…`E`) suffix or an exponent.
+pub fn check_quantity(q: &Quantity) -> Result<(), String> {
+    let s = q.0.trim();
+    let body = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let split = body.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(body.len());
+    let (number, suffix) = body.split_at(split);
+    let digits = number.chars().filter(char::is_ascii_digit).count();
+    if digits == 0 || number.matches('.').count() > 1 {
+        return Err(format!("quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' (got {s:?})"));
+    }
+    let known = ["", "n", "u", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
+    if known.contains(&suffix) {
+        return Ok(());
+    }
+    if let Some(exp) = suffix.strip_prefix(['e', 'E']) {
+        let exp = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+        if !exp.is_empty() && exp.chars().all(|c| c.is_ascii_digit()) {
+            return Ok(());
+        }
+    }
+    Err(format!("unable to parse quantity's suffix {suffix:?}"))
+}
+
+/// Checks the labels and annotations of a template's metadata.
+pub fn validate_template_metadata(meta: &ObjectMeta, path: &str) -> Vec<FieldError> {
+    let mut errs = crate::meta::validate_labels(meta.labels.as_ref(), &field(path, "labels"));
+    errs.extend(crate::meta::validate_annotations(meta.annotations.as_ref(), &field(path, "annotations")));
+    errs
+}
+
 /// Validates a Revision's pod as Knative Serving does: at least one container, exactly one
-/// serving port across containers when there are several, allowed fields only, images,
-/// probes on the serving port, env names, volumes that are mounted and mounts that exist.
+/// serving port across containers when there are several, no pod or container fields that
+/// Knative refuses in a Revision, images, probes on the serving port, env names, volumes that
+/// are mounted and mounts that exist.
 pub fn validate_serving_pod(spec: &PodSpec, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
     for (set, name) in [
@@ -984,13 +495,13 @@ pub fn validate_serving_pod(spec: &PodSpec, path: &str) -> Vec<FieldError> {
         }
     }
     if let Some(sc) = &spec.security_context {
-        let p = field(path, "securityContext");
-        errs.extend(check_ids(sc.run_as_user, sc.run_as_group, &p));
+        errs.extend(check_ids(sc.run_as_user, sc.run_as_group, &field(path, "securityContext")));
     }
+    let init_containers = list(&spec.init_containers);
     let mounted: BTreeSet<&str> =
-        spec.containers.iter().chain(&spec.init_containers).flat_map(|c| c.volume_mounts.iter().map(|m| m.name.as_str())).collect();
+        spec.containers.iter().chain(init_containers).flat_map(|c| list(&c.volume_mounts).iter().map(|m| m.name.as_str())).collect();
     let mut volumes = BTreeMap::new();
-    for (i, v) in spec.volumes.iter().enumerate() {
+    for (i, v) in list(&spec.volumes).iter().enumerate() {
         let p = index(&field(path, "volumes"), i);
         if volumes.insert(v.name.as_str(), v).is_some() {
             errs.push(FieldError::new(field(&p, "name"), format!("duplicate volume name {:?}", v.name)));
@@ -1000,7 +511,7 @@ pub fn validate_serving_pod(spec: &PodSpec, path: &str) -> Vec<FieldError> {
         }
         errs.extend(validate_volume(v, &p));
     }
-    let ports: usize = spec.containers.iter().map(|c| c.ports.len()).sum();
+    let ports: usize = spec.containers.iter().map(|c| list(&c.ports).len()).sum();
     if ports > 1 {
         errs.push(FieldError::new(
             field(path, "containers[*].ports"),
@@ -1021,13 +532,13 @@ pub fn validate_serving_pod(spec: &PodSpec, path: &str) -> Vec<FieldError> {
                 if !names.insert(c.name.as_str()) {
                     errs.push(FieldError::new(field(&p, "name"), format!("duplicate container name {:?}", c.name)));
                 }
-                let role = if c.ports.is_empty() { ContainerRole::Sidecar } else { ContainerRole::User };
+                let role = if list(&c.ports).is_empty() { ContainerRole::Sidecar } else { ContainerRole::User };
                 errs.extend(validate_container(c, &p, role, &volumes));
             }
         }
     }
     let all: BTreeSet<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
-    for (i, c) in spec.init_containers.iter().enumerate() {
+    for (i, c) in init_containers.iter().enumerate() {
         let p = index(&field(path, "initContainers"), i);
         if all.contains(c.name.as_str()) && !c.name.is_empty() {
             errs.push(FieldError::new(field(&p, "name"), format!("duplicate container name {:?}", c.name)));
@@ -1054,10 +565,10 @@ pub fn validate_source_pod(spec: &PodSpec, path: &str) -> Vec<FieldError> {
         if c.name.is_empty() {
             errs.push(FieldError::missing(field(&p, "name")));
         }
-        if c.image.is_empty() {
+        if c.image.as_deref().unwrap_or("").is_empty() {
             errs.push(FieldError::missing(field(&p, "image")));
         }
-        errs.extend(validate_env(&c.env, &field(&p, "env"), &[]));
+        errs.extend(validate_env(list(&c.env), &field(&p, "env"), &[]));
     }
     errs
 }
@@ -1081,6 +592,20 @@ fn check_ids(user: Option<i64>, group: Option<i64>, path: &str) -> Vec<FieldErro
     errs
 }
 
+fn validate_items(items: &Option<Vec<KeyToPath>>, path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for (i, item) in list(items).iter().enumerate() {
+        let ip = index(&field(path, "items"), i);
+        if item.key.is_empty() {
+            errs.push(FieldError::missing(field(&ip, "key")));
+        }
+        if item.path.is_empty() {
+            errs.push(FieldError::missing(field(&ip, "path")));
+        }
+    }
+    errs
+}
+
 fn validate_volume(v: &Volume, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
     if v.name.is_empty() {
@@ -1088,7 +613,7 @@ fn validate_volume(v: &Volume, path: &str) -> Vec<FieldError> {
     } else if crate::meta::check_dns1123_label(&v.name).is_err() {
         errs.push(FieldError::invalid(field(path, "name"), &v.name));
     }
-    match v.sources().as_slice() {
+    match volume_sources(v).as_slice() {
         [] => errs.push(FieldError::new(
             path.to_string(),
             "expected exactly one, got neither: configMap, emptyDir, persistentVolumeClaim, projected, secret",
@@ -1096,27 +621,14 @@ fn validate_volume(v: &Volume, path: &str) -> Vec<FieldError> {
         [_] => {}
         many => errs.push(FieldError::new(path.to_string(), format!("expected exactly one, got both: {}", many.join(", ")))),
     }
-    let items = |items: &[KeyToPath], p: &str| -> Vec<FieldError> {
-        let mut errs = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            let ip = index(&field(p, "items"), i);
-            if item.key.is_empty() {
-                errs.push(FieldError::missing(field(&ip, "key")));
-            }
-            if item.path.is_empty() {
-                errs.push(FieldError::missing(field(&ip, "path")));
-            }
-        }
-        errs
-    };
     if let Some(s) = &v.secret {
-        errs.extend(items(&s.items, &field(path, "secret")));
+        errs.extend(validate_items(&s.items, &field(path, "secret")));
     }
     if let Some(c) = &v.config_map {
-        errs.extend(items(&c.items, &field(path, "configMap")));
+        errs.extend(validate_items(&c.items, &field(path, "configMap")));
     }
     if let Some(p) = &v.projected {
-        for (i, src) in p.sources.iter().enumerate() {
+        for (i, src) in list(&p.sources).iter().enumerate() {
             let sp = index(&field(path, "projected.sources"), i);
             let mut set = Vec::new();
             if let Some(s) = &src.secret {
@@ -1124,14 +636,14 @@ fn validate_volume(v: &Volume, path: &str) -> Vec<FieldError> {
                 if s.name.is_empty() {
                     errs.push(FieldError::missing(field(&sp, "secret.name")));
                 }
-                errs.extend(items(&s.items, &field(&sp, "secret")));
+                errs.extend(validate_items(&s.items, &field(&sp, "secret")));
             }
             if let Some(c) = &src.config_map {
                 set.push("configMap");
                 if c.name.is_empty() {
                     errs.push(FieldError::missing(field(&sp, "configMap.name")));
                 }
-                errs.extend(items(&c.items, &field(&sp, "configMap")));
+                errs.extend(validate_items(&c.items, &field(&sp, "configMap")));
             }
             if let Some(t) = &src.service_account_token {
                 set.push("serviceAccountToken");
@@ -1158,7 +670,7 @@ fn validate_volume(v: &Volume, path: &str) -> Vec<FieldError> {
             }
         }
         if let Some(q) = &e.size_limit {
-            if let Err(msg) = q.check() {
+            if let Err(msg) = check_quantity(q) {
                 errs.push(FieldError::new(field(path, "emptyDir.sizeLimit"), msg));
             }
         }
@@ -1200,11 +712,12 @@ fn validate_env(env: &[EnvVar], path: &str, reserved: &[&str]) -> Vec<FieldError
             if e.value.as_deref().is_some_and(|v| !v.is_empty()) {
                 errs.push(FieldError::new(fp.clone(), "may not be specified when `value` is not empty"));
             }
-            for (sel, name) in [(&from.config_map_key_ref, "configMapKeyRef"), (&from.secret_key_ref, "secretKeyRef")] {
-                if let Some(sel) = sel {
-                    if sel.key.is_empty() {
-                        errs.push(FieldError::missing(field(&field(&fp, name), "key")));
-                    }
+            for (key, name) in [
+                (from.config_map_key_ref.as_ref().map(|s| &s.key), "configMapKeyRef"),
+                (from.secret_key_ref.as_ref().map(|s| &s.key), "secretKeyRef"),
+            ] {
+                if key.is_some_and(String::is_empty) {
+                    errs.push(FieldError::missing(field(&field(&fp, name), "key")));
                 }
             }
         }
@@ -1214,19 +727,20 @@ fn validate_env(env: &[EnvVar], path: &str, reserved: &[&str]) -> Vec<FieldError
 
 fn validate_probe(probe: &Probe, path: &str, role: ContainerRole, port_name: &str, readiness: bool) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    match probe.handlers().as_slice() {
+    match probe_handlers(probe).as_slice() {
         [] => errs.push(FieldError::new(path.to_string(), "expected exactly one, got neither: exec, grpc, httpGet, tcpSocket")),
         [_] => {}
         many => errs.push(FieldError::new(path.to_string(), format!("expected exactly one, got both: {}", many.join(", ")))),
     }
-    let check_port = |port: &Option<IntOrString>, name: &str, errs: &mut Vec<FieldError>| {
+    // A port of 0 (or "") is unset: the serving port for the user container.
+    let check_port = |port: &IntOrString, name: &str, errs: &mut Vec<FieldError>| {
         let p = field(path, name);
         match (role, port) {
-            (ContainerRole::User, Some(IntOrString::String(s))) if !s.is_empty() && s != port_name => {
+            (ContainerRole::User, IntOrString::String(s)) if !s.is_empty() && s != port_name => {
                 errs.push(FieldError::new(p, format!("invalid value {s:?}: probe port must match container port")))
             }
-            (ContainerRole::Sidecar, None | Some(IntOrString::Int(0))) => errs.push(FieldError::new(p, "probe port must be specified")),
-            (ContainerRole::Sidecar, Some(IntOrString::String(s))) if s.is_empty() => {
+            (ContainerRole::Sidecar, IntOrString::Int(0)) => errs.push(FieldError::new(p, "probe port must be specified")),
+            (ContainerRole::Sidecar, IntOrString::String(s)) if s.is_empty() => {
                 errs.push(FieldError::new(p, "probe port must be specified"))
             }
             _ => {}
@@ -1265,7 +779,7 @@ fn validate_probe(probe: &Probe, path: &str, role: ContainerRole, port_name: &st
 
 fn validate_container(c: &Container, path: &str, role: ContainerRole, volumes: &BTreeMap<&str, &Volume>) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    if c == &Container::default() {
+    if is_blank(c) {
         errs.push(FieldError::missing(path.to_string()));
         return errs;
     }
@@ -1289,15 +803,15 @@ fn validate_container(c: &Container, path: &str, role: ContainerRole, volumes: &
     }
     // Only presence is checked at admission: Knative resolves (and may fail to parse) the
     // image when it reconciles the revision, not in the webhook; see `check_image`.
-    if c.image.is_empty() {
+    if c.image.as_deref().unwrap_or("").is_empty() {
         errs.push(FieldError::missing(field(path, "image")));
     }
     let reserved: &[&str] = match role {
         ContainerRole::User => RESERVED_ENV_VARS,
         ContainerRole::Sidecar | ContainerRole::Init => &RESERVED_ENV_VARS[1..],
     };
-    errs.extend(validate_env(&c.env, &field(path, "env"), reserved));
-    for (i, ef) in c.env_from.iter().enumerate() {
+    errs.extend(validate_env(list(&c.env), &field(path, "env"), reserved));
+    for (i, ef) in list(&c.env_from).iter().enumerate() {
         let p = index(&field(path, "envFrom"), i);
         match (&ef.config_map_ref, &ef.secret_ref) {
             (Some(_), Some(_)) => errs.push(FieldError::new(p, "expected exactly one, got both: configMapRef, secretRef")),
@@ -1305,38 +819,37 @@ fn validate_container(c: &Container, path: &str, role: ContainerRole, volumes: &
             _ => {}
         }
     }
-    for (i, port) in c.ports.iter().enumerate() {
-        let p = index(&field(path, "ports"), i);
-        if role == ContainerRole::Init {
-            continue;
-        }
-        if port.host_port.is_some() {
-            errs.push(FieldError::disallowed(field(&p, "hostPort")));
-        }
-        if port.host_ip.is_some() {
-            errs.push(FieldError::disallowed(field(&p, "hostIP")));
-        }
-        if RESERVED_PORTS.contains(&port.container_port) {
-            errs.push(FieldError::new(field(&p, "containerPort"), format!("{} is a reserved port", port.container_port)));
-        }
-        if !(0..=65535).contains(&port.container_port) {
-            errs.push(FieldError::new(field(&p, "containerPort"), format!("expected 0 <= {} <= 65535", port.container_port)));
-        }
-        if let Some(name) = &port.name {
-            if !["", "h2c", "http1"].contains(&name.as_str()) {
-                errs.push(FieldError::new(field(&p, "name"), format!("port name {name:?} must be empty, \"h2c\" or \"http1\"")));
+    if role != ContainerRole::Init {
+        for (i, port) in list(&c.ports).iter().enumerate() {
+            let p = index(&field(path, "ports"), i);
+            if port.host_port.is_some() {
+                errs.push(FieldError::disallowed(field(&p, "hostPort")));
             }
-        }
-        if let Some(proto) = &port.protocol {
-            if !proto.is_empty() && proto != "TCP" {
-                errs.push(FieldError::new(field(&p, "protocol"), format!("invalid value {proto:?}: only TCP is supported")));
+            if port.host_ip.is_some() {
+                errs.push(FieldError::disallowed(field(&p, "hostIP")));
+            }
+            if RESERVED_PORTS.contains(&port.container_port) {
+                errs.push(FieldError::new(field(&p, "containerPort"), format!("{} is a reserved port", port.container_port)));
+            }
+            if !(0..=65535).contains(&port.container_port) {
+                errs.push(FieldError::new(field(&p, "containerPort"), format!("expected 0 <= {} <= 65535", port.container_port)));
+            }
+            if let Some(name) = &port.name {
+                if !["", "h2c", "http1"].contains(&name.as_str()) {
+                    errs.push(FieldError::new(field(&p, "name"), format!("port name {name:?} must be empty, \"h2c\" or \"http1\"")));
+                }
+            }
+            if let Some(proto) = &port.protocol {
+                if !proto.is_empty() && proto != "TCP" {
+                    errs.push(FieldError::new(field(&p, "protocol"), format!("invalid value {proto:?}: only TCP is supported")));
+                }
             }
         }
     }
     if let Some(r) = &c.resources {
         for (map, name) in [(&r.limits, "limits"), (&r.requests, "requests")] {
             for (k, q) in map.iter().flatten() {
-                if let Err(e) = q.check() {
+                if let Err(e) = check_quantity(q) {
                     errs.push(FieldError::new(crate::key(&field(&field(path, "resources"), name), k), e));
                 }
             }
@@ -1361,7 +874,7 @@ fn validate_container(c: &Container, path: &str, role: ContainerRole, volumes: &
         }
     }
     let mut seen_paths = BTreeSet::new();
-    for (i, m) in c.volume_mounts.iter().enumerate() {
+    for (i, m) in list(&c.volume_mounts).iter().enumerate() {
         let p = index(&field(path, "volumeMounts"), i);
         if !volumes.contains_key(m.name.as_str()) {
             errs.push(FieldError::new(field(&p, "name"), "volumeMount has no matching volume"));
@@ -1378,7 +891,7 @@ fn validate_container(c: &Container, path: &str, role: ContainerRole, volumes: &
         }
         seen_paths.insert(clean);
         if let Some(v) = volumes.get(m.name.as_str()) {
-            if !v.is_writable() && m.read_only != Some(true) {
+            if !is_writable(v) && m.read_only != Some(true) {
                 errs.push(FieldError::new(field(&p, "readOnly"), "volume mount should be readOnly for this type of volume"));
             }
             if v.persistent_volume_claim.as_ref().is_some_and(|c| c.read_only == Some(true)) && m.read_only != Some(true) {
@@ -1391,28 +904,22 @@ fn validate_container(c: &Container, path: &str, role: ContainerRole, volumes: &
             }
         }
     }
-    match role {
-        ContainerRole::Init => {
-            for (set, name) in [
-                (c.liveness_probe.is_some(), "livenessProbe"),
-                (c.readiness_probe.is_some(), "readinessProbe"),
-                (c.startup_probe.is_some(), "startupProbe"),
-            ] {
-                if set {
-                    errs.push(FieldError::new(field(path, name), "field not allowed in an init container"));
-                }
+    let probes = [
+        (&c.liveness_probe, "livenessProbe", false),
+        (&c.readiness_probe, "readinessProbe", true),
+        (&c.startup_probe, "startupProbe", false),
+    ];
+    if role == ContainerRole::Init {
+        for (probe, name, _) in probes {
+            if probe.is_some() {
+                errs.push(FieldError::new(field(path, name), "field not allowed in an init container"));
             }
         }
-        ContainerRole::Sidecar | ContainerRole::User => {
-            let port_name = c.ports.first().and_then(|p| p.name.as_deref()).filter(|n| !n.is_empty()).unwrap_or("http");
-            for (probe, name, readiness) in [
-                (&c.liveness_probe, "livenessProbe", false),
-                (&c.readiness_probe, "readinessProbe", true),
-                (&c.startup_probe, "startupProbe", false),
-            ] {
-                if let Some(probe) = probe {
-                    errs.extend(validate_probe(probe, &field(path, name), role, port_name, readiness));
-                }
+    } else {
+        let port_name = list(&c.ports).first().and_then(|p| p.name.as_deref()).filter(|n| !n.is_empty()).unwrap_or("http");
+        for (probe, name, readiness) in probes {
+            if let Some(probe) = probe {
+                errs.extend(validate_probe(probe, &field(path, name), role, port_name, readiness));
             }
         }
     }
@@ -1499,9 +1006,15 @@ pub fn check_image(image: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::{ContainerPort, EmptyDirVolumeSource, HTTPGetAction, TCPSocketAction, VolumeMount};
+    use serde_json::json;
 
     fn container(image: &str) -> Container {
-        Container { image: image.into(), ..Default::default() }
+        Container { image: Some(image.into()), ..Default::default() }
+    }
+
+    fn port(n: i32) -> ContainerPort {
+        ContainerPort { container_port: n, ..Default::default() }
     }
 
     #[test]
@@ -1524,12 +1037,12 @@ mod tests {
     #[test]
     fn quantities() {
         for ok in ["1", "500m", "1Gi", "0.5", "1e3", "+2", "128974848"] {
-            assert!(Quantity(ok.into()).check().is_ok(), "{ok}");
+            assert!(check_quantity(&Quantity(ok.into())).is_ok(), "{ok}");
         }
         for bad in ["", "1 Gi", "abc", "1GB"] {
-            assert!(Quantity(bad.into()).check().is_err(), "{bad}");
+            assert!(check_quantity(&Quantity(bad.into())).is_err(), "{bad}");
         }
-        let q: Quantity = serde_json::from_value(serde_json::json!(2)).unwrap();
+        let q: Quantity = serde_json::from_value(json!(2)).unwrap();
         assert_eq!(q.0, "2");
     }
 
@@ -1545,47 +1058,204 @@ mod tests {
         assert!(errs.iter().any(|e| e.path == "spec.containers[*].ports"), "{errs:?}");
 
         let mut ports = PodSpec { containers: vec![container("img")], ..Default::default() };
-        ports.containers[0].ports = vec![
-            ContainerPort { container_port: 8080, ..Default::default() },
-            ContainerPort { container_port: 9000, ..Default::default() },
-        ];
+        ports.containers[0].ports = Some(vec![port(8080), port(9000)]);
         let errs = validate_serving_pod(&ports, "spec");
         assert!(errs.iter().any(|e| e.message.contains("more than one container port")), "{errs:?}");
 
         let mut env = PodSpec { containers: vec![container("img")], ..Default::default() };
-        env.containers[0].env = vec![EnvVar { name: "PORT".into(), value: Some("1".into()), value_from: None }];
+        env.containers[0].env = Some(vec![EnvVar { name: "PORT".into(), value: Some("1".into()), value_from: None }]);
         let errs = validate_serving_pod(&env, "spec");
         assert_eq!(errs[0].path, "spec.containers[0].env[0].name");
+
+        let blank = PodSpec { containers: vec![Container { ports: Some(vec![]), ..Default::default() }], ..Default::default() };
+        assert_eq!(validate_serving_pod(&blank, "spec"), vec![FieldError::missing("spec.containers[0]")]);
     }
 
     #[test]
     fn probes_target_the_serving_port() {
         let mut pod = PodSpec { containers: vec![container("img")], ..Default::default() };
-        pod.containers[0].ports = vec![ContainerPort { container_port: 5000, ..Default::default() }];
-        pod.containers[0].readiness_probe = Some(Probe {
-            tcp_socket: Some(TcpSocketAction { port: Some(IntOrString::String("metrics".into())), host: None }),
-            ..Default::default()
-        });
+        pod.containers[0].ports = Some(vec![port(5000)]);
+        let tcp = |p: IntOrString| Some(Probe { tcp_socket: Some(TCPSocketAction { port: p, host: None }), ..Default::default() });
+        pod.containers[0].readiness_probe = tcp(IntOrString::String("metrics".into()));
         let errs = validate_serving_pod(&pod, "spec");
         assert_eq!(errs[0].path, "spec.containers[0].readinessProbe.tcpSocket.port");
-        pod.containers[0].readiness_probe = Some(Probe {
-            tcp_socket: Some(TcpSocketAction { port: Some(IntOrString::String("http".into())), host: None }),
-            ..Default::default()
-        });
+        pod.containers[0].readiness_probe = tcp(IntOrString::String("http".into()));
         assert!(validate_serving_pod(&pod, "spec").is_empty());
         pod.containers[0].readiness_probe =
-            Some(Probe { http_get: Some(HttpGetAction { path: Some("/".into()), ..Default::default() }), ..Default::default() });
+            Some(Probe { http_get: Some(HTTPGetAction { path: Some("/".into()), ..Default::default() }), ..Default::default() });
         assert!(validate_serving_pod(&pod, "spec").is_empty());
     }
 
     #[test]
     fn volumes_must_be_mounted_and_exist() {
         let mut pod = PodSpec { containers: vec![container("img")], ..Default::default() };
-        pod.volumes = vec![Volume { name: "v".into(), empty_dir: Some(Default::default()), ..Default::default() }];
+        pod.volumes = Some(vec![Volume { name: "v".into(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Default::default() }]);
         let errs = validate_serving_pod(&pod, "spec");
         assert!(errs[0].message.contains("not mounted"));
-        pod.containers[0].volume_mounts = vec![VolumeMount { name: "w".into(), mount_path: "/data".into(), ..Default::default() }];
+        pod.containers[0].volume_mounts = Some(vec![VolumeMount { name: "w".into(), mount_path: "/data".into(), ..Default::default() }]);
         let errs = validate_serving_pod(&pod, "spec");
         assert!(errs.iter().any(|e| e.message == "volumeMount has no matching volume"), "{errs:?}");
+    }
+
+    /// A Knative Service using most of what the mask allows: probes of every kind, env with
+    /// every `valueFrom`, resources, security contexts, every volume source Knative takes.
+    fn full_service() -> Value {
+        json!({
+            "apiVersion": "serving.knative.dev/v1", "kind": "Service", "metadata": {"name": "full"},
+            "spec": {"template": {
+                "metadata": {"annotations": {"autoscaling.knative.dev/min-scale": "1"}, "labels": {"app": "full"}},
+                "spec": {
+                    "serviceAccountName": "sa", "imagePullSecrets": [{"name": "pull"}],
+                    "securityContext": {"runAsUser": 1000, "fsGroup": 2000, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "nodeSelector": {"disk": "ssd"},
+                    "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [{"matchExpressions": [{"key": "a", "operator": "In", "values": ["b"]}]}]}}},
+                    "tolerations": [{"key": "k", "operator": "Exists", "effect": "NoSchedule"}],
+                    "containerConcurrency": 10, "timeoutSeconds": 100,
+                    "containers": [{
+                        "image": "ghcr.io/knative/helloworld-go:latest",
+                        "args": ["--x"],
+                        "ports": [{"containerPort": 8080, "name": "h2c", "protocol": "TCP"}],
+                        "env": [
+                            {"name": "A", "value": "b"},
+                            {"name": "B", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k", "optional": true}}},
+                            {"name": "C", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}},
+                            {"name": "D", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                            {"name": "E", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1m"}}}
+                        ],
+                        "envFrom": [{"prefix": "P_", "configMapRef": {"name": "cm"}}, {"secretRef": {"name": "sec"}}],
+                        "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"cpu": 1, "memory": "1Gi"}},
+                        "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080, "httpHeaders": [{"name": "X", "value": "y"}]},
+                                           "periodSeconds": 5, "timeoutSeconds": 2, "successThreshold": 1, "failureThreshold": 3},
+                        "livenessProbe": {"tcpSocket": {"port": "h2c"}, "periodSeconds": 10},
+                        "startupProbe": {"exec": {"command": ["cat", "/tmp/ok"]}, "failureThreshold": 30},
+                        "securityContext": {"runAsNonRoot": true, "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
+                                            "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}},
+                        "volumeMounts": [
+                            {"name": "cfg", "mountPath": "/etc/cfg", "readOnly": true},
+                            {"name": "data", "mountPath": "/data"},
+                            {"name": "proj", "mountPath": "/proj", "readOnly": true}
+                        ]
+                    }],
+                    "volumes": [
+                        {"name": "cfg", "configMap": {"name": "cm", "items": [{"key": "a", "path": "a.txt"}]}},
+                        {"name": "data", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}},
+                        {"name": "proj", "projected": {"sources": [
+                            {"secret": {"name": "s"}},
+                            {"serviceAccountToken": {"audience": "x", "expirationSeconds": 3600, "path": "token"}},
+                            {"downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}}
+                        ]}}
+                    ]
+                }
+            }}
+        })
+    }
+
+    #[test]
+    fn full_service_is_accepted_and_round_trips() {
+        let given = full_service();
+        let mut obj = crate::KnativeObject::from_value(given.clone()).unwrap_or_else(|e| panic!("{e}"));
+        obj.apply_defaults();
+        assert_eq!(obj.validate(), vec![]);
+        // Stored as given, plus Knative's defaults; quantities given as numbers become strings.
+        let mut expected = given;
+        let spec = &mut expected["spec"]["template"]["spec"];
+        spec["enableServiceLinks"] = json!(false);
+        spec["containers"][0]["name"] = json!("user-container");
+        spec["containers"][0]["resources"]["limits"]["cpu"] = json!("1");
+        spec["containers"][0]["volumeMounts"][0]["readOnly"] = json!(true);
+        spec["containers"][0]["volumeMounts"][2]["readOnly"] = json!(true);
+        expected["spec"]["traffic"] = json!([{"latestRevision": true, "percent": 100}]);
+        let stored = obj.to_value();
+        assert_eq!(stored, expected);
+        assert_eq!(crate::KnativeObject::from_value(stored).map(|mut o| { o.apply_defaults(); o }), Ok(obj));
+    }
+
+    #[test]
+    fn disallowed_and_unknown_fields_are_refused_with_their_paths() {
+        let mut v = full_service();
+        let c = &mut v["spec"]["template"]["spec"]["containers"][0];
+        c["ports"][0]["hostPort"] = json!(80);
+        c["resizePolicy"] = json!([{"resourceName": "cpu", "restartPolicy": "NotRequired"}]);
+        c["env"][1]["valueFrom"]["fileKeyRef"] = json!({"path": "a", "key": "b", "volumeName": "v"});
+        let (obj, errs) = crate::KnativeObject::from_value_lenient(v).unwrap();
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["spec.template.spec.containers[0].env[1].valueFrom.fileKeyRef", "spec.template.spec.containers[0].resizePolicy"]
+        );
+        assert!(errs.iter().all(|e| e.message.starts_with("unknown field `")), "{errs:?}");
+        let mut obj = obj.expect("decodes once the unknown fields are removed");
+        obj.apply_defaults();
+        assert_eq!(
+            obj.validate(),
+            vec![FieldError::disallowed("spec.template.spec.containers[0].ports[0].hostPort")]
+        );
+    }
+
+    fn check(kind: &str, mut object: Value) -> (Vec<FieldError>, Value) {
+        let api = if kind == "ContainerSource" { "sources.knative.dev/v1" } else { "serving.knative.dev/v1" };
+        let errs = check_embedded_fields(api, kind, &mut object);
+        (errs, object)
+    }
+
+    #[test]
+    fn mask_refuses_fields_outside_it_with_their_path() {
+        let (errs, left) = check(
+            "Service",
+            json!({"spec": {"template": {"spec": {
+                "containerConcurrency": 1,
+                "hostUsers": false,
+                "containers": [{"image": "x", "resizePolicy": [], "ports": [{"containerPort": 1, "hostIPs": []}],
+                                "readinessProbe": {"httpGet": {"path": "/", "pathh": "/"}}}]
+            }}}}),
+        );
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "spec.template.spec.containers[0].ports[0].hostIPs",
+                "spec.template.spec.containers[0].readinessProbe.httpGet.pathh",
+                "spec.template.spec.containers[0].resizePolicy",
+                "spec.template.spec.hostUsers",
+            ]
+        );
+        assert!(errs[3].message.starts_with("unknown field `hostUsers`, expected one of `containers`, "), "{}", errs[0].message);
+        assert!(errs[3].message.ends_with("`hostname`, `containerConcurrency`, `timeoutSeconds`, `responseStartTimeoutSeconds`, `idleTimeoutSeconds`"));
+        assert_eq!(errs[1].message, "unknown field `pathh`, expected one of `path`, `port`, `host`, `scheme`, `httpHeaders`");
+        assert_eq!(
+            left,
+            json!({"spec": {"template": {"spec": {"containerConcurrency": 1,
+                "containers": [{"image": "x", "ports": [{"containerPort": 1}], "readinessProbe": {"httpGet": {"path": "/"}}}]}}}})
+        );
+    }
+
+    #[test]
+    fn kubernetes_types_taken_whole_lose_no_field() {
+        let (errs, left) = check(
+            "ContainerSource",
+            json!({"spec": {"template": {"metadata": {"uid": "u"}, "spec": {
+                "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 1, "preference": {}, "bogus": 1}]}},
+                "tolerations": [{"key": "k", "operator": "Exists"}],
+                "containers": [{"image": "x", "lifecycle": {"preStop": {"exec": {"command": ["x"]}}}}]
+            }}}}),
+        );
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["spec.template.metadata.uid", "spec.template.spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].bogus"]
+        );
+        assert_eq!(errs[1].message, "unknown field `bogus`");
+        assert_eq!(left["spec"]["template"]["spec"]["tolerations"], json!([{"key": "k", "operator": "Exists"}]));
+    }
+
+    #[test]
+    fn rabbitmq_connection_secret_is_a_strict_reference() {
+        let mut v = json!({"spec": {"rabbitmqClusterReference": {"connectionSecret": {"name": "s", "nmae": "t"}}}});
+        let errs = check_embedded_fields("sources.knative.dev/v1alpha1", "RabbitmqSource", &mut v);
+        assert_eq!(
+            errs,
+            vec![FieldError::new("spec.rabbitmqClusterReference.connectionSecret.nmae", "unknown field `nmae`, expected `name`")]
+        );
     }
 }

@@ -2,14 +2,19 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::{
+    Affinity, Container, HostAlias, LocalObjectReference, PodDNSConfig, PodSecurityContext, PodSpec, Probe, TCPSocketAction,
+    Toleration, TopologySpreadConstraint, Volume,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duck::{impl_has_conditions, Addressable};
 use crate::meta::{validate_object_meta, NameRule};
-use crate::pod::{pod_spec_fields, validate_serving_pod, Container, IntOrString, PodSpec, Probe, TcpSocketAction, TemplateMetadata};
+use crate::pod::{is_writable, validate_serving_pod, validate_template_metadata};
 use crate::{autoscaling, field, index, Admission, FieldError};
 
 /// Revision `timeoutSeconds` when unset (Serving's `config-defaults` `revision-timeout-seconds`).
@@ -26,53 +31,167 @@ pub const DEFAULT_INIT_CONTAINER_NAME: &str = "init-container";
 const ROLLOUT_DURATION: &str = "serving.knative.dev/rollout-duration";
 const PROGRESS_DEADLINE: &str = "serving.knative.dev/progress-deadline";
 
-macro_rules! define_revision_spec {
-    ($($(#[$m:meta])* $f:ident : $t:ty,)*) => {
-        /// The desired state of a Revision (REV-02): the pod fields Knative allows plus
-        /// concurrency and timeouts.
-        #[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
-        #[kube(
-            group = "serving.knative.dev",
-            version = "v1",
-            kind = "Revision",
-            doc = "Revision: an immutable snapshot of code and configuration.",
-            namespaced,
-            status = "RevisionStatus",
-            derive = "PartialEq",
-            shortname = "rev",
-            category = "all",
-            category = "knative",
-            category = "serving",
-            printcolumn = r#"{"name":"Config Name","type":"string","jsonPath":".metadata.labels['serving\\.knative\\.dev/configuration']"}"#,
-            printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type=='Ready')].status"}"#,
-            printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type=='Ready')].reason"}"#
-        )]
-        #[serde(rename_all = "camelCase", deny_unknown_fields)]
-        pub struct RevisionSpec {
-            $($(#[$m])* pub $f: $t,)*
-            /// Most requests one instance handles at once; 0 means unlimited.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub container_concurrency: Option<i64>,
-            /// Most seconds a request may take (default 300).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub timeout_seconds: Option<i64>,
-            /// Most seconds before the first response byte.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub response_start_timeout_seconds: Option<i64>,
-            /// Most seconds a request may stay idle (no bytes).
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub idle_timeout_seconds: Option<i64>,
-        }
-
-        impl RevisionSpec {
-            /// The pod part of the spec.
-            pub fn pod_spec(&self) -> PodSpec {
-                PodSpec { $($f: self.$f.clone(),)* }
-            }
-        }
-    };
+/// The desired state of a Revision (REV-02): the pod fields Knative allows plus
+/// concurrency and timeouts.
+//
+// Knative's RevisionSpec embeds `corev1.PodSpec`; here its fields are listed one by one with
+// their `k8s-openapi` types, so that decoding errors keep their paths. `crate::pod` holds the
+// field mask and the checks. Fields of Kubernetes types have a free-form CRD schema.
+#[derive(CustomResource, Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+#[kube(
+    group = "serving.knative.dev",
+    version = "v1",
+    kind = "Revision",
+    doc = "Revision: an immutable snapshot of code and configuration.",
+    namespaced,
+    status = "RevisionStatus",
+    derive = "PartialEq",
+    shortname = "rev",
+    category = "all",
+    category = "knative",
+    category = "serving",
+    printcolumn = r#"{"name":"Config Name","type":"string","jsonPath":".metadata.labels['serving\\.knative\\.dev/configuration']"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type=='Ready')].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type=='Ready')].reason"}"#
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RevisionSpec {
+    /// The containers (Serving: exactly one of them declares the serving port).
+    #[serde(default)]
+    #[schemars(schema_with = "crate::schema::preserve_unknown_list")]
+    pub containers: Vec<Container>,
+    /// Containers run to completion before the others start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::preserve_unknown_list")]
+    pub init_containers: Option<Vec<Container>>,
+    /// Volumes the containers may mount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::preserve_unknown_list")]
+    pub volumes: Option<Vec<Volume>>,
+    /// Service account the pods run as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Whether to mount the service account token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automount_service_account_token: Option<bool>,
+    /// Secrets used to pull images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::preserve_unknown_list")]
+    pub image_pull_secrets: Option<Vec<LocalObjectReference>>,
+    /// Whether service environment variables are injected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_service_links: Option<bool>,
+    /// Pod-level security settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
+    pub security_context: Option<PodSecurityContext>,
+    /// Node labels the pod must be scheduled on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<BTreeMap<String, String>>,
+    /// Scheduling affinity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
+    pub affinity: Option<Affinity>,
+    /// Tolerations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::preserve_unknown_list")]
+    pub tolerations: Option<Vec<Toleration>>,
+    /// Topology spread constraints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::preserve_unknown_list")]
+    pub topology_spread_constraints: Option<Vec<TopologySpreadConstraint>>,
+    /// Extra /etc/hosts entries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::preserve_unknown_list")]
+    pub host_aliases: Option<Vec<HostAlias>>,
+    /// Runtime class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_class_name: Option<String>,
+    /// Priority class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
+    /// Scheduler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler_name: Option<String>,
+    /// DNS policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_policy: Option<String>,
+    /// DNS configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::preserve_unknown_object")]
+    pub dns_config: Option<PodDNSConfig>,
+    /// Share one process namespace between containers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_process_namespace: Option<bool>,
+    /// Use the host's IPC namespace.
+    #[serde(default, rename = "hostIPC", skip_serializing_if = "Option::is_none")]
+    pub host_ipc: Option<bool>,
+    /// Use the host's PID namespace.
+    #[serde(default, rename = "hostPID", skip_serializing_if = "Option::is_none")]
+    pub host_pid: Option<bool>,
+    /// Use the host's network namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_network: Option<bool>,
+    /// Restart policy (not allowed in Revisions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<String>,
+    /// Grace period before a pod is killed (not allowed in Revisions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_grace_period_seconds: Option<i64>,
+    /// Node to run on (not allowed in Revisions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<String>,
+    /// Host name of the pod (not allowed in Revisions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// Most requests one instance handles at once; 0 means unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_concurrency: Option<i64>,
+    /// Most seconds a request may take (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<i64>,
+    /// Most seconds before the first response byte.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_start_timeout_seconds: Option<i64>,
+    /// Most seconds a request may stay idle (no bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_seconds: Option<i64>,
 }
-pod_spec_fields!(define_revision_spec);
+
+impl RevisionSpec {
+    /// The pod part of the spec, as a Kubernetes PodSpec.
+    pub fn pod_spec(&self) -> PodSpec {
+        PodSpec {
+            containers: self.containers.clone(),
+            init_containers: self.init_containers.clone(),
+            volumes: self.volumes.clone(),
+            service_account_name: self.service_account_name.clone(),
+            automount_service_account_token: self.automount_service_account_token,
+            image_pull_secrets: self.image_pull_secrets.clone(),
+            enable_service_links: self.enable_service_links,
+            security_context: self.security_context.clone(),
+            node_selector: self.node_selector.clone(),
+            affinity: self.affinity.clone(),
+            tolerations: self.tolerations.clone(),
+            topology_spread_constraints: self.topology_spread_constraints.clone(),
+            host_aliases: self.host_aliases.clone(),
+            runtime_class_name: self.runtime_class_name.clone(),
+            priority_class_name: self.priority_class_name.clone(),
+            scheduler_name: self.scheduler_name.clone(),
+            dns_policy: self.dns_policy.clone(),
+            dns_config: self.dns_config.clone(),
+            share_process_namespace: self.share_process_namespace,
+            host_ipc: self.host_ipc,
+            host_pid: self.host_pid,
+            host_network: self.host_network,
+            restart_policy: self.restart_policy.clone(),
+            termination_grace_period_seconds: self.termination_grace_period_seconds,
+            node_name: self.node_name.clone(),
+            hostname: self.hostname.clone(),
+            ..Default::default()
+        }
+    }
+}
 
 /// A Revision template: metadata (name, labels, annotations) and the Revision spec.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
@@ -80,7 +199,8 @@ pod_spec_fields!(define_revision_spec);
 pub struct RevisionTemplateSpec {
     /// The Revision's name (must start with `<parent>-`), labels and annotations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<TemplateMetadata>,
+    #[schemars(schema_with = "crate::schema::template_metadata")]
+    pub metadata: Option<ObjectMeta>,
     /// The Revision's spec.
     #[serde(default)]
     pub spec: RevisionSpec,
@@ -332,17 +452,24 @@ impl RevisionSpec {
         if self.container_concurrency.is_none() {
             self.container_concurrency = Some(0);
         }
-        let mut taken: Vec<String> =
-            self.containers.iter().chain(&self.init_containers).map(|c| c.name.clone()).filter(|n| !n.is_empty()).collect();
+        let mut taken: Vec<String> = self
+            .containers
+            .iter()
+            .chain(self.init_containers.iter().flatten())
+            .map(|c| c.name.clone())
+            .filter(|n| !n.is_empty())
+            .collect();
         container_default_names(&mut self.containers, &mut taken, DEFAULT_CONTAINER_NAME);
-        container_default_names(&mut self.init_containers, &mut taken, DEFAULT_INIT_CONTAINER_NAME);
+        if let Some(init) = &mut self.init_containers {
+            container_default_names(init, &mut taken, DEFAULT_INIT_CONTAINER_NAME);
+        }
         let single = self.containers.len() == 1;
-        let writable: Vec<String> = self.volumes.iter().filter(|v| v.is_writable()).map(|v| v.name.clone()).collect();
+        let writable: Vec<String> = self.volumes.iter().flatten().filter(|v| is_writable(v)).map(|v| v.name.clone()).collect();
         for c in &mut self.containers {
-            if single || !c.ports.is_empty() {
+            if single || c.ports.as_ref().is_some_and(|p| !p.is_empty()) {
                 let probe = c.readiness_probe.get_or_insert_with(Probe::default);
                 if probe.http_get.is_none() && probe.tcp_socket.is_none() && probe.exec.is_none() && probe.grpc.is_none() {
-                    probe.tcp_socket = Some(TcpSocketAction { port: Some(IntOrString::Int(0)), host: None });
+                    probe.tcp_socket = Some(TCPSocketAction { port: IntOrString::Int(0), host: None });
                 }
             }
             if let Some(p) = &mut c.readiness_probe {
@@ -363,7 +490,7 @@ impl RevisionSpec {
                     g.service.get_or_insert_with(String::new);
                 }
             }
-            for m in &mut c.volume_mounts {
+            for m in c.volume_mounts.iter_mut().flatten() {
                 if !writable.contains(&m.name) {
                     m.read_only = Some(true);
                 }
@@ -437,7 +564,7 @@ impl RevisionTemplateSpec {
         let mut errs = self.spec.validate(&field(path, "spec"));
         let meta_path = field(path, "metadata");
         if let Some(m) = &self.metadata {
-            errs.extend(m.validate(&meta_path));
+            errs.extend(validate_template_metadata(m, &meta_path));
             if let Some(gen) = m.generate_name.as_deref().filter(|g| !g.is_empty()) {
                 if let Err(e) = crate::meta::check_dns1035_label(&format!("{gen}a")) {
                     errs.push(FieldError::new(field(&meta_path, "generateName"), format!("not a DNS 1035 label prefix: {e}")));
@@ -686,7 +813,7 @@ spec:
     #[test]
     fn revision_name_prefix() {
         let mut s = service(HELLO);
-        s.spec.template.metadata = Some(TemplateMetadata { name: Some("other-rev1".into()), ..Default::default() });
+        s.spec.template.metadata = Some(ObjectMeta { name: Some("other-rev1".into()), ..Default::default() });
         s.set_defaults();
         let errs = s.validate();
         assert_eq!(errs[0].path, "spec.template.metadata.name");
@@ -712,7 +839,7 @@ spec:
     fn revisions_are_immutable() {
         let mut a = Revision::new(
             "r",
-            RevisionSpec { containers: vec![Container { image: "a".into(), ..Default::default() }], ..Default::default() },
+            RevisionSpec { containers: vec![Container { image: Some("a".into()), ..Default::default() }], ..Default::default() },
         );
         let old = a.clone();
         a.spec.timeout_seconds = Some(10);

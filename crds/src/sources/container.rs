@@ -1,6 +1,7 @@
 //! ContainerSource (`sources.knative.dev/v1`): runs a user container that sends events to
 //! `K_SINK` (CS-01).
 
+use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -8,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{namespace_of, source_status, validate_source};
 use crate::duck::{CloudEventOverrides, Destination};
 use crate::meta::{validate_object_meta, NameRule};
-use crate::pod::{validate_source_pod, PodTemplateSpec};
+use crate::pod::{validate_source_pod, validate_template_metadata};
 use crate::{Admission, FieldError};
 
 /// The desired state of a ContainerSource.
@@ -35,6 +36,7 @@ use crate::{Admission, FieldError};
 pub struct ContainerSourceSpec {
     /// The pod to run (required: at least one container).
     #[serde(default)]
+    #[schemars(schema_with = "crate::schema::pod_template")]
     pub template: PodTemplateSpec,
     /// Where the container's events go (required).
     #[serde(default)]
@@ -53,7 +55,8 @@ impl Admission for ContainerSource {
     /// Names unnamed containers `<source>-<index>` and defaults the sink's namespace.
     fn set_defaults(&mut self) {
         let name = self.metadata.name.clone().unwrap_or_default();
-        for (i, c) in self.spec.template.spec.containers.iter_mut().enumerate() {
+        let containers = self.spec.template.spec.iter_mut().flat_map(|s| s.containers.iter_mut());
+        for (i, c) in containers.enumerate() {
             if c.name.is_empty() {
                 c.name = format!("{name}-{i}");
             }
@@ -65,9 +68,10 @@ impl Admission for ContainerSource {
     fn validate(&self) -> Vec<FieldError> {
         let mut errs = validate_object_meta(&self.metadata, NameRule::Dns1123Subdomain);
         errs.extend(validate_source(&self.spec.sink, self.spec.ce_overrides.as_ref()));
-        errs.extend(validate_source_pod(&self.spec.template.spec, "spec.template.spec"));
+        let no_pod = PodSpec::default();
+        errs.extend(validate_source_pod(self.spec.template.spec.as_ref().unwrap_or(&no_pod), "spec.template.spec"));
         if let Some(m) = &self.spec.template.metadata {
-            errs.extend(m.validate("spec.template.metadata"));
+            errs.extend(validate_template_metadata(m, "spec.template.metadata"));
         }
         errs
     }
@@ -76,7 +80,7 @@ impl Admission for ContainerSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pod::Container;
+    use k8s_openapi::api::core::v1::Container;
 
     #[test]
     fn containers_are_named_and_required() {
@@ -84,9 +88,9 @@ mod tests {
         s.spec.sink.uri = Some("http://x/".into());
         s.set_defaults();
         assert_eq!(s.validate(), vec![FieldError::missing("spec.template.spec.containers")]);
-        s.spec.template.spec.containers.push(Container { image: "img".into(), ..Default::default() });
+        s.spec.template.spec.get_or_insert_default().containers.push(Container { image: Some("img".into()), ..Default::default() });
         s.set_defaults();
-        assert_eq!(s.spec.template.spec.containers[0].name, "heartbeats-0");
+        assert_eq!(s.spec.template.spec.as_ref().unwrap().containers[0].name, "heartbeats-0");
         assert!(s.validate().is_empty());
     }
 }

@@ -1,6 +1,7 @@
 //! RabbitmqSource (`sources.knative.dev/v1alpha1`, eventing-rabbitmq): messages of a RabbitMQ
 //! queue as CloudEvents (RMQS-01..03).
 
+use k8s_openapi::api::core::v1::LocalObjectReference;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -8,14 +9,13 @@ use serde::{Deserialize, Serialize};
 use super::{namespace_of, source_status};
 use crate::duck::{parse_iso8601_duration, BackoffPolicy, Destination};
 use crate::meta::{validate_object_meta, NameRule};
-use crate::pod::LocalObjectReference;
 use crate::{Admission, FieldError};
 
 /// The CloudEvents type of messages that are not CloudEvents already.
 pub const EVENT_TYPE: &str = "dev.knative.rabbitmq.event";
 
 /// Which RabbitMQ cluster: a RabbitmqCluster by name, or a Secret with connection details.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RabbitmqClusterReference {
     /// Name of a `rabbitmq.com` RabbitmqCluster (exclusive with `connectionSecret`).
@@ -26,6 +26,7 @@ pub struct RabbitmqClusterReference {
     pub namespace: Option<String>,
     /// A Secret with `uri`, `username`, `password` (and optionally `port`) of an external cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::local_object_reference")]
     pub connection_secret: Option<LocalObjectReference>,
 }
 
