@@ -1,5 +1,6 @@
-//! `sluice`: Knative Eventing (sources, brokers, channels, triggers) and the scale-from-zero
-//! core of Knative Serving in one binary.
+//! `sluice`: the Knative Eventing API (brokers, triggers, channels, subscriptions, sequences,
+//! parallels) in one binary. Sources and the serving core are the next issues; their kinds are
+//! validated and stored today, not served.
 //!
 //! The binary is thin: it parses the command line and wires the crates together. `run` starts
 //! the embedded control plane; `apply`, `get`, `describe`, `delete` talk to its resource API;
@@ -26,9 +27,17 @@ fn main() -> std::process::ExitCode {
     };
     match runtime.block_on(cli::dispatch(args)) {
         Ok(code) => code,
+        // The reader of our output went away (`sluice crds | head -1`): stop quietly, as Unix
+        // tools do.
+        Err(e) if is_broken_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(1)
         }
     }
+}
+
+/// Whether `e` is, or was caused by, a write to a closed pipe.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }

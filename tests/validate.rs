@@ -45,3 +45,39 @@ fn crds_output_matches_the_committed_copy() {
     let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/crds/crds.yaml")).unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), committed);
 }
+
+/// Every command exits quietly when its reader goes away, as Unix tools do: no panic, no
+/// error, exit 0.
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("crds")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader is gone before the first write
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Usage errors name what is missing in words, and every command's errors start with `error:`.
+#[test]
+fn usage_and_server_errors_read_alike() {
+    let out = sluice(&["send"]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.starts_with("error: ") && text.contains("--to URL or --broker NAME"), "{text}");
+    let help = String::from_utf8_lossy(&sluice(&["send", "--help"]).stdout).to_string();
+    assert!(help.contains("--type <TYPE>") && help.contains("-e, --extension <NAME=VALUE>"), "{help}");
+    let help = String::from_utf8_lossy(&sluice(&["run", "--help"]).stdout).to_string();
+    assert!(help.contains("Without it nothing is persisted"), "{help}");
+    // No server listens here: get and send --broker fail the same way.
+    for args in [&["get", "brokers", "--server", "http://127.0.0.1:9"][..], &["send", "--broker", "b", "--server", "http://127.0.0.1:9"]] {
+        let out = sluice(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(text.starts_with("error: cannot reach the sluice API"), "{args:?}: {text}");
+    }
+}

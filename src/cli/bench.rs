@@ -36,28 +36,28 @@ pub enum BenchCommand {
 #[derive(clap::Args, Debug)]
 pub struct BrokerBench {
     /// Events per throughput run.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, value_name = "COUNT")]
     events: u64,
     /// Concurrent senders in throughput runs.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_name = "SENDERS")]
     concurrency: usize,
     /// Event data size in bytes.
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_name = "BYTES")]
     size: usize,
     /// Rate of the latency runs, events/s.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_name = "EVENTS_PER_S")]
     rate: u64,
     /// Duration of each latency run, seconds.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_name = "SECONDS")]
     latency_seconds: u64,
     /// Throughput rounds (a baseline run then a sluice run; medians are reported).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_name = "ROUNDS")]
     rounds: usize,
     /// Run only one path (for profiling): 0 baseline, 1 forwarder, 2 sluice.
-    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=2))]
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=2), value_name = "PATH")]
     only: Option<u8>,
     /// The trigger's in-flight limit (concurrent deliveries to the subscriber).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_name = "LIMIT")]
     max_in_flight: usize,
 }
 
@@ -305,12 +305,12 @@ pub async fn bench(which: BenchCommand) -> anyhow::Result<ExitCode> {
     let forwarder_url = format!("http://{}/", start_forwarder(sub_url.clone()).await?);
     let data = Bytes::from(vec![b'x'; opts.size]);
 
-    println!("sluice bench broker: {} events of {} bytes, {} senders; latency at {} events/s for {} s", opts.events, opts.size, opts.concurrency, opts.rate, opts.latency_seconds);
+    outln!("sluice bench broker: {} events of {} bytes, {} senders; latency at {} events/s for {} s", opts.events, opts.size, opts.concurrency, opts.rate, opts.latency_seconds);
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|c| c.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_string()))
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    println!("machine: {} cores, {cpu}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    outln!("machine: {} cores, {cpu}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let paths = [
         Path { label: "baseline: raw HTTP POST to subscriber", url: sub_url },
         Path { label: "forwarder: bare hyper hop (reference)", url: forwarder_url },
@@ -331,31 +331,31 @@ pub async fn bench(which: BenchCommand) -> anyhow::Result<ExitCode> {
             line.push_str(&format!(" {} {:.0} events/s ({:.1} µs CPU/event);", p.label.split(':').next().unwrap_or(""), t.events_per_second, t.cpu_us_per_event));
             runs.push(t);
         }
-        println!("{}", line.trim_end_matches(';'));
+        outln!("{}", line.trim_end_matches(';'));
     }
     let mut latencies = Vec::new();
     for p in &selected {
         latencies.push(latency(&p.url, &sub, opts.rate, opts.latency_seconds, &data).await?);
     }
 
-    println!();
-    println!("{:<44} {:>12} {:>12} {:>10} {:>10} {:>10}", "path", "events/s", "µs CPU/ev", "p50 ms", "p99 ms", "max ms");
+    outln!();
+    outln!("{:<44} {:>12} {:>12} {:>10} {:>10} {:>10}", "path", "events/s", "µs CPU/ev", "p50 ms", "p99 ms", "max ms");
     for ((p, runs), (p50, p99, max)) in selected.iter().zip(&runs).zip(&latencies) {
         let rate = median(runs.iter().map(|t| t.events_per_second).collect());
         let cpu = median(runs.iter().map(|t| t.cpu_us_per_event).collect());
-        println!("{:<44} {:>12.0} {:>12.1} {:>10.3} {:>10.3} {:>10.3}", p.label, rate, cpu, p50, p99, max);
+        outln!("{:<44} {:>12.0} {:>12.1} {:>10.3} {:>10.3} {:>10.3}", p.label, rate, cpu, p50, p99, max);
     }
     if selected.len() == paths.len() {
-        println!();
+        outln!();
         // Each round runs the paths back to back, so the median of the per-round ratios is less
         // exposed to load drifting on a shared machine than a ratio of medians. Both paths keep
         // the cores busy, so CPU time per event is the second view of the same ratio.
         let ratio = |i: usize, j: usize, f: fn(&Throughput) -> f64| median(runs[i].iter().zip(&runs[j]).map(|(a, b)| f(a) / f(b)).collect());
         let rate = |t: &Throughput| t.events_per_second;
         let inverse_cpu = |t: &Throughput| 1.0 / t.cpu_us_per_event;
-        println!("sluice / baseline:  throughput ratio {:.2}, CPU-per-event ratio {:.2} (median of {rounds} paired rounds)", ratio(2, 0, rate), ratio(2, 0, inverse_cpu));
-        println!("forwarder / baseline: throughput ratio {:.2}, CPU-per-event ratio {:.2}", ratio(1, 0, rate), ratio(1, 0, inverse_cpu));
-        println!("sluice / forwarder: throughput ratio {:.2}, CPU-per-event ratio {:.2}", ratio(2, 1, rate), ratio(2, 1, inverse_cpu));
+        outln!("sluice / baseline:  throughput ratio {:.2}, CPU-per-event ratio {:.2} (median of {rounds} paired rounds)", ratio(2, 0, rate), ratio(2, 0, inverse_cpu));
+        outln!("forwarder / baseline: throughput ratio {:.2}, CPU-per-event ratio {:.2}", ratio(1, 0, rate), ratio(1, 0, inverse_cpu));
+        outln!("sluice / forwarder: throughput ratio {:.2}, CPU-per-event ratio {:.2}", ratio(2, 1, rate), ratio(2, 1, inverse_cpu));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -50,21 +50,21 @@ pub async fn apply(server: &str, files: &[PathBuf]) -> anyhow::Result<ExitCode> 
         for e in &loaded.errors {
             eprintln!("error: {e}");
         }
-        eprintln!("{} invalid document(s); nothing was applied", loaded.errors.len());
+        eprintln!("error: {} invalid document(s); nothing was applied", loaded.errors.len());
         return Ok(ExitCode::from(1));
     }
     let objects: Vec<Value> = loaded.objects.iter().map(|(_, o)| o.to_value()).collect();
     let url = format!("{}/sluice/v1/apply", server.trim_end_matches('/'));
     let (status, body) = request(reqwest::Client::new().post(&url).json(&json!({"objects": objects})), server).await?;
     if !status.is_success() {
-        eprintln!("{}", server_error(status, &body));
+        eprintln!("error: {}", server_error(status, &body));
         return Ok(ExitCode::from(1));
     }
     let v: Value = serde_json::from_str(&body).context("decoding apply response")?;
     for r in v["results"].as_array().into_iter().flatten() {
         let kind = r["kind"].as_str().unwrap_or("");
         let singular = find_kind(kind).map(qualified).unwrap_or_else(|| kind.to_lowercase());
-        println!("{singular}/{} {}", r["name"].as_str().unwrap_or(""), r["action"].as_str().unwrap_or(""));
+        outln!("{singular}/{} {}", r["name"].as_str().unwrap_or(""), r["action"].as_str().unwrap_or(""));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -79,19 +79,19 @@ pub async fn get(server: &str, kind_name: &str, name: Option<&str>, namespace: O
     };
     let (status, body) = request(reqwest::Client::new().get(&url), server).await?;
     if !status.is_success() {
-        eprintln!("{}", server_error(status, &body));
+        eprintln!("error: {}", server_error(status, &body));
         return Ok(ExitCode::from(1));
     }
     let value: Value = serde_json::from_str(&body).context("decoding response")?;
     match output {
-        Output::Json => println!("{body}"),
-        Output::Yaml => print!("{}", serde_yaml::to_string(&value)?),
+        Output::Json => outln!("{body}"),
+        Output::Yaml => out!("{}", serde_yaml::to_string(&value)?),
         Output::Table => {
             let items = if name.is_some() { vec![value] } else { value["items"].as_array().cloned().unwrap_or_default() };
             if items.is_empty() {
                 eprintln!("No resources found{}.", namespace.map(|n| format!(" in {n} namespace")).unwrap_or_default());
             } else {
-                print!("{}", table(&items, namespace.is_none()));
+                out!("{}", table(&items, namespace.is_none()));
             }
         }
     }
@@ -160,40 +160,40 @@ pub async fn describe(server: &str, kind_name: &str, name: &str, namespace: &str
     let url = format!("{}/{name}", collection_url(server, info, Some(namespace)));
     let (status, body) = request(reqwest::Client::new().get(&url), server).await?;
     if !status.is_success() {
-        eprintln!("{}", server_error(status, &body));
+        eprintln!("error: {}", server_error(status, &body));
         return Ok(ExitCode::from(1));
     }
     let o: Value = serde_json::from_str(&body)?;
     let m = &o["metadata"];
-    println!("Name:         {}", m["name"].as_str().unwrap_or(""));
-    println!("Namespace:    {}", m["namespace"].as_str().unwrap_or(""));
-    println!("Kind:         {} ({})", info.kind, info.api_version());
-    println!("UID:          {}", m["uid"].as_str().unwrap_or(""));
-    println!("Generation:   {}", m["generation"]);
-    println!("Created:      {} ({} ago)", m["creationTimestamp"].as_str().unwrap_or(""), age(&o));
+    outln!("Name:         {}", m["name"].as_str().unwrap_or(""));
+    outln!("Namespace:    {}", m["namespace"].as_str().unwrap_or(""));
+    outln!("Kind:         {} ({})", info.kind, info.api_version());
+    outln!("UID:          {}", m["uid"].as_str().unwrap_or(""));
+    outln!("Generation:   {}", m["generation"]);
+    outln!("Created:      {} ({} ago)", m["creationTimestamp"].as_str().unwrap_or(""), age(&o));
     for (label, field) in [("Labels", "labels"), ("Annotations", "annotations")] {
         if let Some(map) = m[field].as_object() {
-            println!("{label}:");
+            outln!("{label}:");
             for (k, v) in map {
-                println!("  {k}: {}", v.as_str().unwrap_or(""));
+                outln!("  {k}: {}", v.as_str().unwrap_or(""));
             }
         }
     }
     if let Some(spec) = o.get("spec") {
-        println!("Spec:");
+        outln!("Spec:");
         for line in serde_yaml::to_string(spec)?.lines() {
-            println!("  {line}");
+            outln!("  {line}");
         }
     }
     let mut status_rest = o["status"].clone();
     let conditions = status_rest.as_object_mut().and_then(|s| s.remove("conditions"));
     if status_rest.as_object().is_some_and(|s| !s.is_empty()) {
-        println!("Status:");
+        outln!("Status:");
         for line in serde_yaml::to_string(&status_rest)?.lines() {
-            println!("  {line}");
+            outln!("  {line}");
         }
     }
-    println!("Conditions:");
+    outln!("Conditions:");
     let rows: Vec<Vec<String>> = conditions
         .and_then(|c| c.as_array().cloned())
         .unwrap_or_default()
@@ -202,9 +202,9 @@ pub async fn describe(server: &str, kind_name: &str, name: &str, namespace: &str
             ["type", "status", "reason", "message"].iter().map(|k| c[*k].as_str().unwrap_or("").to_string()).collect()
         })
         .collect();
-    println!("  {:<24} {:<8} {:<32} MESSAGE", "TYPE", "STATUS", "REASON");
+    outln!("  {:<24} {:<8} {:<32} MESSAGE", "TYPE", "STATUS", "REASON");
     for r in rows {
-        println!("  {:<24} {:<8} {:<32} {}", r[0], r[1], r[2], r[3]);
+        outln!("  {:<24} {:<8} {:<32} {}", r[0], r[1], r[2], r[3]);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -215,10 +215,10 @@ pub async fn delete(server: &str, kind_name: &str, name: &str, namespace: &str) 
     let url = format!("{}/{name}", collection_url(server, info, Some(namespace)));
     let (status, body) = request(reqwest::Client::new().delete(&url), server).await?;
     if !status.is_success() {
-        eprintln!("{}", server_error(status, &body));
+        eprintln!("error: {}", server_error(status, &body));
         return Ok(ExitCode::from(1));
     }
-    println!("{} \"{name}\" deleted", qualified(info));
+    outln!("{} \"{name}\" deleted", qualified(info));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -46,9 +46,9 @@ pub fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {s}");
     }
     for e in &loaded.errors {
-        println!("error: {e}");
+        outln!("error: {e}");
     }
-    println!(
+    outln!(
         "{} valid object(s), {} skipped, {} error(s)",
         loaded.objects.len(),
         loaded.skipped.len(),

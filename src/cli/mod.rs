@@ -1,5 +1,22 @@
 //! Command-line interface: one module per subcommand family.
 
+/// Writes to standard output. Unlike `print!` it does not panic when the reader has gone away
+/// (`sluice crds | head -1`): the error ends the command, which then exits quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
+
 mod bench;
 mod client;
 mod manifests;
@@ -11,9 +28,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// Knative Eventing and Serving in one binary.
+/// Knative Eventing in one binary: brokers, triggers, channels, subscriptions, sequences and
+/// parallels from the same YAML Knative takes. Other Knative kinds (sources, Services, Kafka and
+/// RabbitMQ brokers) are validated and stored but not served yet.
 #[derive(Parser, Debug)]
-#[command(name = "sluice", version, about)]
+#[command(name = "sluice", version, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,7 +52,7 @@ pub enum Output {
 #[derive(clap::Args, Debug, Clone)]
 struct ServerArgs {
     /// URL of the resource API of a running `sluice run`.
-    #[arg(long, env = "SLUICE_SERVER", default_value = "http://127.0.0.1:8090", global = true)]
+    #[arg(long, env = "SLUICE_SERVER", default_value = "http://127.0.0.1:8090", global = true, value_name = "URL")]
     server: String,
 }
 
@@ -44,7 +63,7 @@ enum Command {
     /// Create or update objects from manifest files or directories.
     Apply {
         /// Files or directories of YAML/JSON manifests.
-        #[arg(short = 'f', long = "filename", required = true)]
+        #[arg(short = 'f', long = "filename", required = true, value_name = "PATH")]
         files: Vec<PathBuf>,
         #[command(flatten)]
         server: ServerArgs,
@@ -56,13 +75,13 @@ enum Command {
         /// Object name.
         name: Option<String>,
         /// Namespace.
-        #[arg(short = 'n', long, default_value = "default")]
+        #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
         namespace: String,
         /// List across all namespaces.
         #[arg(short = 'A', long)]
         all_namespaces: bool,
         /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        #[arg(short = 'o', long, value_enum, default_value = "table", value_name = "FORMAT")]
         output: Output,
         #[command(flatten)]
         server: ServerArgs,
@@ -74,7 +93,7 @@ enum Command {
         /// Object name.
         name: String,
         /// Namespace.
-        #[arg(short = 'n', long, default_value = "default")]
+        #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
         namespace: String,
         #[command(flatten)]
         server: ServerArgs,
@@ -86,7 +105,7 @@ enum Command {
         /// Object name.
         name: String,
         /// Namespace.
-        #[arg(short = 'n', long, default_value = "default")]
+        #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
         namespace: String,
         #[command(flatten)]
         server: ServerArgs,
@@ -96,7 +115,7 @@ enum Command {
     /// Check manifests offline; exit 1 and print every error with its field path.
     Validate {
         /// Files or directories of YAML/JSON manifests.
-        #[arg(short = 'f', long = "filename", required = true)]
+        #[arg(short = 'f', long = "filename", required = true, value_name = "PATH")]
         files: Vec<PathBuf>,
     },
     /// Print the CustomResourceDefinitions of every Knative kind as YAML.
@@ -122,7 +141,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Send(args) => send::send(args).await,
         Command::Validate { files } => manifests::validate(&files),
         Command::Crds => {
-            print!("{}", sluice_crds::crd::crds_yaml());
+            out!("{}", sluice_crds::crd::crds_yaml());
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench { which } => bench::bench(which).await,

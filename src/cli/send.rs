@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::ValueEnum;
 use cloudevents::{EventBuilder, EventBuilderV10};
 use http::HeaderMap;
@@ -20,41 +20,42 @@ pub enum Mode {
 /// Arguments of `sluice send`.
 #[derive(clap::Args, Debug)]
 pub struct SendArgs {
-    /// Target URL.
-    #[arg(long, conflicts_with = "broker", required_unless_present = "broker")]
+    /// Target URL (or give --broker).
+    #[arg(long, conflicts_with = "broker", value_name = "URL")]
     to: Option<String>,
     /// Broker name (its address is looked up through the API).
-    #[arg(long)]
+    #[arg(long, value_name = "NAME")]
     broker: Option<String>,
     /// Namespace of the broker.
-    #[arg(short = 'n', long, default_value = "default")]
+    #[arg(short = 'n', long, default_value = "default", value_name = "NAMESPACE")]
     namespace: String,
     /// Event type.
-    #[arg(long = "type", default_value = "dev.sluice.event")]
+    #[arg(long = "type", default_value = "dev.sluice.event", value_name = "TYPE")]
     ty: String,
     /// Event source.
-    #[arg(long, default_value = "sluice/cli")]
+    #[arg(long, default_value = "sluice/cli", value_name = "SOURCE")]
     source: String,
     /// Event id (default: a new UUID).
-    #[arg(long)]
+    #[arg(long, value_name = "ID")]
     id: Option<String>,
     /// Event subject.
-    #[arg(long)]
+    #[arg(long, value_name = "SUBJECT")]
     subject: Option<String>,
     /// Extension attribute `name=value` (repeatable).
-    #[arg(long = "extension", short = 'e', value_parser = parse_kv)]
+    #[arg(long = "extension", short = 'e', value_parser = parse_kv, value_name = "NAME=VALUE")]
     extensions: Vec<(String, String)>,
-    /// Event data.
-    #[arg(long)]
+    /// Event data (the body). Attributes that filters read, such as `amount` in a CESQL
+    /// filter, are extensions: give them with -e.
+    #[arg(long, value_name = "DATA")]
     data: Option<String>,
     /// Content type of the data (default: application/json when the data is JSON, else text/plain).
-    #[arg(long)]
+    #[arg(long, value_name = "MEDIA_TYPE")]
     content_type: Option<String>,
     /// Binary or structured mode.
-    #[arg(long, value_enum, default_value = "binary")]
+    #[arg(long, value_enum, default_value = "binary", value_name = "MODE")]
     mode: Mode,
     /// URL of the resource API (for --broker).
-    #[arg(long, env = "SLUICE_SERVER", default_value = "http://127.0.0.1:8090")]
+    #[arg(long, env = "SLUICE_SERVER", default_value = "http://127.0.0.1:8090", value_name = "URL")]
     server: String,
 }
 
@@ -68,7 +69,10 @@ pub async fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     let url = match (&args.to, &args.broker) {
         (Some(to), _) => to.clone(),
         (None, Some(b)) => super::client::broker_url(&args.server, &args.namespace, b).await?,
-        (None, None) => bail!("one of --to or --broker is required"),
+        (None, None) => {
+            eprintln!("error: sluice send needs a target: --to URL or --broker NAME\n\nFor more information, try '--help'.");
+            return Ok(ExitCode::from(2));
+        }
     };
     let id = args.id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let mut builder = EventBuilderV10::new().id(&id).ty(&args.ty).source(args.source.as_str()).time(chrono::Utc::now());
@@ -106,6 +110,6 @@ pub async fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: {url} answered {status}: {}", text.trim());
         return Ok(ExitCode::from(1));
     }
-    println!("sent event {id} to {url}: {status}");
+    outln!("sent event {id} to {url}: {status}");
     Ok(ExitCode::SUCCESS)
 }
