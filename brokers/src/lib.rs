@@ -6,6 +6,7 @@
 //! for every subscriber that existed at that moment and will be delivered, dead-lettered, or
 //! logged as failed — never dropped silently.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod backend;

@@ -4,6 +4,7 @@
 //! Every change (apply, delete) is reconciled before the API answers, so a new Trigger receives
 //! the next event, a deleted one stops, and a changed filter applies to the next event.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod api;

@@ -168,17 +168,6 @@ pub struct DeliverySpec {
 }
 
 impl DeliverySpec {
-    /// True when any delivery option is set (a Trigger's delivery then replaces the Broker's).
-    pub fn is_set(&self) -> bool {
-        self.dead_letter_sink.is_some()
-            || self.retry.is_some()
-            || self.backoff_policy.is_some()
-            || self.backoff_delay.is_some()
-            || self.timeout.is_some()
-            || self.retry_after_max.is_some()
-            || self.format.is_some()
-    }
-
     /// Defaults the dead-letter sink's `ref.namespace` to `namespace`.
     pub fn set_default_namespace(&mut self, namespace: &str) {
         if let Some(dls) = &mut self.dead_letter_sink {

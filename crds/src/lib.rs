@@ -23,6 +23,7 @@
 //! [`registry`] for the kinds and their names, [`crd::crds_yaml`] for the CRDs. Shared shapes
 //! (Destination, DeliverySpec, KReference, conditions) live in [`duck`].
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod autoscaling;

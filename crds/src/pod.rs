@@ -383,8 +383,6 @@ fn remove_lost_fields(given: &mut Value, decoded: &Value, path: &str, errs: &mut
 // Validation
 // ---------------------------------------------------------------------------------------------
 
-/// The port `PORT` is set to when no container declares one (RT-01).
-pub const DEFAULT_SERVING_PORT: i32 = 8080;
 
 /// Environment variables Serving reserves for itself (RT-01).
 pub const RESERVED_ENV_VARS: &[&str] = &["PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION"];
@@ -395,12 +393,6 @@ pub const RESERVED_PORTS: &[i32] = &[8012, 8013, 8022, 9090, 9091, 8008];
 /// The items of an optional list (`k8s-openapi` keeps absent lists as `None`).
 fn list<T>(items: &Option<Vec<T>>) -> &[T] {
     items.as_deref().unwrap_or(&[])
-}
-
-/// The port a container serves on: its first declared port, else [`DEFAULT_SERVING_PORT`]
-/// (RT-01).
-pub fn serving_port(c: &Container) -> i32 {
-    list(&c.ports).first().map(|p| p.container_port).filter(|p| *p != 0).unwrap_or(DEFAULT_SERVING_PORT)
 }
 
 /// True when containers may write to the volume (emptyDir, PVC, ephemeral).

@@ -9,6 +9,7 @@
 //! - [`pool`]: keep-alive HTTP/1.1 connections driven by the delivering task;
 //! - [`trace`]: W3C trace context propagation; [`metrics`]: Prometheus metrics of the path.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod binding;

@@ -3,7 +3,6 @@
 //! One [`Metrics`] per process holds every family; components take cheap per-object handles
 //! ([`BrokerMetrics`], [`DeliveryMetrics`]) once, so the hot path never builds label sets.
 
-use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -192,5 +191,3 @@ impl DeliveryMetrics {
     }
 }
 
-/// Shared handle to the process metrics.
-pub type SharedMetrics = Arc<Metrics>;

@@ -20,6 +20,7 @@
 //! assert!(filter.matches(&event));
 //! ```
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod all;

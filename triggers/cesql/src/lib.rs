@@ -29,6 +29,7 @@
 //! assert_eq!(evaluation.errors[0].to_string(), "missing attribute: the event has no attribute \"subject\"");
 //! ```
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod ast;
