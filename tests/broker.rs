@@ -9,13 +9,24 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use base64::Engine;
-use common::{send_binary, Recorder, Sluice};
+use common::{metric, send_binary, Recorder, Sluice};
 
 const BROKER: &str = "/apis/eventing.knative.dev/v1/namespaces/default/brokers/default";
 
 fn trigger(name: &str, filter_yaml: &str, subscriber: &str, delivery_yaml: &str) -> String {
+    trigger_with(name, "", filter_yaml, subscriber, delivery_yaml)
+}
+
+/// A trigger whose deliveries go one at a time, in the order its events arrived: once an event
+/// sent later (a sentinel) reaches its subscriber, every earlier event was judged and its
+/// delivery, retries and dead letter included, is over.
+fn ordered_trigger(name: &str, filter_yaml: &str, subscriber: &str, delivery_yaml: &str) -> String {
+    trigger_with(name, "  annotations:\n    sluice.dev/max-in-flight: \"1\"\n", filter_yaml, subscriber, delivery_yaml)
+}
+
+fn trigger_with(name: &str, annotations: &str, filter_yaml: &str, subscriber: &str, delivery_yaml: &str) -> String {
     format!(
-        "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: {name}\nspec:\n  broker: default\n{filter_yaml}  subscriber:\n    uri: {subscriber}\n{delivery_yaml}---\n"
+        "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: {name}\n{annotations}spec:\n  broker: default\n{filter_yaml}  subscriber:\n    uri: {subscriber}\n{delivery_yaml}---\n"
     )
 }
 
@@ -31,10 +42,10 @@ async fn events_in_every_mode_reach_only_matching_triggers() {
     let legacy = Recorder::accept().await;
     let manifests = [
         broker().to_string(),
-        trigger("orders", "  filters:\n  - exact:\n      type: com.example.order\n", &orders.url, ""),
-        trigger("prefixed", "  filters:\n  - prefix:\n      type: com.example.pay\n", &prefixed.url, ""),
-        trigger("cesql", "  filters:\n  - cesql: \"region = 'eu' AND INT(amount) > 10\"\n", &cesql.url, ""),
-        trigger("legacy", "  filter:\n    attributes:\n      type: com.example.order\n      region: \"\"\n", &legacy.url, ""),
+        ordered_trigger("orders", "  filters:\n  - exact:\n      type: com.example.order\n", &orders.url, ""),
+        ordered_trigger("prefixed", "  filters:\n  - prefix:\n      type: com.example.pay\n", &prefixed.url, ""),
+        ordered_trigger("cesql", "  filters:\n  - cesql: \"region = 'eu' AND INT(amount) > 10\"\n", &cesql.url, ""),
+        ordered_trigger("legacy", "  filter:\n    attributes:\n      type: com.example.order\n      region: \"\"\n", &legacy.url, ""),
     ]
     .concat();
     let sluice = Sluice::start(&manifests).await;
@@ -84,14 +95,25 @@ async fn events_in_every_mode_reach_only_matching_triggers() {
     let l = legacy.wait_for(1).await;
     assert_eq!(l[0].header("ce-id").as_deref(), Some("c1"));
 
-    orders.assert_stays_at(2, Duration::from_millis(300)).await;
-    prefixed.assert_stays_at(1, Duration::ZERO).await;
-    cesql.assert_stays_at(1, Duration::ZERO).await;
-    legacy.assert_stays_at(1, Duration::ZERO).await;
+    // Sentinels: one matching `orders`, `cesql` and `legacy`, one matching `prefixed`. Each
+    // trigger delivers one at a time in arrival order, so once its sentinel is in, every event
+    // above was judged and anything wrongly let through has arrived before it.
+    let order_sentinel = [("ce-region", "eu"), ("ce-amount", "42")];
+    assert_eq!(send_binary(&url, "sentinel-order", "com.example.order", &order_sentinel, "{}").await, 202);
+    assert_eq!(send_binary(&url, "sentinel-payment", "com.example.payment", &[], "{}").await, 202);
+    for (name, rec, expected) in [
+        ("orders", &orders, ["b1", "c1", "sentinel-order"].as_slice()),
+        ("prefixed", &prefixed, ["s1", "sentinel-payment"].as_slice()),
+        ("cesql", &cesql, ["c1", "sentinel-order"].as_slice()),
+        ("legacy", &legacy, ["c1", "sentinel-order"].as_slice()),
+    ] {
+        rec.wait_for_id(expected.last().unwrap()).await;
+        assert_eq!(rec.ids(), expected, "{name}");
+    }
 
-    let metrics = reqwest::get(format!("{}/metrics", sluice.api)).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("sluice_events_accepted_total{namespace=\"default\",kind=\"broker\",name=\"default\"} 4"), "{metrics}");
-    assert!(metrics.contains("sluice_events_delivered_total{namespace=\"default\",kind=\"trigger\",name=\"orders\"} 2"), "{metrics}");
+    let metrics = sluice.metrics().await;
+    assert_eq!(metric(&metrics, "sluice_events_accepted_total{namespace=\"default\",kind=\"broker\",name=\"default\"}"), Some(6.0), "{metrics}");
+    sluice.wait_metric("sluice_events_delivered_total{namespace=\"default\",kind=\"trigger\",name=\"orders\"}", 3.0).await;
 }
 
 /// Announces a 5 MiB body (over the 4 MiB default limit) and reads the status line the gateway
@@ -158,8 +180,8 @@ async fn retries_follow_the_backoff_formula_then_succeed() {
     let expo = Recorder::scripted(Arc::new(|n, _| if n < 3 { StatusCode::TOO_MANY_REQUESTS.into_response() } else { StatusCode::ACCEPTED.into_response() })).await;
     let manifests = [
         broker().to_string(),
-        trigger("linear", "  filters:\n  - exact:\n      type: linear\n", &flaky.url, "  delivery:\n    retry: 5\n    backoffPolicy: linear\n    backoffDelay: PT0.2S\n"),
-        trigger("expo", "  filters:\n  - exact:\n      type: expo\n", &expo.url, "  delivery:\n    retry: 5\n    backoffPolicy: exponential\n    backoffDelay: PT0.1S\n"),
+        ordered_trigger("linear", "  filters:\n  - exact:\n      type: linear\n", &flaky.url, "  delivery:\n    retry: 5\n    backoffPolicy: linear\n    backoffDelay: PT0.2S\n"),
+        ordered_trigger("expo", "  filters:\n  - exact:\n      type: expo\n", &expo.url, "  delivery:\n    retry: 5\n    backoffPolicy: exponential\n    backoffDelay: PT0.1S\n"),
     ]
     .concat();
     let sluice = Sluice::start(&manifests).await;
@@ -170,14 +192,19 @@ async fn retries_follow_the_backoff_formula_then_succeed() {
     assert_eq!(send_binary(&url, "e1", "expo", &[], "{}").await, 202);
 
     // Retry k waits backoffDelay × k (linear) and backoffDelay × 2^(k−1) (exponential).
-    for (rec, expected_ms) in [(&flaky, [200u128, 400, 600]), (&expo, [100, 200, 400])] {
+    for (rec, ty, id, expected_ms) in [(&flaky, "linear", "l1", [200u128, 400, 600]), (&expo, "expo", "e1", [100, 200, 400])] {
         let got = rec.wait_for(4).await;
         for k in 0..3 {
             let gap = got[k + 1].at.duration_since(got[k].at).as_millis();
             let want = expected_ms[k];
             assert!(gap + 15 >= want && gap < want + 250, "retry {} waited {gap} ms, expected about {want} ms", k + 1);
         }
-        rec.assert_stays_at(4, Duration::from_millis(700)).await;
+        // One delivery at a time: the sentinel's delivery starts only once the first event's has
+        // ended, so an attempt after the success would arrive before it.
+        let sentinel = format!("{ty}-sentinel");
+        assert_eq!(send_binary(&url, &sentinel, ty, &[], "{}").await, 202);
+        rec.wait_for_id(&sentinel).await;
+        assert_eq!(rec.ids(), [id, id, id, id, sentinel.as_str()]);
     }
     let metrics = reqwest::get(format!("{}/metrics", sluice.api)).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("sluice_delivery_retries_total{namespace=\"default\",kind=\"trigger\",name=\"linear\"} 3"), "{metrics}");
@@ -217,7 +244,11 @@ async fn exhausted_events_go_to_the_dead_letter_sink_with_error_extensions() {
     assert_eq!(rejecting.received().len(), 1);
     assert_eq!(dead[1].header("ce-knativeerrorcode").as_deref(), Some("400"));
 
-    let metrics = reqwest::get(format!("{}/metrics", sluice.api)).await.unwrap().text().await.unwrap();
+    // The dead-letter sink sees an event a moment before its delivery ends and is counted.
+    for t in ["failing", "rejecting"] {
+        sluice.wait_metric(&format!("sluice_events_dead_lettered_total{{namespace=\"default\",kind=\"trigger\",name=\"{t}\"}}"), 1.0).await;
+    }
+    let metrics = sluice.metrics().await;
     let value = |family: &str, trigger: &str| metric(&metrics, &format!("{family}{{namespace=\"default\",kind=\"trigger\",name=\"{trigger}\"}}"));
     for t in ["failing", "rejecting"] {
         assert_eq!(value("sluice_events_failed_total", t), Some(1.0), "{t}: one event failed every attempt\n{metrics}");
@@ -231,11 +262,6 @@ async fn exhausted_events_go_to_the_dead_letter_sink_with_error_extensions() {
         assert_eq!(value("sluice_event_latency_seconds_count", t), Some(0.0), "{t}: no delivered event, no latency");
     }
     assert_eq!(value("sluice_delivery_retries_total", "failing"), Some(2.0));
-}
-
-/// The value of the sample `series` (name and labels exactly as exposed), if present.
-fn metric(metrics: &str, series: &str) -> Option<f64> {
-    metrics.lines().find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,6 +279,9 @@ async fn replies_are_routed_back_through_the_broker() {
     let downstream = Recorder::accept().await;
     let dls = Recorder::accept().await;
     let looping = Recorder::scripted(Arc::new(|_, r| {
+        if r.header("ce-id").as_deref() == Some("loop-sentinel") {
+            return StatusCode::OK.into_response();
+        }
         // Replies with the same type: the TTL loop guard must stop this.
         (StatusCode::OK, [("ce-specversion", "1.0"), ("ce-id", "again"), ("ce-type", "com.example.loop"), ("ce-source", "/loop")], r.body.clone()).into_response()
     }))
@@ -268,7 +297,7 @@ async fn replies_are_routed_back_through_the_broker() {
         ),
         trigger("requests", "  filters:\n  - exact:\n      type: com.example.request\n", &responder.url, ""),
         trigger("responses", "  filters:\n  - exact:\n      type: com.example.response\n", &downstream.url, ""),
-        trigger("loop", "  filters:\n  - exact:\n      type: com.example.loop\n", &looping.url, &format!("  delivery:\n    deadLetterSink:\n      uri: {}\n", dls.url)),
+        ordered_trigger("loop", "  filters:\n  - exact:\n      type: com.example.loop\n", &looping.url, &format!("  delivery:\n    deadLetterSink:\n      uri: {}\n", dls.url)),
     ]
     .concat();
     let sluice = Sluice::start(&manifests).await;
@@ -289,8 +318,13 @@ async fn replies_are_routed_back_through_the_broker() {
     looping.wait_for(4).await;
     let dead = dls.wait_for(1).await;
     assert_eq!(dead[0].header("ce-knativeerrorcode").as_deref(), Some("400"));
-    looping.assert_stays_at(4, Duration::from_millis(500)).await;
-    assert_eq!(dls.received().len(), 1);
+    // Each delivery of `loop` stores its reply before it ends and the dead letter ended the
+    // fourth, so the sentinel (answered without a reply) is queued behind every reply the loop
+    // made, and `loop` delivers one at a time in order: a fifth round would arrive first.
+    assert_eq!(send_binary(&url, "loop-sentinel", "com.example.loop", &[], "x").await, 202);
+    looping.wait_for_id("loop-sentinel").await;
+    assert_eq!(looping.ids(), ["loop1", "again", "again", "again", "loop-sentinel"]);
+    assert_eq!(dls.ids(), ["again"]);
 
     // A 2xx whose body is not a CloudEvent is a failed delivery (the broker filter's 502). The
     // subscriber did answer, so it is not called again: dead-lettered at once with that body.
@@ -413,7 +447,7 @@ async fn retry_after_and_attempt_timeout_apply_end_to_end() {
     let dls = Recorder::accept().await;
     let manifests = [
         broker().to_string(),
-        trigger(
+        ordered_trigger(
             "patient",
             "  filters:\n  - exact:\n      type: busy\n",
             &busy.url,
@@ -439,7 +473,11 @@ async fn retry_after_and_attempt_timeout_apply_end_to_end() {
     let got = busy.wait_for(2).await;
     let gap = got[1].at.duration_since(got[0].at).as_millis();
     assert!((990..1500).contains(&gap), "waited {gap} ms after Retry-After: 5 with retryAfterMax PT1S");
-    busy.assert_stays_at(2, Duration::from_millis(300)).await;
+    // `patient` delivers one at a time: the sentinel reaches `busy` only after b1's delivery has
+    // ended, so a third attempt of b1 would arrive before it.
+    assert_eq!(send_binary(&url, "busy-sentinel", "busy", &[], "{}").await, 202);
+    busy.wait_for_id("busy-sentinel").await;
+    assert_eq!(busy.ids(), ["b1", "b1", "busy-sentinel"]);
 
     let dead = dls.wait_for(1).await;
     assert_eq!(dead[0].header("ce-id").as_deref(), Some("s1"));

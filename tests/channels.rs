@@ -82,8 +82,17 @@ async fn sequence_and_parallel_route_through_their_steps() {
     let seq_out = Recorder::accept().await;
     let branch_a = Recorder::accept().await;
     let branch_b = Recorder::accept().await;
-    // Branch b's filter rejects everything (answers 200 without an event), so only a receives.
-    let reject_filter = Recorder::accept().await;
+    // Branch b's filter rejects everything but the sentinel (answers 200 without an event), so
+    // only a receives p1.
+    let pass = echo_with_type("fanout");
+    let reject_filter = Recorder::scripted(Arc::new(move |n, r| {
+        if r.header("ce-id").as_deref() == Some("sentinel") {
+            pass(n, r)
+        } else {
+            StatusCode::OK.into_response()
+        }
+    }))
+    .await;
     let manifests = format!(
         "apiVersion: flows.knative.dev/v1\nkind: Sequence\nmetadata:\n  name: seq\nspec:\n  channelTemplate:\n    apiVersion: messaging.knative.dev/v1\n    kind: InMemoryChannel\n  steps:\n  - uri: {}\n  - uri: {}\n  reply:\n    uri: {}\n---\n\
 apiVersion: flows.knative.dev/v1\nkind: Parallel\nmetadata:\n  name: par\nspec:\n  branches:\n  - subscriber:\n      uri: {}\n  - filter:\n      uri: {}\n    subscriber:\n      uri: {}\n",
@@ -102,7 +111,12 @@ apiVersion: flows.knative.dev/v1\nkind: Parallel\nmetadata:\n  name: par\nspec:\
     assert_eq!(send_binary(&par_url, "p1", "fanout", &[], "x").await, 202);
     assert_eq!(branch_a.wait_for(1).await[0].header("ce-id").as_deref(), Some("p1"));
     reject_filter.wait_for(1).await;
-    branch_b.assert_stays_at(0, std::time::Duration::from_millis(300)).await;
+    // A Parallel's channels answer after fan-out, and a reply of the filter is posted to branch
+    // b's channel within it: p1's 202 came after anything p1 could send to branch_b.
+    assert_eq!(send_binary(&par_url, "sentinel", "fanout", &[], "x").await, 202);
+    branch_b.wait_for_id("sentinel").await;
+    assert_eq!(branch_b.ids(), ["sentinel"]);
+    assert_eq!(reject_filter.ids(), ["p1", "sentinel"]);
 }
 
 fn imc(name: &str, annotations: &str) -> String {
@@ -110,8 +124,19 @@ fn imc(name: &str, annotations: &str) -> String {
 }
 
 fn subscription(name: &str, channel: &str, subscriber: &str) -> String {
+    subscription_with(name, "", channel, subscriber)
+}
+
+/// A subscription whose deliveries go one at a time, in the order its events arrived: once an
+/// event sent later (a sentinel) reaches its subscriber, every earlier delivery, retries, dead
+/// letter and reply included, is over.
+fn ordered_subscription(name: &str, channel: &str, subscriber: &str) -> String {
+    subscription_with(name, "  annotations:\n    sluice.dev/max-in-flight: \"1\"\n", channel, subscriber)
+}
+
+fn subscription_with(name: &str, annotations: &str, channel: &str, subscriber: &str) -> String {
     format!(
-        "apiVersion: messaging.knative.dev/v1\nkind: Subscription\nmetadata:\n  name: {name}\nspec:\n  channel:\n    apiVersion: messaging.knative.dev/v1\n    kind: InMemoryChannel\n    name: {channel}\n  subscriber:\n    uri: {subscriber}\n---\n"
+        "apiVersion: messaging.knative.dev/v1\nkind: Subscription\nmetadata:\n  name: {name}\n{annotations}spec:\n  channel:\n    apiVersion: messaging.knative.dev/v1\n    kind: InMemoryChannel\n    name: {channel}\n  subscriber:\n    uri: {subscriber}\n---\n"
     )
 }
 
@@ -169,8 +194,12 @@ apiVersion: messaging.knative.dev/v1\nkind: Subscription\nmetadata:\n  name: to-
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscription_delivery_retries_dead_letters_and_overrides_the_channel_default() {
-    let unavailable = Recorder::scripted(Arc::new(|_, _| StatusCode::SERVICE_UNAVAILABLE.into_response())).await;
-    let broken = Recorder::scripted(Arc::new(|_, _| StatusCode::INTERNAL_SERVER_ERROR.into_response())).await;
+    // Both fail every event but the sentinel.
+    let failing = |status: StatusCode| -> common::Script {
+        Arc::new(move |_, r| if r.header("ce-id").as_deref() == Some("sentinel") { StatusCode::OK } else { status }.into_response())
+    };
+    let unavailable = Recorder::scripted(failing(StatusCode::SERVICE_UNAVAILABLE)).await;
+    let broken = Recorder::scripted(failing(StatusCode::INTERNAL_SERVER_ERROR)).await;
     let replier = Recorder::scripted(echo_with_type("unwanted.reply")).await;
     let channel_dls = Recorder::accept().await;
     let channel = format!(
@@ -181,8 +210,9 @@ spec:\n  delivery:\n    retry: 3\n    backoffPolicy: linear\n    backoffDelay: P
     // A retry option on the Subscription replaces the channel's whole retry group (SUB-03):
     // `retry: 1` alone means one retry and no backoff; the dead-letter sink is resolved on its
     // own, so the channel's still applies.
-    let overriding = subscription("overrides", "work", &broken.url).replace("---\n", "  delivery:\n    retry: 1\n---\n");
-    let manifests = [channel, subscription("inherits", "work", &unavailable.url), overriding, subscription("no-reply", "work", &replier.url)].concat();
+    let overriding = ordered_subscription("overrides", "work", &broken.url).replace("---\n", "  delivery:\n    retry: 1\n---\n");
+    let manifests =
+        [channel, ordered_subscription("inherits", "work", &unavailable.url), overriding, ordered_subscription("no-reply", "work", &replier.url)].concat();
     let sluice = Sluice::start(&manifests).await;
     for s in ["inherits", "overrides", "no-reply"] {
         sluice.wait_ready(&format!("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/{s}")).await;
@@ -202,16 +232,27 @@ spec:\n  delivery:\n    retry: 3\n    backoffPolicy: linear\n    backoffDelay: P
     assert_eq!(inherited.header("ce-id").as_deref(), Some("w1"));
     assert_eq!(inherited.header("ce-knativeerrorcode").as_deref(), Some("503"));
     let overridden = from(&broken.url);
-    assert_eq!(broken.received().len(), 2, "retry: 1 from the subscription, not the channel's 3");
     assert_eq!(overridden.header("ce-knativeerrorcode").as_deref(), Some("500"));
+    // `no-reply` counts w1 delivered only once its reply was dealt with, so a reply wrongly put
+    // back on the channel is queued before the sentinel.
+    let delivered = "sluice_events_delivered_total{namespace=\"default\",kind=\"subscription\",name=\"no-reply\"}";
+    sluice.wait_metric(delivered, 1.0).await;
+    // Every subscription delivers one at a time, in order: once it has the sentinel, its work on
+    // w1 (attempts, dead letter, reply) is over.
+    assert_eq!(send_binary(&url, "sentinel", "job", &[], "x").await, 202);
+    for rec in [&unavailable, &broken, &replier] {
+        rec.wait_for_id("sentinel").await;
+    }
+    assert_eq!(unavailable.ids(), ["w1", "w1", "w1", "w1", "sentinel"]);
+    assert_eq!(broken.ids(), ["w1", "w1", "sentinel"], "retry: 1 from the subscription, not the channel's 3");
     // A Subscription without spec.reply discards replies (SUB-02): the reply reaches no one.
-    assert_eq!(replier.received().len(), 1);
-    let metrics = reqwest::get(format!("{}/metrics", sluice.api)).await.unwrap().text().await.unwrap();
-    for line in [
-        "sluice_events_dead_lettered_total{namespace=\"default\",kind=\"subscription\",name=\"inherits\"} 1",
-        "sluice_events_dead_lettered_total{namespace=\"default\",kind=\"subscription\",name=\"overrides\"} 1",
-        "sluice_events_delivered_total{namespace=\"default\",kind=\"subscription\",name=\"no-reply\"} 1",
+    assert_eq!(replier.ids(), ["w1", "sentinel"]);
+    assert_eq!(channel_dls.ids(), ["w1", "w1"], "one dead letter per failing subscription, none for the sentinel");
+    for (series, value) in [
+        ("sluice_events_dead_lettered_total{namespace=\"default\",kind=\"subscription\",name=\"inherits\"}", 1.0),
+        ("sluice_events_dead_lettered_total{namespace=\"default\",kind=\"subscription\",name=\"overrides\"}", 1.0),
+        (delivered, 2.0),
     ] {
-        assert!(metrics.contains(line), "{line} in\n{metrics}");
+        sluice.wait_metric(series, value).await;
     }
 }

@@ -3,14 +3,22 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{send_binary, write, Recorder, Sluice};
 
 const BROKER_YAML: &str = "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: default\n";
 
 fn trigger_yaml(name: &str, ty: &str, uri: &str) -> String {
-    format!("apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: {name}\nspec:\n  broker: default\n  filter:\n    attributes:\n      type: {ty}\n  subscriber:\n    uri: {uri}\n")
+    trigger_with(name, "", ty, uri)
+}
+
+/// A trigger whose deliveries go one at a time, in the order its events arrived: once an event
+/// sent later (a sentinel) reaches its subscriber, every earlier event was judged.
+fn ordered_trigger_yaml(name: &str, ty: &str, uri: &str) -> String {
+    trigger_with(name, "  annotations:\n    sluice.dev/max-in-flight: \"1\"\n", ty, uri)
+}
+
+fn trigger_with(name: &str, annotations: &str, ty: &str, uri: &str) -> String {
+    format!("apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: {name}\n{annotations}spec:\n  broker: default\n  filter:\n    attributes:\n      type: {ty}\n  subscriber:\n    uri: {uri}\n")
 }
 
 fn stdout(o: &std::process::Output) -> String {
@@ -24,10 +32,11 @@ fn stderr(o: &std::process::Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_apply_change_and_delete_take_effect() {
     let sub = Recorder::accept().await;
-    let sluice = Sluice::start(BROKER_YAML).await;
+    // `witness` delivers the sentinel of the deletion check below to the same subscriber.
+    let sluice = Sluice::start(&format!("{BROKER_YAML}---\n{}", ordered_trigger_yaml("witness", "sentinel", &sub.url))).await;
     let url = format!("{}/default/default", sluice.gateway);
 
-    let t = write(sluice.dir.path(), "t.yaml", &trigger_yaml("live", "a", &sub.url));
+    let t = write(sluice.dir.path(), "t.yaml", &ordered_trigger_yaml("live", "a", &sub.url));
     let out = sluice.cli(&["apply", "-f", t.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("trigger.eventing.knative.dev/live created"), "{}", stdout(&out));
@@ -36,22 +45,32 @@ async fn live_apply_change_and_delete_take_effect() {
     sub.wait_for(1).await;
 
     // Change the filter: the next event is judged by the new one.
-    let t = write(sluice.dir.path(), "t.yaml", &trigger_yaml("live", "b", &sub.url));
+    let t = write(sluice.dir.path(), "t.yaml", &ordered_trigger_yaml("live", "b", &sub.url));
     let out = sluice.cli(&["apply", "-f", t.to_str().unwrap()]);
     assert!(stdout(&out).contains("configured"), "{}", stdout(&out));
     let obj = sluice.get_json("/apis/eventing.knative.dev/v1/namespaces/default/triggers/live").await;
     assert_eq!(obj["metadata"]["generation"], 2);
     assert_eq!(send_binary(&url, "2", "a", &[], "{}").await, 202);
     assert_eq!(send_binary(&url, "3", "b", &[], "{}").await, 202);
-    let got = sub.wait_for(2).await;
-    assert_eq!(got[1].header("ce-id").as_deref(), Some("3"));
+    // `live` delivers in arrival order: had 2 passed the new filter, it would arrive before 3.
+    sub.wait_for_id("3").await;
+    assert_eq!(sub.ids(), ["1", "3"]);
 
     // Delete: no more deliveries.
+    let uid = obj["metadata"]["uid"].as_str().expect("uid").to_string();
     let out = sluice.cli(&["delete", "trigger", "live"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("\"live\" deleted"));
+    // The delete answers once the data plane has stopped `live` and dropped its queue (its log
+    // says so), so event 4 can be queued only for `witness`, which delivers in arrival order:
+    // once the sentinel is in, 4 was judged.
+    let log = sluice.log();
+    let stopped = log.lines().any(|l| l.contains("subscriber stopped") && l.contains(&format!("default/live/{uid}")));
+    assert!(stopped, "`live` still running after its delete answered:\n{log}");
     assert_eq!(send_binary(&url, "4", "b", &[], "{}").await, 202);
-    sub.assert_stays_at(2, Duration::from_millis(400)).await;
+    assert_eq!(send_binary(&url, "sentinel", "sentinel", &[], "{}").await, 202);
+    sub.wait_for_id("sentinel").await;
+    assert_eq!(sub.ids(), ["1", "3", "sentinel"]);
 
     // Not found: exit 1 with a message, as kubectl does.
     for args in [vec!["get", "trigger", "live"], vec!["delete", "trigger", "live"]] {

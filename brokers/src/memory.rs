@@ -122,7 +122,9 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    // Paused time: the blocked append runs until it waits for room before the clock moves on,
+    // and the 50 ms pass without a real wait, well inside its append timeout.
+    #[tokio::test(start_paused = true)]
     async fn full_queue_applies_backpressure() {
         let b = Arc::new(MemoryBackend::new(1));
         let mut c = b.open_cursor("a").await.unwrap();

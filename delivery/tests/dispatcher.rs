@@ -1,9 +1,15 @@
 //! The dispatcher against real HTTP servers on loopback: timeouts, Retry-After, replies,
 //! malformed replies and dead letters.
+//!
+//! Tests of the waits between attempts run on paused tokio time. That is sound here because
+//! without an attempt timeout nothing on the HTTP path (the servers below, the dispatcher's
+//! connections) sets a tokio timer: while a request is on the wire no timer is pending and the
+//! paused clock stands still; it moves only to the end of the dispatcher's own backoff sleep.
+//! The attempt-timeout test keeps real time, since there a timer is pending during I/O.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::http::{HeaderMap, StatusCode};
@@ -12,6 +18,7 @@ use cloudevents::{AttributesReader, Event, EventBuilder, EventBuilderV10};
 use sluice_crds::duck::BackoffPolicy;
 use sluice_delivery::metrics::DeliveryMetrics;
 use sluice_delivery::{Delivery, Dispatcher, EventSink, Outcome, ReplyMode, RetryPolicy, SinkError, Target, TraceContext};
+use tokio::time::Instant;
 
 type Handler = Arc<dyn Fn(usize, &HeaderMap) -> Response + Send + Sync>;
 
@@ -94,7 +101,7 @@ async fn timeout_fails_the_attempt_and_is_retried() {
     assert!(started.elapsed() < Duration::from_millis(300), "the retry did not wait for the slow answer");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn retry_after_is_honoured_up_to_retry_after_max() {
     let (url, times) = server(Arc::new(|n, _| {
         if n == 0 {
@@ -112,8 +119,21 @@ async fn retry_after_is_honoured_up_to_retry_after_max() {
     };
     assert_eq!(deliver(&url, &policy, None, ReplyMode::Discard).await, Outcome::Delivered);
     let t = times.lock().unwrap().clone();
-    let gap = t[1].duration_since(t[0]);
-    assert!(gap >= Duration::from_millis(390) && gap < Duration::from_millis(900), "waited {gap:?}");
+    assert_eq!(t[1] - t[0], Duration::from_millis(400), "Retry-After: 1 capped at retryAfterMax");
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_wait_the_backoff_of_their_policy() {
+    // Retry k waits delay × k (linear) or delay × 2^(k−1) (exponential).
+    for (backoff, expected_ms) in [(BackoffPolicy::Linear, [200, 400, 600]), (BackoffPolicy::Exponential, [200, 400, 800])] {
+        let (url, times) =
+            server(Arc::new(|n, _| if n < 3 { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK }.into_response())).await;
+        let policy = RetryPolicy { retries: 5, backoff: Some((backoff, Duration::from_millis(200))), ..Default::default() };
+        assert_eq!(deliver(&url, &policy, None, ReplyMode::Discard).await, Outcome::Delivered);
+        let t = times.lock().unwrap().clone();
+        let gaps: Vec<u128> = t.windows(2).map(|w| (w[1] - w[0]).as_millis()).collect();
+        assert_eq!(gaps, expected_ms, "{backoff:?}: three failed attempts, each retried after its backoff, then success");
+    }
 }
 
 #[tokio::test]

@@ -114,6 +114,26 @@ impl Sluice {
         reqwest::get(format!("{}{path}", self.api)).await.unwrap().json().await.unwrap()
     }
 
+    /// The text of `{api}/metrics`.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.api)).await.unwrap().text().await.unwrap()
+    }
+
+    /// Waits until the sample `series` (name and labels exactly as exposed) has `value`. The
+    /// delivery counters move once a delivery has ended, a moment after the subscriber saw the
+    /// request, so a test that has just seen a request waits for its count.
+    pub async fn wait_metric(&self, series: &str, value: f64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let metrics = self.metrics().await;
+            if metric(&metrics, series) == Some(value) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{series} is not {value} in\n{metrics}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until the object at the API path has Ready=True.
     pub async fn wait_ready(&self, path: &str) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -127,6 +147,11 @@ impl Sluice {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// The value of the sample `series` (name and labels exactly as exposed) in `metrics`, if present.
+pub fn metric(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
 }
 
 /// The gateway and API URLs from the `sluice is running` log line, once it is there.
@@ -221,11 +246,30 @@ impl Recorder {
         }
     }
 
-    /// Asserts nothing more than `n` requests arrives within `wait`.
-    pub async fn assert_stays_at(&self, n: usize, wait: Duration) {
-        tokio::time::sleep(wait).await;
-        assert_eq!(self.received().len(), n, "unexpected requests at {}", self.url);
+    /// Waits until a request carrying the event id `id` (`ce-id`) arrived; returns everything
+    /// received so far. Used with a sentinel event sent after events that must not arrive:
+    /// once the sentinel is here, the test asserts the exact set of what arrived.
+    pub async fn wait_for_id(&self, id: &str) -> Vec<Received> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let got = self.received();
+            if got.iter().any(|r| r.header("ce-id").as_deref() == Some(id)) {
+                return got;
+            }
+            assert!(Instant::now() < deadline, "no event {id:?} at {}; got {:?}", self.url, ids(&got));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
+
+    /// The event ids (`ce-id`) of everything received so far, in arrival order.
+    pub fn ids(&self) -> Vec<String> {
+        ids(&self.received())
+    }
+}
+
+/// The event ids (`ce-id`) of `requests`, in order.
+pub fn ids(requests: &[Received]) -> Vec<String> {
+    requests.iter().map(|r| r.header("ce-id").unwrap_or_default()).collect()
 }
 
 async fn record(State(s): State<RecorderState>, headers: HeaderMap, body: Bytes) -> Response {
