@@ -70,7 +70,17 @@ mod tests {
     #[test]
     fn blocks_have_the_alignment_their_layout_asks_for() {
         let a = MiMalloc;
-        for (size, align) in [(1, 1), (8, 8), (12, 4), (24, 8), (100, 16), (2000, 16), (64, 64), (8, 32), (5000, 4096)] {
+        for (size, align) in [
+            (1, 1),
+            (8, 8),
+            (12, 4),
+            (24, 8),
+            (100, 16),
+            (2000, 16),
+            (64, 64),
+            (8, 32),
+            (5000, 4096),
+        ] {
             let layout = Layout::from_size_align(size, align).unwrap();
             unsafe {
                 let p = a.alloc(layout);

@@ -43,8 +43,18 @@ apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: kept\n  a
     assert_eq!(send_binary(&ingress, "before", "kept", &[], "{}").await, 202);
 
     // Manifests: malformed YAML, an unknown kind, CESQL that does not parse, an invalid annotation.
-    apply_fails(&sluice, "broken.yaml", "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: [name: x\n", &["broken.yaml"]);
-    apply_fails(&sluice, "unknown.yaml", "apiVersion: eventing.knative.dev/v1\nkind: Brokerr\nmetadata:\n  name: x\n", &["unknown.yaml", "Brokerr"]);
+    apply_fails(
+        &sluice,
+        "broken.yaml",
+        "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata: [name: x\n",
+        &["broken.yaml"],
+    );
+    apply_fails(
+        &sluice,
+        "unknown.yaml",
+        "apiVersion: eventing.knative.dev/v1\nkind: Brokerr\nmetadata:\n  name: x\n",
+        &["unknown.yaml", "Brokerr"],
+    );
     apply_fails(
         &sluice,
         "cesql.yaml",
@@ -61,10 +71,20 @@ apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: kept\n  a
     // The resource API: every refusal is a Kubernetes Status naming the problem.
     let c = reqwest::Client::new();
     let api_triggers = format!("{}/apis/eventing.knative.dev/v1/namespaces/default/triggers", sluice.api);
-    let resp = c.post(&api_triggers).header("content-type", "application/json").body("{\"kind\": ").send().await.unwrap();
+    let resp = c
+        .post(&api_triggers)
+        .header("content-type", "application/json")
+        .body("{\"kind\": ")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
     let status: serde_json::Value = resp.json().await.unwrap();
-    assert_eq!((status["kind"].as_str(), status["reason"].as_str()), (Some("Status"), Some("BadRequest")), "{status}");
+    assert_eq!(
+        (status["kind"].as_str(), status["reason"].as_str()),
+        (Some("Status"), Some("BadRequest")),
+        "{status}"
+    );
     assert!(status["message"].as_str().unwrap().contains("invalid request body"), "{status}");
     let resp = c
         .post(format!("{}/sluice/v1/apply", sluice.api))
@@ -77,15 +97,20 @@ apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: kept\n  a
     assert!(status["message"].as_str().unwrap().contains("Widget"), "{status}");
 
     // Ingress: malformed structured and batch bodies, a binary event without an id.
-    let post = |content_type: &'static str, body: &'static str| {
-        c.post(&ingress).header("content-type", content_type).body(body).send()
-    };
-    let resp = post("application/cloudevents+json", "{\"specversion\": \"1.0\", \"id\": ").await.unwrap();
+    let post = |content_type: &'static str, body: &'static str| c.post(&ingress).header("content-type", content_type).body(body).send();
+    let resp = post("application/cloudevents+json", "{\"specversion\": \"1.0\", \"id\": ")
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
     assert!(resp.text().await.unwrap().contains("invalid cloudevent"));
     let resp = post("application/cloudevents-batch+json", "{\"not\": \"an array\"}").await.unwrap();
     assert_eq!(resp.status(), 400);
-    let resp = post("application/cloudevents+json", "{\"specversion\": \"1.0\", \"type\": \"t\", \"source\": \"/s\"}").await.unwrap();
+    let resp = post(
+        "application/cloudevents+json",
+        "{\"specversion\": \"1.0\", \"type\": \"t\", \"source\": \"/s\"}",
+    )
+    .await
+    .unwrap();
     assert_eq!(resp.status(), 400);
     assert!(resp.text().await.unwrap().contains("id"), "the missing attribute is named");
     let resp = c
@@ -108,7 +133,12 @@ apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: kept\n  a
     let out = sluice.cli(&["get", "triggers", "-o", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = list["items"].as_array().unwrap().iter().filter_map(|t| t["metadata"]["name"].as_str()).collect();
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["metadata"]["name"].as_str())
+        .collect();
     assert_eq!(names, ["kept"]);
     let metrics = reqwest::get(format!("{}/metrics", sluice.api)).await.unwrap().text().await.unwrap();
     let line = "sluice_events_rejected_total{namespace=\"default\",kind=\"broker\",name=\"default\",reason=\"invalid\"} 4";

@@ -21,7 +21,13 @@ fn trigger(name: &str, filter_yaml: &str, subscriber: &str, delivery_yaml: &str)
 /// sent later (a sentinel) reaches its subscriber, every earlier event was judged and its
 /// delivery, retries and dead letter included, is over.
 fn ordered_trigger(name: &str, filter_yaml: &str, subscriber: &str, delivery_yaml: &str) -> String {
-    trigger_with(name, "  annotations:\n    sluice.dev/max-in-flight: \"1\"\n", filter_yaml, subscriber, delivery_yaml)
+    trigger_with(
+        name,
+        "  annotations:\n    sluice.dev/max-in-flight: \"1\"\n",
+        filter_yaml,
+        subscriber,
+        delivery_yaml,
+    )
 }
 
 fn trigger_with(name: &str, annotations: &str, filter_yaml: &str, subscriber: &str, delivery_yaml: &str) -> String {
@@ -43,9 +49,24 @@ async fn events_in_every_mode_reach_only_matching_triggers() {
     let manifests = [
         broker().to_string(),
         ordered_trigger("orders", "  filters:\n  - exact:\n      type: com.example.order\n", &orders.url, ""),
-        ordered_trigger("prefixed", "  filters:\n  - prefix:\n      type: com.example.pay\n", &prefixed.url, ""),
-        ordered_trigger("cesql", "  filters:\n  - cesql: \"region = 'eu' AND INT(amount) > 10\"\n", &cesql.url, ""),
-        ordered_trigger("legacy", "  filter:\n    attributes:\n      type: com.example.order\n      region: \"\"\n", &legacy.url, ""),
+        ordered_trigger(
+            "prefixed",
+            "  filters:\n  - prefix:\n      type: com.example.pay\n",
+            &prefixed.url,
+            "",
+        ),
+        ordered_trigger(
+            "cesql",
+            "  filters:\n  - cesql: \"region = 'eu' AND INT(amount) > 10\"\n",
+            &cesql.url,
+            "",
+        ),
+        ordered_trigger(
+            "legacy",
+            "  filter:\n    attributes:\n      type: com.example.order\n      region: \"\"\n",
+            &legacy.url,
+            "",
+        ),
     ]
     .concat();
     let sluice = Sluice::start(&manifests).await;
@@ -53,12 +74,17 @@ async fn events_in_every_mode_reach_only_matching_triggers() {
     let url = broker["status"]["address"]["url"].as_str().unwrap().to_string();
     assert_eq!(url, format!("{}/default/default", sluice.gateway));
     for t in ["orders", "prefixed", "cesql", "legacy"] {
-        sluice.wait_ready(&format!("/apis/eventing.knative.dev/v1/namespaces/default/triggers/{t}")).await;
+        sluice
+            .wait_ready(&format!("/apis/eventing.knative.dev/v1/namespaces/default/triggers/{t}"))
+            .await;
     }
 
     // Binary mode with a trace: matches `orders` only (no region extension for legacy).
     let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    assert_eq!(send_binary(&url, "b1", "com.example.order", &[("traceparent", tp)], r#"{"n":1}"#).await, 202);
+    assert_eq!(
+        send_binary(&url, "b1", "com.example.order", &[("traceparent", tp)], r#"{"n":1}"#).await,
+        202
+    );
     // Structured mode: matches `prefixed`.
     let structured = r#"{"specversion":"1.0","id":"s1","type":"com.example.payment","source":"/test","data":{"n":2}}"#;
     let status = reqwest::Client::new()
@@ -73,7 +99,14 @@ async fn events_in_every_mode_reach_only_matching_triggers() {
     // Batch mode: one matching cesql (and legacy + orders), one matching nothing.
     let batch = r#"[{"specversion":"1.0","id":"c1","type":"com.example.order","source":"/test","region":"eu","amount":"42"},
                     {"specversion":"1.0","id":"n1","type":"other","source":"/test","region":"us","amount":"1"}]"#;
-    let status = reqwest::Client::new().post(&url).header("content-type", "application/cloudevents-batch+json").body(batch).send().await.unwrap().status();
+    let status = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/cloudevents-batch+json")
+        .body(batch)
+        .send()
+        .await
+        .unwrap()
+        .status();
     assert_eq!(status, 202);
 
     let got = orders.wait_for(2).await;
@@ -99,7 +132,10 @@ async fn events_in_every_mode_reach_only_matching_triggers() {
     // trigger delivers one at a time in arrival order, so once its sentinel is in, every event
     // above was judged and anything wrongly let through has arrived before it.
     let order_sentinel = [("ce-region", "eu"), ("ce-amount", "42")];
-    assert_eq!(send_binary(&url, "sentinel-order", "com.example.order", &order_sentinel, "{}").await, 202);
+    assert_eq!(
+        send_binary(&url, "sentinel-order", "com.example.order", &order_sentinel, "{}").await,
+        202
+    );
     assert_eq!(send_binary(&url, "sentinel-payment", "com.example.payment", &[], "{}").await, 202);
     for (name, rec, expected) in [
         ("orders", &orders, ["b1", "c1", "sentinel-order"].as_slice()),
@@ -112,8 +148,20 @@ async fn events_in_every_mode_reach_only_matching_triggers() {
     }
 
     let metrics = sluice.metrics().await;
-    assert_eq!(metric(&metrics, "sluice_events_accepted_total{namespace=\"default\",kind=\"broker\",name=\"default\"}"), Some(6.0), "{metrics}");
-    sluice.wait_metric("sluice_events_delivered_total{namespace=\"default\",kind=\"trigger\",name=\"orders\"}", 3.0).await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "sluice_events_accepted_total{namespace=\"default\",kind=\"broker\",name=\"default\"}"
+        ),
+        Some(6.0),
+        "{metrics}"
+    );
+    sluice
+        .wait_metric(
+            "sluice_events_delivered_total{namespace=\"default\",kind=\"trigger\",name=\"orders\"}",
+            3.0,
+        )
+        .await;
 }
 
 /// Announces a 5 MiB body (over the 4 MiB default limit) and reads the status line the gateway
@@ -131,7 +179,10 @@ async fn oversized_post(gw: &str) -> u16 {
     let mut buf = vec![0u8; 256];
     let n = s.read(&mut buf).await.unwrap();
     let line = String::from_utf8_lossy(&buf[..n]).to_string();
-    line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no status line in {line:?}"))
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {line:?}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,15 +193,33 @@ async fn ingress_status_codes() {
     let c = reqwest::Client::new();
     assert_eq!(send_binary(&format!("{gw}/default/default"), "1", "t", &[], "{}").await, 202);
     assert_eq!(send_binary(&format!("{gw}/default/missing"), "1", "t", &[], "{}").await, 404);
-    let bad = c.post(format!("{gw}/default/default")).header("ce-specversion", "9000.1").header("ce-id", "1").header("ce-type", "t").header("ce-source", "/s").send().await.unwrap();
+    let bad = c
+        .post(format!("{gw}/default/default"))
+        .header("ce-specversion", "9000.1")
+        .header("ce-id", "1")
+        .header("ce-type", "t")
+        .header("ce-source", "/s")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 400);
     assert!(bad.text().await.unwrap().contains("specversion"));
-    let no_event = c.post(format!("{gw}/default/default")).header("content-type", "application/json").body("{}").send().await.unwrap();
+    let no_event = c
+        .post(format!("{gw}/default/default"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_event.status(), 400);
     let get = c.get(format!("{gw}/default/default")).send().await.unwrap();
     assert_eq!(get.status(), 405);
     assert_eq!(get.headers()["allow"], "POST, OPTIONS");
-    let opts = c.request(reqwest::Method::OPTIONS, format!("{gw}/default/default")).send().await.unwrap();
+    let opts = c
+        .request(reqwest::Method::OPTIONS, format!("{gw}/default/default"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(opts.status(), 200);
     assert_eq!(opts.headers()["webhook-allowed-origin"], "*");
     assert_eq!(c.post(format!("{gw}/")).send().await.unwrap().status(), 404);
@@ -162,42 +231,86 @@ async fn ingress_status_codes() {
         assert_eq!(ttl, 400, "knativebrokerttl {spent}");
     }
     // v0.3 is accepted too.
-    let v03 = c.post(format!("{gw}/default/default")).header("ce-specversion", "0.3").header("ce-id", "1").header("ce-type", "t").header("ce-source", "/s").send().await.unwrap();
+    let v03 = c
+        .post(format!("{gw}/default/default"))
+        .header("ce-specversion", "0.3")
+        .header("ce-id", "1")
+        .header("ce-type", "t")
+        .header("ce-source", "/s")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(v03.status(), 202);
     // The process is still serving after all of that.
     assert_eq!(send_binary(&format!("{gw}/default/default"), "2", "t", &[], "{}").await, 202);
     // Every refusal of an existing broker is counted with its reason.
     let metrics = reqwest::get(format!("{}/metrics", sluice.api)).await.unwrap().text().await.unwrap();
     for (reason, n) in [("invalid", 2), ("method", 1), ("too_large", 1), ("ttl", 2)] {
-        let line = format!("sluice_events_rejected_total{{namespace=\"default\",kind=\"broker\",name=\"default\",reason=\"{reason}\"}} {n}");
+        let line =
+            format!("sluice_events_rejected_total{{namespace=\"default\",kind=\"broker\",name=\"default\",reason=\"{reason}\"}} {n}");
         assert!(metrics.contains(&line), "{line} in\n{metrics}");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_follow_the_backoff_formula_then_succeed() {
-    let flaky = Recorder::scripted(Arc::new(|n, _| if n < 3 { StatusCode::SERVICE_UNAVAILABLE.into_response() } else { StatusCode::OK.into_response() })).await;
-    let expo = Recorder::scripted(Arc::new(|n, _| if n < 3 { StatusCode::TOO_MANY_REQUESTS.into_response() } else { StatusCode::ACCEPTED.into_response() })).await;
+    let flaky = Recorder::scripted(Arc::new(|n, _| {
+        if n < 3 {
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        } else {
+            StatusCode::OK.into_response()
+        }
+    }))
+    .await;
+    let expo = Recorder::scripted(Arc::new(|n, _| {
+        if n < 3 {
+            StatusCode::TOO_MANY_REQUESTS.into_response()
+        } else {
+            StatusCode::ACCEPTED.into_response()
+        }
+    }))
+    .await;
     let manifests = [
         broker().to_string(),
-        ordered_trigger("linear", "  filters:\n  - exact:\n      type: linear\n", &flaky.url, "  delivery:\n    retry: 5\n    backoffPolicy: linear\n    backoffDelay: PT0.2S\n"),
-        ordered_trigger("expo", "  filters:\n  - exact:\n      type: expo\n", &expo.url, "  delivery:\n    retry: 5\n    backoffPolicy: exponential\n    backoffDelay: PT0.1S\n"),
+        ordered_trigger(
+            "linear",
+            "  filters:\n  - exact:\n      type: linear\n",
+            &flaky.url,
+            "  delivery:\n    retry: 5\n    backoffPolicy: linear\n    backoffDelay: PT0.2S\n",
+        ),
+        ordered_trigger(
+            "expo",
+            "  filters:\n  - exact:\n      type: expo\n",
+            &expo.url,
+            "  delivery:\n    retry: 5\n    backoffPolicy: exponential\n    backoffDelay: PT0.1S\n",
+        ),
     ]
     .concat();
     let sluice = Sluice::start(&manifests).await;
-    sluice.wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/linear").await;
-    sluice.wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/expo").await;
+    sluice
+        .wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/linear")
+        .await;
+    sluice
+        .wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/expo")
+        .await;
     let url = format!("{}/default/default", sluice.gateway);
     assert_eq!(send_binary(&url, "l1", "linear", &[], "{}").await, 202);
     assert_eq!(send_binary(&url, "e1", "expo", &[], "{}").await, 202);
 
     // Retry k waits backoffDelay × k (linear) and backoffDelay × 2^(k−1) (exponential).
-    for (rec, ty, id, expected_ms) in [(&flaky, "linear", "l1", [200u128, 400, 600]), (&expo, "expo", "e1", [100, 200, 400])] {
+    for (rec, ty, id, expected_ms) in [
+        (&flaky, "linear", "l1", [200u128, 400, 600]),
+        (&expo, "expo", "e1", [100, 200, 400]),
+    ] {
         let got = rec.wait_for(4).await;
         for k in 0..3 {
             let gap = got[k + 1].at.duration_since(got[k].at).as_millis();
             let want = expected_ms[k];
-            assert!(gap + 15 >= want && gap < want + 250, "retry {} waited {gap} ms, expected about {want} ms", k + 1);
+            assert!(
+                gap + 15 >= want && gap < want + 250,
+                "retry {} waited {gap} ms, expected about {want} ms",
+                k + 1
+            );
         }
         // One delivery at a time: the sentinel's delivery starts only once the first event's has
         // ended, so an attempt after the success would arrive before it.
@@ -207,7 +320,10 @@ async fn retries_follow_the_backoff_formula_then_succeed() {
         assert_eq!(rec.ids(), [id, id, id, id, sentinel.as_str()]);
     }
     let metrics = reqwest::get(format!("{}/metrics", sluice.api)).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("sluice_delivery_retries_total{namespace=\"default\",kind=\"trigger\",name=\"linear\"} 3"), "{metrics}");
+    assert!(
+        metrics.contains("sluice_delivery_retries_total{namespace=\"default\",kind=\"trigger\",name=\"linear\"} 3"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,17 +331,29 @@ async fn exhausted_events_go_to_the_dead_letter_sink_with_error_extensions() {
     let failing = Recorder::scripted(Arc::new(|_, _| (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response())).await;
     let rejecting = Recorder::scripted(Arc::new(|_, _| (StatusCode::BAD_REQUEST, "no thanks").into_response())).await;
     let dls = Recorder::accept().await;
-    let delivery = format!("  delivery:\n    retry: 2\n    backoffDelay: PT0.05S\n    deadLetterSink:\n      uri: {}\n", dls.url);
+    let delivery = format!(
+        "  delivery:\n    retry: 2\n    backoffDelay: PT0.05S\n    deadLetterSink:\n      uri: {}\n",
+        dls.url
+    );
     let manifests = [
         broker().to_string(),
         trigger("failing", "  filters:\n  - exact:\n      type: fail\n", &failing.url, &delivery),
-        trigger("rejecting", "  filters:\n  - exact:\n      type: reject\n", &rejecting.url, &delivery),
+        trigger(
+            "rejecting",
+            "  filters:\n  - exact:\n      type: reject\n",
+            &rejecting.url,
+            &delivery,
+        ),
     ]
     .concat();
     let sluice = Sluice::start(&manifests).await;
-    let t = sluice.wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/failing").await;
+    let t = sluice
+        .wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/failing")
+        .await;
     assert_eq!(t["status"]["deadLetterSinkUri"].as_str(), Some(dls.url.as_str()));
-    sluice.wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/rejecting").await;
+    sluice
+        .wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/rejecting")
+        .await;
     let url = format!("{}/default/default", sluice.gateway);
     assert_eq!(send_binary(&url, "f1", "fail", &[], r#"{"a":1}"#).await, 202);
     let dead = dls.wait_for(1).await;
@@ -234,7 +362,9 @@ async fn exhausted_events_go_to_the_dead_letter_sink_with_error_extensions() {
     assert_eq!(d.header("ce-id").as_deref(), Some("f1"));
     assert_eq!(d.header("ce-knativeerrordest").as_deref(), Some(failing.url.as_str()));
     assert_eq!(d.header("ce-knativeerrorcode").as_deref(), Some("500"));
-    let data = base64::engine::general_purpose::STANDARD.decode(d.header("ce-knativeerrordata").unwrap()).unwrap();
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(d.header("ce-knativeerrordata").unwrap())
+        .unwrap();
     assert_eq!(data, b"boom");
     assert_eq!(d.body.as_ref(), br#"{"a":1}"#);
 
@@ -246,20 +376,46 @@ async fn exhausted_events_go_to_the_dead_letter_sink_with_error_extensions() {
 
     // The dead-letter sink sees an event a moment before its delivery ends and is counted.
     for t in ["failing", "rejecting"] {
-        sluice.wait_metric(&format!("sluice_events_dead_lettered_total{{namespace=\"default\",kind=\"trigger\",name=\"{t}\"}}"), 1.0).await;
+        sluice
+            .wait_metric(
+                &format!("sluice_events_dead_lettered_total{{namespace=\"default\",kind=\"trigger\",name=\"{t}\"}}"),
+                1.0,
+            )
+            .await;
     }
     let metrics = sluice.metrics().await;
-    let value = |family: &str, trigger: &str| metric(&metrics, &format!("{family}{{namespace=\"default\",kind=\"trigger\",name=\"{trigger}\"}}"));
+    let value = |family: &str, trigger: &str| {
+        metric(
+            &metrics,
+            &format!("{family}{{namespace=\"default\",kind=\"trigger\",name=\"{trigger}\"}}"),
+        )
+    };
     for t in ["failing", "rejecting"] {
-        assert_eq!(value("sluice_events_failed_total", t), Some(1.0), "{t}: one event failed every attempt\n{metrics}");
-        assert_eq!(value("sluice_events_dead_lettered_total", t), Some(1.0), "{t}: and was dead-lettered");
+        assert_eq!(
+            value("sluice_events_failed_total", t),
+            Some(1.0),
+            "{t}: one event failed every attempt\n{metrics}"
+        );
+        assert_eq!(
+            value("sluice_events_dead_lettered_total", t),
+            Some(1.0),
+            "{t}: and was dead-lettered"
+        );
         assert_eq!(value("sluice_events_delivered_total", t), Some(0.0), "{t}: nothing was delivered");
         // Attempts to the subscriber and the dead-letter sink are timed; the end-to-end latency
         // is only observed for events the subscriber took.
         let subscriber_attempts = if t == "failing" { 3.0 } else { 1.0 };
         let timed = value("sluice_delivery_attempt_duration_seconds_count", t);
-        assert_eq!(timed, Some(subscriber_attempts + 1.0), "{t}: subscriber attempts and the dead-letter sink's\n{metrics}");
-        assert_eq!(value("sluice_event_latency_seconds_count", t), Some(0.0), "{t}: no delivered event, no latency");
+        assert_eq!(
+            timed,
+            Some(subscriber_attempts + 1.0),
+            "{t}: subscriber attempts and the dead-letter sink's\n{metrics}"
+        );
+        assert_eq!(
+            value("sluice_event_latency_seconds_count", t),
+            Some(0.0),
+            "{t}: no delivered event, no latency"
+        );
     }
     assert_eq!(value("sluice_delivery_retries_total", "failing"), Some(2.0));
 }
@@ -270,7 +426,13 @@ async fn replies_are_routed_back_through_the_broker() {
         let id = format!("reply-to-{}", r.header("ce-id").unwrap_or_default());
         (
             StatusCode::OK,
-            [("ce-specversion", "1.0"), ("ce-id", id.as_str()), ("ce-type", "com.example.response"), ("ce-source", "/responder"), ("content-type", "text/plain")],
+            [
+                ("ce-specversion", "1.0"),
+                ("ce-id", id.as_str()),
+                ("ce-type", "com.example.response"),
+                ("ce-source", "/responder"),
+                ("content-type", "text/plain"),
+            ],
             "pong",
         )
             .into_response()
@@ -283,26 +445,59 @@ async fn replies_are_routed_back_through_the_broker() {
             return StatusCode::OK.into_response();
         }
         // Replies with the same type: the TTL loop guard must stop this.
-        (StatusCode::OK, [("ce-specversion", "1.0"), ("ce-id", "again"), ("ce-type", "com.example.loop"), ("ce-source", "/loop")], r.body.clone()).into_response()
+        (
+            StatusCode::OK,
+            [
+                ("ce-specversion", "1.0"),
+                ("ce-id", "again"),
+                ("ce-type", "com.example.loop"),
+                ("ce-source", "/loop"),
+            ],
+            r.body.clone(),
+        )
+            .into_response()
     }))
     .await;
-    let chatty = Recorder::scripted(Arc::new(|_, _| (StatusCode::OK, [("content-type", "text/plain")], "just text, no event").into_response())).await;
+    let chatty = Recorder::scripted(Arc::new(|_, _| {
+        (StatusCode::OK, [("content-type", "text/plain")], "just text, no event").into_response()
+    }))
+    .await;
     let manifests = [
         broker().to_string(),
         trigger(
             "chatty",
             "  filters:\n  - exact:\n      type: com.example.chat\n",
             &chatty.url,
-            &format!("  delivery:\n    retry: 1\n    backoffDelay: PT0.05S\n    deadLetterSink:\n      uri: {}\n", dls.url),
+            &format!(
+                "  delivery:\n    retry: 1\n    backoffDelay: PT0.05S\n    deadLetterSink:\n      uri: {}\n",
+                dls.url
+            ),
         ),
-        trigger("requests", "  filters:\n  - exact:\n      type: com.example.request\n", &responder.url, ""),
-        trigger("responses", "  filters:\n  - exact:\n      type: com.example.response\n", &downstream.url, ""),
-        ordered_trigger("loop", "  filters:\n  - exact:\n      type: com.example.loop\n", &looping.url, &format!("  delivery:\n    deadLetterSink:\n      uri: {}\n", dls.url)),
+        trigger(
+            "requests",
+            "  filters:\n  - exact:\n      type: com.example.request\n",
+            &responder.url,
+            "",
+        ),
+        trigger(
+            "responses",
+            "  filters:\n  - exact:\n      type: com.example.response\n",
+            &downstream.url,
+            "",
+        ),
+        ordered_trigger(
+            "loop",
+            "  filters:\n  - exact:\n      type: com.example.loop\n",
+            &looping.url,
+            &format!("  delivery:\n    deadLetterSink:\n      uri: {}\n", dls.url),
+        ),
     ]
     .concat();
     let sluice = Sluice::start(&manifests).await;
     for t in ["requests", "responses", "loop", "chatty"] {
-        sluice.wait_ready(&format!("/apis/eventing.knative.dev/v1/namespaces/default/triggers/{t}")).await;
+        sluice
+            .wait_ready(&format!("/apis/eventing.knative.dev/v1/namespaces/default/triggers/{t}"))
+            .await;
     }
     let url = format!("{}/default/default", sluice.gateway);
     assert_eq!(send_binary(&url, "q1", "com.example.request", &[], "ping").await, 202);
@@ -314,7 +509,10 @@ async fn replies_are_routed_back_through_the_broker() {
     // A reply loop ends at the TTL (BRK-09): sent with 5, ingress leaves 4, and each reply comes
     // back through ingress carrying its event's TTL: 3, 2, 1, then the fourth reply has none
     // left. Ingress refuses it (400), which fails that delivery for good: dead-lettered.
-    assert_eq!(send_binary(&url, "loop1", "com.example.loop", &[("ce-knativebrokerttl", "5")], "x").await, 202);
+    assert_eq!(
+        send_binary(&url, "loop1", "com.example.loop", &[("ce-knativebrokerttl", "5")], "x").await,
+        202
+    );
     looping.wait_for(4).await;
     let dead = dls.wait_for(1).await;
     assert_eq!(dead[0].header("ce-knativeerrorcode").as_deref(), Some("400"));
@@ -334,7 +532,9 @@ async fn replies_are_routed_back_through_the_broker() {
     assert_eq!(dead[1].header("ce-id").as_deref(), Some("chat1"));
     assert_eq!(dead[1].header("ce-knativeerrorcode").as_deref(), Some("502"));
     assert_eq!(dead[1].header("ce-knativeerrordest").as_deref(), Some(chatty.url.as_str()));
-    let data = base64::engine::general_purpose::STANDARD.decode(dead[1].header("ce-knativeerrordata").unwrap()).unwrap();
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(dead[1].header("ce-knativeerrordata").unwrap())
+        .unwrap();
     assert_eq!(data, b"just text, no event");
 }
 
@@ -351,7 +551,11 @@ struct SlowSubscriber {
 impl SlowSubscriber {
     async fn start(delay: Duration) -> Self {
         use std::sync::atomic::{AtomicUsize, Ordering};
-        let (open, peak, done) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (open, peak, done) = (
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(0)),
+        );
         let started = Arc::new(AtomicUsize::new(0));
         let (s, o, p, d) = (started.clone(), open.clone(), peak.clone(), done.clone());
         let app = axum::Router::new().fallback(move || {
@@ -369,7 +573,13 @@ impl SlowSubscriber {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { url, started, open, peak, done }
+        Self {
+            url,
+            started,
+            open,
+            peak,
+            done,
+        }
     }
 
     fn get(counter: &std::sync::atomic::AtomicUsize) -> usize {
@@ -387,7 +597,9 @@ impl SlowSubscriber {
 }
 
 fn limited_trigger(name: &str, ty: &str, max_in_flight: Option<&str>, url: &str) -> String {
-    let annotations = max_in_flight.map(|m| format!("  annotations:\n    sluice.dev/max-in-flight: \"{m}\"\n")).unwrap_or_default();
+    let annotations = max_in_flight
+        .map(|m| format!("  annotations:\n    sluice.dev/max-in-flight: \"{m}\"\n"))
+        .unwrap_or_default();
     format!(
         "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: {name}\n{annotations}spec:\n  broker: default\n  filter:\n    attributes:\n      type: {ty}\n  subscriber:\n    uri: {url}\n---\n"
     )
@@ -397,11 +609,17 @@ fn limited_trigger(name: &str, ty: &str, max_in_flight: Option<&str>, url: &str)
 async fn in_flight_limit_caps_concurrent_deliveries_per_trigger() {
     let narrow = SlowSubscriber::start(Duration::from_millis(200)).await;
     let wide = SlowSubscriber::start(Duration::from_millis(1000)).await;
-    let manifests =
-        format!("{}{}{}", broker(), limited_trigger("limited", "narrow", Some("2"), &narrow.url), limited_trigger("wide", "wide", None, &wide.url));
+    let manifests = format!(
+        "{}{}{}",
+        broker(),
+        limited_trigger("limited", "narrow", Some("2"), &narrow.url),
+        limited_trigger("wide", "wide", None, &wide.url)
+    );
     let sluice = Sluice::start(&manifests).await;
     for t in ["limited", "wide"] {
-        sluice.wait_ready(&format!("/apis/eventing.knative.dev/v1/namespaces/default/triggers/{t}")).await;
+        sluice
+            .wait_ready(&format!("/apis/eventing.knative.dev/v1/namespaces/default/triggers/{t}"))
+            .await;
     }
     let ingress = format!("{}/default/default", sluice.gateway);
 
@@ -410,7 +628,11 @@ async fn in_flight_limit_caps_concurrent_deliveries_per_trigger() {
         assert_eq!(send_binary(&ingress, &format!("n{i}"), "narrow", &[], "{}").await, 202);
     }
     narrow.wait_until("narrow deliveries", &narrow.done, 6).await;
-    assert_eq!(SlowSubscriber::get(&narrow.peak), 2, "at most two deliveries in flight for this trigger");
+    assert_eq!(
+        SlowSubscriber::get(&narrow.peak),
+        2,
+        "at most two deliveries in flight for this trigger"
+    );
 
     // The default limit: 100.
     for i in 0..120 {
@@ -422,10 +644,15 @@ async fn in_flight_limit_caps_concurrent_deliveries_per_trigger() {
     std::fs::write(&lowered, limited_trigger("wide", "wide", Some("5"), &wide.url)).unwrap();
     let out = sluice.cli(&["apply", "-f", lowered.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(SlowSubscriber::get(&wide.done), 0, "the first 100 were still in flight when the limit changed");
+    assert_eq!(
+        SlowSubscriber::get(&wide.done),
+        0,
+        "the first 100 were still in flight when the limit changed"
+    );
     assert_eq!(SlowSubscriber::get(&wide.peak), 100, "default in-flight limit");
     wide.wait_until("first wide deliveries", &wide.done, 100).await;
-    wide.peak.store(SlowSubscriber::get(&wide.open), std::sync::atomic::Ordering::SeqCst);
+    wide.peak
+        .store(SlowSubscriber::get(&wide.open), std::sync::atomic::Ordering::SeqCst);
     wide.wait_until("all wide deliveries", &wide.done, 120).await;
     let peak = SlowSubscriber::get(&wide.peak);
     assert!(peak <= 5, "after lowering the limit to 5, {peak} deliveries were in flight at once");
@@ -457,13 +684,18 @@ async fn retry_after_and_attempt_timeout_apply_end_to_end() {
             "hasty",
             "  filters:\n  - exact:\n      type: slow\n",
             &slow.url,
-            &format!("  delivery:\n    retry: 1\n    backoffDelay: PT0.05S\n    timeout: PT0.2S\n    deadLetterSink:\n      uri: {}\n", dls.url),
+            &format!(
+                "  delivery:\n    retry: 1\n    backoffDelay: PT0.05S\n    timeout: PT0.2S\n    deadLetterSink:\n      uri: {}\n",
+                dls.url
+            ),
         ),
     ]
     .concat();
     let sluice = Sluice::start(&manifests).await;
     for t in ["patient", "hasty"] {
-        sluice.wait_ready(&format!("/apis/eventing.knative.dev/v1/namespaces/default/triggers/{t}")).await;
+        sluice
+            .wait_ready(&format!("/apis/eventing.knative.dev/v1/namespaces/default/triggers/{t}"))
+            .await;
     }
     let url = format!("{}/default/default", sluice.gateway);
     assert_eq!(send_binary(&url, "b1", "busy", &[], "{}").await, 202);
@@ -472,7 +704,10 @@ async fn retry_after_and_attempt_timeout_apply_end_to_end() {
 
     let got = busy.wait_for(2).await;
     let gap = got[1].at.duration_since(got[0].at).as_millis();
-    assert!((990..1500).contains(&gap), "waited {gap} ms after Retry-After: 5 with retryAfterMax PT1S");
+    assert!(
+        (990..1500).contains(&gap),
+        "waited {gap} ms after Retry-After: 5 with retryAfterMax PT1S"
+    );
     // `patient` delivers one at a time: the sentinel reaches `busy` only after b1's delivery has
     // ended, so a third attempt of b1 would arrive before it.
     assert_eq!(send_binary(&url, "busy-sentinel", "busy", &[], "{}").await, 202);
@@ -483,9 +718,18 @@ async fn retry_after_and_attempt_timeout_apply_end_to_end() {
     assert_eq!(dead[0].header("ce-id").as_deref(), Some("s1"));
     // No answer at all: a transport error, reported as 500 (DLV-05).
     assert_eq!(dead[0].header("ce-knativeerrorcode").as_deref(), Some("500"));
-    let data = base64::engine::general_purpose::STANDARD.decode(dead[0].header("ce-knativeerrordata").unwrap()).unwrap();
-    assert!(String::from_utf8_lossy(&data).contains("no response within 200 ms"), "{}", String::from_utf8_lossy(&data));
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(dead[0].header("ce-knativeerrordata").unwrap())
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&data).contains("no response within 200 ms"),
+        "{}",
+        String::from_utf8_lossy(&data)
+    );
     assert_eq!(SlowSubscriber::get(&slow.started), 2, "the first attempt and one retry");
     // Dead-lettered before the subscriber could have answered even the first attempt.
-    assert!(dead[0].at.duration_since(sent) < Duration::from_millis(1900), "attempts did not time out");
+    assert!(
+        dead[0].at.duration_since(sent) < Duration::from_millis(1900),
+        "attempts did not time out"
+    );
 }

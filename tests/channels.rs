@@ -12,7 +12,17 @@ use common::{send_binary, Recorder, Sluice};
 fn echo_with_type(ty: &'static str) -> common::Script {
     Arc::new(move |_, r| {
         let id = r.header("ce-id").unwrap_or_default();
-        (StatusCode::OK, [("ce-specversion", "1.0"), ("ce-id", id.as_str()), ("ce-type", ty), ("ce-source", "/step")], r.body.clone()).into_response()
+        (
+            StatusCode::OK,
+            [
+                ("ce-specversion", "1.0"),
+                ("ce-id", id.as_str()),
+                ("ce-type", ty),
+                ("ce-source", "/step"),
+            ],
+            r.body.clone(),
+        )
+            .into_response()
     })
 }
 
@@ -28,36 +38,78 @@ apiVersion: messaging.knative.dev/v1\nkind: Subscription\nmetadata:\n  name: to-
         a.url, b.url, reply_sink.url
     );
     let sluice = Sluice::start(&manifests).await;
-    let ch = sluice.wait_ready("/apis/messaging.knative.dev/v1/namespaces/default/inmemorychannels/events").await;
+    let ch = sluice
+        .wait_ready("/apis/messaging.knative.dev/v1/namespaces/default/inmemorychannels/events")
+        .await;
     let url = ch["status"]["address"]["url"].as_str().unwrap().to_string();
     assert_eq!(url, format!("{}/channels/default/events", sluice.gateway));
-    let sub = sluice.wait_ready("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/to-b").await;
-    assert_eq!(sub["status"]["physicalSubscription"]["replyUri"].as_str(), Some(reply_sink.url.as_str()));
-    sluice.wait_ready("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/to-a").await;
-    let ch = sluice.get_json("/apis/messaging.knative.dev/v1/namespaces/default/inmemorychannels/events").await;
+    let sub = sluice
+        .wait_ready("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/to-b")
+        .await;
+    assert_eq!(
+        sub["status"]["physicalSubscription"]["replyUri"].as_str(),
+        Some(reply_sink.url.as_str())
+    );
+    sluice
+        .wait_ready("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/to-a")
+        .await;
+    let ch = sluice
+        .get_json("/apis/messaging.knative.dev/v1/namespaces/default/inmemorychannels/events")
+        .await;
     assert_eq!(ch["status"]["subscribers"].as_array().unwrap().len(), 2);
     let condition = |obj: &serde_json::Value, ty: &str| {
-        obj["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == ty).map(|c| c["status"].clone())
+        obj["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == ty)
+            .map(|c| c["status"].clone())
     };
-    for ty in ["Ready", "Addressable", "DispatcherReady", "ServiceReady", "EndpointsReady", "ChannelServiceReady", "DeadLetterSinkResolved"] {
-        assert_eq!(condition(&ch, ty), Some(serde_json::json!("True")), "InMemoryChannel condition {ty}");
+    for ty in [
+        "Ready",
+        "Addressable",
+        "DispatcherReady",
+        "ServiceReady",
+        "EndpointsReady",
+        "ChannelServiceReady",
+        "DeadLetterSinkResolved",
+    ] {
+        assert_eq!(
+            condition(&ch, ty),
+            Some(serde_json::json!("True")),
+            "InMemoryChannel condition {ty}"
+        );
     }
-    for ty in ["Ready", "ReferencesResolved", "AddedToChannel", "ChannelReady", "OIDCIdentityCreated"] {
+    for ty in [
+        "Ready",
+        "ReferencesResolved",
+        "AddedToChannel",
+        "ChannelReady",
+        "OIDCIdentityCreated",
+    ] {
         assert_eq!(condition(&sub, ty), Some(serde_json::json!("True")), "Subscription condition {ty}");
     }
     // spec.subscribers is filled in by the server (CH-01/CH-02), and the status follows the
     // generation that change made.
-    let spec_subs = ch["spec"]["subscribers"].as_array().expect("server-filled spec.subscribers").clone();
+    let spec_subs = ch["spec"]["subscribers"]
+        .as_array()
+        .expect("server-filled spec.subscribers")
+        .clone();
     let to_b = spec_subs.iter().find(|s| s["name"] == "to-b").expect("to-b listed");
     assert_eq!(to_b["subscriberUri"].as_str(), Some(b.url.as_str()));
     assert_eq!(to_b["replyUri"].as_str(), Some(reply_sink.url.as_str()));
     assert!(to_b["uid"].as_str().is_some_and(|u| !u.is_empty()));
-    assert_eq!(spec_subs.iter().find(|s| s["name"] == "to-a").unwrap()["subscriberUri"].as_str(), Some(a.url.as_str()));
+    assert_eq!(
+        spec_subs.iter().find(|s| s["name"] == "to-a").unwrap()["subscriberUri"].as_str(),
+        Some(a.url.as_str())
+    );
     assert_eq!(ch["status"]["observedGeneration"], ch["metadata"]["generation"]);
     // Re-applying the user's manifest neither erases them nor counts as a change.
     let again = sluice.cli(&["apply", "-f", sluice.manifests().to_str().unwrap()]);
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
-    let after = sluice.get_json("/apis/messaging.knative.dev/v1/namespaces/default/inmemorychannels/events").await;
+    let after = sluice
+        .get_json("/apis/messaging.knative.dev/v1/namespaces/default/inmemorychannels/events")
+        .await;
     assert_eq!(after["metadata"]["generation"], ch["metadata"]["generation"]);
     assert_eq!(after["spec"]["subscribers"].as_array().unwrap().len(), 2);
 
@@ -72,7 +124,10 @@ apiVersion: messaging.knative.dev/v1\nkind: Subscription\nmetadata:\n  name: to-
     assert!(replies[0].header("prefer").is_none());
     assert_eq!(replies[0].header("ce-type").as_deref(), Some("replied"));
     assert_eq!(replies[0].body.as_ref(), b"data");
-    assert_eq!(send_binary(&format!("{}/channels/default/nope", sluice.gateway), "x", "t", &[], "").await, 404);
+    assert_eq!(
+        send_binary(&format!("{}/channels/default/nope", sluice.gateway), "x", "t", &[], "").await,
+        404
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,14 +154,18 @@ apiVersion: flows.knative.dev/v1\nkind: Parallel\nmetadata:\n  name: par\nspec:\
         step1.url, step2.url, seq_out.url, branch_a.url, reject_filter.url, branch_b.url
     );
     let sluice = Sluice::start(&manifests).await;
-    let seq = sluice.wait_ready("/apis/flows.knative.dev/v1/namespaces/default/sequences/seq").await;
+    let seq = sluice
+        .wait_ready("/apis/flows.knative.dev/v1/namespaces/default/sequences/seq")
+        .await;
     let seq_url = seq["status"]["address"]["url"].as_str().unwrap().to_string();
     assert_eq!(send_binary(&seq_url, "s1", "start", &[], "payload").await, 202);
     let out = seq_out.wait_for(1).await;
     assert_eq!(out[0].header("ce-type").as_deref(), Some("step2.done"));
     assert_eq!(step2.received()[0].header("ce-type").as_deref(), Some("step1.done"));
 
-    let par = sluice.wait_ready("/apis/flows.knative.dev/v1/namespaces/default/parallels/par").await;
+    let par = sluice
+        .wait_ready("/apis/flows.knative.dev/v1/namespaces/default/parallels/par")
+        .await;
     let par_url = par["status"]["address"]["url"].as_str().unwrap().to_string();
     assert_eq!(send_binary(&par_url, "p1", "fanout", &[], "x").await, 202);
     assert_eq!(branch_a.wait_for(1).await[0].header("ce-id").as_deref(), Some("p1"));
@@ -156,7 +215,9 @@ async fn channels_answer_after_fan_out_unless_asynchronous() {
     .concat();
     let sluice = Sluice::start(&manifests).await;
     for s in ["sync-ok", "failing-ok", "failing-rejects", "async-rejects"] {
-        sluice.wait_ready(&format!("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/{s}")).await;
+        sluice
+            .wait_ready(&format!("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/{s}"))
+            .await;
     }
     let channel = |name: &str| format!("{}/channels/default/{name}", sluice.gateway);
 
@@ -180,11 +241,17 @@ apiVersion: messaging.knative.dev/v1\nkind: Subscription\nmetadata:\n  name: to-
         sub.url
     );
     let sluice = Sluice::start(&manifests).await;
-    let ch = sluice.wait_ready("/apis/messaging.knative.dev/v1/namespaces/default/channels/orders").await;
+    let ch = sluice
+        .wait_ready("/apis/messaging.knative.dev/v1/namespaces/default/channels/orders")
+        .await;
     let url = ch["status"]["address"]["url"].as_str().unwrap().to_string();
     assert_eq!(url, format!("{}/channels/default/orders", sluice.gateway));
-    sluice.wait_ready("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/to-orders").await;
-    let ch = sluice.get_json("/apis/messaging.knative.dev/v1/namespaces/default/channels/orders").await;
+    sluice
+        .wait_ready("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/to-orders")
+        .await;
+    let ch = sluice
+        .get_json("/apis/messaging.knative.dev/v1/namespaces/default/channels/orders")
+        .await;
     assert_eq!(ch["status"]["subscribers"].as_array().unwrap().len(), 1);
     assert_eq!(send_binary(&url, "o1", "order", &[], "x").await, 202);
     let got = sub.wait_for(1).await;
@@ -196,7 +263,14 @@ apiVersion: messaging.knative.dev/v1\nkind: Subscription\nmetadata:\n  name: to-
 async fn subscription_delivery_retries_dead_letters_and_overrides_the_channel_default() {
     // Both fail every event but the sentinel.
     let failing = |status: StatusCode| -> common::Script {
-        Arc::new(move |_, r| if r.header("ce-id").as_deref() == Some("sentinel") { StatusCode::OK } else { status }.into_response())
+        Arc::new(move |_, r| {
+            if r.header("ce-id").as_deref() == Some("sentinel") {
+                StatusCode::OK
+            } else {
+                status
+            }
+            .into_response()
+        })
     };
     let unavailable = Recorder::scripted(failing(StatusCode::SERVICE_UNAVAILABLE)).await;
     let broken = Recorder::scripted(failing(StatusCode::INTERNAL_SERVER_ERROR)).await;
@@ -211,24 +285,51 @@ spec:\n  delivery:\n    retry: 3\n    backoffPolicy: linear\n    backoffDelay: P
     // `retry: 1` alone means one retry and no backoff; the dead-letter sink is resolved on its
     // own, so the channel's still applies.
     let overriding = ordered_subscription("overrides", "work", &broken.url).replace("---\n", "  delivery:\n    retry: 1\n---\n");
-    let manifests =
-        [channel, ordered_subscription("inherits", "work", &unavailable.url), overriding, ordered_subscription("no-reply", "work", &replier.url)].concat();
+    let manifests = [
+        channel,
+        ordered_subscription("inherits", "work", &unavailable.url),
+        overriding,
+        ordered_subscription("no-reply", "work", &replier.url),
+    ]
+    .concat();
     let sluice = Sluice::start(&manifests).await;
     for s in ["inherits", "overrides", "no-reply"] {
-        sluice.wait_ready(&format!("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/{s}")).await;
+        sluice
+            .wait_ready(&format!("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/{s}"))
+            .await;
     }
-    let sub = sluice.get_json("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/inherits").await;
-    assert_eq!(sub["status"]["physicalSubscription"]["deadLetterSinkUri"].as_str(), Some(channel_dls.url.as_str()));
-    let sub = sluice.get_json("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/overrides").await;
-    assert_eq!(sub["status"]["physicalSubscription"]["deadLetterSinkUri"].as_str(), Some(channel_dls.url.as_str()), "{sub:#}");
+    let sub = sluice
+        .get_json("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/inherits")
+        .await;
+    assert_eq!(
+        sub["status"]["physicalSubscription"]["deadLetterSinkUri"].as_str(),
+        Some(channel_dls.url.as_str())
+    );
+    let sub = sluice
+        .get_json("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/overrides")
+        .await;
+    assert_eq!(
+        sub["status"]["physicalSubscription"]["deadLetterSinkUri"].as_str(),
+        Some(channel_dls.url.as_str()),
+        "{sub:#}"
+    );
 
     let url = format!("{}/channels/default/work", sluice.gateway);
     assert_eq!(send_binary(&url, "w1", "job", &[], "x").await, 202);
     // Both subscriptions' events end at the channel's sink, in either order.
     let dead = channel_dls.wait_for(2).await;
-    let from = |url: &str| dead.iter().find(|d| d.header("ce-knativeerrordest").as_deref() == Some(url)).expect("dead letter").clone();
+    let from = |url: &str| {
+        dead.iter()
+            .find(|d| d.header("ce-knativeerrordest").as_deref() == Some(url))
+            .expect("dead letter")
+            .clone()
+    };
     let inherited = from(&unavailable.url);
-    assert_eq!(unavailable.received().len(), 4, "the channel's retry: 3 applies to a Subscription without delivery");
+    assert_eq!(
+        unavailable.received().len(),
+        4,
+        "the channel's retry: 3 applies to a Subscription without delivery"
+    );
     assert_eq!(inherited.header("ce-id").as_deref(), Some("w1"));
     assert_eq!(inherited.header("ce-knativeerrorcode").as_deref(), Some("503"));
     let overridden = from(&broken.url);
@@ -244,13 +345,27 @@ spec:\n  delivery:\n    retry: 3\n    backoffPolicy: linear\n    backoffDelay: P
         rec.wait_for_id("sentinel").await;
     }
     assert_eq!(unavailable.ids(), ["w1", "w1", "w1", "w1", "sentinel"]);
-    assert_eq!(broken.ids(), ["w1", "w1", "sentinel"], "retry: 1 from the subscription, not the channel's 3");
+    assert_eq!(
+        broken.ids(),
+        ["w1", "w1", "sentinel"],
+        "retry: 1 from the subscription, not the channel's 3"
+    );
     // A Subscription without spec.reply discards replies (SUB-02): the reply reaches no one.
     assert_eq!(replier.ids(), ["w1", "sentinel"]);
-    assert_eq!(channel_dls.ids(), ["w1", "w1"], "one dead letter per failing subscription, none for the sentinel");
+    assert_eq!(
+        channel_dls.ids(),
+        ["w1", "w1"],
+        "one dead letter per failing subscription, none for the sentinel"
+    );
     for (series, value) in [
-        ("sluice_events_dead_lettered_total{namespace=\"default\",kind=\"subscription\",name=\"inherits\"}", 1.0),
-        ("sluice_events_dead_lettered_total{namespace=\"default\",kind=\"subscription\",name=\"overrides\"}", 1.0),
+        (
+            "sluice_events_dead_lettered_total{namespace=\"default\",kind=\"subscription\",name=\"inherits\"}",
+            1.0,
+        ),
+        (
+            "sluice_events_dead_lettered_total{namespace=\"default\",kind=\"subscription\",name=\"overrides\"}",
+            1.0,
+        ),
         (delivered, 2.0),
     ] {
         sluice.wait_metric(series, value).await;

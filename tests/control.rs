@@ -33,14 +33,24 @@ fn stderr(o: &std::process::Output) -> String {
 async fn live_apply_change_and_delete_take_effect() {
     let sub = Recorder::accept().await;
     // `witness` delivers the sentinel of the deletion check below to the same subscriber.
-    let sluice = Sluice::start(&format!("{BROKER_YAML}---\n{}", ordered_trigger_yaml("witness", "sentinel", &sub.url))).await;
+    let sluice = Sluice::start(&format!(
+        "{BROKER_YAML}---\n{}",
+        ordered_trigger_yaml("witness", "sentinel", &sub.url)
+    ))
+    .await;
     let url = format!("{}/default/default", sluice.gateway);
 
     let t = write(sluice.dir.path(), "t.yaml", &ordered_trigger_yaml("live", "a", &sub.url));
     let out = sluice.cli(&["apply", "-f", t.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("trigger.eventing.knative.dev/live created"), "{}", stdout(&out));
-    sluice.wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/live").await;
+    assert!(
+        stdout(&out).contains("trigger.eventing.knative.dev/live created"),
+        "{}",
+        stdout(&out)
+    );
+    sluice
+        .wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/live")
+        .await;
     assert_eq!(send_binary(&url, "1", "a", &[], "{}").await, 202);
     sub.wait_for(1).await;
 
@@ -48,7 +58,9 @@ async fn live_apply_change_and_delete_take_effect() {
     let t = write(sluice.dir.path(), "t.yaml", &ordered_trigger_yaml("live", "b", &sub.url));
     let out = sluice.cli(&["apply", "-f", t.to_str().unwrap()]);
     assert!(stdout(&out).contains("configured"), "{}", stdout(&out));
-    let obj = sluice.get_json("/apis/eventing.knative.dev/v1/namespaces/default/triggers/live").await;
+    let obj = sluice
+        .get_json("/apis/eventing.knative.dev/v1/namespaces/default/triggers/live")
+        .await;
     assert_eq!(obj["metadata"]["generation"], 2);
     assert_eq!(send_binary(&url, "2", "a", &[], "{}").await, 202);
     assert_eq!(send_binary(&url, "3", "b", &[], "{}").await, 202);
@@ -65,7 +77,9 @@ async fn live_apply_change_and_delete_take_effect() {
     // says so), so event 4 can be queued only for `witness`, which delivers in arrival order:
     // once the sentinel is in, 4 was judged.
     let log = sluice.log();
-    let stopped = log.lines().any(|l| l.contains("subscriber stopped") && l.contains(&format!("default/live/{uid}")));
+    let stopped = log
+        .lines()
+        .any(|l| l.contains("subscriber stopped") && l.contains(&format!("default/live/{uid}")));
     assert!(stopped, "`live` still running after its delete answered:\n{log}");
     assert_eq!(send_binary(&url, "4", "b", &[], "{}").await, 202);
     assert_eq!(send_binary(&url, "sentinel", "sentinel", &[], "{}").await, 202);
@@ -90,7 +104,10 @@ apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: typo\nspe
     let out = sluice.cli(&["apply", "-f", f.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("trigger default/orders: spec.filters[1]: multiple dialects found (exact, prefix)"), "{err}");
+    assert!(
+        err.contains("trigger default/orders: spec.filters[1]: multiple dialects found (exact, prefix)"),
+        "{err}"
+    );
     assert!(err.contains("subscriberr"), "{err}");
     assert!(err.contains("bad.yaml"), "{err}");
     let out = sluice.cli(&["get", "trigger", "good"]);
@@ -123,12 +140,21 @@ apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: typo\nspe
 async fn restart_restores_objects_and_cli_reads_them() {
     let sub = Recorder::accept().await;
     let mut sluice = Sluice::start(&format!("{BROKER_YAML}---\n{}", trigger_yaml("keep", "a", &sub.url))).await;
-    sluice.wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/keep").await;
-    let before = sluice.get_json("/apis/eventing.knative.dev/v1/namespaces/default/triggers/keep").await;
+    sluice
+        .wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/keep")
+        .await;
+    let before = sluice
+        .get_json("/apis/eventing.knative.dev/v1/namespaces/default/triggers/keep")
+        .await;
     sluice.restart_without_manifests().await;
-    let after = sluice.wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/keep").await;
+    let after = sluice
+        .wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/keep")
+        .await;
     assert_eq!(before["metadata"]["uid"], after["metadata"]["uid"]);
-    assert_eq!(send_binary(&format!("{}/default/default", sluice.gateway), "1", "a", &[], "{}").await, 202);
+    assert_eq!(
+        send_binary(&format!("{}/default/default", sluice.gateway), "1", "a", &[], "{}").await,
+        202
+    );
     sub.wait_for(1).await;
 
     let table = sluice.cli(&["get", "brokers"]);
@@ -137,10 +163,16 @@ async fn restart_restores_objects_and_cli_reads_them() {
     assert_eq!(rows.next().unwrap(), ["NAME", "READY", "REASON", "URL", "AGE"], "{text}");
     let row = rows.next().unwrap();
     // REASON is empty for a ready broker.
-    assert_eq!(row[..3], ["default", "True", &format!("{}/default/default", sluice.gateway)], "{text}");
+    assert_eq!(
+        row[..3],
+        ["default", "True", &format!("{}/default/default", sluice.gateway)],
+        "{text}"
+    );
     assert!(row[3].ends_with('s') || row[3].ends_with('m'), "age {:?} in {text}", row[3]);
     // `-o json` is the object exactly as the API returns it; `-o yaml` the same in YAML.
-    let api = sluice.get_json("/apis/eventing.knative.dev/v1/namespaces/default/triggers/keep").await;
+    let api = sluice
+        .get_json("/apis/eventing.knative.dev/v1/namespaces/default/triggers/keep")
+        .await;
     let json = sluice.cli(&["get", "trigger", "keep", "-o", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v, api);
@@ -160,11 +192,37 @@ async fn restart_restores_objects_and_cli_reads_them() {
 async fn send_command_posts_binary_and_structured_events() {
     let sub = Recorder::accept().await;
     let sluice = Sluice::start(&format!("{BROKER_YAML}---\n{}", trigger_yaml("t", "dev.example.cli", &sub.url))).await;
-    sluice.wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/t").await;
-    let out = sluice.cli(&["send", "--broker", "default", "--type", "dev.example.cli", "--id", "cli-1", "--extension", "region=eu", "--data", r#"{"x":1}"#]);
+    sluice
+        .wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/t")
+        .await;
+    let out = sluice.cli(&[
+        "send",
+        "--broker",
+        "default",
+        "--type",
+        "dev.example.cli",
+        "--id",
+        "cli-1",
+        "--extension",
+        "region=eu",
+        "--data",
+        r#"{"x":1}"#,
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let url = format!("{}/default/default", sluice.gateway);
-    let out = sluice.cli(&["send", "--to", &url, "--type", "dev.example.cli", "--id", "cli-2", "--mode", "structured", "--data", "hello"]);
+    let out = sluice.cli(&[
+        "send",
+        "--to",
+        &url,
+        "--type",
+        "dev.example.cli",
+        "--id",
+        "cli-2",
+        "--mode",
+        "structured",
+        "--data",
+        "hello",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let got = sub.wait_for(2).await;
     let first = got.iter().find(|r| r.header("ce-id").as_deref() == Some("cli-1")).unwrap();
@@ -189,12 +247,18 @@ async fn generate_name_is_filled_in_on_create_and_refused_by_apply() {
         let created: serde_json::Value = resp.json().await.unwrap();
         let name = created["metadata"]["name"].as_str().unwrap().to_string();
         assert!(name.starts_with("events-") && name.len() == "events-".len() + 5, "{name}");
-        sluice.wait_ready(&format!("/apis/eventing.knative.dev/v1/namespaces/default/brokers/{name}")).await;
+        sluice
+            .wait_ready(&format!("/apis/eventing.knative.dev/v1/namespaces/default/brokers/{name}"))
+            .await;
         names.push(name);
     }
     assert_ne!(names[0], names[1], "each create gets its own name");
     // `sluice apply`, like `kubectl apply`, needs a name: re-applying would create another object.
-    let f = write(sluice.dir.path(), "generated.yaml", "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  generateName: events-\n");
+    let f = write(
+        sluice.dir.path(),
+        "generated.yaml",
+        "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  generateName: events-\n",
+    );
     let out = sluice.cli(&["apply", "-f", f.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("metadata.name: required to apply"), "{}", stderr(&out));

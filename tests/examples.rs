@@ -22,9 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use base64::Engine;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
 use common::{Received, Recorder, Sluice};
 use serde_json::Value;
 
@@ -49,7 +49,10 @@ fn every_example_folder_is_tested() {
         .map(|e| e.file_name().into_string().unwrap())
         .collect();
     found.sort();
-    assert_eq!(found, FOLDERS, "examples/ and the folders this test runs differ: add a test for the new folder");
+    assert_eq!(
+        found, FOLDERS,
+        "examples/ and the folders this test runs differ: add a test for the new folder"
+    );
     let index = std::fs::read_to_string(repo().join("examples/README.md")).unwrap();
     for f in FOLDERS {
         assert!(index.contains(&format!("[{f}]({f}/)")), "examples/README.md does not list {f}");
@@ -120,7 +123,10 @@ const FAIL_BODY: &str = "inventory database unavailable";
 
 impl Process {
     fn answer(&self) -> Answer {
-        match (self.script.as_str(), self.flags.iter().map(String::as_str).collect::<Vec<_>>().as_slice()) {
+        match (
+            self.script.as_str(),
+            self.flags.iter().map(String::as_str).collect::<Vec<_>>().as_slice(),
+        ) {
             ("examples/quickstart/display.py", []) => Answer::Accept,
             ("examples/quickstart/display.py", ["--reply", name]) => Answer::Reply(name.to_string()),
             ("examples/quickstart/display.py", ["--filter", ty]) => Answer::Filter(ty.to_string()),
@@ -168,7 +174,11 @@ fn parse_example(folder: &str) -> Example {
     for line in readme.lines().map(str::trim) {
         if let Some(rest) = line.strip_prefix("sluice run -f ") {
             let path = rest.split_whitespace().next().unwrap();
-            assert_eq!(path, format!("examples/{folder}/"), "examples/{folder}/README.md runs another folder");
+            assert_eq!(
+                path,
+                format!("examples/{folder}/"),
+                "examples/{folder}/README.md runs another folder"
+            );
             ran = true;
         } else if line.starts_with("python3 ") {
             processes.push(parse_process(folder, line));
@@ -178,7 +188,9 @@ fn parse_example(folder: &str) -> Example {
             let id = id.unwrap_or_else(|| panic!("examples/{folder}/README.md: give every send an --id: {line}"));
             sends.push(Send { args, id, expect: vec![] });
         } else if let Some(rest) = line.strip_prefix("# → ") {
-            let send = sends.last_mut().unwrap_or_else(|| panic!("examples/{folder}/README.md: {line:?} follows no send"));
+            let send = sends
+                .last_mut()
+                .unwrap_or_else(|| panic!("examples/{folder}/README.md: {line:?} follows no send"));
             send.expect.push(parse_expected(folder, &send.id, rest));
         }
     }
@@ -188,7 +200,10 @@ fn parse_example(folder: &str) -> Example {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), sends.len(), "examples/{folder}/README.md: give every send its own --id");
-    assert!(sends.iter().any(|s| !s.expect.is_empty()), "examples/{folder}/README.md expects nothing to arrive");
+    assert!(
+        sends.iter().any(|s| !s.expect.is_empty()),
+        "examples/{folder}/README.md expects nothing to arrive"
+    );
     let mut documents = Vec::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
@@ -202,15 +217,29 @@ fn parse_example(folder: &str) -> Example {
         }
     }
     assert!(!documents.is_empty(), "examples/{folder} has no manifests");
-    let example = Example { documents, processes, sends };
+    let example = Example {
+        documents,
+        processes,
+        sends,
+    };
     for url in example.subscriber_urls().keys() {
         let port = port_of(url);
-        assert!(port != 8080 && port != 8090, "examples/{folder}: {url} is Sluice's own port; use a ref");
-        assert!(example.process_on(port).is_some(), "examples/{folder}/README.md starts nothing on port {port} ({url})");
+        assert!(
+            port != 8080 && port != 8090,
+            "examples/{folder}: {url} is Sluice's own port; use a ref"
+        );
+        assert!(
+            example.process_on(port).is_some(),
+            "examples/{folder}/README.md starts nothing on port {port} ({url})"
+        );
     }
     for s in &example.sends {
         for e in &s.expect {
-            assert!(example.subscriber_urls().contains_key(&e.url), "examples/{folder}/README.md expects {} which no manifest names", e.url);
+            assert!(
+                example.subscriber_urls().contains_key(&e.url),
+                "examples/{folder}/README.md expects {} which no manifest names",
+                e.url
+            );
         }
     }
     for p in &example.processes {
@@ -223,7 +252,10 @@ fn parse_process(folder: &str, line: &str) -> Process {
     let command = line.split(" #").next().unwrap().trim().trim_end_matches('&');
     let words: Vec<&str> = command.split_whitespace().collect();
     let script = words[1].to_string();
-    assert!(repo().join(&script).is_file(), "examples/{folder}/README.md runs {script}, which does not exist");
+    assert!(
+        repo().join(&script).is_file(),
+        "examples/{folder}/README.md runs {script}, which does not exist"
+    );
     let (mut port, mut flags) = (None, Vec::new());
     let mut rest = words[2..].iter();
     while let Some(w) = rest.next() {
@@ -239,14 +271,23 @@ fn parse_process(folder: &str, line: &str) -> Process {
         "examples/dead-letter/dead_letters.py" => 9102,
         other => panic!("the test does not know the default port of {other}"),
     };
-    Process { script, port: port.unwrap_or(default_port), flags }
+    Process {
+        script,
+        port: port.unwrap_or(default_port),
+        flags,
+    }
 }
 
 fn parse_expected(folder: &str, send_id: &str, text: &str) -> Expected {
-    let (url, rest) = text.split_once(": ").unwrap_or_else(|| panic!("examples/{folder}: expected `URL: ID`, got {text:?}"));
+    let (url, rest) = text
+        .split_once(": ")
+        .unwrap_or_else(|| panic!("examples/{folder}: expected `URL: ID`, got {text:?}"));
     let mut words = rest.split_whitespace();
     let id = words.next().unwrap().to_string();
-    assert!(id.starts_with(send_id), "examples/{folder}: {id} should start with the id sent, {send_id}");
+    assert!(
+        id.starts_with(send_id),
+        "examples/{folder}: {id} should start with the id sent, {send_id}"
+    );
     let (mut times, mut attributes) = (1, Vec::new());
     for w in words {
         if let Some(n) = w.strip_prefix('×') {
@@ -256,7 +297,12 @@ fn parse_expected(folder: &str, send_id: &str, text: &str) -> Expected {
             attributes.push((k.to_string(), v.to_string()));
         }
     }
-    Expected { url: url.to_string(), id, times, attributes }
+    Expected {
+        url: url.to_string(),
+        id,
+        times,
+        attributes,
+    }
 }
 
 /// Splits a shell command line into words: whitespace, single and double quotes.
@@ -311,7 +357,10 @@ impl Example {
                 Value::String(s) if s.starts_with(LOOPBACK) => {
                     let asked = !path.iter().any(|k| k == "reply" || k == "deadLetterSink");
                     let before = out.insert(s.clone(), asked);
-                    assert!(before.is_none_or(|b| b == asked), "{s} is both a subscriber and a reply or dead-letter destination");
+                    assert!(
+                        before.is_none_or(|b| b == asked),
+                        "{s} is both a subscriber and a reply or dead-letter destination"
+                    );
                 }
                 Value::Object(m) => {
                     for (k, v) in m {
@@ -370,7 +419,11 @@ impl Example {
             .map(|d| {
                 let kind = d["kind"].as_str().unwrap().to_lowercase();
                 let ns = d["metadata"]["namespace"].as_str().unwrap_or("default");
-                format!("/apis/{}/namespaces/{ns}/{kind}s/{}", d["apiVersion"].as_str().unwrap(), d["metadata"]["name"].as_str().unwrap())
+                format!(
+                    "/apis/{}/namespaces/{ns}/{kind}s/{}",
+                    d["apiVersion"].as_str().unwrap(),
+                    d["metadata"]["name"].as_str().unwrap()
+                )
             })
             .collect()
     }
@@ -412,7 +465,11 @@ impl Subscribers {
                 for (url, rec) in recorders {
                     for r in rec.received() {
                         let id = attribute(&r, "id").unwrap_or_else(|| panic!("{url} received a request without an event id: {r:?}"));
-                        out.get_mut(url).unwrap().push(Arrival { id, request: Some(r), line: None });
+                        out.get_mut(url).unwrap().push(Arrival {
+                            id,
+                            request: Some(r),
+                            line: None,
+                        });
                     }
                 }
             }
@@ -420,12 +477,20 @@ impl Subscribers {
                 for (process, script) in scripts {
                     let (before, after) = process.id_markers();
                     for line in script.lines.lock().unwrap().iter() {
-                        let (path, text) = line.split_once(": ").unwrap_or_else(|| panic!("{} printed {line:?}", process.script));
+                        let (path, text) = line
+                            .split_once(": ")
+                            .unwrap_or_else(|| panic!("{} printed {line:?}", process.script));
                         let start = text.find(before).unwrap_or_else(|| panic!("no id in {line:?}")) + before.len();
                         let id = text[start..].split(after).next().unwrap().to_string();
                         let url = format!("{LOOPBACK}{}{path}", process.port);
-                        let list = out.get_mut(&url).unwrap_or_else(|| panic!("{} printed {line:?} for a URL no manifest names", process.script));
-                        list.push(Arrival { id, request: None, line: Some(line.clone()) });
+                        let list = out
+                            .get_mut(&url)
+                            .unwrap_or_else(|| panic!("{} printed {line:?} for a URL no manifest names", process.script));
+                        list.push(Arrival {
+                            id,
+                            request: None,
+                            line: Some(line.clone()),
+                        });
                     }
                 }
             }
@@ -455,7 +520,11 @@ impl Script {
         let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
         stdout.read_line(&mut first).unwrap();
-        let url = first.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{} printed {first:?} first", process.script)).to_string();
+        let url = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{} printed {first:?} first", process.script))
+            .to_string();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
         std::thread::spawn(move || {
@@ -500,7 +569,9 @@ fn echo(r: &Received, id: &str) -> Response {
 
 /// An attribute of a received event, binary or structured.
 fn attribute(r: &Received, name: &str) -> Option<String> {
-    if r.header("content-type").is_some_and(|c| c.starts_with("application/cloudevents+json")) {
+    if r.header("content-type")
+        .is_some_and(|c| c.starts_with("application/cloudevents+json"))
+    {
         let v: Value = serde_json::from_slice(&r.body).ok()?;
         return match &v[name] {
             Value::String(s) => Some(s.clone()),
@@ -547,18 +618,43 @@ async fn run_example(folder: &str, mode: Mode) {
     for sentinel in [false, true] {
         for send in &example.sends {
             send_no += 1;
-            let new_id = |id: &str| if sentinel { id.replacen(&send.id, &format!("{}-sentinel", send.id), 1) } else { id.to_string() };
+            let new_id = |id: &str| {
+                if sentinel {
+                    id.replacen(&send.id, &format!("{}-sentinel", send.id), 1)
+                } else {
+                    id.to_string()
+                }
+            };
             let args: Vec<String> = send
                 .args
                 .iter()
-                .map(|a| if a == &send.id { new_id(a) } else { a.replace(EXAMPLE_GATEWAY, &sluice.gateway) })
+                .map(|a| {
+                    if a == &send.id {
+                        new_id(a)
+                    } else {
+                        a.replace(EXAMPLE_GATEWAY, &sluice.gateway)
+                    }
+                })
                 .collect();
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let out = tokio::task::block_in_place(|| sluice.cli(&args));
-            assert!(out.status.success(), "examples/{folder}: sluice {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "examples/{folder}: sluice {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
             for e in &send.expect {
-                let attributes = e.attributes.iter().map(|(k, v)| (k.clone(), rewrite.get(v).cloned().unwrap_or(v.clone()))).collect();
-                let e = Expected { id: new_id(&e.id), attributes, ..e.clone() };
+                let attributes = e
+                    .attributes
+                    .iter()
+                    .map(|(k, v)| (k.clone(), rewrite.get(v).cloned().unwrap_or(v.clone())))
+                    .collect();
+                let e = Expected {
+                    id: new_id(&e.id),
+                    attributes,
+                    ..e.clone()
+                };
                 expected.get_mut(&e.url).unwrap().extend(std::iter::repeat_n(e.clone(), e.times));
                 trace_group.insert(e.id.clone(), send_no);
             }
@@ -580,8 +676,16 @@ async fn run_example(folder: &str, mode: Mode) {
         v
     };
     let got: BTreeMap<&String, Vec<String>> = arrived.iter().map(|(u, a)| (u, ids(&mut a.iter().map(|a| a.id.clone())))).collect();
-    let want: BTreeMap<&String, Vec<String>> = expected.iter().map(|(u, e)| (u, ids(&mut e.iter().map(|e| e.id.clone())))).collect();
-    assert_eq!(got, want, "examples/{folder} ({mode:?}): what arrived where (left) is not what the README says (right); sluice log:\n{}", sluice.log());
+    let want: BTreeMap<&String, Vec<String>> = expected
+        .iter()
+        .map(|(u, e)| (u, ids(&mut e.iter().map(|e| e.id.clone()))))
+        .collect();
+    assert_eq!(
+        got,
+        want,
+        "examples/{folder} ({mode:?}): what arrived where (left) is not what the README says (right); sluice log:\n{}",
+        sluice.log()
+    );
 
     let mut traces: BTreeMap<usize, (String, String)> = BTreeMap::new();
     for (url, arrivals) in &arrived {
@@ -592,7 +696,11 @@ async fn run_example(folder: &str, mode: Mode) {
                 // One send, one trace: replies and dead letters stay in the trace of the event.
                 let trace = r.header("traceparent").unwrap()[3..35].to_string();
                 let (first, first_id) = traces.entry(trace_group[&a.id]).or_insert((trace.clone(), a.id.clone()));
-                assert_eq!(&trace, first, "examples/{folder}: {} at {url} is in another trace than {first_id}", a.id);
+                assert_eq!(
+                    &trace, first,
+                    "examples/{folder}: {} at {url} is in another trace than {first_id}",
+                    a.id
+                );
             }
             if let Some(line) = &a.line {
                 // The scripts print the attributes; dead_letters.py decodes knativeerrordata.
@@ -601,7 +709,10 @@ async fn run_example(folder: &str, mode: Mode) {
                         "knativeerrordata" => String::from_utf8(base64::engine::general_purpose::STANDARD.decode(value).unwrap()).unwrap(),
                         _ => value.clone(),
                     };
-                    assert!(line.contains(&shown), "examples/{folder}: {line:?} at {url} does not show {name}={value}");
+                    assert!(
+                        line.contains(&shown),
+                        "examples/{folder}: {line:?} at {url} does not show {name}={value}"
+                    );
                 }
             }
         }

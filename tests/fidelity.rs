@@ -21,8 +21,13 @@ fn trigger(name: &str, ty: &str, subscriber: &str, delivery_yaml: &str) -> Strin
 }
 
 /// The sender's pass-through headers, and one that must not pass.
-const SENT_HEADERS: [(&str, &str); 5] =
-    [("x-request-id", "req-1"), ("retry-after", "7"), ("knative-foo", "bar"), ("x-b3-traceid", "abc123"), ("x-foo", "dropped")];
+const SENT_HEADERS: [(&str, &str); 5] = [
+    ("x-request-id", "req-1"),
+    ("retry-after", "7"),
+    ("knative-foo", "bar"),
+    ("x-b3-traceid", "abc123"),
+    ("x-foo", "dropped"),
+];
 
 fn assert_passed_through(r: &common::Received, what: &str) {
     for (name, value) in &SENT_HEADERS[..4] {
@@ -40,7 +45,14 @@ async fn pass_through_headers_reach_subscribers_dead_letter_sinks_and_replies() 
     let refusing = Recorder::scripted(Arc::new(|_, _| StatusCode::BAD_REQUEST.into_response())).await;
     let dls = Recorder::accept().await;
     let replier = Recorder::scripted(Arc::new(|_, _| {
-        let headers = [("ce-specversion", "1.0"), ("ce-id", "answer-1"), ("ce-type", "answer"), ("ce-source", "/replier"), ("knative-hop", "replied"), ("x-other", "dropped")];
+        let headers = [
+            ("ce-specversion", "1.0"),
+            ("ce-id", "answer-1"),
+            ("ce-type", "answer"),
+            ("ce-source", "/replier"),
+            ("knative-hop", "replied"),
+            ("x-other", "dropped"),
+        ];
         (StatusCode::OK, headers, "42").into_response()
     }))
     .await;
@@ -57,7 +69,9 @@ async fn pass_through_headers_reach_subscribers_dead_letter_sinks_and_replies() 
     ]
     .concat();
     let sluice = Sluice::start(&manifests).await;
-    sluice.wait_ready("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/s").await;
+    sluice
+        .wait_ready("/apis/messaging.knative.dev/v1/namespaces/default/subscriptions/s")
+        .await;
     let broker = format!("{}/default/default", sluice.gateway);
 
     assert_eq!(send_binary(&broker, "p1", "ping", &SENT_HEADERS, "{}").await, 202);
@@ -71,7 +85,11 @@ async fn pass_through_headers_reach_subscribers_dead_letter_sinks_and_replies() 
     let answer = &answers.wait_for(1).await[0];
     assert_eq!(answer.header("ce-id").as_deref(), Some("answer-1"));
     assert_eq!(answer.header("knative-hop").as_deref(), Some("replied"));
-    assert!(answer.header("x-other").is_none() && answer.header("x-request-id").is_none(), "{:?}", answer.headers);
+    assert!(
+        answer.header("x-other").is_none() && answer.header("x-request-id").is_none(),
+        "{:?}",
+        answer.headers
+    );
 
     let channel = format!("{}/channels/default/chan", sluice.gateway);
     assert_eq!(send_binary(&channel, "c1", "ping", &SENT_HEADERS, "{}").await, 202);
@@ -90,10 +108,15 @@ async fn a_triggers_retries_keep_the_brokers_dead_letter_sink() {
     );
     let manifests = broker + &trigger("retries-only", "job", &failing.url, "  delivery:\n    retry: 1\n");
     let sluice = Sluice::start(&manifests).await;
-    let t = sluice.wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/retries-only").await;
+    let t = sluice
+        .wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/retries-only")
+        .await;
     assert_eq!(t["status"]["deadLetterSinkUri"].as_str(), Some(dls.url.as_str()), "{t:#}");
 
-    assert_eq!(send_binary(&format!("{}/default/default", sluice.gateway), "j1", "job", &[], "x").await, 202);
+    assert_eq!(
+        send_binary(&format!("{}/default/default", sluice.gateway), "j1", "job", &[], "x").await,
+        202
+    );
     let dead = dls.wait_for(1).await;
     assert_eq!(dead[0].header("ce-id").as_deref(), Some("j1"));
     assert_eq!(dead[0].header("ce-knativeerrorcode").as_deref(), Some("500"));
@@ -114,11 +137,18 @@ async fn json_format_writes_json_inline_text_as_a_string_and_binary_as_base64() 
     ]
     .concat();
     let sluice = Sluice::start(&manifests).await;
-    sluice.wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/as-binary").await;
+    sluice
+        .wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/as-binary")
+        .await;
     let cases: [(&str, &[u8], &str, serde_json::Value); 3] = [
         ("application/json", br#"{"a":1}"#, "data", serde_json::json!({"a": 1})),
         ("text/plain", b"hello", "data", serde_json::json!("hello")),
-        ("application/octet-stream", &[0, 1, 2, 255], "data_base64", serde_json::json!("AAEC/w==")),
+        (
+            "application/octet-stream",
+            &[0, 1, 2, 255],
+            "data_base64",
+            serde_json::json!("AAEC/w=="),
+        ),
     ];
     let client = reqwest::Client::new();
     for (i, (content_type, data, key, expected)) in cases.iter().enumerate() {
@@ -166,17 +196,37 @@ async fn json_format_writes_json_inline_text_as_a_string_and_binary_as_base64() 
 async fn replies_refused_by_the_broker_are_dead_lettered_naming_its_ingress() {
     // No ce-id: not a valid CloudEvent, which the broker's ingress refuses.
     let no_id = Recorder::scripted(Arc::new(|_, _| {
-        (StatusCode::OK, [("ce-specversion", "1.0"), ("ce-type", "answer"), ("ce-source", "/x")], "x").into_response()
+        (
+            StatusCode::OK,
+            [("ce-specversion", "1.0"), ("ce-type", "answer"), ("ce-source", "/x")],
+            "x",
+        )
+            .into_response()
     }))
     .await;
     // A valid reply; the event it answers has a TTL of 1 left, so the reply has none.
     let valid = Recorder::scripted(Arc::new(|_, _| {
-        (StatusCode::OK, [("ce-specversion", "1.0"), ("ce-id", "r"), ("ce-type", "answer"), ("ce-source", "/x")], "x").into_response()
+        (
+            StatusCode::OK,
+            [
+                ("ce-specversion", "1.0"),
+                ("ce-id", "r"),
+                ("ce-type", "answer"),
+                ("ce-source", "/x"),
+            ],
+            "x",
+        )
+            .into_response()
     }))
     .await;
     let dls = Recorder::accept().await;
     let delivery = format!("  delivery:\n    retry: 2\n    deadLetterSink:\n      uri: {}\n", dls.url);
-    let manifests = [BROKER.to_string(), trigger("no-id", "bad", &no_id.url, &delivery), trigger("spent", "last", &valid.url, &delivery)].concat();
+    let manifests = [
+        BROKER.to_string(),
+        trigger("no-id", "bad", &no_id.url, &delivery),
+        trigger("spent", "last", &valid.url, &delivery),
+    ]
+    .concat();
     let sluice = Sluice::start(&manifests).await;
     let broker = format!("{}/default/default", sluice.gateway);
 
@@ -185,7 +235,11 @@ async fn replies_refused_by_the_broker_are_dead_lettered_naming_its_ingress() {
     assert_eq!(dead[0].header("ce-id").as_deref(), Some("b1"));
     assert_eq!(dead[0].header("ce-knativeerrordest").as_deref(), Some(broker.as_str()));
     assert_eq!(dead[0].header("ce-knativeerrorcode").as_deref(), Some("400"));
-    assert_eq!(no_id.received().len(), 1, "an invalid reply is not the subscriber's failure to retry");
+    assert_eq!(
+        no_id.received().len(),
+        1,
+        "an invalid reply is not the subscriber's failure to retry"
+    );
 
     // Ingress takes one off the 2 it arrives with; the reply carries the 1 left, which is spent.
     assert_eq!(send_binary(&broker, "l1", "last", &[("ce-knativebrokerttl", "2")], "x").await, 202);
@@ -206,7 +260,10 @@ async fn ingress_edge_cases_follow_knative() {
     // A trailing slash names the same broker.
     assert_eq!(send_binary(&format!("{broker}/"), "e1", "edge", &[], "x").await, 202);
     // An unparsable TTL is reset to the default, not refused.
-    assert_eq!(send_binary(&broker, "e2", "edge", &[("ce-knativebrokerttl", "abc")], "x").await, 202);
+    assert_eq!(
+        send_binary(&broker, "e2", "edge", &[("ce-knativebrokerttl", "abc")], "x").await,
+        202
+    );
     // Upper-case attribute names in a structured event are lower-cased.
     let structured = r#"{"specversion":"1.0","id":"e3","type":"edge","source":"/t","MyExt":"v"}"#;
     let status = reqwest::Client::new()
@@ -228,7 +285,13 @@ async fn ingress_edge_cases_follow_knative() {
     // The event is validated before the broker is looked up: invalid to an unknown broker is
     // 400, valid to an unknown broker 404.
     let unknown = format!("{}/default/nope", sluice.gateway);
-    let invalid = reqwest::Client::new().post(&unknown).header("ce-specversion", "1.0").body("x").send().await.unwrap();
+    let invalid = reqwest::Client::new()
+        .post(&unknown)
+        .header("ce-specversion", "1.0")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(invalid.status(), 400);
     assert_eq!(send_binary(&unknown, "e4", "edge", &[], "x").await, 404);
 }
@@ -253,7 +316,12 @@ async fn a_subscriber_that_never_answers_ends_in_retries_and_the_dead_letter_sin
     let dls = Recorder::accept().await;
     let manifests = [
         BROKER.to_string(),
-        trigger("silent", "work", &silent, &format!("  delivery:\n    retry: 1\n    deadLetterSink:\n      uri: {}\n", dls.url)),
+        trigger(
+            "silent",
+            "work",
+            &silent,
+            &format!("  delivery:\n    retry: 1\n    deadLetterSink:\n      uri: {}\n", dls.url),
+        ),
         trigger("healthy", "work", &healthy.url, ""),
     ]
     .concat();
@@ -269,14 +337,21 @@ async fn a_subscriber_that_never_answers_ends_in_retries_and_the_dead_letter_sin
     assert_eq!(ids, ["w0", "w1", "w2"]);
     for d in &dead {
         assert_eq!(d.header("ce-knativeerrorcode").as_deref(), Some("500"));
-        let data = base64::engine::general_purpose::STANDARD.decode(d.header("ce-knativeerrordata").unwrap()).unwrap();
-        assert!(String::from_utf8_lossy(&data).contains("no response within 300 ms"), "{}", String::from_utf8_lossy(&data));
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(d.header("ce-knativeerrordata").unwrap())
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&data).contains("no response within 300 ms"),
+            "{}",
+            String::from_utf8_lossy(&data)
+        );
     }
     // Two attempts per event, each on its own connection (a timed-out one is closed).
     assert_eq!(accepted.load(Ordering::SeqCst), 6);
     let log = sluice.log();
     assert!(
-        log.lines().any(|l| l.contains("event sent to the dead-letter sink") && l.contains("trigger default/silent") && l.contains("attempts=2")),
+        log.lines()
+            .any(|l| l.contains("event sent to the dead-letter sink") && l.contains("trigger default/silent") && l.contains("attempts=2")),
         "the dead-letter log line names the trigger and the attempts:\n{log}"
     );
 }

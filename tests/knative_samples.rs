@@ -18,7 +18,11 @@ fn samples_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared")));
     let dir = shared.join("knative-samples");
-    assert!(dir.join("EXPECTED.tsv").is_file(), "the Knative sample corpus is missing at {} (set SLUICE_SHARED_DIR)", dir.display());
+    assert!(
+        dir.join("EXPECTED.tsv").is_file(),
+        "the Knative sample corpus is missing at {} (set SLUICE_SHARED_DIR)",
+        dir.display()
+    );
     dir
 }
 
@@ -46,7 +50,10 @@ fn every_accepted_sample_compiles_through_the_runtime_path() {
         }
     }
     println!("compiled {triggers} triggers and {deliveries} delivery specs");
-    assert!(triggers >= 20 && deliveries >= 15, "too few found: {triggers} triggers, {deliveries} delivery specs");
+    assert!(
+        triggers >= 20 && deliveries >= 15,
+        "too few found: {triggers} triggers, {deliveries} delivery specs"
+    );
 }
 
 /// Every object under a `delivery` key, with its path (annotations and labels excluded).
@@ -85,17 +92,27 @@ fn validate_over_the_knative_sample_corpus() {
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     for line in expected.lines().skip(1) {
         let mut cols = line.split('\t');
-        let (Some(file), Some(expect)) = (cols.next(), cols.next()) else { continue };
+        let (Some(file), Some(expect)) = (cols.next(), cols.next()) else {
+            continue;
+        };
         let expect = if knative_rejects.contains(&file) { "reject" } else { expect };
         let out = sluice(&["validate", "-f", dir.join(file).to_str().unwrap()]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let code = out.status.code();
-        assert!(code == Some(0) || code == Some(1), "{file}: crashed ({:?}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+        assert!(
+            code == Some(0) || code == Some(1),
+            "{file}: crashed ({:?}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
         match expect {
             "accept" => assert_eq!(code, Some(0), "{file} should be accepted:\n{stdout}"),
             "reject" => {
                 assert_eq!(code, Some(1), "{file} should be rejected:\n{stdout}");
-                assert!(stdout.contains("error: ") && stdout.contains(file), "{file}: the error must name the file:\n{stdout}");
+                assert!(
+                    stdout.contains("error: ") && stdout.contains(file),
+                    "{file}: the error must name the file:\n{stdout}"
+                );
             }
             _ => {}
         }

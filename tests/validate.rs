@@ -31,8 +31,14 @@ fn validate_reports_field_paths_and_exit_codes() {
     let out = sluice(&["validate", "-f", odd.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains(r#"kind: no kind "Triger" in eventing.knative.dev/v1 (did you mean "Trigger"?)"#), "{text}");
-    assert!(text.contains("spec.delivery.backoffDelay: invalid value: P99999999999999999999Y: not an ISO-8601 duration (out of range)"), "{text}");
+    assert!(
+        text.contains(r#"kind: no kind "Triger" in eventing.knative.dev/v1 (did you mean "Trigger"?)"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("spec.delivery.backoffDelay: invalid value: P99999999999999999999Y: not an ISO-8601 duration (out of range)"),
+        "{text}"
+    );
 
     let missing = sluice(&["validate", "-f", "/nonexistent/path.yaml"]);
     assert_eq!(missing.status.code(), Some(1));
@@ -70,11 +76,17 @@ fn usage_and_server_errors_read_alike() {
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.starts_with("error: ") && text.contains("--to URL or --broker NAME"), "{text}");
     let help = String::from_utf8_lossy(&sluice(&["send", "--help"]).stdout).to_string();
-    assert!(help.contains("--type <TYPE>") && help.contains("-e, --extension <NAME=VALUE>"), "{help}");
+    assert!(
+        help.contains("--type <TYPE>") && help.contains("-e, --extension <NAME=VALUE>"),
+        "{help}"
+    );
     let help = String::from_utf8_lossy(&sluice(&["run", "--help"]).stdout).to_string();
     assert!(help.contains("Without it nothing is persisted"), "{help}");
     // No server listens here: get and send --broker fail the same way.
-    for args in [&["get", "brokers", "--server", "http://127.0.0.1:9"][..], &["send", "--broker", "b", "--server", "http://127.0.0.1:9"]] {
+    for args in [
+        &["get", "brokers", "--server", "http://127.0.0.1:9"][..],
+        &["send", "--broker", "b", "--server", "http://127.0.0.1:9"],
+    ] {
         let out = sluice(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let text = String::from_utf8_lossy(&out.stderr);

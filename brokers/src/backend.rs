@@ -48,7 +48,13 @@ impl FanOut {
     /// A tracker and the receiver that yields `true` if any delivery failed.
     pub fn new() -> (Arc<Self>, tokio::sync::oneshot::Receiver<bool>) {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        (Arc::new(Self { failed: Default::default(), done: Some(tx) }), rx)
+        (
+            Arc::new(Self {
+                failed: Default::default(),
+                done: Some(tx),
+            }),
+            rx,
+        )
     }
 
     /// Records that one subscriber could not take the event (delivery and dead-letter sink

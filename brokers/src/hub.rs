@@ -206,7 +206,10 @@ impl Hub {
                     None | Some(Err(_)) => MAX_TTL,
                     Some(Ok(ttl)) if ttl > 1 => ttl - 1,
                     Some(Ok(ttl)) => {
-                        return Err(IngestError::Ttl(format!("event {} arrived with {TTL_EXTENSION} {ttl}: time to live exhausted (loop guard)", e.id())))
+                        return Err(IngestError::Ttl(format!(
+                            "event {} arrived with {TTL_EXTENSION} {ttl}: time to live exhausted (loop guard)",
+                            e.id()
+                        )))
                     }
                 };
                 e.set_extension(ARRIVAL_EXTENSION, now.clone());
@@ -225,12 +228,22 @@ impl Hub {
             .into_iter()
             .zip(ttls)
             .map(|(event, ttl)| {
-                Arc::new(StoredEvent { event, ttl, headers: headers.clone(), trace: trace.clone(), arrival, fan_out: fan_out.clone() })
+                Arc::new(StoredEvent {
+                    event,
+                    ttl,
+                    headers: headers.clone(),
+                    trace: trace.clone(),
+                    arrival,
+                    fan_out: fan_out.clone(),
+                })
             })
             .collect();
         // From here on only the stored copies hold the tracker: it completes when they are done.
         drop(fan_out);
-        self.backend.append(stored).await.map_err(|e| IngestError::Unavailable(e.to_string()))?;
+        self.backend
+            .append(stored)
+            .await
+            .map_err(|e| IngestError::Unavailable(e.to_string()))?;
         self.ingress_metrics.accepted(n);
         if let Some(done) = fanned_out {
             // A dropped sender cannot happen (the tracker always answers); treat it as done.
@@ -292,7 +305,15 @@ impl Hub {
             let permits = Arc::new(Semaphore::new(max));
             let task = tokio::spawn(dispatch_loop(self.clone(), cursor, shared.clone(), label, permits.clone(), metrics));
             tracing::info!(hub = %self.key, subscriber = %id, "subscriber started");
-            running.insert(id, RunningSubscriber { config: shared, permits, max_in_flight: max, task });
+            running.insert(
+                id,
+                RunningSubscriber {
+                    config: shared,
+                    permits,
+                    max_in_flight: max,
+                    task,
+                },
+            );
         }
     }
 
@@ -323,7 +344,9 @@ async fn dispatch_loop(
                 continue;
             }
         }
-        let Ok(permit) = permits.clone().acquire_owned().await else { return };
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
         let (hub, label, metrics, acker) = (hub.clone(), label.clone(), metrics.clone(), acker.clone());
         // Boxed: a delivery's future is several kilobytes (retries, reply handling, the HTTP
         // exchange), and a task moves its future on spawn and on completion; moving a pointer
@@ -346,11 +369,21 @@ async fn deliver_one(hub: &Arc<Hub>, cfg: &SubscriberConfig, label: &str, env: &
         ReplyTo::Discard => ReplyMode::Discard,
         ReplyTo::SameBroker => {
             broker_reply = BrokerReply { hub: hub.clone(), ttl };
-            ReplyMode::To { sink: &broker_reply, strict: true }
+            ReplyMode::To {
+                sink: &broker_reply,
+                strict: true,
+            }
         }
         ReplyTo::Url(target) => {
-            http_reply = HttpSink { dispatcher: hub.dispatcher.clone(), target: target.clone(), namespace: cfg.namespace.clone() };
-            ReplyMode::To { sink: &http_reply, strict: false }
+            http_reply = HttpSink {
+                dispatcher: hub.dispatcher.clone(),
+                target: target.clone(),
+                namespace: cfg.namespace.clone(),
+            };
+            ReplyMode::To {
+                sink: &http_reply,
+                strict: false,
+            }
         }
     };
     let outcome = hub

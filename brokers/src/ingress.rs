@@ -106,7 +106,11 @@ async fn handle(plane: Arc<DataPlane>, req: Request) -> Response {
     let result = match route(req.uri().path()) {
         Route::Root => Err(IngressError::Root),
         Route::Hub(kind, namespace, name) => {
-            let key = HubKey { kind, namespace: namespace.to_string(), name: name.to_string() };
+            let key = HubKey {
+                kind,
+                namespace: namespace.to_string(),
+                name: name.to_string(),
+            };
             ingest(plane, key, req).await
         }
         Route::Unknown => Err(IngressError::BadPath(req.uri().path().to_string())),
@@ -131,9 +135,7 @@ fn route(path: &str) -> Route<'_> {
     let mut segments = path.strip_prefix('/').unwrap_or(path).split('/');
     match (segments.next(), segments.next(), segments.next(), segments.next()) {
         (Some(""), None, None, None) => Route::Root,
-        (Some("channels"), Some(ns), Some(name), None) if !ns.is_empty() && !name.is_empty() => {
-            Route::Hub(HubKind::Channel, ns, name)
-        }
+        (Some("channels"), Some(ns), Some(name), None) if !ns.is_empty() && !name.is_empty() => Route::Hub(HubKind::Channel, ns, name),
         (Some(ns), Some(name), None, None) if !ns.is_empty() && !name.is_empty() => Route::Hub(HubKind::Broker, ns, name),
         _ => Route::Unknown,
     }
@@ -167,7 +169,11 @@ async fn ingest(plane: Arc<DataPlane>, key: HubKey, req: Request) -> Result<Resp
     };
     let limit = plane.max_body_bytes();
     let (parts, body) = req.into_parts();
-    if let Some(len) = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) {
+    if let Some(len) = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+    {
         if len > limit {
             rejected("too_large");
             return Err(IngressError::TooLarge(limit));
@@ -191,19 +197,21 @@ async fn ingest(plane: Arc<DataPlane>, key: HubKey, req: Request) -> Result<Resp
     })?;
     let hub = hub.ok_or_else(|| IngressError::NotFound(key.to_string()))?;
     let trace = TraceContext::continue_or_start(&parts.headers);
-    hub.ingest(events, headers::pass_through(&parts.headers), trace).await.map_err(|e| match e {
-        IngestError::Ttl(m) => {
-            hub.ingress_metrics().rejected("ttl");
-            IngressError::Ttl(m)
-        }
-        IngestError::Unavailable(m) => {
-            hub.ingress_metrics().rejected("unavailable");
-            IngressError::Unavailable(m)
-        }
-        // Accepted and stored, so not counted as rejected; the failed deliveries are counted
-        // per subscription.
-        IngestError::FanOut(m) => IngressError::FanOut(m),
-    })?;
+    hub.ingest(events, headers::pass_through(&parts.headers), trace)
+        .await
+        .map_err(|e| match e {
+            IngestError::Ttl(m) => {
+                hub.ingress_metrics().rejected("ttl");
+                IngressError::Ttl(m)
+            }
+            IngestError::Unavailable(m) => {
+                hub.ingress_metrics().rejected("unavailable");
+                IngressError::Unavailable(m)
+            }
+            // Accepted and stored, so not counted as rejected; the failed deliveries are counted
+            // per subscription.
+            IngestError::FanOut(m) => IngressError::FanOut(m),
+        })?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -220,7 +228,14 @@ mod tests {
         assert_eq!(route("/channels/imc"), Route::Hub(HubKind::Broker, "channels", "imc"));
         assert_eq!(route("/default/orders/"), Route::Hub(HubKind::Broker, "default", "orders"));
         assert_eq!(route("/channels/default/imc/"), Route::Hub(HubKind::Channel, "default", "imc"));
-        for bad in ["/default", "/default/orders/extra", "//orders", "/default/", "/default/orders//", "/channels/default/imc/x"] {
+        for bad in [
+            "/default",
+            "/default/orders/extra",
+            "//orders",
+            "/default/",
+            "/default/orders//",
+            "/channels/default/imc/x",
+        ] {
             assert_eq!(route(bad), Route::Unknown, "{bad:?}");
         }
     }

@@ -29,7 +29,11 @@ pub struct MemoryBackend {
 impl MemoryBackend {
     /// A backend whose per-subscriber queues hold `capacity` events.
     pub fn new(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), next_offset: AtomicU64::new(0), queues: Mutex::new(HashMap::new()) }
+        Self {
+            capacity: capacity.max(1),
+            next_offset: AtomicU64::new(0),
+            queues: Mutex::new(HashMap::new()),
+        }
     }
 
     fn senders(&self) -> Vec<mpsc::Sender<Envelope>> {
@@ -44,21 +48,22 @@ impl Backend for MemoryBackend {
         for stored in events {
             let offset = self.next_offset.fetch_add(1, Ordering::Relaxed);
             for tx in &senders {
-                let envelope = Envelope { stored: stored.clone(), offset };
+                let envelope = Envelope {
+                    stored: stored.clone(),
+                    offset,
+                };
                 match tx.try_send(envelope) {
                     Ok(()) => {}
                     // A closed queue belongs to a subscriber removed meanwhile: nothing to deliver.
                     Err(mpsc::error::TrySendError::Closed(_)) => {}
-                    Err(mpsc::error::TrySendError::Full(envelope)) => {
-                        match tokio::time::timeout(APPEND_TIMEOUT, tx.send(envelope)).await {
-                            Ok(_) => {}
-                            Err(_) => {
-                                return Err(BackendError::Unavailable(format!(
-                                    "a subscriber queue stayed full for {APPEND_TIMEOUT:?}"
-                                )))
-                            }
+                    Err(mpsc::error::TrySendError::Full(envelope)) => match tokio::time::timeout(APPEND_TIMEOUT, tx.send(envelope)).await {
+                        Ok(_) => {}
+                        Err(_) => {
+                            return Err(BackendError::Unavailable(format!(
+                                "a subscriber queue stayed full for {APPEND_TIMEOUT:?}"
+                            )))
                         }
-                    }
+                    },
                 }
             }
         }
@@ -107,7 +112,14 @@ mod tests {
 
     fn stored(id: &str) -> Arc<StoredEvent> {
         let event = cloudevents::EventBuilderV10::new().id(id).ty("t").source("/s").build().unwrap();
-        Arc::new(StoredEvent { event, ttl: None, headers: Default::default(), trace: TraceContext::new_root(), arrival: Instant::now(), fan_out: None })
+        Arc::new(StoredEvent {
+            event,
+            ttl: None,
+            headers: Default::default(),
+            trace: TraceContext::new_root(),
+            arrival: Instant::now(),
+            fan_out: None,
+        })
     }
 
     #[tokio::test]

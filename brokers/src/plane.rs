@@ -64,7 +64,12 @@ pub struct DataPlane {
 impl DataPlane {
     /// An empty data plane.
     pub fn new(metrics: Arc<Metrics>, config: PlaneConfig) -> Arc<Self> {
-        Arc::new(Self { hubs: RwLock::new(HashMap::new()), dispatcher: Dispatcher::new(config.timeouts), metrics, config })
+        Arc::new(Self {
+            hubs: RwLock::new(HashMap::new()),
+            dispatcher: Dispatcher::new(config.timeouts),
+            metrics,
+            config,
+        })
     }
 
     /// The hub with this key, if it exists.

@@ -29,7 +29,12 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
-        Self { code, reason, message: message.into(), causes: vec![] }
+        Self {
+            code,
+            reason,
+            message: message.into(),
+            causes: vec![],
+        }
     }
 }
 
@@ -75,8 +80,16 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
             Ok(Json(value)) => Ok(Self(value)),
             Err(rejection) => {
                 let code = rejection.status();
-                let reason = if code == StatusCode::UNSUPPORTED_MEDIA_TYPE { "UnsupportedMediaType" } else { "BadRequest" };
-                Err(ApiError::new(code, reason, format!("invalid request body: {}", rejection.body_text())))
+                let reason = if code == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+                    "UnsupportedMediaType"
+                } else {
+                    "BadRequest"
+                };
+                Err(ApiError::new(
+                    code,
+                    reason,
+                    format!("invalid request body: {}", rejection.body_text()),
+                ))
             }
         }
     }
@@ -90,20 +103,35 @@ pub fn router(cp: Arc<ControlPlane>) -> Router {
         .route("/sluice/v1/apply", post(apply))
         .route("/apis/{group}/{version}/{plural}", get(list_all))
         .route("/apis/{group}/{version}/namespaces/{ns}/{plural}", get(list_ns).post(create))
-        .route("/apis/{group}/{version}/namespaces/{ns}/{plural}/{name}", get(get_one).put(replace).delete(delete_one))
+        .route(
+            "/apis/{group}/{version}/namespaces/{ns}/{plural}/{name}",
+            get(get_one).put(replace).delete(delete_one),
+        )
         .route("/api/v1/{plural}", get(core_list_all))
         .route("/api/v1/namespaces/{ns}/{plural}", get(core_list_ns).post(core_create))
-        .route("/api/v1/namespaces/{ns}/{plural}/{name}", get(core_get).put(core_replace).delete(core_delete))
+        .route(
+            "/api/v1/namespaces/{ns}/{plural}/{name}",
+            get(core_get).put(core_replace).delete(core_delete),
+        )
         .with_state(cp)
 }
 
 async fn metrics(State(cp): State<Arc<ControlPlane>>) -> Response {
-    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], cp.metrics.encode()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        cp.metrics.encode(),
+    )
+        .into_response()
 }
 
 fn kind(group: &str, version: &str, plural: &str) -> Result<&'static KindInfo, ApiError> {
-    find_by_plural(group, version, plural)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "NotFound", format!("the server could not find the requested resource {plural}.{group}/{version}")))
+    find_by_plural(group, version, plural).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("the server could not find the requested resource {plural}.{group}/{version}"),
+        )
+    })
 }
 
 fn list_response(info: &KindInfo, items: Vec<Value>) -> Response {
@@ -120,19 +148,31 @@ async fn list_ns(State(cp): State<Arc<ControlPlane>>, Path((g, v, ns, p)): Path<
     Ok(list_response(info, cp.store.list(info, Some(&ns))))
 }
 
-async fn get_one(State(cp): State<Arc<ControlPlane>>, Path((g, v, ns, p, name)): Path<(String, String, String, String, String)>) -> ApiResult {
+async fn get_one(
+    State(cp): State<Arc<ControlPlane>>,
+    Path((g, v, ns, p, name)): Path<(String, String, String, String, String)>,
+) -> ApiResult {
     let info = kind(&g, &v, &p)?;
     cp.store
         .get(&ObjectKey::new(info, &ns, &name))
         .map(|o| Json(o).into_response())
-        .ok_or_else(|| StoreError::NotFound { kind: info.singular.into(), namespace: ns, name }.into())
+        .ok_or_else(|| {
+            StoreError::NotFound {
+                kind: info.singular.into(),
+                namespace: ns,
+                name,
+            }
+            .into()
+        })
 }
 
 /// Fills kind/apiVersion/namespace/name from the path where the body leaves them out, and
 /// refuses bodies that contradict the path.
 fn fit_to_path(info: &KindInfo, ns: &str, name: Option<&str>, mut body: Value) -> Result<Value, ApiError> {
     let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", m);
-    let obj = body.as_object_mut().ok_or_else(|| bad("request body must be a JSON object".into()))?;
+    let obj = body
+        .as_object_mut()
+        .ok_or_else(|| bad("request body must be a JSON object".into()))?;
     obj.entry("apiVersion").or_insert_with(|| json!(info.api_version()));
     obj.entry("kind").or_insert_with(|| json!(info.kind));
     if obj["kind"] != info.kind {
@@ -141,7 +181,9 @@ fn fit_to_path(info: &KindInfo, ns: &str, name: Option<&str>, mut body: Value) -
     let meta = obj.entry("metadata").or_insert_with(|| json!({}));
     let meta_ns = meta["namespace"].as_str().unwrap_or(ns).to_string();
     if meta_ns != ns {
-        return Err(bad(format!("metadata.namespace {meta_ns:?} does not match the path namespace {ns:?}")));
+        return Err(bad(format!(
+            "metadata.namespace {meta_ns:?} does not match the path namespace {ns:?}"
+        )));
     }
     meta["namespace"] = json!(ns);
     if let Some(name) = name {
@@ -157,22 +199,37 @@ async fn write_one(cp: &ControlPlane, info: &KindInfo, ns: &str, name: Option<&s
     let body = fit_to_path(info, ns, name, body)?;
     let applied = cp.apply(vec![body], create_only).await?;
     let a = &applied[0];
-    let code = if a.action == "created" { StatusCode::CREATED } else { StatusCode::OK };
+    let code = if a.action == "created" {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let obj = cp.store.get(&ObjectKey::new(info, &a.namespace, &a.name)).unwrap_or(Value::Null);
     Ok((code, Json(obj)).into_response())
 }
 
-async fn create(State(cp): State<Arc<ControlPlane>>, Path((g, v, ns, p)): Path<(String, String, String, String)>, JsonBody(body): JsonBody<Value>) -> ApiResult {
+async fn create(
+    State(cp): State<Arc<ControlPlane>>,
+    Path((g, v, ns, p)): Path<(String, String, String, String)>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult {
     let info = kind(&g, &v, &p)?;
     write_one(&cp, info, &ns, None, body, true).await
 }
 
-async fn replace(State(cp): State<Arc<ControlPlane>>, Path((g, v, ns, p, name)): Path<(String, String, String, String, String)>, JsonBody(body): JsonBody<Value>) -> ApiResult {
+async fn replace(
+    State(cp): State<Arc<ControlPlane>>,
+    Path((g, v, ns, p, name)): Path<(String, String, String, String, String)>,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult {
     let info = kind(&g, &v, &p)?;
     write_one(&cp, info, &ns, Some(&name), body, false).await
 }
 
-async fn delete_one(State(cp): State<Arc<ControlPlane>>, Path((g, v, ns, p, name)): Path<(String, String, String, String, String)>) -> ApiResult {
+async fn delete_one(
+    State(cp): State<Arc<ControlPlane>>,
+    Path((g, v, ns, p, name)): Path<(String, String, String, String, String)>,
+) -> ApiResult {
     let info = kind(&g, &v, &p)?;
     let obj = cp.delete(info, &ns, &name).await?;
     Ok(Json(obj).into_response())
@@ -194,7 +251,11 @@ async fn core_create(State(cp): State<Arc<ControlPlane>>, Path((ns, p)): Path<(S
     create(State(cp), Path((String::new(), "v1".into(), ns, p)), body).await
 }
 
-async fn core_replace(State(cp): State<Arc<ControlPlane>>, Path((ns, p, name)): Path<(String, String, String)>, body: JsonBody<Value>) -> ApiResult {
+async fn core_replace(
+    State(cp): State<Arc<ControlPlane>>,
+    Path((ns, p, name)): Path<(String, String, String)>,
+    body: JsonBody<Value>,
+) -> ApiResult {
     replace(State(cp), Path((String::new(), "v1".into(), ns, p, name)), body).await
 }
 

@@ -35,14 +35,30 @@ struct Wiring<'a> {
 
 impl Wiring<'_> {
     fn channel(&mut self, name: &str) -> String {
-        let key = HubKey { kind: HubKind::Channel, namespace: self.ns.into(), name: name.into() };
+        let key = HubKey {
+            kind: HubKind::Channel,
+            namespace: self.ns.into(),
+            name: name.into(),
+        };
         // Knative makes these from the flow's channelTemplate without annotations: synchronous.
-        self.hubs.entry(key.clone()).or_insert(HubSpec { key, backend: BackendKind::Memory, acknowledge: Acknowledge::AfterFanOut, subscribers: vec![] });
+        self.hubs.entry(key.clone()).or_insert(HubSpec {
+            key,
+            backend: BackendKind::Memory,
+            acknowledge: Acknowledge::AfterFanOut,
+            subscribers: vec![],
+        });
         channel_url(self.gw, self.ns, name)
     }
 
     /// Adds a subscription on `channel`; returns whether it is wired.
-    fn subscribe(&mut self, channel: &str, name: &str, subscriber: Result<String, String>, reply: Option<Result<String, String>>, delivery: Option<&DeliverySpec>) -> bool {
+    fn subscribe(
+        &mut self,
+        channel: &str,
+        name: &str,
+        subscriber: Result<String, String>,
+        reply: Option<Result<String, String>>,
+        delivery: Option<&DeliverySpec>,
+    ) -> bool {
         let wired = (|| {
             let subscriber = target(&subscriber?)?;
             let reply = match reply {
@@ -66,7 +82,11 @@ impl Wiring<'_> {
         })();
         match wired {
             Ok(cfg) => {
-                let key = HubKey { kind: HubKind::Channel, namespace: self.ns.into(), name: channel.into() };
+                let key = HubKey {
+                    kind: HubKind::Channel,
+                    namespace: self.ns.into(),
+                    name: channel.into(),
+                };
                 if let Some(hub) = self.hubs.get_mut(&key) {
                     hub.subscribers.push(cfg);
                 }
@@ -91,12 +111,26 @@ fn chan_status(name: &str) -> Value {
 }
 
 /// Wires every Sequence and Parallel into `hubs` and records their statuses.
-pub(crate) fn reconcile_flows(objects: &[(ObjectKey, Value)], gw: &str, addrs: &Addresses, hubs: &mut BTreeMap<HubKey, HubSpec>, statuses: &mut Vec<(ObjectKey, Value)>) {
+pub(crate) fn reconcile_flows(
+    objects: &[(ObjectKey, Value)],
+    gw: &str,
+    addrs: &Addresses,
+    hubs: &mut BTreeMap<HubKey, HubSpec>,
+    statuses: &mut Vec<(ObjectKey, Value)>,
+) {
     for (key, s) in objects.iter().filter(|(_, v)| v["kind"] == "Sequence") {
         let (ns, name, uid) = (meta_str(s, "namespace"), meta_str(s, "name"), meta_str(s, "uid"));
         let steps = s["spec"]["steps"].as_array().cloned().unwrap_or_default();
         let reply: Option<Destination> = decode(&s["spec"]["reply"]);
-        let mut w = Wiring { ns, owner: name, uid, gw, addrs, hubs, failures: vec![] };
+        let mut w = Wiring {
+            ns,
+            owner: name,
+            uid,
+            gw,
+            addrs,
+            hubs,
+            failures: vec![],
+        };
         let mut channels = Vec::new();
         let mut subs = Vec::new();
         let names: Vec<String> = (0..steps.len()).map(|i| format!("{name}-kn-sequence-{i}")).collect();
@@ -106,7 +140,9 @@ pub(crate) fn reconcile_flows(objects: &[(ObjectKey, Value)], gw: &str, addrs: &
         }
         for (i, step) in steps.iter().enumerate() {
             let (dest, delivery) = split_destination(step);
-            let subscriber = dest.ok_or_else(|| format!("spec.steps[{i}] is not a destination")).and_then(|d| addrs.resolve(&d, ns));
+            let subscriber = dest
+                .ok_or_else(|| format!("spec.steps[{i}] is not a destination"))
+                .and_then(|d| addrs.resolve(&d, ns));
             let next = if i + 1 < names.len() {
                 Some(Ok(channel_url(gw, ns, &names[i + 1])))
             } else {
@@ -117,8 +153,16 @@ pub(crate) fn reconcile_flows(objects: &[(ObjectKey, Value)], gw: &str, addrs: &
         }
         let failures = std::mem::take(&mut w.failures);
         let mut conds = vec![Cond::ok("ChannelsReady"), Cond::ok("EventPoliciesReady")];
-        conds.push(if failures.is_empty() { Cond::ok("SubscriptionsReady") } else { Cond::fail("SubscriptionsReady", "SubscriptionsNotReady", failures.join("; ")) });
-        conds.push(if names.is_empty() { Cond::fail("Addressable", "NoSteps", "sequence has no steps") } else { Cond::ok("Addressable") });
+        conds.push(if failures.is_empty() {
+            Cond::ok("SubscriptionsReady")
+        } else {
+            Cond::fail("SubscriptionsReady", "SubscriptionsNotReady", failures.join("; "))
+        });
+        conds.push(if names.is_empty() {
+            Cond::fail("Addressable", "NoSteps", "sequence has no steps")
+        } else {
+            Cond::ok("Addressable")
+        });
         let mut extra = serde_json::Map::new();
         if let Some(first) = names.first() {
             let url = channel_url(gw, ns, first);
@@ -133,7 +177,15 @@ pub(crate) fn reconcile_flows(objects: &[(ObjectKey, Value)], gw: &str, addrs: &
         let (ns, name, uid) = (meta_str(p, "namespace"), meta_str(p, "name"), meta_str(p, "uid"));
         let branches = p["spec"]["branches"].as_array().cloned().unwrap_or_default();
         let reply: Option<Destination> = decode(&p["spec"]["reply"]);
-        let mut w = Wiring { ns, owner: name, uid, gw, addrs, hubs, failures: vec![] };
+        let mut w = Wiring {
+            ns,
+            owner: name,
+            uid,
+            gw,
+            addrs,
+            hubs,
+            failures: vec![],
+        };
         let ingress = format!("{name}-kn-parallel");
         let ingress_url = w.channel(&ingress);
         let mut branch_statuses = Vec::new();
@@ -144,13 +196,21 @@ pub(crate) fn reconcile_flows(objects: &[(ObjectKey, Value)], gw: &str, addrs: &
             let subscriber_sub = format!("{name}-kn-parallel-{i}");
             let delivery: Option<DeliverySpec> = decode(&b["delivery"]);
             let filter_ok = match decode::<Destination>(&b["filter"]) {
-                Some(f) => w.subscribe(&ingress, &filter_sub, addrs.resolve(&f, ns), Some(Ok(branch_url.clone())), delivery.as_ref()),
+                Some(f) => w.subscribe(
+                    &ingress,
+                    &filter_sub,
+                    addrs.resolve(&f, ns),
+                    Some(Ok(branch_url.clone())),
+                    delivery.as_ref(),
+                ),
                 None => w.subscribe(&ingress, &filter_sub, Ok(branch_url.clone()), None, delivery.as_ref()),
             };
             let subscriber = decode::<Destination>(&b["subscriber"])
                 .ok_or_else(|| format!("spec.branches[{i}].subscriber is missing"))
                 .and_then(|d| addrs.resolve(&d, ns));
-            let branch_reply = decode::<Destination>(&b["reply"]).or_else(|| reply.clone()).map(|r| addrs.resolve(&r, ns));
+            let branch_reply = decode::<Destination>(&b["reply"])
+                .or_else(|| reply.clone())
+                .map(|r| addrs.resolve(&r, ns));
             let sub_ok = w.subscribe(&branch_channel, &subscriber_sub, subscriber, branch_reply, delivery.as_ref());
             branch_statuses.push(json!({
                 "filterSubscriptionStatus": sub_status(&filter_sub, filter_ok),
@@ -160,7 +220,11 @@ pub(crate) fn reconcile_flows(objects: &[(ObjectKey, Value)], gw: &str, addrs: &
         }
         let failures = std::mem::take(&mut w.failures);
         let mut conds = vec![Cond::ok("ChannelsReady"), Cond::ok("Addressable"), Cond::ok("EventPoliciesReady")];
-        conds.push(if failures.is_empty() { Cond::ok("SubscriptionsReady") } else { Cond::fail("SubscriptionsReady", "SubscriptionsNotReady", failures.join("; ")) });
+        conds.push(if failures.is_empty() {
+            Cond::ok("SubscriptionsReady")
+        } else {
+            Cond::fail("SubscriptionsReady", "SubscriptionsNotReady", failures.join("; "))
+        });
         let mut extra = serde_json::Map::new();
         extra.insert("address".into(), json!({"name": "http", "url": ingress_url}));
         extra.insert("ingressChannelStatus".into(), chan_status(&ingress));

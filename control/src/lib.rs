@@ -38,7 +38,13 @@ pub struct ControlPlane {
 impl ControlPlane {
     /// Ties a store and a data plane together and reconciles what the store already holds.
     pub async fn start(store: Arc<Store>, plane: Arc<DataPlane>, metrics: Arc<Metrics>, env: Environment) -> Arc<Self> {
-        let cp = Arc::new(Self { store, plane, metrics, env, reconcile_lock: Mutex::new(()) });
+        let cp = Arc::new(Self {
+            store,
+            plane,
+            metrics,
+            env,
+            reconcile_lock: Mutex::new(()),
+        });
         cp.reconcile().await;
         cp
     }

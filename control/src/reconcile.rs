@@ -53,7 +53,10 @@ impl Cond {
         Self { type_, ok: Ok(()) }
     }
     pub(crate) fn fail(type_: &'static str, reason: &str, message: impl Into<String>) -> Self {
-        Self { type_, ok: Err((reason.to_string(), message.into())) }
+        Self {
+            type_,
+            ok: Err((reason.to_string(), message.into())),
+        }
     }
 }
 
@@ -63,12 +66,19 @@ pub(crate) fn status_with(obj: &Value, conds: Vec<Cond>, mut extra: serde_json::
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let old: HashMap<String, Value> = obj["status"]["conditions"]
         .as_array()
-        .map(|cs| cs.iter().filter_map(|c| Some((c["type"].as_str()?.to_string(), c.clone()))).collect())
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| Some((c["type"].as_str()?.to_string(), c.clone())))
+                .collect()
+        })
         .unwrap_or_default();
     let first_failure = conds.iter().find_map(|c| c.ok.as_ref().err().cloned());
     let mut all = conds;
     if !all.iter().any(|c| c.type_ == "Ready") {
-        all.push(Cond { type_: "Ready", ok: first_failure.map_or(Ok(()), Err) });
+        all.push(Cond {
+            type_: "Ready",
+            ok: first_failure.map_or(Ok(()), Err),
+        });
     }
     let mut out: Vec<Value> = all
         .into_iter()
@@ -140,7 +150,9 @@ impl Addresses {
             (Some(b), None) => Ok(b),
             (Some(b), Some(rel)) => {
                 let base = url::Url::parse(&format!("{}/", b.trim_end_matches('/'))).map_err(|e| e.to_string())?;
-                base.join(rel.trim_start_matches('/')).map(|u| u.to_string()).map_err(|e| e.to_string())
+                base.join(rel.trim_start_matches('/'))
+                    .map(|u| u.to_string())
+                    .map_err(|e| e.to_string())
             }
             (None, Some(uri)) => Ok(uri.to_string()),
             (None, None) => Err("destination has neither ref nor uri".into()),
@@ -176,21 +188,42 @@ pub(crate) struct ResolvedDelivery {
     pub(crate) dead_letter_uri: Option<String>,
 }
 
-pub(crate) fn resolve_delivery(spec: Option<&DeliverySpec>, path: &str, namespace: &str, addrs: &Addresses) -> Result<ResolvedDelivery, (String, String)> {
+pub(crate) fn resolve_delivery(
+    spec: Option<&DeliverySpec>,
+    path: &str,
+    namespace: &str,
+    addrs: &Addresses,
+) -> Result<ResolvedDelivery, (String, String)> {
     let Some(spec) = spec else {
-        return Ok(ResolvedDelivery { policy: RetryPolicy::default(), dead_letter: None, dead_letter_uri: None });
+        return Ok(ResolvedDelivery {
+            policy: RetryPolicy::default(),
+            dead_letter: None,
+            dead_letter_uri: None,
+        });
     };
     let policy = RetryPolicy::from_spec(spec, path).map_err(|errs| {
-        ("DeliveryInvalid".to_string(), errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+        (
+            "DeliveryInvalid".to_string(),
+            errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        )
     })?;
     let (dead_letter, dead_letter_uri) = match &spec.dead_letter_sink {
         None => (None, None),
         Some(d) => {
-            let url = addrs.resolve(d, namespace).map_err(|m| ("Unable to get the dead letter sink's URI".to_string(), m))?;
-            (Some(target(&url).map_err(|m| ("DeadLetterSinkResolveFailed".to_string(), m))?), Some(url))
+            let url = addrs
+                .resolve(d, namespace)
+                .map_err(|m| ("Unable to get the dead letter sink's URI".to_string(), m))?;
+            (
+                Some(target(&url).map_err(|m| ("DeadLetterSinkResolveFailed".to_string(), m))?),
+                Some(url),
+            )
         }
     };
-    Ok(ResolvedDelivery { policy, dead_letter, dead_letter_uri })
+    Ok(ResolvedDelivery {
+        policy,
+        dead_letter,
+        dead_letter_uri,
+    })
 }
 
 /// Whether a delivery spec sets any option of the retry group (SUB-03).
@@ -209,7 +242,10 @@ fn effective_delivery(own: Option<DeliverySpec>, parent: Option<DeliverySpec>, o
     let dead_letter_sink = own_sink.or(parent_sink);
     match (retry_group, dead_letter_sink) {
         (None, None) => None,
-        (group, dead_letter_sink) => Some(DeliverySpec { dead_letter_sink, ..group.unwrap_or_default() }),
+        (group, dead_letter_sink) => Some(DeliverySpec {
+            dead_letter_sink,
+            ..group.unwrap_or_default()
+        }),
     }
 }
 
@@ -220,25 +256,41 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
     let mut urls = HashMap::new();
     for (_, b) in by_kind("Broker") {
         urls.insert(
-            ("eventing.knative.dev".into(), "Broker".into(), meta_str(b, "namespace").into(), meta_str(b, "name").into()),
+            (
+                "eventing.knative.dev".into(),
+                "Broker".into(),
+                meta_str(b, "namespace").into(),
+                meta_str(b, "name").into(),
+            ),
             format!("{gw}/{}/{}", meta_str(b, "namespace"), meta_str(b, "name")),
         );
     }
     for kind in ["Channel", "InMemoryChannel"] {
         for (_, c) in by_kind(kind) {
             urls.insert(
-                ("messaging.knative.dev".into(), kind.into(), meta_str(c, "namespace").into(), meta_str(c, "name").into()),
+                (
+                    "messaging.knative.dev".into(),
+                    kind.into(),
+                    meta_str(c, "namespace").into(),
+                    meta_str(c, "name").into(),
+                ),
                 channel_url(gw, meta_str(c, "namespace"), meta_str(c, "name")),
             );
         }
     }
     for (_, s) in by_kind("Sequence") {
         let (ns, name) = (meta_str(s, "namespace"), meta_str(s, "name"));
-        urls.insert(("flows.knative.dev".into(), "Sequence".into(), ns.into(), name.into()), channel_url(gw, ns, &format!("{name}-kn-sequence-0")));
+        urls.insert(
+            ("flows.knative.dev".into(), "Sequence".into(), ns.into(), name.into()),
+            channel_url(gw, ns, &format!("{name}-kn-sequence-0")),
+        );
     }
     for (_, p) in by_kind("Parallel") {
         let (ns, name) = (meta_str(p, "namespace"), meta_str(p, "name"));
-        urls.insert(("flows.knative.dev".into(), "Parallel".into(), ns.into(), name.into()), channel_url(gw, ns, &format!("{name}-kn-parallel")));
+        urls.insert(
+            ("flows.knative.dev".into(), "Parallel".into(), ns.into(), name.into()),
+            channel_url(gw, ns, &format!("{name}-kn-parallel")),
+        );
     }
     let addrs = Addresses { urls };
     let mut out = Reconciled::default();
@@ -278,9 +330,17 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
             extra.insert("address".into(), json!({"name": "http", "url": url}));
             extra.insert("addresses".into(), json!([{"name": "http", "url": url}]));
             hubs.insert(
-                HubKey { kind: HubKind::Broker, namespace: ns.into(), name: name.into() },
+                HubKey {
+                    kind: HubKind::Broker,
+                    namespace: ns.into(),
+                    name: name.into(),
+                },
                 HubSpec {
-                    key: HubKey { kind: HubKind::Broker, namespace: ns.into(), name: name.into() },
+                    key: HubKey {
+                        kind: HubKind::Broker,
+                        namespace: ns.into(),
+                        name: name.into(),
+                    },
                     backend: BackendKind::Memory,
                     acknowledge: Acknowledge::WhenStored,
                     subscribers: vec![],
@@ -303,7 +363,11 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
         let mut extra = serde_json::Map::new();
         let broker_delivery = match broker_ready.get(&(ns.to_string(), broker.clone())) {
             None => {
-                conds.push(Cond::fail("BrokerReady", "BrokerDoesNotExist", format!("broker {ns}/{broker} does not exist")));
+                conds.push(Cond::fail(
+                    "BrokerReady",
+                    "BrokerDoesNotExist",
+                    format!("broker {ns}/{broker} does not exist"),
+                ));
                 None
             }
             Some(Err(msg)) => {
@@ -355,7 +419,11 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
         if let Err(e) = &compiled {
             conds.push(Cond::fail("SubscriptionReady", "FilterInvalid", e.to_string()));
         }
-        let hub_key = HubKey { kind: HubKind::Broker, namespace: ns.into(), name: broker.clone() };
+        let hub_key = HubKey {
+            kind: HubKind::Broker,
+            namespace: ns.into(),
+            name: broker.clone(),
+        };
         match (&sub_url, delivery, compiled, hubs.get_mut(&hub_key), broker_delivery.is_some()) {
             (Ok((_, subscriber)), Ok(rd), Ok(filter), Some(hub), true) => {
                 conds.push(Cond::ok("SubscriptionReady"));
@@ -372,7 +440,11 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
                     max_in_flight: max_in_flight(t),
                 });
             }
-            (_, _, Ok(_), _, _) => conds.push(Cond::fail("SubscriptionReady", "NotSubscribed", "the trigger is not subscribed until its broker, subscriber and delivery resolve")),
+            (_, _, Ok(_), _, _) => conds.push(Cond::fail(
+                "SubscriptionReady",
+                "NotSubscribed",
+                "the trigger is not subscribed until its broker, subscriber and delivery resolve",
+            )),
             _ => {}
         }
         out.statuses.push((key.clone(), status_with(t, conds, extra)));
@@ -389,12 +461,28 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
         for (_, c) in by_kind(kind) {
             let (ns, name) = (meta_str(c, "namespace"), meta_str(c, "name"));
             channel_kinds.insert((ns.into(), name.into(), kind));
-            let key = HubKey { kind: HubKind::Channel, namespace: ns.into(), name: name.into() };
+            let key = HubKey {
+                kind: HubKind::Channel,
+                namespace: ns.into(),
+                name: name.into(),
+            };
             // Channels answer after fan-out unless the IMC asks for the asynchronous handler
             // (CH-04); a Channel's backing IMC carries no annotations, so it is synchronous.
             let asynchronous = kind == "InMemoryChannel" && c["metadata"]["annotations"][ASYNC_HANDLER_ANNOTATION].as_str() == Some("true");
-            let acknowledge = if asynchronous { Acknowledge::WhenStored } else { Acknowledge::AfterFanOut };
-            hubs.insert(key.clone(), HubSpec { key, backend: BackendKind::Memory, acknowledge, subscribers: vec![] });
+            let acknowledge = if asynchronous {
+                Acknowledge::WhenStored
+            } else {
+                Acknowledge::AfterFanOut
+            };
+            hubs.insert(
+                key.clone(),
+                HubSpec {
+                    key,
+                    backend: BackendKind::Memory,
+                    acknowledge,
+                    subscribers: vec![],
+                },
+            );
             channel_delivery.insert((ns.into(), name.into()), decode(&c["spec"]["delivery"]));
         }
     }
@@ -402,11 +490,18 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
     for (key, s) in by_kind("Subscription") {
         let (ns, name) = (meta_str(s, "namespace"), meta_str(s, "name"));
         let channel = s["spec"]["channel"]["name"].as_str().unwrap_or("").to_string();
-        let hub_key = HubKey { kind: HubKind::Channel, namespace: ns.into(), name: channel.clone() };
+        let hub_key = HubKey {
+            kind: HubKind::Channel,
+            namespace: ns.into(),
+            name: channel.clone(),
+        };
         let mut conds = Vec::new();
         let subscriber: Option<Destination> = decode(&s["spec"]["subscriber"]);
         let reply: Option<Destination> = decode(&s["spec"]["reply"]);
-        let sub = subscriber.as_ref().ok_or_else(|| "spec.subscriber is missing".to_string()).and_then(|d| addrs.resolve(d, ns));
+        let sub = subscriber
+            .as_ref()
+            .ok_or_else(|| "spec.subscriber is missing".to_string())
+            .and_then(|d| addrs.resolve(d, ns));
         let rep = reply.as_ref().map(|d| addrs.resolve(d, ns)).transpose();
         // SUB-03: the retry group is the subscription's when it sets any of it, else the
         // channel's; the dead-letter sink is the subscription's, else the channel's.
@@ -425,7 +520,10 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
         }
         if let Some(d) = &effective {
             let mut d = serde_json::to_value(d).expect("delivery specs serialize");
-            if let Ok(ResolvedDelivery { dead_letter_uri: Some(u), .. }) = &delivery {
+            if let Ok(ResolvedDelivery {
+                dead_letter_uri: Some(u), ..
+            }) = &delivery
+            {
                 d["deadLetterSink"] = json!({ "uri": u });
             }
             spec_entry["delivery"] = d;
@@ -434,7 +532,10 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
         if let Ok(Some(r)) = &rep {
             physical["replyUri"] = json!(r);
         }
-        if let Ok(ResolvedDelivery { dead_letter_uri: Some(d), .. }) = &delivery {
+        if let Ok(ResolvedDelivery {
+            dead_letter_uri: Some(d), ..
+        }) = &delivery
+        {
             physical["deadLetterSinkUri"] = json!(d);
         }
         let resolved = match (&sub, &rep, &delivery) {
@@ -451,7 +552,11 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
         if hub_exists {
             conds.push(Cond::ok("ChannelReady"));
         } else {
-            conds.push(Cond::fail("ChannelReady", "ChannelNotFound", format!("{channel_kind} {ns}/{channel} does not exist")));
+            conds.push(Cond::fail(
+                "ChannelReady",
+                "ChannelNotFound",
+                format!("{channel_kind} {ns}/{channel} does not exist"),
+            ));
         }
         let config = match (&sub, &rep, delivery) {
             (Ok(su), Ok(re), Ok(rd)) if hub_exists => {
@@ -487,13 +592,20 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
                 channel_subs.entry((ns.to_string(), channel.clone())).or_default().push(json!({
                     "uid": meta_str(s, "uid"), "observedGeneration": s["metadata"]["generation"], "ready": "True"
                 }));
-                channel_spec_subs.entry((ns.to_string(), channel.clone())).or_default().push(spec_entry);
+                channel_spec_subs
+                    .entry((ns.to_string(), channel.clone()))
+                    .or_default()
+                    .push(spec_entry);
                 if let Some(hub) = hubs.get_mut(&hub_key) {
                     hub.subscribers.push(cfg);
                 }
             }
             None if hub_exists && resolved.is_ok() => {}
-            None => conds.push(Cond::fail("AddedToChannel", "NotAddedToChannel", "the subscription is not added until its references resolve")),
+            None => conds.push(Cond::fail(
+                "AddedToChannel",
+                "NotAddedToChannel",
+                "the subscription is not added until its references resolve",
+            )),
         }
         let mut extra = serde_json::Map::new();
         extra.insert("physicalSubscription".into(), physical);
@@ -527,7 +639,10 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
             }
             extra.insert("address".into(), json!({"name": "http", "url": url}));
             extra.insert("addresses".into(), json!([{"name": "http", "url": url}]));
-            extra.insert("subscribers".into(), json!(channel_subs.get(&(ns.to_string(), name.to_string())).cloned().unwrap_or_default()));
+            extra.insert(
+                "subscribers".into(),
+                json!(channel_subs.get(&(ns.to_string(), name.to_string())).cloned().unwrap_or_default()),
+            );
             // Knative's Channel keeps no subscribers in its spec (its backing channel does, and
             // embedded mode has none), so only InMemoryChannels get them.
             if kind == "InMemoryChannel" {
@@ -540,17 +655,24 @@ pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconcile
 
     crate::flows::reconcile_flows(objects, gw, &addrs, &mut hubs, &mut out.statuses);
 
-
     for (key, o) in objects {
         let kind = o["kind"].as_str().unwrap_or("");
-        if matches!(kind, "Broker" | "Trigger" | "Channel" | "InMemoryChannel" | "Subscription" | "Sequence" | "Parallel" | "ConfigMap" | "Secret") {
+        if matches!(
+            kind,
+            "Broker" | "Trigger" | "Channel" | "InMemoryChannel" | "Subscription" | "Sequence" | "Parallel" | "ConfigMap" | "Secret"
+        ) {
             continue;
         }
         let msg = format!("{kind} is accepted and stored, but this build does not run it yet");
-        out.statuses.push((key.clone(), status_with(o, vec![Cond::fail("Ready", "NotServedYet", msg)], serde_json::Map::new())));
+        out.statuses.push((
+            key.clone(),
+            status_with(o, vec![Cond::fail("Ready", "NotServedYet", msg)], serde_json::Map::new()),
+        ));
     }
 
-    out.snapshot = Snapshot { hubs: hubs.into_values().collect() };
+    out.snapshot = Snapshot {
+        hubs: hubs.into_values().collect(),
+    };
     out
 }
 
@@ -564,14 +686,21 @@ mod tests {
     use super::*;
 
     fn obj(kind: &str, group: &str, plural: &str, name: &str, spec: Value) -> (ObjectKey, Value) {
-        let key = ObjectKey { group: group.into(), plural: plural.into(), namespace: "default".into(), name: name.into() };
+        let key = ObjectKey {
+            group: group.into(),
+            plural: plural.into(),
+            namespace: "default".into(),
+            name: name.into(),
+        };
         let v = json!({"apiVersion": format!("{group}/v1"), "kind": kind,
             "metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}"), "generation": 1}, "spec": spec});
         (key, v)
     }
 
     fn env() -> Environment {
-        Environment { gateway_url: "http://127.0.0.1:8080".into() }
+        Environment {
+            gateway_url: "http://127.0.0.1:8080".into(),
+        }
     }
 
     fn status<'a>(out: &'a Reconciled, name: &str) -> &'a Value {
@@ -579,7 +708,12 @@ mod tests {
     }
 
     fn condition<'a>(status: &'a Value, ty: &str) -> &'a Value {
-        status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == ty).expect("condition present")
+        status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == ty)
+            .expect("condition present")
     }
 
     #[test]
@@ -625,7 +759,13 @@ mod tests {
 
     #[test]
     fn trigger_without_broker_is_not_ready() {
-        let objs = vec![obj("Trigger", "eventing.knative.dev", "triggers", "t", json!({"broker": "missing", "subscriber": {"uri": "http://127.0.0.1:1/"}}))];
+        let objs = vec![obj(
+            "Trigger",
+            "eventing.knative.dev",
+            "triggers",
+            "t",
+            json!({"broker": "missing", "subscriber": {"uri": "http://127.0.0.1:1/"}}),
+        )];
         let out = reconcile(&objs, &env());
         let s = status(&out, "t");
         assert_eq!(condition(s, "BrokerReady")["status"], "False");
@@ -637,14 +777,38 @@ mod tests {
     #[test]
     fn trigger_retry_group_overrides_the_brokers_and_the_dead_letter_sink_falls_back() {
         let objs = vec![
-            obj("Broker", "eventing.knative.dev", "brokers", "default", json!({"delivery": {"retry": 10, "backoffPolicy": "exponential", "backoffDelay": "PT0.2S",
-                "deadLetterSink": {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "dlq"}}}})),
+            obj(
+                "Broker",
+                "eventing.knative.dev",
+                "brokers",
+                "default",
+                json!({"delivery": {"retry": 10, "backoffPolicy": "exponential", "backoffDelay": "PT0.2S",
+                "deadLetterSink": {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "dlq"}}}}),
+            ),
             obj("Broker", "eventing.knative.dev", "brokers", "dlq", json!({})),
-            obj("Trigger", "eventing.knative.dev", "triggers", "inherits", json!({"broker": "default", "subscriber": {"uri": "http://127.0.0.1:1/"}})),
-            obj("Trigger", "eventing.knative.dev", "triggers", "own", json!({"broker": "default", "subscriber": {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "dlq"}, "uri": "/extra"},
-                "delivery": {"retry": 1}})),
-            obj("Trigger", "eventing.knative.dev", "triggers", "sink-only", json!({"broker": "default", "subscriber": {"uri": "http://127.0.0.1:1/"},
-                "delivery": {"deadLetterSink": {"uri": "http://127.0.0.1:2/dls"}}})),
+            obj(
+                "Trigger",
+                "eventing.knative.dev",
+                "triggers",
+                "inherits",
+                json!({"broker": "default", "subscriber": {"uri": "http://127.0.0.1:1/"}}),
+            ),
+            obj(
+                "Trigger",
+                "eventing.knative.dev",
+                "triggers",
+                "own",
+                json!({"broker": "default", "subscriber": {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "dlq"}, "uri": "/extra"},
+                "delivery": {"retry": 1}}),
+            ),
+            obj(
+                "Trigger",
+                "eventing.knative.dev",
+                "triggers",
+                "sink-only",
+                json!({"broker": "default", "subscriber": {"uri": "http://127.0.0.1:1/"},
+                "delivery": {"deadLetterSink": {"uri": "http://127.0.0.1:2/dls"}}}),
+            ),
         ];
         let out = reconcile(&objs, &env());
         let b = status(&out, "default");
@@ -673,8 +837,14 @@ mod tests {
     fn unresolvable_subscriber_leaves_an_empty_uri_and_a_reason() {
         let objs = vec![
             obj("Broker", "eventing.knative.dev", "brokers", "default", json!({})),
-            obj("Trigger", "eventing.knative.dev", "triggers", "t", json!({"broker": "default",
-                "subscriber": {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "display"}}})),
+            obj(
+                "Trigger",
+                "eventing.knative.dev",
+                "triggers",
+                "t",
+                json!({"broker": "default",
+                "subscriber": {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "display"}}}),
+            ),
         ];
         let out = reconcile(&objs, &env());
         let s = status(&out, "t");
@@ -695,16 +865,28 @@ mod tests {
 
     #[test]
     fn sequence_chains_channels_and_replies() {
-        let objs = vec![obj("Sequence", "flows.knative.dev", "sequences", "seq", json!({"steps": [{"uri": "http://127.0.0.1:1/a"}, {"uri": "http://127.0.0.1:1/b"}],
-            "reply": {"uri": "http://127.0.0.1:1/out"}}))];
+        let objs = vec![obj(
+            "Sequence",
+            "flows.knative.dev",
+            "sequences",
+            "seq",
+            json!({"steps": [{"uri": "http://127.0.0.1:1/a"}, {"uri": "http://127.0.0.1:1/b"}],
+            "reply": {"uri": "http://127.0.0.1:1/out"}}),
+        )];
         let out = reconcile(&objs, &env());
         let s = status(&out, "seq");
         assert_eq!(s["address"]["url"], "http://127.0.0.1:8080/channels/default/seq-kn-sequence-0");
         assert_eq!(condition(s, "Ready")["status"], "True");
         let hub0 = out.snapshot.hubs.iter().find(|h| h.key.name == "seq-kn-sequence-0").unwrap();
-        assert_eq!(hub0.subscribers[0].reply, ReplyTo::Url(Target::parse("http://127.0.0.1:8080/channels/default/seq-kn-sequence-1").unwrap()));
+        assert_eq!(
+            hub0.subscribers[0].reply,
+            ReplyTo::Url(Target::parse("http://127.0.0.1:8080/channels/default/seq-kn-sequence-1").unwrap())
+        );
         let hub1 = out.snapshot.hubs.iter().find(|h| h.key.name == "seq-kn-sequence-1").unwrap();
-        assert_eq!(hub1.subscribers[0].reply, ReplyTo::Url(Target::parse("http://127.0.0.1:1/out").unwrap()));
+        assert_eq!(
+            hub1.subscribers[0].reply,
+            ReplyTo::Url(Target::parse("http://127.0.0.1:1/out").unwrap())
+        );
     }
 
     #[test]
@@ -712,6 +894,9 @@ mod tests {
         let (k, mut b) = obj("Broker", "eventing.knative.dev", "brokers", "default", json!({}));
         b["status"] = json!({"conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2020-01-01T00:00:00Z"}]});
         let out = reconcile(&[(k, b)], &env());
-        assert_eq!(condition(status(&out, "default"), "Ready")["lastTransitionTime"], "2020-01-01T00:00:00Z");
+        assert_eq!(
+            condition(status(&out, "default"), "Ready")["lastTransitionTime"],
+            "2020-01-01T00:00:00Z"
+        );
     }
 }

@@ -35,12 +35,21 @@ impl ObjectKey {
 
     /// A key from its parts.
     pub fn new(info: &KindInfo, namespace: &str, name: &str) -> Self {
-        Self { group: info.group.to_string(), plural: info.plural.to_string(), namespace: namespace.to_string(), name: name.to_string() }
+        Self {
+            group: info.group.to_string(),
+            plural: info.plural.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
     }
 
     fn file(&self, root: &Path) -> PathBuf {
         let group = if self.group.is_empty() { "core" } else { &self.group };
-        root.join("objects").join(group).join(&self.plural).join(&self.namespace).join(format!("{}.json", self.name))
+        root.join("objects")
+            .join(group)
+            .join(&self.plural)
+            .join(&self.namespace)
+            .join(format!("{}.json", self.name))
     }
 }
 
@@ -110,9 +119,17 @@ impl Store {
                 tracing::info!(count = objects.len(), dir = %dir.display(), "restored objects from data dir");
             }
         }
-        let max_rv = objects.values().filter_map(|v| v["metadata"]["resourceVersion"].as_str()?.parse::<u64>().ok()).max().unwrap_or(0);
+        let max_rv = objects
+            .values()
+            .filter_map(|v| v["metadata"]["resourceVersion"].as_str()?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0);
         let (revision, _) = watch::channel(max_rv);
-        Ok(Arc::new(Self { objects: RwLock::new(objects), data_dir, revision }))
+        Ok(Arc::new(Self {
+            objects: RwLock::new(objects),
+            data_dir,
+            revision,
+        }))
     }
 
     /// A receiver notified after every change.
@@ -122,7 +139,12 @@ impl Store {
 
     /// Every object (a consistent copy).
     pub fn all(&self) -> Vec<(ObjectKey, Value)> {
-        self.objects.read().expect("store poisoned").iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.objects
+            .read()
+            .expect("store poisoned")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Objects of one kind, in one namespace or all.
@@ -160,12 +182,19 @@ impl Store {
                     }
                 };
                 obj.apply_defaults();
-                let generate_name = obj.metadata().generate_name.clone().filter(|g| !g.is_empty() && obj.name().is_empty());
+                let generate_name = obj
+                    .metadata()
+                    .generate_name
+                    .clone()
+                    .filter(|g| !g.is_empty() && obj.name().is_empty());
                 if let Some(prefix) = generate_name {
                     if !create_only {
                         // As `kubectl apply`: an apply must name what it applies, or applying the
                         // same manifest twice (or at every start) would create a new object each time.
-                        errors.push(format!("{}: metadata.name: required to apply; metadata.generateName is used only when creating (POST)", obj.label()));
+                        errors.push(format!(
+                            "{}: metadata.name: required to apply; metadata.generateName is used only when creating (POST)",
+                            obj.label()
+                        ));
                         continue;
                     }
                     fill_generated_name(&mut obj, &prefix, &objects);
@@ -212,7 +241,12 @@ impl Store {
             if action != "unchanged" {
                 staged.insert(key.clone(), value);
             }
-            results.push(Applied { kind, namespace: key.namespace, name: key.name, action });
+            results.push(Applied {
+                kind,
+                namespace: key.namespace,
+                name: key.name,
+                action,
+            });
         }
         let mut written: Vec<&ObjectKey> = Vec::new();
         for (key, value) in &staged {
@@ -242,7 +276,11 @@ impl Store {
         let key = ObjectKey::new(info, namespace, name);
         let mut objects = self.objects.write().expect("store poisoned");
         if !objects.contains_key(&key) {
-            return Err(StoreError::NotFound { kind: info.singular.to_string(), namespace: namespace.into(), name: name.into() });
+            return Err(StoreError::NotFound {
+                kind: info.singular.to_string(),
+                namespace: namespace.into(),
+                name: name.into(),
+            });
         }
         // Off the disk first: an object that could not be removed there stays, rather than
         // coming back after a restart.
@@ -314,7 +352,10 @@ impl Store {
         let Some(dir) = &self.data_dir else { return Ok(()) };
         let path = key.file(dir);
         match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Io { path: path.display().to_string(), source: e }),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Io {
+                path: path.display().to_string(),
+                source: e,
+            }),
             _ => Ok(()),
         }
     }
@@ -322,7 +363,10 @@ impl Store {
     fn persist(&self, key: &ObjectKey, value: &Value) -> Result<(), StoreError> {
         let Some(dir) = &self.data_dir else { return Ok(()) };
         let path = key.file(dir);
-        let io = |source| StoreError::Io { path: path.display().to_string(), source };
+        let io = |source| StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
@@ -342,7 +386,10 @@ fn fill_generated_name(obj: &mut KnativeObject, prefix: &str, objects: &BTreeMap
     let prefix: String = prefix.chars().take(MAX_PREFIX).collect();
     loop {
         let random = uuid::Uuid::new_v4();
-        let suffix: String = random.as_bytes()[..5].iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect();
+        let suffix: String = random.as_bytes()[..5]
+            .iter()
+            .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+            .collect();
         obj.metadata_mut().name = Some(format!("{prefix}{suffix}"));
         if !objects.contains_key(&ObjectKey::of(obj)) {
             return;
@@ -366,7 +413,9 @@ pub fn without_status(value: &Value) -> Value {
 /// re-applying the channel's manifest must neither erase it nor count as a spec change (what
 /// `kubectl apply`'s merge of fields it does not manage gives in Kubernetes).
 fn keep_server_owned_fields(value: &mut Value, old: Option<&Value>) {
-    let Some(old_subs) = old.and_then(|o| o["spec"].get("subscribers")) else { return };
+    let Some(old_subs) = old.and_then(|o| o["spec"].get("subscribers")) else {
+        return;
+    };
     if value["kind"] != "InMemoryChannel" || value["spec"].get("subscribers").is_some() {
         return;
     }
@@ -422,7 +471,10 @@ fn merge_metadata(value: &mut Value, old: Option<&Value>, rv: &mut u64) -> &'sta
 
 fn load_dir(dir: &Path, out: &mut BTreeMap<ObjectKey, Value>) -> Result<(), StoreError> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
-    let io = |p: &Path, source| StoreError::Io { path: p.display().to_string(), source };
+    let io = |p: &Path, source| StoreError::Io {
+        path: p.display().to_string(),
+        source,
+    };
     for entry in entries {
         let path = entry.map_err(|e| io(dir, e))?.path();
         if path.is_dir() {
@@ -470,11 +522,17 @@ mod tests {
         let second = store.apply(vec![doc], true).unwrap();
         assert_eq!((first[0].action, second[0].action), ("created", "created"));
         for applied in [&first[0], &second[0]] {
-            assert!(applied.name.starts_with("orders-") && applied.name.len() == "orders-".len() + 5, "{}", applied.name);
+            assert!(
+                applied.name.starts_with("orders-") && applied.name.len() == "orders-".len() + 5,
+                "{}",
+                applied.name
+            );
         }
         assert_ne!(first[0].name, second[0].name);
         let info = sluice_crds::registry::find_kind("broker").unwrap();
-        let stored = store.get(&ObjectKey::new(info, "default", &first[0].name)).expect("stored under its generated name");
+        let stored = store
+            .get(&ObjectKey::new(info, "default", &first[0].name))
+            .expect("stored under its generated name");
         assert_eq!(stored["metadata"]["name"], json!(first[0].name));
         let reopened = Store::open(Some(dir.path().to_path_buf())).unwrap();
         assert_eq!(reopened.all().len(), 2);
@@ -497,7 +555,10 @@ mod tests {
         // Neither the broker written before the failure nor the trigger is in memory or on disk.
         let names: Vec<String> = store.all().into_iter().map(|(k, _)| k.name).collect();
         assert_eq!(names, ["kept"]);
-        assert!(!dir.path().join("objects/eventing.knative.dev/brokers/default/a-new-one.json").exists());
+        assert!(!dir
+            .path()
+            .join("objects/eventing.knative.dev/brokers/default/a-new-one.json")
+            .exists());
         let reopened = Store::open(Some(dir.path().to_path_buf())).unwrap();
         assert_eq!(reopened.all().len(), 1);
     }

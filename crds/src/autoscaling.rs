@@ -29,25 +29,37 @@ pub const METRIC: &[&str] = &["autoscaling.knative.dev/metric"];
 /// `target`: soft concurrency or RPS target.
 pub const TARGET: &[&str] = &["autoscaling.knative.dev/target"];
 /// `target-utilization-percentage` (legacy `targetUtilizationPercentage`).
-pub const TARGET_UTILIZATION: &[&str] =
-    &["autoscaling.knative.dev/target-utilization-percentage", "autoscaling.knative.dev/targetUtilizationPercentage"];
+pub const TARGET_UTILIZATION: &[&str] = &[
+    "autoscaling.knative.dev/target-utilization-percentage",
+    "autoscaling.knative.dev/targetUtilizationPercentage",
+];
 /// `target-burst-capacity` (legacy `targetBurstCapacity`).
-pub const TARGET_BURST_CAPACITY: &[&str] =
-    &["autoscaling.knative.dev/target-burst-capacity", "autoscaling.knative.dev/targetBurstCapacity"];
+pub const TARGET_BURST_CAPACITY: &[&str] = &[
+    "autoscaling.knative.dev/target-burst-capacity",
+    "autoscaling.knative.dev/targetBurstCapacity",
+];
 /// `window`: the stable window.
 pub const WINDOW: &[&str] = &["autoscaling.knative.dev/window"];
 /// `panic-window-percentage` (legacy `panicWindowPercentage`).
-pub const PANIC_WINDOW_PERCENTAGE: &[&str] =
-    &["autoscaling.knative.dev/panic-window-percentage", "autoscaling.knative.dev/panicWindowPercentage"];
+pub const PANIC_WINDOW_PERCENTAGE: &[&str] = &[
+    "autoscaling.knative.dev/panic-window-percentage",
+    "autoscaling.knative.dev/panicWindowPercentage",
+];
 /// `panic-threshold-percentage` (legacy `panicThresholdPercentage`).
-pub const PANIC_THRESHOLD_PERCENTAGE: &[&str] =
-    &["autoscaling.knative.dev/panic-threshold-percentage", "autoscaling.knative.dev/panicThresholdPercentage"];
+pub const PANIC_THRESHOLD_PERCENTAGE: &[&str] = &[
+    "autoscaling.knative.dev/panic-threshold-percentage",
+    "autoscaling.knative.dev/panicThresholdPercentage",
+];
 /// `scale-to-zero-pod-retention-period` (legacy `scaleToZeroPodRetentionPeriod`).
-pub const SCALE_TO_ZERO_POD_RETENTION: &[&str] =
-    &["autoscaling.knative.dev/scale-to-zero-pod-retention-period", "autoscaling.knative.dev/scaleToZeroPodRetentionPeriod"];
+pub const SCALE_TO_ZERO_POD_RETENTION: &[&str] = &[
+    "autoscaling.knative.dev/scale-to-zero-pod-retention-period",
+    "autoscaling.knative.dev/scaleToZeroPodRetentionPeriod",
+];
 /// `metric-aggregation-algorithm` (legacy `metricAggregationAlgorithm`).
-pub const METRIC_AGGREGATION_ALGORITHM: &[&str] =
-    &["autoscaling.knative.dev/metric-aggregation-algorithm", "autoscaling.knative.dev/metricAggregationAlgorithm"];
+pub const METRIC_AGGREGATION_ALGORITHM: &[&str] = &[
+    "autoscaling.knative.dev/metric-aggregation-algorithm",
+    "autoscaling.knative.dev/metricAggregationAlgorithm",
+];
 
 /// The value of the first of `keys` present in `annotations`, with the key found.
 pub fn get<'a>(annotations: &'a BTreeMap<String, String>, keys: &[&'static str]) -> Option<(&'static str, &'a str)> {
@@ -131,12 +143,18 @@ pub fn validate_annotations(annotations: &BTreeMap<String, String>, path: &str) 
     let min = int_ge0(MIN_SCALE, &mut errs);
     let max = int_ge0(MAX_SCALE, &mut errs);
     if max != 0 && max < min {
-        errs.push(FieldError::new(at(MAX_SCALE[0]), format!("max-scale={max} is less than min-scale={min}")));
+        errs.push(FieldError::new(
+            at(MAX_SCALE[0]),
+            format!("max-scale={max} is less than min-scale={min}"),
+        ));
     }
     if let Some((k, v)) = get(annotations, ACTIVATION_SCALE) {
         match v.parse::<i64>() {
             Err(_) => errs.push(invalid(k, v)),
-            Ok(n) if min > n => errs.push(FieldError::new(at(k), format!("min-scale={min} is greater than activation-scale={n}"))),
+            Ok(n) if min > n => errs.push(FieldError::new(
+                at(k),
+                format!("min-scale={min} is greater than activation-scale={n}"),
+            )),
             Ok(n) if max != 0 && max < n => errs.push(FieldError::new(at(k), format!("max-scale={max} is less than activation-scale={n}"))),
             Ok(n) if n < 2 => errs.push(FieldError::new(at(k), format!("activation-scale={n} must be greater than 1"))),
             Ok(_) => {}
@@ -226,7 +244,10 @@ pub fn validate_annotations(annotations: &BTreeMap<String, String>, path: &str) 
         match v.parse::<i64>() {
             Err(_) => errs.push(invalid(k, v)),
             Ok(n) if n < 0 => errs.push(FieldError::new(at(k), format!("invalid value: {v}: must be greater than 0"))),
-            Ok(0) => errs.push(FieldError::new(at(k), format!("invalid value: {v}: initial-scale=0 not allowed by cluster"))),
+            Ok(0) => errs.push(FieldError::new(
+                at(k),
+                format!("invalid value: {v}: initial-scale=0 not allowed by cluster"),
+            )),
             Ok(_) => {}
         }
     }
@@ -279,7 +300,10 @@ mod tests {
             ("autoscaling.knative.dev/targetBurstCapacity", "-1"),
         ]);
         assert!(validate_annotations(&ok, "a").is_empty());
-        let bad = anns(&[("autoscaling.knative.dev/min-scale", "5"), ("autoscaling.knative.dev/max-scale", "2")]);
+        let bad = anns(&[
+            ("autoscaling.knative.dev/min-scale", "5"),
+            ("autoscaling.knative.dev/max-scale", "2"),
+        ]);
         let errs = validate_annotations(&bad, "a");
         assert_eq!(errs[0].path, "a[autoscaling.knative.dev/max-scale]");
         let zero = anns(&[("autoscaling.knative.dev/initial-scale", "0")]);

@@ -23,7 +23,12 @@ pub fn check_config_key(k: &str) -> Result<(), String> {
 }
 
 fn validate_keys<'a>(keys: impl Iterator<Item = &'a String>, path: &str) -> Vec<FieldError> {
-    keys.filter_map(|k| check_config_key(k).err().map(|e| FieldError::new(key(path, k), format!("invalid key: {e}")))).collect()
+    keys.filter_map(|k| {
+        check_config_key(k)
+            .err()
+            .map(|e| FieldError::new(key(path, k), format!("invalid key: {e}")))
+    })
+    .collect()
 }
 
 impl Admission for ConfigMap {

@@ -39,7 +39,10 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         KafkaChannel::crd(),
     ];
     for crd in &mut all {
-        crd.metadata.labels.get_or_insert_with(Default::default).insert("knative.dev/crd-install".into(), "true".into());
+        crd.metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert("knative.dev/crd-install".into(), "true".into());
         for version in &mut crd.spec.versions {
             if let Some(schema) = version.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {
                 let mut value = serde_json::to_value(&*schema).expect("a schema always serializes");

@@ -191,7 +191,10 @@ impl DeliverySpec {
         }
         let retries = match self.retry {
             Some(r) if r < 0 => {
-                errs.push(FieldError::new(format!("{path}.retry"), format!("invalid value: {r}, must be >= 0")));
+                errs.push(FieldError::new(
+                    format!("{path}.retry"),
+                    format!("invalid value: {r}, must be >= 0"),
+                ));
                 0
             }
             Some(r) => r as u32,
@@ -201,7 +204,10 @@ impl DeliverySpec {
             let v = value.as_deref()?;
             match parse_iso8601_duration(v) {
                 Ok(d) if !allow_zero && d.is_zero() => {
-                    errs.push(FieldError::new(format!("{path}.{name}"), format!("invalid value: {v}, must be greater than zero")));
+                    errs.push(FieldError::new(
+                        format!("{path}.{name}"),
+                        format!("invalid value: {v}, must be greater than zero"),
+                    ));
                     None
                 }
                 Ok(d) => Some(d),
@@ -218,7 +224,10 @@ impl DeliverySpec {
             None | Some("binary") => false,
             Some("json") => true,
             Some(f) => {
-                errs.push(FieldError::new(format!("{path}.format"), format!("invalid value: {f}, expected json or binary")));
+                errs.push(FieldError::new(
+                    format!("{path}.format"),
+                    format!("invalid value: {f}, expected json or binary"),
+                ));
                 false
             }
         };
@@ -227,7 +236,13 @@ impl DeliverySpec {
         }
         // A delay without a policy backs off exponentially (Knative's default policy).
         let backoff = backoff_delay.map(|d| (self.backoff_policy.unwrap_or(BackoffPolicy::Exponential), d));
-        Ok(DeliveryOptions { retries, backoff, timeout, retry_after_max: retry_after_max.filter(|d| !d.is_zero()), json_format })
+        Ok(DeliveryOptions {
+            retries,
+            backoff,
+            timeout,
+            retry_after_max: retry_after_max.filter(|d| !d.is_zero()),
+            json_format,
+        })
     }
 }
 
@@ -251,8 +266,10 @@ pub struct DeliveryOptions {
 /// Years and months are approximated as 365 and 30 days, as Knative's period library does.
 pub fn parse_iso8601_duration(text: &str) -> Result<Duration, String> {
     let s = text.trim();
-    let rest =
-        s.strip_prefix('P').or_else(|| s.strip_prefix('p')).ok_or_else(|| "not an ISO-8601 duration (must start with P)".to_string())?;
+    let rest = s
+        .strip_prefix('P')
+        .or_else(|| s.strip_prefix('p'))
+        .ok_or_else(|| "not an ISO-8601 duration (must start with P)".to_string())?;
     if rest.is_empty() {
         return Err("not an ISO-8601 duration (no components)".into());
     }
@@ -268,7 +285,9 @@ pub fn parse_iso8601_duration(text: &str) -> Result<Duration, String> {
                 if number.is_empty() {
                     return Err(format!("not an ISO-8601 duration (unit {unit} without a number)"));
                 }
-                let n: f64 = number.parse().map_err(|_| format!("not an ISO-8601 duration (bad number {number:?})"))?;
+                let n: f64 = number
+                    .parse()
+                    .map_err(|_| format!("not an ISO-8601 duration (bad number {number:?})"))?;
                 let factor = match (in_time, unit.to_ascii_uppercase()) {
                     (false, 'Y') => 365.0 * 86400.0,
                     (false, 'M') => 30.0 * 86400.0,
@@ -577,12 +596,16 @@ impl LabelSelector {
         for (i, req) in self.match_expressions.iter().enumerate() {
             let p = crate::index(&crate::field(path, "matchExpressions"), i);
             if let Err(e) = crate::meta::check_qualified_name(&req.key) {
-                errs.push(FieldError::new(crate::field(&p, "key"), format!("invalid value {:?}: {e}", req.key)));
+                errs.push(FieldError::new(
+                    crate::field(&p, "key"),
+                    format!("invalid value {:?}: {e}", req.key),
+                ));
             }
             match req.operator.as_str() {
-                "In" | "NotIn" if req.values.is_empty() => {
-                    errs.push(FieldError::new(crate::field(&p, "values"), "must be specified when `operator` is 'In' or 'NotIn'"))
-                }
+                "In" | "NotIn" if req.values.is_empty() => errs.push(FieldError::new(
+                    crate::field(&p, "values"),
+                    "must be specified when `operator` is 'In' or 'NotIn'",
+                )),
                 "Exists" | "DoesNotExist" if !req.values.is_empty() => errs.push(FieldError::new(
                     crate::field(&p, "values"),
                     "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
@@ -633,7 +656,11 @@ pub struct ChannelTemplateSpec {
 impl ChannelTemplateSpec {
     /// The default channel: an `InMemoryChannel` (Knative's `default-ch-webhook` default).
     pub fn in_memory() -> Self {
-        Self { api_version: "messaging.knative.dev/v1".into(), kind: "InMemoryChannel".into(), spec: None }
+        Self {
+            api_version: "messaging.knative.dev/v1".into(),
+            kind: "InMemoryChannel".into(),
+            spec: None,
+        }
     }
 
     /// Kind and apiVersion are required.
@@ -719,7 +746,10 @@ impl SubscriberSpec {
     pub fn validate(&self, path: &str) -> Vec<FieldError> {
         let mut errs = Vec::new();
         if self.subscriber_uri.is_none() && self.reply_uri.is_none() {
-            errs.push(FieldError::new(path.to_string(), "expected at least one of, got none: replyUri, subscriberUri"));
+            errs.push(FieldError::new(
+                path.to_string(),
+                "expected at least one of, got none: replyUri, subscriberUri",
+            ));
         }
         if let Some(d) = &self.delivery {
             errs.extend(d.validate(&crate::field(path, "delivery")));
@@ -742,6 +772,9 @@ mod tests {
         assert!(parse_iso8601_duration("PT").is_err());
         assert!(parse_iso8601_duration("PT5").is_err());
         // Too large for a Duration: an error, not a panic.
-        assert_eq!(parse_iso8601_duration("P99999999999999999999Y").unwrap_err(), "not an ISO-8601 duration (out of range)");
+        assert_eq!(
+            parse_iso8601_duration("P99999999999999999999Y").unwrap_err(),
+            "not an ISO-8601 duration (out of range)"
+        );
     }
 }

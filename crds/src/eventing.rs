@@ -6,9 +6,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::duck::{
-    impl_has_conditions, Addressable, AppliedEventPolicy, AuthStatus, BackoffPolicy, DeliverySpec, Destination, KReference,
-};
+use crate::duck::{impl_has_conditions, Addressable, AppliedEventPolicy, AuthStatus, BackoffPolicy, DeliverySpec, Destination, KReference};
 use crate::meta::{annotation, annotation_path, default_annotation, validate_max_in_flight, validate_object_meta, NameRule};
 use crate::{field, index, Admission, FieldError};
 
@@ -268,7 +266,10 @@ impl SubscriptionsApiFilter {
         match self.dialects().as_slice() {
             [] => errs.push(FieldError::new(path.to_string(), "expected exactly one, got neither")),
             [_] => {}
-            many => errs.push(FieldError::new(path.to_string(), format!("multiple dialects found ({})", many.join(", ")))),
+            many => errs.push(FieldError::new(
+                path.to_string(),
+                format!("multiple dialects found ({})", many.join(", ")),
+            )),
         }
         errs.extend(validate_attribute_conditions(self.exact.as_ref(), &field(path, "exact")));
         errs.extend(validate_attribute_conditions(self.prefix.as_ref(), &field(path, "prefix")));
@@ -335,7 +336,10 @@ impl Admission for Broker {
     fn set_defaults(&mut self) {
         let ns = namespace_of(&self.metadata);
         if self.class().is_none() {
-            self.metadata.annotations.get_or_insert_with(BTreeMap::new).remove(BROKER_CLASS_ANNOTATION);
+            self.metadata
+                .annotations
+                .get_or_insert_with(BTreeMap::new)
+                .remove(BROKER_CLASS_ANNOTATION);
             default_annotation(&mut self.metadata, BROKER_CLASS_ANNOTATION, DEFAULT_BROKER_CLASS);
         }
         if self.spec.config.is_none() && self.class() == Some(DEFAULT_BROKER_CLASS) {
@@ -394,16 +398,20 @@ impl Trigger {
         if let Some(dep) = annotation(&self.metadata, DEPENDENCY_ANNOTATION) {
             let path = annotation_path(DEPENDENCY_ANNOTATION);
             match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(dep) {
-                Err(e) => {
-                    errs.push(FieldError::new(path, format!("the provided annotation was not a corev1.ObjectReference: {dep:?}: {e}")))
-                }
+                Err(e) => errs.push(FieldError::new(
+                    path,
+                    format!("the provided annotation was not a corev1.ObjectReference: {dep:?}: {e}"),
+                )),
                 Ok(obj) => {
                     let get = |k: &str| obj.get(k).and_then(|v| v.as_str()).unwrap_or("");
                     let ns = get("namespace");
                     if !ns.is_empty() && ns != namespace_of(&self.metadata) {
                         errs.push(FieldError::new(
                             field(&path, "namespace"),
-                            format!("namespace must be empty or equal to the trigger namespace {:?}", namespace_of(&self.metadata)),
+                            format!(
+                                "namespace must be empty or equal to the trigger namespace {:?}",
+                                namespace_of(&self.metadata)
+                            ),
                         ));
                     }
                     for k in ["kind", "name", "apiVersion"] {
@@ -445,7 +453,10 @@ impl Admission for Trigger {
         }
         let broker = self.broker_name().to_string();
         if !broker.is_empty() {
-            self.metadata.labels.get_or_insert_with(BTreeMap::new).insert(BROKER_LABEL.into(), broker);
+            self.metadata
+                .labels
+                .get_or_insert_with(BTreeMap::new)
+                .insert(BROKER_LABEL.into(), broker);
         }
     }
 
@@ -524,13 +535,20 @@ mod tests {
         let mut old = Broker::new("b", BrokerSpec::default());
         old.set_defaults();
         let mut new = old.clone();
-        new.metadata.annotations.as_mut().unwrap().insert(BROKER_CLASS_ANNOTATION.into(), "Kafka".into());
+        new.metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .insert(BROKER_CLASS_ANNOTATION.into(), "Kafka".into());
         new.spec.config = None;
         let errs = new.validate_update(&old);
         assert_eq!(
             errs,
             vec![
-                FieldError::new("metadata.annotations[eventing.knative.dev/broker.class]", "Immutable fields changed (-old +new)"),
+                FieldError::new(
+                    "metadata.annotations[eventing.knative.dev/broker.class]",
+                    "Immutable fields changed (-old +new)"
+                ),
                 FieldError::new("spec.config", "Immutable fields changed (-old +new)"),
             ]
         );
@@ -543,7 +561,12 @@ mod tests {
     fn trigger_defaults_and_label() {
         let mut t = trigger(BASE);
         t.spec.subscriber = Destination {
-            r#ref: Some(KReference { api_version: "v1".into(), kind: "Service".into(), name: "s".into(), ..Default::default() }),
+            r#ref: Some(KReference {
+                api_version: "v1".into(),
+                kind: "Service".into(),
+                name: "s".into(),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         t.metadata.namespace = Some("team".into());
@@ -559,19 +582,29 @@ mod tests {
         let errs = t.validate();
         assert_eq!(
             errs,
-            vec![FieldError::missing("spec.broker"), FieldError::new("spec.subscriber", "expected at least one, got none: ref, uri")]
+            vec![
+                FieldError::missing("spec.broker"),
+                FieldError::new("spec.subscriber", "expected at least one, got none: ref, uri")
+            ]
         );
     }
 
     #[test]
     fn multiple_dialects() {
-        let t = trigger(&format!("{BASE}  filters:\n    - exact: {{type: a}}\n    - exact: {{type: a}}\n      prefix: {{source: b}}\n"));
-        assert_eq!(t.validate(), vec![FieldError::new("spec.filters[1]", "multiple dialects found (exact, prefix)")]);
+        let t = trigger(&format!(
+            "{BASE}  filters:\n    - exact: {{type: a}}\n    - exact: {{type: a}}\n      prefix: {{source: b}}\n"
+        ));
+        assert_eq!(
+            t.validate(),
+            vec![FieldError::new("spec.filters[1]", "multiple dialects found (exact, prefix)")]
+        );
     }
 
     #[test]
     fn empty_filter_values_are_refused_at_admission() {
-        let t = trigger(&format!("{BASE}  filters:\n    - exact: {{type: \"\"}}\n    - not: {{suffix: {{source: \"\"}}}}\n"));
+        let t = trigger(&format!(
+            "{BASE}  filters:\n    - exact: {{type: \"\"}}\n    - not: {{suffix: {{source: \"\"}}}}\n"
+        ));
         assert_eq!(
             t.validate(),
             vec![
@@ -584,7 +617,10 @@ mod tests {
     #[test]
     fn empty_filter_element() {
         let t = trigger(&format!("{BASE}  filters:\n    - {{}}\n"));
-        assert_eq!(t.validate(), vec![FieldError::new("spec.filters[0]", "expected exactly one, got neither")]);
+        assert_eq!(
+            t.validate(),
+            vec![FieldError::new("spec.filters[0]", "expected exactly one, got neither")]
+        );
     }
 
     #[test]
@@ -595,8 +631,14 @@ mod tests {
         let errs = t.validate();
         assert_eq!(errs[0].path, "spec.filters[0].all[1].exact");
         assert!(errs[0].message.contains("\"Type\""));
-        assert_eq!(errs[1], FieldError::new("spec.filters[1].not", "multiple dialects found (prefix, suffix)"));
-        assert_eq!(errs[2], FieldError::new("spec.filters[2].any[0]", "expected exactly one, got neither"));
+        assert_eq!(
+            errs[1],
+            FieldError::new("spec.filters[1].not", "multiple dialects found (prefix, suffix)")
+        );
+        assert_eq!(
+            errs[2],
+            FieldError::new("spec.filters[2].any[0]", "expected exactly one, got neither")
+        );
     }
 
     #[test]

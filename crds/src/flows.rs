@@ -1,6 +1,5 @@
 //! `flows.knative.dev/v1`: Sequence and Parallel (reference section 1.6).
 
-
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -36,7 +35,12 @@ pub struct SequenceStep {
 impl SequenceStep {
     /// The step's destination.
     pub fn destination(&self) -> Destination {
-        Destination { r#ref: self.r#ref.clone(), uri: self.uri.clone(), ca_certs: self.ca_certs.clone(), audience: self.audience.clone() }
+        Destination {
+            r#ref: self.r#ref.clone(),
+            uri: self.uri.clone(),
+            ca_certs: self.ca_certs.clone(),
+            audience: self.audience.clone(),
+        }
     }
 }
 
@@ -322,7 +326,10 @@ mod tests {
         s.set_defaults();
         assert_eq!(s.spec.channel_template, Some(ChannelTemplateSpec::in_memory()));
         assert_eq!(s.validate(), vec![FieldError::missing("spec.steps")]);
-        s.spec.steps.push(SequenceStep { uri: Some("relative".into()), ..Default::default() });
+        s.spec.steps.push(SequenceStep {
+            uri: Some("relative".into()),
+            ..Default::default()
+        });
         assert_eq!(s.validate()[0].path, "spec.steps[0].uri");
     }
 

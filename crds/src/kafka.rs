@@ -2,14 +2,11 @@
 //! KafkaChannel (`messaging.knative.dev/v1beta1`, KCH-01). KafkaSource is in
 //! [`crate::sources::kafka`].
 
-
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::duck::{
-    impl_has_conditions, parse_iso8601_duration, Addressable, AppliedEventPolicy, DeliverySpec, SubscriberSpec,
-};
+use crate::duck::{impl_has_conditions, parse_iso8601_duration, Addressable, AppliedEventPolicy, DeliverySpec, SubscriberSpec};
 use crate::messaging::{validate_subscribers, SCOPE_ANNOTATION, SUBSCRIBABLE_ANNOTATION};
 use crate::meta::{annotation, annotation_path, default_annotation, validate_object_meta, NameRule};
 use crate::{Admission, FieldError};
@@ -164,7 +161,10 @@ impl Admission for KafkaSink {
         let spec = &self.spec;
         let mode = spec.content_mode.as_deref().unwrap_or("binary");
         if !CONTENT_MODES.contains(&mode) {
-            errs.push(FieldError::new("spec.contentMode", format!("invalid value {mode:?}: expected binary or structured")));
+            errs.push(FieldError::new(
+                "spec.contentMode",
+                format!("invalid value {mode:?}: expected binary or structured"),
+            ));
         }
         if spec.bootstrap_servers.is_empty() {
             errs.push(FieldError::missing("spec.bootstrapServers"));
@@ -216,7 +216,12 @@ impl Admission for KafkaChannel {
         if spec.retention_duration.is_empty() {
             spec.retention_duration = DEFAULT_RETENTION.into();
         }
-        let ns = self.metadata.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| "default".into());
+        let ns = self
+            .metadata
+            .namespace
+            .clone()
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "default".into());
         if let Some(d) = &mut spec.delivery {
             d.set_default_namespace(&ns);
         }
@@ -240,7 +245,10 @@ impl Admission for KafkaChannel {
             errs.push(FieldError::invalid("spec.replicationFactor", spec.replication_factor));
         }
         if let Err(e) = parse_iso8601_duration(&spec.retention_duration) {
-            errs.push(FieldError::new("spec.retentionDuration", format!("invalid value: {}: {e}", spec.retention_duration)));
+            errs.push(FieldError::new(
+                "spec.retentionDuration",
+                format!("invalid value: {}: {e}", spec.retention_duration),
+            ));
         }
         errs.extend(validate_subscribers(&spec.subscribers, "spec.subscribers"));
         if let Some(d) = &spec.delivery {
@@ -288,7 +296,10 @@ mod tests {
         let mut s = KafkaSink::new("s", KafkaSinkSpec::default());
         s.set_defaults();
         assert_eq!(s.spec.content_mode.as_deref(), Some("binary"));
-        assert_eq!(s.validate(), vec![FieldError::missing("spec.bootstrapServers"), FieldError::missing("spec.topic")]);
+        assert_eq!(
+            s.validate(),
+            vec![FieldError::missing("spec.bootstrapServers"), FieldError::missing("spec.topic")]
+        );
         s.spec.content_mode = Some("text".into());
         assert_eq!(s.validate()[0].path, "spec.contentMode");
     }

@@ -59,7 +59,10 @@ pub struct FieldError {
 impl FieldError {
     /// Builds an error for `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into() }
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 
     /// Knative's "missing field(s)" error for `path`.

@@ -23,7 +23,10 @@ pub struct Document {
 
 /// What a manifest document turned out to be.
 #[derive(Clone, Debug, PartialEq)]
-#[allow(clippy::large_enum_variant, reason = "objects are the common case; boxing them would only add an allocation")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "objects are the common case; boxing them would only add an allocation"
+)]
 pub enum DocumentOutcome {
     /// A valid object, defaulted.
     Object(KnativeObject),
@@ -47,7 +50,11 @@ pub enum DocumentOutcome {
 /// Empty documents are ignored.
 pub fn parse_documents(source: &str, text: &str) -> Vec<Document> {
     let mut out = Vec::new();
-    let values = if source.to_ascii_lowercase().ends_with(".json") { json_values(text) } else { yaml_values(text) };
+    let values = if source.to_ascii_lowercase().ends_with(".json") {
+        json_values(text)
+    } else {
+        yaml_values(text)
+    };
     for (index, value) in values {
         match value {
             Err(message) => out.push(Document {
@@ -149,13 +156,21 @@ fn expand(source: &str, index: usize, value: Value, out: &mut Vec<Document>) {
         if let Some(Value::Array(items)) = value.get("items").cloned() {
             for (i, item) in items.into_iter().enumerate() {
                 let place = format!("{source} (document {index}, item {})", i + 1);
-                out.push(Document { source: source.into(), index, outcome: outcome(&place, item) });
+                out.push(Document {
+                    source: source.into(),
+                    index,
+                    outcome: outcome(&place, item),
+                });
             }
         }
         return;
     }
     let place = format!("{source} (document {index})");
-    out.push(Document { source: source.into(), index, outcome: outcome(&place, value) });
+    out.push(Document {
+        source: source.into(),
+        index,
+        outcome: outcome(&place, value),
+    });
 }
 
 /// Decodes, defaults and validates one manifest object. `status` is ignored, as the API server
@@ -282,14 +297,26 @@ metadata:
             )
         );
         assert_eq!(docs[2].index, 4);
-        assert_eq!(docs[2].outcome, DocumentOutcome::Skipped { api_version: "v1".into(), kind: "Namespace".into(), name: "team".into() });
+        assert_eq!(
+            docs[2].outcome,
+            DocumentOutcome::Skipped {
+                api_version: "v1".into(),
+                kind: "Namespace".into(),
+                name: "team".into()
+            }
+        );
     }
 
     #[test]
     fn malformed_yaml_names_the_place() {
-        let docs = parse_documents("bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\nkey: [unclosed\n");
+        let docs = parse_documents(
+            "bad.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\nkey: [unclosed\n",
+        );
         assert_eq!(docs.len(), 2);
-        let DocumentOutcome::Error(e) = &docs[1].outcome else { panic!("{docs:?}") };
+        let DocumentOutcome::Error(e) = &docs[1].outcome else {
+            panic!("{docs:?}")
+        };
         assert_eq!(
             e,
             "bad.yaml (document 2): invalid yaml: did not find expected ',' or ']' at line 6 column 1, while parsing a flow sequence at line 5 column 6"
@@ -306,13 +333,18 @@ metadata:
         assert_eq!(docs.len(), 2);
         assert!(matches!(docs[0].outcome, DocumentOutcome::Object(KnativeObject::ConfigMap(_))));
         let DocumentOutcome::Error(e) = &docs[1].outcome else { panic!() };
-        assert!(e.starts_with("list.json (document 1, item 2): configmap default/b: data.k: "), "{e}");
+        assert!(
+            e.starts_with("list.json (document 1, item 2): configmap default/b: data.k: "),
+            "{e}"
+        );
     }
 
     #[test]
     fn malformed_json_names_the_place() {
-        let docs =
-            parse_documents("x.json", "{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"a\"}}\n{\"bad\": ");
+        let docs = parse_documents(
+            "x.json",
+            "{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"a\"}}\n{\"bad\": ",
+        );
         assert_eq!(docs.len(), 2);
         assert_eq!(
             docs[1].outcome,
@@ -324,7 +356,10 @@ metadata:
     fn missing_kind_is_an_error() {
         let docs = parse_documents("x.yaml", "metadata: {name: a}\n");
         let DocumentOutcome::Error(e) = &docs[0].outcome else { panic!() };
-        assert_eq!(e, "x.yaml (document 1): object default/a: apiVersion: missing field(s); kind: missing field(s)");
+        assert_eq!(
+            e,
+            "x.yaml (document 1): object default/a: apiVersion: missing field(s); kind: missing field(s)"
+        );
     }
 
     #[test]
@@ -332,7 +367,9 @@ metadata:
         let yaml =
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels: &l {app: x}\n  annotations: *l\nstatus: {anything: 1}\n";
         let docs = parse_documents("a.yaml", yaml);
-        let DocumentOutcome::Object(KnativeObject::ConfigMap(cm)) = &docs[0].outcome else { panic!("{docs:?}") };
+        let DocumentOutcome::Object(KnativeObject::ConfigMap(cm)) = &docs[0].outcome else {
+            panic!("{docs:?}")
+        };
         assert_eq!(cm.metadata.annotations.as_ref().unwrap()["app"], "x");
     }
 }

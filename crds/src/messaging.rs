@@ -1,6 +1,5 @@
 //! `messaging.knative.dev/v1`: Channel, InMemoryChannel and Subscription (reference section 1.4).
 
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -217,7 +216,11 @@ fn validate_scope(meta: &ObjectMeta) -> Vec<FieldError> {
 
 /// Validates channel subscribers written into a channel spec (each needs a URI).
 pub fn validate_subscribers(subscribers: &[SubscriberSpec], path: &str) -> Vec<FieldError> {
-    subscribers.iter().enumerate().flat_map(|(i, s)| s.validate(&index(path, i))).collect()
+    subscribers
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| s.validate(&index(path, i)))
+        .collect()
 }
 
 impl Admission for Channel {
@@ -299,7 +302,10 @@ impl Admission for Subscription {
         errs.extend(validate_max_in_flight(&self.metadata));
         let ch = &self.spec.channel;
         if ch.api_version.is_empty() && ch.kind.is_empty() && ch.name.is_empty() {
-            errs.push(FieldError::new("spec.channel", "missing field(s): the Subscription must reference a channel"));
+            errs.push(FieldError::new(
+                "spec.channel",
+                "missing field(s): the Subscription must reference a channel",
+            ));
         } else {
             errs.extend(ch.validate("spec.channel"));
             if ch.namespace.as_deref().is_some_and(|n| !n.is_empty()) {
@@ -307,7 +313,10 @@ impl Admission for Subscription {
             }
         }
         match self.spec.subscriber.as_ref().filter(|d| !d.is_empty()) {
-            None => errs.push(FieldError::new("spec.subscriber", "missing field(s): the Subscription must reference a subscriber")),
+            None => errs.push(FieldError::new(
+                "spec.subscriber",
+                "missing field(s): the Subscription must reference a subscriber",
+            )),
             Some(d) => errs.extend(d.validate("spec.subscriber")),
         }
         if let Some(r) = self.spec.reply.as_ref().filter(|d| !d.is_empty()) {
@@ -354,7 +363,10 @@ mod tests {
     #[test]
     fn subscription_rules() {
         let s = sub("apiVersion: messaging.knative.dev/v1\nkind: Subscription\nmetadata: {name: s, namespace: n}\nspec:\n  channel: {apiVersion: messaging.knative.dev/v1, kind: Channel, name: c, namespace: other}\n  subscriber: {ref: {apiVersion: v1, kind: Service, name: svc}}\n");
-        assert_eq!(s.spec.subscriber.as_ref().unwrap().r#ref.as_ref().unwrap().namespace.as_deref(), Some("n"));
+        assert_eq!(
+            s.spec.subscriber.as_ref().unwrap().r#ref.as_ref().unwrap().namespace.as_deref(),
+            Some("n")
+        );
         assert_eq!(s.validate(), vec![FieldError::disallowed("spec.channel.namespace")]);
 
         let empty = sub("apiVersion: messaging.knative.dev/v1\nkind: Subscription\nmetadata: {name: s}\nspec: {}\n");
@@ -370,13 +382,22 @@ mod tests {
         new.spec.channel.name = "d".into();
         assert_eq!(new.validate_update(&old), vec![FieldError::immutable("spec.channel")]);
         new.spec.channel.name = "c".into();
-        new.spec.subscriber = Some(Destination { uri: Some("http://y/".into()), ..Default::default() });
+        new.spec.subscriber = Some(Destination {
+            uri: Some("http://y/".into()),
+            ..Default::default()
+        });
         assert!(new.validate_update(&old).is_empty());
     }
 
     #[test]
     fn imc_subscribers_need_a_uri() {
-        let mut imc = InMemoryChannel::new("i", InMemoryChannelSpec { subscribers: vec![SubscriberSpec::default()], delivery: None });
+        let mut imc = InMemoryChannel::new(
+            "i",
+            InMemoryChannelSpec {
+                subscribers: vec![SubscriberSpec::default()],
+                delivery: None,
+            },
+        );
         imc.set_defaults();
         assert_eq!(imc.validate()[0].path, "spec.subscribers[0]");
     }

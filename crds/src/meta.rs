@@ -178,7 +178,10 @@ pub fn validate_annotations(annotations: Option<&BTreeMap<String, String>>, path
         }
     }
     if total > 256 * 1024 {
-        errs.push(FieldError::new(path.to_string(), format!("annotations are too long: {total} bytes, at most 262144")));
+        errs.push(FieldError::new(
+            path.to_string(),
+            format!("annotations are too long: {total} bytes, at most 262144"),
+        ));
     }
     errs
 }
@@ -190,7 +193,10 @@ pub fn annotation<'a>(meta: &'a ObjectMeta, name: &str) -> Option<&'a str> {
 
 /// Sets annotation `name` to `value` unless it is already present.
 pub fn default_annotation(meta: &mut ObjectMeta, name: &str, value: &str) {
-    meta.annotations.get_or_insert_with(BTreeMap::new).entry(name.to_string()).or_insert_with(|| value.to_string());
+    meta.annotations
+        .get_or_insert_with(BTreeMap::new)
+        .entry(name.to_string())
+        .or_insert_with(|| value.to_string());
 }
 
 /// A path under `metadata.annotations` for annotation `name`.
@@ -218,13 +224,20 @@ mod tests {
 
     #[test]
     fn max_in_flight_must_be_a_positive_integer() {
-        let meta = |v: &str| ObjectMeta { annotations: Some([(MAX_IN_FLIGHT_ANNOTATION.to_string(), v.to_string())].into()), ..Default::default() };
+        let meta = |v: &str| ObjectMeta {
+            annotations: Some([(MAX_IN_FLIGHT_ANNOTATION.to_string(), v.to_string())].into()),
+            ..Default::default()
+        };
         assert!(validate_max_in_flight(&meta("1")).is_empty());
         assert!(validate_max_in_flight(&ObjectMeta::default()).is_empty());
         for bad in ["0", "-1", "abc", "", "1.5"] {
             let errs = validate_max_in_flight(&meta(bad));
             assert_eq!(errs.len(), 1, "{bad:?}");
-            assert!(errs[0].to_string().contains("metadata.annotations[sluice.dev/max-in-flight]"), "{}", errs[0]);
+            assert!(
+                errs[0].to_string().contains("metadata.annotations[sluice.dev/max-in-flight]"),
+                "{}",
+                errs[0]
+            );
         }
     }
 
@@ -255,12 +268,18 @@ mod tests {
 
     #[test]
     fn object_meta() {
-        let meta = ObjectMeta { name: Some("Bad_Name".into()), ..Default::default() };
+        let meta = ObjectMeta {
+            name: Some("Bad_Name".into()),
+            ..Default::default()
+        };
         let errs = validate_object_meta(&meta, NameRule::Dns1123Subdomain);
         assert_eq!(errs[0].path, "metadata.name");
         let errs = validate_object_meta(&ObjectMeta::default(), NameRule::Dns1123Subdomain);
         assert_eq!(errs, vec![FieldError::missing("metadata.name")]);
-        let meta = ObjectMeta { generate_name: Some("hello-".into()), ..Default::default() };
+        let meta = ObjectMeta {
+            generate_name: Some("hello-".into()),
+            ..Default::default()
+        };
         assert!(validate_object_meta(&meta, NameRule::Dns1035Label).is_empty());
     }
 }

@@ -38,7 +38,10 @@ fn join_errors(errs: &[FieldError]) -> String {
 
 /// Any object Sluice manages.
 #[derive(Clone, Debug, PartialEq)]
-#[allow(clippy::large_enum_variant, reason = "variants hold the kinds' own types, as callers match on them")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "variants hold the kinds' own types, as callers match on them"
+)]
 pub enum KnativeObject {
     /// `serving.knative.dev/v1` Service.
     Service(Service),
@@ -200,11 +203,17 @@ fn decode_once<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, Decod
             path.clear();
         }
         let mut message = e.inner().to_string();
-        if ["Invalid symbol", "Invalid last symbol", "Invalid padding", "Invalid input length"].iter().any(|p| message.starts_with(p)) {
+        if ["Invalid symbol", "Invalid last symbol", "Invalid padding", "Invalid input length"]
+            .iter()
+            .any(|p| message.starts_with(p))
+        {
             message = format!("invalid base64: {}", message.trim_end_matches('.').to_ascii_lowercase());
         }
         if let Some(name) = message.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
-            return DecodeFailure { error: FieldError::missing(field(&path, name)), prune: None };
+            return DecodeFailure {
+                error: FieldError::missing(field(&path, name)),
+                prune: None,
+            };
         }
         if let Some(name) = message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
             if !(path == name || path.ends_with(&format!(".{name}"))) {
@@ -217,7 +226,10 @@ fn decode_once<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, Decod
             steps.pop();
         }
         let prune = (exact && !steps.is_empty()).then_some(steps);
-        DecodeFailure { error: FieldError::new(path, message), prune }
+        DecodeFailure {
+            error: FieldError::new(path, message),
+            prune,
+        }
     })
 }
 
@@ -303,7 +315,9 @@ pub fn label_of(value: &Value) -> String {
         .and_then(|api| find_by_type(api, kind).or_else(|| find_similar(split_api_version(api).0, kind)))
         .map_or_else(|| kind.to_ascii_lowercase(), |k| k.singular.to_string());
     let ns = get("/metadata/namespace").unwrap_or("default");
-    let name = get("/metadata/name").or_else(|| get("/metadata/generateName")).unwrap_or("<unnamed>");
+    let name = get("/metadata/name")
+        .or_else(|| get("/metadata/generateName"))
+        .unwrap_or("<unnamed>");
     format!("{kind} {ns}/{name}")
 }
 
@@ -347,11 +361,15 @@ impl KnativeObject {
             return Err(match find_similar(group, &kind) {
                 Some(k) if k.kind.eq_ignore_ascii_case(&kind) && k.kind != kind => ObjectError::Invalid(vec![FieldError::new(
                     "kind",
-                    format!("no kind {kind:?} in {api_version} (kinds are case-sensitive: did you mean {:?}?)", k.kind),
+                    format!(
+                        "no kind {kind:?} in {api_version} (kinds are case-sensitive: did you mean {:?}?)",
+                        k.kind
+                    ),
                 )]),
-                Some(k) if k.kind != kind => {
-                    ObjectError::Invalid(vec![FieldError::new("kind", format!("no kind {kind:?} in {api_version} (did you mean {:?}?)", k.kind))])
-                }
+                Some(k) if k.kind != kind => ObjectError::Invalid(vec![FieldError::new(
+                    "kind",
+                    format!("no kind {kind:?} in {api_version} (did you mean {:?}?)", k.kind),
+                )]),
                 Some(k) => ObjectError::Invalid(vec![FieldError::new(
                     "apiVersion",
                     format!("{kind} is not served at {group}/{version}: use apiVersion {}", k.api_version()),
@@ -439,8 +457,10 @@ impl KnativeObject {
     /// `<kind> <namespace>/<name>`, e.g. `trigger default/orders`.
     pub fn label(&self) -> String {
         let meta = self.metadata();
-        let name =
-            [&meta.name, &meta.generate_name].into_iter().find_map(|n| n.as_deref().filter(|n| !n.is_empty())).unwrap_or("<unnamed>");
+        let name = [&meta.name, &meta.generate_name]
+            .into_iter()
+            .find_map(|n| n.as_deref().filter(|n| !n.is_empty()))
+            .unwrap_or("<unnamed>");
         format!("{} {}/{}", self.kind_info().singular, self.namespace(), name)
     }
 
@@ -479,12 +499,16 @@ mod tests {
             "metadata": {"name": "t"},
             "spec": {"broker": "b", "filters": [{"exactt": {"type": "x"}}], "subscriber": {"uri": "http://x/"}}
         });
-        let Err(ObjectError::Invalid(errs)) = KnativeObject::from_value(v) else { panic!() };
+        let Err(ObjectError::Invalid(errs)) = KnativeObject::from_value(v) else {
+            panic!()
+        };
         assert_eq!(errs[0].path, "spec.filters[0].exactt");
         assert!(errs[0].message.starts_with("unknown field `exactt`"), "{}", errs[0].message);
 
         let v = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "spec": {}}, "extra": 1});
-        let Err(ObjectError::Invalid(errs)) = KnativeObject::from_value(v) else { panic!() };
+        let Err(ObjectError::Invalid(errs)) = KnativeObject::from_value(v) else {
+            panic!()
+        };
         let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["extra", "metadata.spec"]);
     }
@@ -492,21 +516,35 @@ mod tests {
     #[test]
     fn unknown_and_misspelt_kinds() {
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}});
-        assert_eq!(KnativeObject::from_value(ns), Err(ObjectError::UnknownKind { api_version: "v1".into(), kind: "Namespace".into() }));
+        assert_eq!(
+            KnativeObject::from_value(ns),
+            Err(ObjectError::UnknownKind {
+                api_version: "v1".into(),
+                kind: "Namespace".into()
+            })
+        );
         let lower = json!({"apiVersion": "eventing.knative.dev/v1", "kind": "broker", "metadata": {"name": "x"}});
-        let Err(ObjectError::Invalid(errs)) = KnativeObject::from_value(lower) else { panic!() };
+        let Err(ObjectError::Invalid(errs)) = KnativeObject::from_value(lower) else {
+            panic!()
+        };
         assert_eq!(errs[0].path, "kind");
         let old = json!({"apiVersion": "messaging.knative.dev/v1beta1", "kind": "InMemoryChannel", "metadata": {"name": "x"}});
-        let Err(ObjectError::Invalid(errs)) = KnativeObject::from_value(old) else { panic!() };
+        let Err(ObjectError::Invalid(errs)) = KnativeObject::from_value(old) else {
+            panic!()
+        };
         assert_eq!(errs[0].path, "apiVersion");
-        let Err(ObjectError::Invalid(errs)) = KnativeObject::from_value(json!({"metadata": {}})) else { panic!() };
+        let Err(ObjectError::Invalid(errs)) = KnativeObject::from_value(json!({"metadata": {}})) else {
+            panic!()
+        };
         assert_eq!(errs, vec![FieldError::missing("apiVersion"), FieldError::missing("kind")]);
     }
 
     #[test]
     fn missing_name_and_spec() {
         let v = json!({"apiVersion": "serving.knative.dev/v1", "kind": "Revision", "metadata": {"annotations": {"a": "b"}}});
-        let Err(ObjectError::Invalid(errs)) = KnativeObject::from_value(v) else { panic!() };
+        let Err(ObjectError::Invalid(errs)) = KnativeObject::from_value(v) else {
+            panic!()
+        };
         assert_eq!(errs, vec![FieldError::missing("metadata.name")]);
         let v = json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "metadata": {"name": "b"}, "spec": null});
         let mut b = KnativeObject::from_value(v).unwrap();

@@ -19,8 +19,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{
-    Affinity, CSIVolumeSource, Container, DownwardAPIProjection, EnvVar, EphemeralVolumeSource, HostAlias, ImageVolumeSource,
-    KeyToPath, Lifecycle, PodDNSConfig, PodSpec, Probe, SELinuxOptions, Toleration, TopologySpreadConstraint, Volume,
+    Affinity, CSIVolumeSource, Container, DownwardAPIProjection, EnvVar, EphemeralVolumeSource, HostAlias, ImageVolumeSource, KeyToPath,
+    Lifecycle, PodDNSConfig, PodSpec, Probe, SELinuxOptions, Toleration, TopologySpreadConstraint, Volume,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -64,12 +64,26 @@ fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(value: &Value) 
     serde_json::to_value(typed).ok()
 }
 
-static REVISION_TEMPLATE: Mask = Mask { base: None, fields: &[("metadata", Object(&TEMPLATE_METADATA)), ("spec", Object(&REVISION_SPEC))] };
+static REVISION_TEMPLATE: Mask = Mask {
+    base: None,
+    fields: &[("metadata", Object(&TEMPLATE_METADATA)), ("spec", Object(&REVISION_SPEC))],
+};
 
-static POD_TEMPLATE: Mask = Mask { base: None, fields: &[("metadata", Object(&TEMPLATE_METADATA)), ("spec", Object(&POD_SPEC))] };
+static POD_TEMPLATE: Mask = Mask {
+    base: None,
+    fields: &[("metadata", Object(&TEMPLATE_METADATA)), ("spec", Object(&POD_SPEC))],
+};
 
-static TEMPLATE_METADATA: Mask =
-    Mask { base: None, fields: &[("name", Leaf), ("generateName", Leaf), ("namespace", Leaf), ("labels", Leaf), ("annotations", Leaf)] };
+static TEMPLATE_METADATA: Mask = Mask {
+    base: None,
+    fields: &[
+        ("name", Leaf),
+        ("generateName", Leaf),
+        ("namespace", Leaf),
+        ("labels", Leaf),
+        ("annotations", Leaf),
+    ],
+};
 
 static REVISION_SPEC: Mask = Mask {
     base: Some(&POD_SPEC),
@@ -114,7 +128,10 @@ static POD_SPEC: Mask = Mask {
     ],
 };
 
-static LOCAL_OBJECT_REFERENCE: Mask = Mask { base: None, fields: &[("name", Leaf)] };
+static LOCAL_OBJECT_REFERENCE: Mask = Mask {
+    base: None,
+    fields: &[("name", Leaf)],
+};
 
 static CONTAINER: Mask = Mask {
     base: None,
@@ -144,7 +161,10 @@ static CONTAINER: Mask = Mask {
     ],
 };
 
-static ENV_VAR: Mask = Mask { base: None, fields: &[("name", Leaf), ("value", Leaf), ("valueFrom", Object(&ENV_VAR_SOURCE))] };
+static ENV_VAR: Mask = Mask {
+    base: None,
+    fields: &[("name", Leaf), ("value", Leaf), ("valueFrom", Object(&ENV_VAR_SOURCE))],
+};
 
 static ENV_VAR_SOURCE: Mask = Mask {
     base: None,
@@ -156,24 +176,61 @@ static ENV_VAR_SOURCE: Mask = Mask {
     ],
 };
 
-static KEY_SELECTOR: Mask = Mask { base: None, fields: &[("name", Leaf), ("key", Leaf), ("optional", Leaf)] };
+static KEY_SELECTOR: Mask = Mask {
+    base: None,
+    fields: &[("name", Leaf), ("key", Leaf), ("optional", Leaf)],
+};
 
-static OBJECT_FIELD_SELECTOR: Mask = Mask { base: None, fields: &[("apiVersion", Leaf), ("fieldPath", Leaf)] };
+static OBJECT_FIELD_SELECTOR: Mask = Mask {
+    base: None,
+    fields: &[("apiVersion", Leaf), ("fieldPath", Leaf)],
+};
 
-static RESOURCE_FIELD_SELECTOR: Mask = Mask { base: None, fields: &[("containerName", Leaf), ("resource", Leaf), ("divisor", Leaf)] };
+static RESOURCE_FIELD_SELECTOR: Mask = Mask {
+    base: None,
+    fields: &[("containerName", Leaf), ("resource", Leaf), ("divisor", Leaf)],
+};
 
-static ENV_FROM_SOURCE: Mask =
-    Mask { base: None, fields: &[("prefix", Leaf), ("configMapRef", Object(&ENV_SOURCE)), ("secretRef", Object(&ENV_SOURCE))] };
+static ENV_FROM_SOURCE: Mask = Mask {
+    base: None,
+    fields: &[
+        ("prefix", Leaf),
+        ("configMapRef", Object(&ENV_SOURCE)),
+        ("secretRef", Object(&ENV_SOURCE)),
+    ],
+};
 
-static ENV_SOURCE: Mask = Mask { base: None, fields: &[("name", Leaf), ("optional", Leaf)] };
+static ENV_SOURCE: Mask = Mask {
+    base: None,
+    fields: &[("name", Leaf), ("optional", Leaf)],
+};
 
-static CONTAINER_PORT: Mask =
-    Mask { base: None, fields: &[("containerPort", Leaf), ("name", Leaf), ("protocol", Leaf), ("hostPort", Leaf), ("hostIP", Leaf)] };
+static CONTAINER_PORT: Mask = Mask {
+    base: None,
+    fields: &[
+        ("containerPort", Leaf),
+        ("name", Leaf),
+        ("protocol", Leaf),
+        ("hostPort", Leaf),
+        ("hostIP", Leaf),
+    ],
+};
 
-static RESOURCE_REQUIREMENTS: Mask = Mask { base: None, fields: &[("limits", Leaf), ("requests", Leaf)] };
+static RESOURCE_REQUIREMENTS: Mask = Mask {
+    base: None,
+    fields: &[("limits", Leaf), ("requests", Leaf)],
+};
 
-static VOLUME_MOUNT: Mask =
-    Mask { base: None, fields: &[("name", Leaf), ("mountPath", Leaf), ("readOnly", Leaf), ("subPath", Leaf), ("mountPropagation", Leaf)] };
+static VOLUME_MOUNT: Mask = Mask {
+    base: None,
+    fields: &[
+        ("name", Leaf),
+        ("mountPath", Leaf),
+        ("readOnly", Leaf),
+        ("subPath", Leaf),
+        ("mountPropagation", Leaf),
+    ],
+};
 
 static PROBE: Mask = Mask {
     base: None,
@@ -193,16 +250,34 @@ static PROBE: Mask = Mask {
 
 static HTTP_GET_ACTION: Mask = Mask {
     base: None,
-    fields: &[("path", Leaf), ("port", Leaf), ("host", Leaf), ("scheme", Leaf), ("httpHeaders", List(&HTTP_HEADER))],
+    fields: &[
+        ("path", Leaf),
+        ("port", Leaf),
+        ("host", Leaf),
+        ("scheme", Leaf),
+        ("httpHeaders", List(&HTTP_HEADER)),
+    ],
 };
 
-static HTTP_HEADER: Mask = Mask { base: None, fields: &[("name", Leaf), ("value", Leaf)] };
+static HTTP_HEADER: Mask = Mask {
+    base: None,
+    fields: &[("name", Leaf), ("value", Leaf)],
+};
 
-static TCP_SOCKET_ACTION: Mask = Mask { base: None, fields: &[("port", Leaf), ("host", Leaf)] };
+static TCP_SOCKET_ACTION: Mask = Mask {
+    base: None,
+    fields: &[("port", Leaf), ("host", Leaf)],
+};
 
-static EXEC_ACTION: Mask = Mask { base: None, fields: &[("command", Leaf)] };
+static EXEC_ACTION: Mask = Mask {
+    base: None,
+    fields: &[("command", Leaf)],
+};
 
-static GRPC_ACTION: Mask = Mask { base: None, fields: &[("port", Leaf), ("service", Leaf)] };
+static GRPC_ACTION: Mask = Mask {
+    base: None,
+    fields: &[("port", Leaf), ("service", Leaf)],
+};
 
 static SECURITY_CONTEXT: Mask = Mask {
     base: None,
@@ -221,9 +296,15 @@ static SECURITY_CONTEXT: Mask = Mask {
     ],
 };
 
-static CAPABILITIES: Mask = Mask { base: None, fields: &[("add", Leaf), ("drop", Leaf)] };
+static CAPABILITIES: Mask = Mask {
+    base: None,
+    fields: &[("add", Leaf), ("drop", Leaf)],
+};
 
-static SECCOMP_PROFILE: Mask = Mask { base: None, fields: &[("type", Leaf), ("localhostProfile", Leaf)] };
+static SECCOMP_PROFILE: Mask = Mask {
+    base: None,
+    fields: &[("type", Leaf), ("localhostProfile", Leaf)],
+};
 
 static POD_SECURITY_CONTEXT: Mask = Mask {
     base: None,
@@ -253,15 +334,35 @@ static VOLUME: Mask = Mask {
     ],
 };
 
-static SECRET_VOLUME_SOURCE: Mask =
-    Mask { base: None, fields: &[("secretName", Leaf), ("items", List(&KEY_TO_PATH)), ("defaultMode", Leaf), ("optional", Leaf)] };
+static SECRET_VOLUME_SOURCE: Mask = Mask {
+    base: None,
+    fields: &[
+        ("secretName", Leaf),
+        ("items", List(&KEY_TO_PATH)),
+        ("defaultMode", Leaf),
+        ("optional", Leaf),
+    ],
+};
 
-static CONFIG_MAP_VOLUME_SOURCE: Mask =
-    Mask { base: None, fields: &[("name", Leaf), ("items", List(&KEY_TO_PATH)), ("defaultMode", Leaf), ("optional", Leaf)] };
+static CONFIG_MAP_VOLUME_SOURCE: Mask = Mask {
+    base: None,
+    fields: &[
+        ("name", Leaf),
+        ("items", List(&KEY_TO_PATH)),
+        ("defaultMode", Leaf),
+        ("optional", Leaf),
+    ],
+};
 
-static KEY_TO_PATH: Mask = Mask { base: None, fields: &[("key", Leaf), ("path", Leaf), ("mode", Leaf)] };
+static KEY_TO_PATH: Mask = Mask {
+    base: None,
+    fields: &[("key", Leaf), ("path", Leaf), ("mode", Leaf)],
+};
 
-static PROJECTED_VOLUME_SOURCE: Mask = Mask { base: None, fields: &[("sources", List(&VOLUME_PROJECTION)), ("defaultMode", Leaf)] };
+static PROJECTED_VOLUME_SOURCE: Mask = Mask {
+    base: None,
+    fields: &[("sources", List(&VOLUME_PROJECTION)), ("defaultMode", Leaf)],
+};
 
 static VOLUME_PROJECTION: Mask = Mask {
     base: None,
@@ -273,16 +374,30 @@ static VOLUME_PROJECTION: Mask = Mask {
     ],
 };
 
-static OBJECT_PROJECTION: Mask = Mask { base: None, fields: &[("name", Leaf), ("items", List(&KEY_TO_PATH)), ("optional", Leaf)] };
+static OBJECT_PROJECTION: Mask = Mask {
+    base: None,
+    fields: &[("name", Leaf), ("items", List(&KEY_TO_PATH)), ("optional", Leaf)],
+};
 
-static SERVICE_ACCOUNT_TOKEN_PROJECTION: Mask =
-    Mask { base: None, fields: &[("audience", Leaf), ("expirationSeconds", Leaf), ("path", Leaf)] };
+static SERVICE_ACCOUNT_TOKEN_PROJECTION: Mask = Mask {
+    base: None,
+    fields: &[("audience", Leaf), ("expirationSeconds", Leaf), ("path", Leaf)],
+};
 
-static EMPTY_DIR_VOLUME_SOURCE: Mask = Mask { base: None, fields: &[("medium", Leaf), ("sizeLimit", Leaf)] };
+static EMPTY_DIR_VOLUME_SOURCE: Mask = Mask {
+    base: None,
+    fields: &[("medium", Leaf), ("sizeLimit", Leaf)],
+};
 
-static PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE: Mask = Mask { base: None, fields: &[("claimName", Leaf), ("readOnly", Leaf)] };
+static PERSISTENT_VOLUME_CLAIM_VOLUME_SOURCE: Mask = Mask {
+    base: None,
+    fields: &[("claimName", Leaf), ("readOnly", Leaf)],
+};
 
-static HOST_PATH_VOLUME_SOURCE: Mask = Mask { base: None, fields: &[("path", Leaf), ("type", Leaf)] };
+static HOST_PATH_VOLUME_SOURCE: Mask = Mask {
+    base: None,
+    fields: &[("path", Leaf), ("type", Leaf)],
+};
 
 /// Where Kubernetes pod parts sit in the kinds that embed them: `(apiVersion, kind, JSON
 /// pointer, mask)`.
@@ -291,7 +406,12 @@ static EMBEDDED: &[(&str, &str, &str, &Mask)] = &[
     ("serving.knative.dev/v1", "Configuration", "/spec/template", &REVISION_TEMPLATE),
     ("serving.knative.dev/v1", "Revision", "/spec", &REVISION_SPEC),
     ("sources.knative.dev/v1", "ContainerSource", "/spec/template", &POD_TEMPLATE),
-    ("sources.knative.dev/v1alpha1", "RabbitmqSource", "/spec/rabbitmqClusterReference/connectionSecret", &LOCAL_OBJECT_REFERENCE),
+    (
+        "sources.knative.dev/v1alpha1",
+        "RabbitmqSource",
+        "/spec/rabbitmqClusterReference/connectionSecret",
+        &LOCAL_OBJECT_REFERENCE,
+    ),
 ];
 
 /// Checks the Kubernetes parts embedded in an object of kind `kind` against Knative's field
@@ -383,7 +503,6 @@ fn remove_lost_fields(given: &mut Value, decoded: &Value, path: &str, errs: &mut
 // Validation
 // ---------------------------------------------------------------------------------------------
 
-
 /// Environment variables Serving reserves for itself (RT-01).
 pub const RESERVED_ENV_VARS: &[&str] = &["PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION"];
 
@@ -420,10 +539,15 @@ fn volume_sources(v: &Volume) -> Vec<&'static str> {
 
 /// The handlers set on a probe.
 fn probe_handlers(p: &Probe) -> Vec<&'static str> {
-    [(p.http_get.is_some(), "httpGet"), (p.tcp_socket.is_some(), "tcpSocket"), (p.exec.is_some(), "exec"), (p.grpc.is_some(), "grpc")]
-        .into_iter()
-        .filter_map(|(set, name)| set.then_some(name))
-        .collect()
+    [
+        (p.http_get.is_some(), "httpGet"),
+        (p.tcp_socket.is_some(), "tcpSocket"),
+        (p.exec.is_some(), "exec"),
+        (p.grpc.is_some(), "grpc"),
+    ]
+    .into_iter()
+    .filter_map(|(set, name)| set.then_some(name))
+    .collect()
 }
 
 /// True for a container that sets nothing (`{}`, or only empty lists and names).
@@ -447,7 +571,9 @@ pub fn check_quantity(q: &Quantity) -> Result<(), String> {
     let (number, suffix) = body.split_at(split);
     let digits = number.chars().filter(char::is_ascii_digit).count();
     if digits == 0 || number.matches('.').count() > 1 {
-        return Err(format!("quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' (got {s:?})"));
+        return Err(format!(
+            "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' (got {s:?})"
+        ));
     }
     let known = ["", "n", "u", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
     if known.contains(&suffix) {
@@ -465,7 +591,10 @@ pub fn check_quantity(q: &Quantity) -> Result<(), String> {
 /// Checks the labels and annotations of a template's metadata.
 pub fn validate_template_metadata(meta: &ObjectMeta, path: &str) -> Vec<FieldError> {
     let mut errs = crate::meta::validate_labels(meta.labels.as_ref(), &field(path, "labels"));
-    errs.extend(crate::meta::validate_annotations(meta.annotations.as_ref(), &field(path, "annotations")));
+    errs.extend(crate::meta::validate_annotations(
+        meta.annotations.as_ref(),
+        &field(path, "annotations"),
+    ));
     errs
 }
 
@@ -490,8 +619,12 @@ pub fn validate_serving_pod(spec: &PodSpec, path: &str) -> Vec<FieldError> {
         errs.extend(check_ids(sc.run_as_user, sc.run_as_group, &field(path, "securityContext")));
     }
     let init_containers = list(&spec.init_containers);
-    let mounted: BTreeSet<&str> =
-        spec.containers.iter().chain(init_containers).flat_map(|c| list(&c.volume_mounts).iter().map(|m| m.name.as_str())).collect();
+    let mounted: BTreeSet<&str> = spec
+        .containers
+        .iter()
+        .chain(init_containers)
+        .flat_map(|c| list(&c.volume_mounts).iter().map(|m| m.name.as_str()))
+        .collect();
     let mut volumes = BTreeMap::new();
     for (i, v) in list(&spec.volumes).iter().enumerate() {
         let p = index(&field(path, "volumes"), i);
@@ -499,7 +632,10 @@ pub fn validate_serving_pod(spec: &PodSpec, path: &str) -> Vec<FieldError> {
             errs.push(FieldError::new(field(&p, "name"), format!("duplicate volume name {:?}", v.name)));
         }
         if !mounted.contains(v.name.as_str()) {
-            errs.push(FieldError::new(field(&p, "name"), format!("volume with name {:?} not mounted", v.name)));
+            errs.push(FieldError::new(
+                field(&p, "name"),
+                format!("volume with name {:?} not mounted", v.name),
+            ));
         }
         errs.extend(validate_volume(v, &p));
     }
@@ -513,7 +649,12 @@ pub fn validate_serving_pod(spec: &PodSpec, path: &str) -> Vec<FieldError> {
     let containers = field(path, "containers");
     match spec.containers.len() {
         0 => errs.push(FieldError::missing(containers.clone())),
-        1 => errs.extend(validate_container(&spec.containers[0], &index(&containers, 0), ContainerRole::User, &volumes)),
+        1 => errs.extend(validate_container(
+            &spec.containers[0],
+            &index(&containers, 0),
+            ContainerRole::User,
+            &volumes,
+        )),
         _ => {
             if ports == 0 {
                 errs.push(FieldError::missing(field(path, "containers[*].ports")));
@@ -524,7 +665,11 @@ pub fn validate_serving_pod(spec: &PodSpec, path: &str) -> Vec<FieldError> {
                 if !names.insert(c.name.as_str()) {
                     errs.push(FieldError::new(field(&p, "name"), format!("duplicate container name {:?}", c.name)));
                 }
-                let role = if list(&c.ports).is_empty() { ContainerRole::Sidecar } else { ContainerRole::User };
+                let role = if list(&c.ports).is_empty() {
+                    ContainerRole::Sidecar
+                } else {
+                    ContainerRole::User
+                };
                 errs.extend(validate_container(c, &p, role, &volumes));
             }
         }
@@ -539,7 +684,10 @@ pub fn validate_serving_pod(spec: &PodSpec, path: &str) -> Vec<FieldError> {
     }
     if let Some(sa) = &spec.service_account_name {
         if let Err(e) = crate::meta::check_dns1123_subdomain(sa) {
-            errs.push(FieldError::new(field(path, "serviceAccountName"), format!("invalid value {sa:?}: {e}")));
+            errs.push(FieldError::new(
+                field(path, "serviceAccountName"),
+                format!("invalid value {sa:?}: {e}"),
+            ));
         }
     }
     errs
@@ -611,7 +759,10 @@ fn validate_volume(v: &Volume, path: &str) -> Vec<FieldError> {
             "expected exactly one, got neither: configMap, emptyDir, persistentVolumeClaim, projected, secret",
         )),
         [_] => {}
-        many => errs.push(FieldError::new(path.to_string(), format!("expected exactly one, got both: {}", many.join(", ")))),
+        many => errs.push(FieldError::new(
+            path.to_string(),
+            format!("expected exactly one, got both: {}", many.join(", ")),
+        )),
     }
     if let Some(s) = &v.secret {
         errs.extend(validate_items(&s.items, &field(path, "secret")));
@@ -647,9 +798,10 @@ fn validate_volume(v: &Volume, path: &str) -> Vec<FieldError> {
                 set.push("downwardAPI");
             }
             match set.len() {
-                0 => {
-                    errs.push(FieldError::new(sp, "expected exactly one, got neither: configMap, downwardAPI, secret, serviceAccountToken"))
-                }
+                0 => errs.push(FieldError::new(
+                    sp,
+                    "expected exactly one, got neither: configMap, downwardAPI, secret, serviceAccountToken",
+                )),
                 1 => {}
                 _ => errs.push(FieldError::new(sp, format!("expected exactly one, got both: {}", set.join(", ")))),
             }
@@ -682,7 +834,10 @@ fn validate_env(env: &[EnvVar], path: &str, reserved: &[&str]) -> Vec<FieldError
         if e.name.is_empty() {
             errs.push(FieldError::missing(field(&p, "name")));
         } else if reserved.contains(&e.name.as_str()) {
-            errs.push(FieldError::new(field(&p, "name"), format!("{:?} is a reserved environment variable", e.name)));
+            errs.push(FieldError::new(
+                field(&p, "name"),
+                format!("{:?} is a reserved environment variable", e.name),
+            ));
         }
         if let Some(from) = &e.value_from {
             let fp = field(&p, "valueFrom");
@@ -720,17 +875,24 @@ fn validate_env(env: &[EnvVar], path: &str, reserved: &[&str]) -> Vec<FieldError
 fn validate_probe(probe: &Probe, path: &str, role: ContainerRole, port_name: &str, readiness: bool) -> Vec<FieldError> {
     let mut errs = Vec::new();
     match probe_handlers(probe).as_slice() {
-        [] => errs.push(FieldError::new(path.to_string(), "expected exactly one, got neither: exec, grpc, httpGet, tcpSocket")),
+        [] => errs.push(FieldError::new(
+            path.to_string(),
+            "expected exactly one, got neither: exec, grpc, httpGet, tcpSocket",
+        )),
         [_] => {}
-        many => errs.push(FieldError::new(path.to_string(), format!("expected exactly one, got both: {}", many.join(", ")))),
+        many => errs.push(FieldError::new(
+            path.to_string(),
+            format!("expected exactly one, got both: {}", many.join(", ")),
+        )),
     }
     // A port of 0 (or "") is unset: the serving port for the user container.
     let check_port = |port: &IntOrString, name: &str, errs: &mut Vec<FieldError>| {
         let p = field(path, name);
         match (role, port) {
-            (ContainerRole::User, IntOrString::String(s)) if !s.is_empty() && s != port_name => {
-                errs.push(FieldError::new(p, format!("invalid value {s:?}: probe port must match container port")))
-            }
+            (ContainerRole::User, IntOrString::String(s)) if !s.is_empty() && s != port_name => errs.push(FieldError::new(
+                p,
+                format!("invalid value {s:?}: probe port must match container port"),
+            )),
             (ContainerRole::Sidecar, IntOrString::Int(0)) => errs.push(FieldError::new(p, "probe port must be specified")),
             (ContainerRole::Sidecar, IntOrString::String(s)) if s.is_empty() => {
                 errs.push(FieldError::new(p, "probe port must be specified"))
@@ -756,10 +918,16 @@ fn validate_probe(probe: &Probe, path: &str, role: ContainerRole, port_name: &st
         bound(probe.success_threshold.or(Some(1)), "successThreshold", 1, &mut errs);
         if probe.period_seconds.unwrap_or(0) == 0 {
             if probe.failure_threshold.unwrap_or(0) != 0 {
-                errs.push(FieldError::new(field(path, "failureThreshold"), "failureThreshold is disallowed when periodSeconds is zero"));
+                errs.push(FieldError::new(
+                    field(path, "failureThreshold"),
+                    "failureThreshold is disallowed when periodSeconds is zero",
+                ));
             }
             if probe.timeout_seconds.unwrap_or(0) != 0 {
-                errs.push(FieldError::new(field(path, "timeoutSeconds"), "timeoutSeconds is disallowed when periodSeconds is zero"));
+                errs.push(FieldError::new(
+                    field(path, "timeoutSeconds"),
+                    "timeoutSeconds is disallowed when periodSeconds is zero",
+                ));
             }
         } else {
             bound(probe.timeout_seconds.or(Some(1)), "timeoutSeconds", 1, &mut errs);
@@ -821,19 +989,31 @@ fn validate_container(c: &Container, path: &str, role: ContainerRole, volumes: &
                 errs.push(FieldError::disallowed(field(&p, "hostIP")));
             }
             if RESERVED_PORTS.contains(&port.container_port) {
-                errs.push(FieldError::new(field(&p, "containerPort"), format!("{} is a reserved port", port.container_port)));
+                errs.push(FieldError::new(
+                    field(&p, "containerPort"),
+                    format!("{} is a reserved port", port.container_port),
+                ));
             }
             if !(0..=65535).contains(&port.container_port) {
-                errs.push(FieldError::new(field(&p, "containerPort"), format!("expected 0 <= {} <= 65535", port.container_port)));
+                errs.push(FieldError::new(
+                    field(&p, "containerPort"),
+                    format!("expected 0 <= {} <= 65535", port.container_port),
+                ));
             }
             if let Some(name) = &port.name {
                 if !["", "h2c", "http1"].contains(&name.as_str()) {
-                    errs.push(FieldError::new(field(&p, "name"), format!("port name {name:?} must be empty, \"h2c\" or \"http1\"")));
+                    errs.push(FieldError::new(
+                        field(&p, "name"),
+                        format!("port name {name:?} must be empty, \"h2c\" or \"http1\""),
+                    ));
                 }
             }
             if let Some(proto) = &port.protocol {
                 if !proto.is_empty() && proto != "TCP" {
-                    errs.push(FieldError::new(field(&p, "protocol"), format!("invalid value {proto:?}: only TCP is supported")));
+                    errs.push(FieldError::new(
+                        field(&p, "protocol"),
+                        format!("invalid value {proto:?}: only TCP is supported"),
+                    ));
                 }
             }
         }
@@ -875,16 +1055,25 @@ fn validate_container(c: &Container, path: &str, role: ContainerRole, volumes: &
         if m.mount_path.is_empty() {
             errs.push(FieldError::missing(field(&p, "mountPath")));
         } else if ["/", "/dev", "/dev/log"].contains(&clean.as_str()) {
-            errs.push(FieldError::new(field(&p, "mountPath"), format!("mountPath {clean:?} is a reserved path")));
+            errs.push(FieldError::new(
+                field(&p, "mountPath"),
+                format!("mountPath {clean:?} is a reserved path"),
+            ));
         } else if !m.mount_path.starts_with('/') {
             errs.push(FieldError::invalid(field(&p, "mountPath"), &m.mount_path));
         } else if seen_paths.contains(&clean) {
-            errs.push(FieldError::new(field(&p, "mountPath"), format!("invalid value: {:?} must be unique", m.mount_path)));
+            errs.push(FieldError::new(
+                field(&p, "mountPath"),
+                format!("invalid value: {:?} must be unique", m.mount_path),
+            ));
         }
         seen_paths.insert(clean);
         if let Some(v) = volumes.get(m.name.as_str()) {
             if !is_writable(v) && m.read_only != Some(true) {
-                errs.push(FieldError::new(field(&p, "readOnly"), "volume mount should be readOnly for this type of volume"));
+                errs.push(FieldError::new(
+                    field(&p, "readOnly"),
+                    "volume mount should be readOnly for this type of volume",
+                ));
             }
             if v.persistent_volume_claim.as_ref().is_some_and(|c| c.read_only == Some(true)) && m.read_only != Some(true) {
                 errs.push(FieldError::new(field(&p, "readOnly"), "volume is readOnly but volume mount is not"));
@@ -892,7 +1081,10 @@ fn validate_container(c: &Container, path: &str, role: ContainerRole, volumes: &
         }
         if let Some(mp) = &m.mount_propagation {
             if mp != "None" && mp != "HostToContainer" {
-                errs.push(FieldError::new(field(&p, "mountPropagation"), "mount propagation should be set to None or HostToContainer"));
+                errs.push(FieldError::new(
+                    field(&p, "mountPropagation"),
+                    "mount propagation should be set to None or HostToContainer",
+                ));
             }
         }
     }
@@ -908,7 +1100,11 @@ fn validate_container(c: &Container, path: &str, role: ContainerRole, volumes: &
             }
         }
     } else {
-        let port_name = list(&c.ports).first().and_then(|p| p.name.as_deref()).filter(|n| !n.is_empty()).unwrap_or("http");
+        let port_name = list(&c.ports)
+            .first()
+            .and_then(|p| p.name.as_deref())
+            .filter(|n| !n.is_empty())
+            .unwrap_or("http");
         for (probe, name, readiness) in probes {
             if let Some(probe) = probe {
                 errs.extend(validate_probe(probe, &field(path, name), role, port_name, readiness));
@@ -971,7 +1167,13 @@ fn check_tagged(name: &str) -> Result<(), String> {
         Some((first, rest)) if first.contains(['.', ':']) => (Some(first), rest),
         _ => (None, base.as_str()),
     };
-    check_element("repository", repo, |c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-./".contains(c), 2, 255)?;
+    check_element(
+        "repository",
+        repo,
+        |c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-./".contains(c),
+        2,
+        255,
+    )?;
     if let Some(r) = registry {
         check_registry(r)?;
     }
@@ -1002,11 +1204,17 @@ mod tests {
     use serde_json::json;
 
     fn container(image: &str) -> Container {
-        Container { image: Some(image.into()), ..Default::default() }
+        Container {
+            image: Some(image.into()),
+            ..Default::default()
+        }
     }
 
     fn port(n: i32) -> ContainerPort {
-        ContainerPort { container_port: n, ..Default::default() }
+        ContainerPort {
+            container_port: n,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -1043,48 +1251,94 @@ mod tests {
         let errs = validate_serving_pod(&PodSpec::default(), "spec");
         assert_eq!(errs, vec![FieldError::missing("spec.containers")]);
 
-        let mut two = PodSpec { containers: vec![container("img"), container("img2")], ..Default::default() };
+        let mut two = PodSpec {
+            containers: vec![container("img"), container("img2")],
+            ..Default::default()
+        };
         two.containers[0].name = "a".into();
         two.containers[1].name = "b".into();
         let errs = validate_serving_pod(&two, "spec");
         assert!(errs.iter().any(|e| e.path == "spec.containers[*].ports"), "{errs:?}");
 
-        let mut ports = PodSpec { containers: vec![container("img")], ..Default::default() };
+        let mut ports = PodSpec {
+            containers: vec![container("img")],
+            ..Default::default()
+        };
         ports.containers[0].ports = Some(vec![port(8080), port(9000)]);
         let errs = validate_serving_pod(&ports, "spec");
         assert!(errs.iter().any(|e| e.message.contains("more than one container port")), "{errs:?}");
 
-        let mut env = PodSpec { containers: vec![container("img")], ..Default::default() };
-        env.containers[0].env = Some(vec![EnvVar { name: "PORT".into(), value: Some("1".into()), value_from: None }]);
+        let mut env = PodSpec {
+            containers: vec![container("img")],
+            ..Default::default()
+        };
+        env.containers[0].env = Some(vec![EnvVar {
+            name: "PORT".into(),
+            value: Some("1".into()),
+            value_from: None,
+        }]);
         let errs = validate_serving_pod(&env, "spec");
         assert_eq!(errs[0].path, "spec.containers[0].env[0].name");
 
-        let blank = PodSpec { containers: vec![Container { ports: Some(vec![]), ..Default::default() }], ..Default::default() };
-        assert_eq!(validate_serving_pod(&blank, "spec"), vec![FieldError::missing("spec.containers[0]")]);
+        let blank = PodSpec {
+            containers: vec![Container {
+                ports: Some(vec![]),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            validate_serving_pod(&blank, "spec"),
+            vec![FieldError::missing("spec.containers[0]")]
+        );
     }
 
     #[test]
     fn probes_target_the_serving_port() {
-        let mut pod = PodSpec { containers: vec![container("img")], ..Default::default() };
+        let mut pod = PodSpec {
+            containers: vec![container("img")],
+            ..Default::default()
+        };
         pod.containers[0].ports = Some(vec![port(5000)]);
-        let tcp = |p: IntOrString| Some(Probe { tcp_socket: Some(TCPSocketAction { port: p, host: None }), ..Default::default() });
+        let tcp = |p: IntOrString| {
+            Some(Probe {
+                tcp_socket: Some(TCPSocketAction { port: p, host: None }),
+                ..Default::default()
+            })
+        };
         pod.containers[0].readiness_probe = tcp(IntOrString::String("metrics".into()));
         let errs = validate_serving_pod(&pod, "spec");
         assert_eq!(errs[0].path, "spec.containers[0].readinessProbe.tcpSocket.port");
         pod.containers[0].readiness_probe = tcp(IntOrString::String("http".into()));
         assert!(validate_serving_pod(&pod, "spec").is_empty());
-        pod.containers[0].readiness_probe =
-            Some(Probe { http_get: Some(HTTPGetAction { path: Some("/".into()), ..Default::default() }), ..Default::default() });
+        pod.containers[0].readiness_probe = Some(Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some("/".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
         assert!(validate_serving_pod(&pod, "spec").is_empty());
     }
 
     #[test]
     fn volumes_must_be_mounted_and_exist() {
-        let mut pod = PodSpec { containers: vec![container("img")], ..Default::default() };
-        pod.volumes = Some(vec![Volume { name: "v".into(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Default::default() }]);
+        let mut pod = PodSpec {
+            containers: vec![container("img")],
+            ..Default::default()
+        };
+        pod.volumes = Some(vec![Volume {
+            name: "v".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        }]);
         let errs = validate_serving_pod(&pod, "spec");
         assert!(errs[0].message.contains("not mounted"));
-        pod.containers[0].volume_mounts = Some(vec![VolumeMount { name: "w".into(), mount_path: "/data".into(), ..Default::default() }]);
+        pod.containers[0].volume_mounts = Some(vec![VolumeMount {
+            name: "w".into(),
+            mount_path: "/data".into(),
+            ..Default::default()
+        }]);
         let errs = validate_serving_pod(&pod, "spec");
         assert!(errs.iter().any(|e| e.message == "volumeMount has no matching volume"), "{errs:?}");
     }
@@ -1160,7 +1414,13 @@ mod tests {
         expected["spec"]["traffic"] = json!([{"latestRevision": true, "percent": 100}]);
         let stored = obj.to_value();
         assert_eq!(stored, expected);
-        assert_eq!(crate::KnativeObject::from_value(stored).map(|mut o| { o.apply_defaults(); o }), Ok(obj));
+        assert_eq!(
+            crate::KnativeObject::from_value(stored).map(|mut o| {
+                o.apply_defaults();
+                o
+            }),
+            Ok(obj)
+        );
     }
 
     #[test]
@@ -1174,7 +1434,10 @@ mod tests {
         let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(
             paths,
-            ["spec.template.spec.containers[0].env[1].valueFrom.fileKeyRef", "spec.template.spec.containers[0].resizePolicy"]
+            [
+                "spec.template.spec.containers[0].env[1].valueFrom.fileKeyRef",
+                "spec.template.spec.containers[0].resizePolicy"
+            ]
         );
         assert!(errs.iter().all(|e| e.message.starts_with("unknown field `")), "{errs:?}");
         let mut obj = obj.expect("decodes once the unknown fields are removed");
@@ -1186,7 +1449,11 @@ mod tests {
     }
 
     fn check(kind: &str, mut object: Value) -> (Vec<FieldError>, Value) {
-        let api = if kind == "ContainerSource" { "sources.knative.dev/v1" } else { "serving.knative.dev/v1" };
+        let api = if kind == "ContainerSource" {
+            "sources.knative.dev/v1"
+        } else {
+            "serving.knative.dev/v1"
+        };
         let errs = check_embedded_fields(api, kind, &mut object);
         (errs, object)
     }
@@ -1212,9 +1479,20 @@ mod tests {
                 "spec.template.spec.hostUsers",
             ]
         );
-        assert!(errs[3].message.starts_with("unknown field `hostUsers`, expected one of `containers`, "), "{}", errs[0].message);
-        assert!(errs[3].message.ends_with("`hostname`, `containerConcurrency`, `timeoutSeconds`, `responseStartTimeoutSeconds`, `idleTimeoutSeconds`"));
-        assert_eq!(errs[1].message, "unknown field `pathh`, expected one of `path`, `port`, `host`, `scheme`, `httpHeaders`");
+        assert!(
+            errs[3]
+                .message
+                .starts_with("unknown field `hostUsers`, expected one of `containers`, "),
+            "{}",
+            errs[0].message
+        );
+        assert!(errs[3]
+            .message
+            .ends_with("`hostname`, `containerConcurrency`, `timeoutSeconds`, `responseStartTimeoutSeconds`, `idleTimeoutSeconds`"));
+        assert_eq!(
+            errs[1].message,
+            "unknown field `pathh`, expected one of `path`, `port`, `host`, `scheme`, `httpHeaders`"
+        );
         assert_eq!(
             left,
             json!({"spec": {"template": {"spec": {"containerConcurrency": 1,
@@ -1235,10 +1513,16 @@ mod tests {
         let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(
             paths,
-            ["spec.template.metadata.uid", "spec.template.spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].bogus"]
+            [
+                "spec.template.metadata.uid",
+                "spec.template.spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].bogus"
+            ]
         );
         assert_eq!(errs[1].message, "unknown field `bogus`");
-        assert_eq!(left["spec"]["template"]["spec"]["tolerations"], json!([{"key": "k", "operator": "Exists"}]));
+        assert_eq!(
+            left["spec"]["template"]["spec"]["tolerations"],
+            json!([{"key": "k", "operator": "Exists"}])
+        );
     }
 
     #[test]
@@ -1247,7 +1531,10 @@ mod tests {
         let errs = check_embedded_fields("sources.knative.dev/v1alpha1", "RabbitmqSource", &mut v);
         assert_eq!(
             errs,
-            vec![FieldError::new("spec.rabbitmqClusterReference.connectionSecret.nmae", "unknown field `nmae`, expected `name`")]
+            vec![FieldError::new(
+                "spec.rabbitmqClusterReference.connectionSecret.nmae",
+                "unknown field `nmae`, expected `name`"
+            )]
         );
     }
 }

@@ -47,31 +47,102 @@ const fn kind(
     singular: &'static str,
     short_names: &'static [&'static str],
 ) -> KindInfo {
-    KindInfo { group, version, kind, plural, singular, short_names, namespaced: true }
+    KindInfo {
+        group,
+        version,
+        kind,
+        plural,
+        singular,
+        short_names,
+        namespaced: true,
+    }
 }
 
 static KINDS: &[KindInfo] = &[
     kind("serving.knative.dev", "v1", "Service", "services", "service", &["kservice", "ksvc"]),
-    kind("serving.knative.dev", "v1", "Configuration", "configurations", "configuration", &["config", "cfg"]),
+    kind(
+        "serving.knative.dev",
+        "v1",
+        "Configuration",
+        "configurations",
+        "configuration",
+        &["config", "cfg"],
+    ),
     kind("serving.knative.dev", "v1", "Revision", "revisions", "revision", &["rev"]),
     kind("serving.knative.dev", "v1", "Route", "routes", "route", &["rt"]),
     kind("eventing.knative.dev", "v1", "Broker", "brokers", "broker", &[]),
     kind("eventing.knative.dev", "v1", "Trigger", "triggers", "trigger", &[]),
     kind("messaging.knative.dev", "v1", "Channel", "channels", "channel", &["ch"]),
-    kind("messaging.knative.dev", "v1", "InMemoryChannel", "inmemorychannels", "inmemorychannel", &["imc"]),
-    kind("messaging.knative.dev", "v1", "Subscription", "subscriptions", "subscription", &["sub"]),
+    kind(
+        "messaging.knative.dev",
+        "v1",
+        "InMemoryChannel",
+        "inmemorychannels",
+        "inmemorychannel",
+        &["imc"],
+    ),
+    kind(
+        "messaging.knative.dev",
+        "v1",
+        "Subscription",
+        "subscriptions",
+        "subscription",
+        &["sub"],
+    ),
     kind("flows.knative.dev", "v1", "Sequence", "sequences", "sequence", &[]),
     kind("flows.knative.dev", "v1", "Parallel", "parallels", "parallel", &[]),
     kind("sources.knative.dev", "v1", "PingSource", "pingsources", "pingsource", &[]),
     kind("sources.knative.dev", "v1", "SinkBinding", "sinkbindings", "sinkbinding", &[]),
-    kind("sources.knative.dev", "v1", "ContainerSource", "containersources", "containersource", &[]),
-    kind("sources.knative.dev", "v1", "ApiServerSource", "apiserversources", "apiserversource", &[]),
+    kind(
+        "sources.knative.dev",
+        "v1",
+        "ContainerSource",
+        "containersources",
+        "containersource",
+        &[],
+    ),
+    kind(
+        "sources.knative.dev",
+        "v1",
+        "ApiServerSource",
+        "apiserversources",
+        "apiserversource",
+        &[],
+    ),
     kind("sources.knative.dev", "v1", "KafkaSource", "kafkasources", "kafkasource", &[]),
-    kind("sources.knative.dev", "v1alpha1", "GitHubSource", "githubsources", "githubsource", &[]),
-    kind("sources.knative.dev", "v1alpha1", "AwsSqsSource", "awssqssources", "awssqssource", &[]),
-    kind("sources.knative.dev", "v1alpha1", "RabbitmqSource", "rabbitmqsources", "rabbitmqsource", &["rmqsource"]),
+    kind(
+        "sources.knative.dev",
+        "v1alpha1",
+        "GitHubSource",
+        "githubsources",
+        "githubsource",
+        &[],
+    ),
+    kind(
+        "sources.knative.dev",
+        "v1alpha1",
+        "AwsSqsSource",
+        "awssqssources",
+        "awssqssource",
+        &[],
+    ),
+    kind(
+        "sources.knative.dev",
+        "v1alpha1",
+        "RabbitmqSource",
+        "rabbitmqsources",
+        "rabbitmqsource",
+        &["rmqsource"],
+    ),
     kind("eventing.knative.dev", "v1alpha1", "KafkaSink", "kafkasinks", "kafkasink", &[]),
-    kind("messaging.knative.dev", "v1beta1", "KafkaChannel", "kafkachannels", "kafkachannel", &["kc"]),
+    kind(
+        "messaging.knative.dev",
+        "v1beta1",
+        "KafkaChannel",
+        "kafkachannels",
+        "kafkachannel",
+        &["kc"],
+    ),
     kind("", "v1", "ConfigMap", "configmaps", "configmap", &["cm"]),
     kind("", "v1", "Secret", "secrets", "secret", &[]),
 ];
@@ -93,7 +164,9 @@ pub fn find_kind(name: &str) -> Option<&'static KindInfo> {
     KINDS.iter().find(|k| {
         k.is_named(resource)
             && (qualifier.eq_ignore_ascii_case(k.group)
-                || qualifier.split_once('.').is_some_and(|(v, g)| v.eq_ignore_ascii_case(k.version) && g.eq_ignore_ascii_case(k.group)))
+                || qualifier
+                    .split_once('.')
+                    .is_some_and(|(v, g)| v.eq_ignore_ascii_case(k.version) && g.eq_ignore_ascii_case(k.group)))
     })
 }
 
@@ -105,7 +178,9 @@ pub fn find_by_type(api_version: &str, kind: &str) -> Option<&'static KindInfo> 
 
 /// Finds a kind by the parts of its REST path: `/apis/{group}/{version}/.../{plural}`.
 pub fn find_by_plural(group: &str, version: &str, plural: &str) -> Option<&'static KindInfo> {
-    KINDS.iter().find(|k| k.group == group && k.version == version && k.plural == plural)
+    KINDS
+        .iter()
+        .find(|k| k.group == group && k.version == version && k.plural == plural)
 }
 
 /// Splits `apiVersion` into group and version (`v1` is the core group).
@@ -173,11 +248,18 @@ mod tests {
     #[test]
     fn similar_kinds_catch_one_typo_in_knative_groups() {
         for typo in ["Triger", "Trigegr", "Triggerr", "Trigger", "trigger", "Trxgger"] {
-            assert_eq!(find_similar("eventing.knative.dev", typo).map(|k| k.kind), Some("Trigger"), "{typo}");
+            assert_eq!(
+                find_similar("eventing.knative.dev", typo).map(|k| k.kind),
+                Some("Trigger"),
+                "{typo}"
+            );
         }
         // Real Knative kinds Sluice does not manage are not typos of the ones it does.
         for other in ["GitLabSource", "EventPolicy", "EventType", "RabbitmqBrokerConfig", "Trig"] {
-            assert!(find_similar("sources.knative.dev", other).is_none() && find_similar("eventing.knative.dev", other).is_none(), "{other}");
+            assert!(
+                find_similar("sources.knative.dev", other).is_none() && find_similar("eventing.knative.dev", other).is_none(),
+                "{other}"
+            );
         }
         // Outside Knative's groups only the case is forgiven.
         assert!(find_similar("", "Secrets").is_none());
@@ -192,7 +274,10 @@ mod tests {
         assert!(find_by_type("messaging.knative.dev/v1beta1", "InMemoryChannel").is_none());
         assert_eq!(find_by_type("v1", "ConfigMap").unwrap().api_version(), "v1");
         assert_eq!(find_by_plural("", "v1", "secrets").unwrap().kind, "Secret");
-        assert_eq!(find_by_plural("messaging.knative.dev", "v1beta1", "kafkachannels").unwrap().kind, "KafkaChannel");
+        assert_eq!(
+            find_by_plural("messaging.knative.dev", "v1beta1", "kafkachannels").unwrap().kind,
+            "KafkaChannel"
+        );
         assert!(find_by_type("v1", "Service").is_none());
     }
 }

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Affinity, Container, HostAlias, LocalObjectReference, PodDNSConfig, PodSecurityContext, PodSpec, Probe, TCPSocketAction,
-    Toleration, TopologySpreadConstraint, Volume,
+    Affinity, Container, HostAlias, LocalObjectReference, PodDNSConfig, PodSecurityContext, PodSpec, Probe, TCPSocketAction, Toleration,
+    TopologySpreadConstraint, Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -464,12 +464,21 @@ impl RevisionSpec {
             container_default_names(init, &mut taken, DEFAULT_INIT_CONTAINER_NAME);
         }
         let single = self.containers.len() == 1;
-        let writable: Vec<String> = self.volumes.iter().flatten().filter(|v| is_writable(v)).map(|v| v.name.clone()).collect();
+        let writable: Vec<String> = self
+            .volumes
+            .iter()
+            .flatten()
+            .filter(|v| is_writable(v))
+            .map(|v| v.name.clone())
+            .collect();
         for c in &mut self.containers {
             if single || c.ports.as_ref().is_some_and(|p| !p.is_empty()) {
                 let probe = c.readiness_probe.get_or_insert_with(Probe::default);
                 if probe.http_get.is_none() && probe.tcp_socket.is_none() && probe.exec.is_none() && probe.grpc.is_none() {
-                    probe.tcp_socket = Some(TCPSocketAction { port: IntOrString::Int(0), host: None });
+                    probe.tcp_socket = Some(TCPSocketAction {
+                        port: IntOrString::Int(0),
+                        host: None,
+                    });
                 }
             }
             if let Some(p) = &mut c.readiness_probe {
@@ -485,7 +494,10 @@ impl RevisionSpec {
                     }
                 }
             }
-            for probe in [&mut c.readiness_probe, &mut c.liveness_probe, &mut c.startup_probe].into_iter().flatten() {
+            for probe in [&mut c.readiness_probe, &mut c.liveness_probe, &mut c.startup_probe]
+                .into_iter()
+                .flatten()
+            {
                 if let Some(g) = &mut probe.grpc {
                     g.service.get_or_insert_with(String::new);
                 }
@@ -506,12 +518,16 @@ impl RevisionSpec {
         let mut errs = validate_serving_pod(&self.pod_spec(), path);
         if let Some(t) = self.timeout_seconds {
             if t != 0 && !(0..=MAX_TIMEOUT_SECONDS).contains(&t) {
-                errs.push(FieldError::new(field(path, "timeoutSeconds"), format!("expected 0 <= {t} <= {MAX_TIMEOUT_SECONDS}")));
+                errs.push(FieldError::new(
+                    field(path, "timeoutSeconds"),
+                    format!("expected 0 <= {t} <= {MAX_TIMEOUT_SECONDS}"),
+                ));
             }
         }
-        for (v, name) in
-            [(self.response_start_timeout_seconds, "responseStartTimeoutSeconds"), (self.idle_timeout_seconds, "idleTimeoutSeconds")]
-        {
+        for (v, name) in [
+            (self.response_start_timeout_seconds, "responseStartTimeoutSeconds"),
+            (self.idle_timeout_seconds, "idleTimeoutSeconds"),
+        ] {
             if let Some(v) = v {
                 let max = self.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS).max(MAX_TIMEOUT_SECONDS);
                 if v != 0 && !(0..=max).contains(&v) {
@@ -567,7 +583,10 @@ impl RevisionTemplateSpec {
             errs.extend(validate_template_metadata(m, &meta_path));
             if let Some(gen) = m.generate_name.as_deref().filter(|g| !g.is_empty()) {
                 if let Err(e) = crate::meta::check_dns1035_label(&format!("{gen}a")) {
-                    errs.push(FieldError::new(field(&meta_path, "generateName"), format!("not a DNS 1035 label prefix: {e}")));
+                    errs.push(FieldError::new(
+                        field(&meta_path, "generateName"),
+                        format!("not a DNS 1035 label prefix: {e}"),
+                    ));
                 }
             }
         }
@@ -575,13 +594,20 @@ impl RevisionTemplateSpec {
         if let Some(a) = self.annotations() {
             errs.extend(autoscaling::validate_annotations(a, &annotations_path));
         }
-        errs.extend(validate_duration_annotation(self.annotations(), PROGRESS_DEADLINE, &annotations_path));
+        errs.extend(validate_duration_annotation(
+            self.annotations(),
+            PROGRESS_DEADLINE,
+            &annotations_path,
+        ));
         if let Some(name) = self.name() {
             let name_path = field(&meta_path, "name");
             if let Err(e) = crate::meta::check_dns1035_label(name) {
                 errs.push(FieldError::new(name_path, format!("not a DNS 1035 label: {e}")));
             } else if !name.starts_with(&format!("{parent}-")) {
-                errs.push(FieldError::new(name_path, format!("invalid value: {name:?} must have prefix \"{parent}-\"")));
+                errs.push(FieldError::new(
+                    name_path,
+                    format!("invalid value: {name:?} must have prefix \"{parent}-\""),
+                ));
             }
         }
         errs
@@ -591,7 +617,10 @@ impl RevisionTemplateSpec {
     fn validate_update(&self, old: &RevisionTemplateSpec, path: &str) -> Vec<FieldError> {
         match self.name() {
             Some(name) if old.name() == Some(name) && self != old => {
-                vec![FieldError::new(field(path, "metadata.name"), "Saw the following changes without a name change (-old +new)")]
+                vec![FieldError::new(
+                    field(path, "metadata.name"),
+                    "Saw the following changes without a name change (-old +new)",
+                )]
             }
             _ => Vec::new(),
         }
@@ -619,17 +648,29 @@ pub fn validate_traffic(traffic: &[TrafficTarget], path: &str, in_service: bool)
         if in_service && !configuration.is_empty() {
             errs.push(FieldError::disallowed(field(&p, "configurationName")));
         } else if !revision.is_empty() && !configuration.is_empty() {
-            errs.push(FieldError::new(p.clone(), "expected exactly one, got both: configurationName, revisionName"));
+            errs.push(FieldError::new(
+                p.clone(),
+                "expected exactly one, got both: configurationName, revisionName",
+            ));
         } else if !revision.is_empty() {
             if let Err(e) = crate::meta::check_qualified_name(revision) {
-                errs.push(FieldError::new(field(&p, "revisionName"), format!("invalid key name {revision:?}: {e}")));
+                errs.push(FieldError::new(
+                    field(&p, "revisionName"),
+                    format!("invalid key name {revision:?}: {e}"),
+                ));
             }
         } else if !configuration.is_empty() {
             if let Err(e) = crate::meta::check_qualified_name(configuration) {
-                errs.push(FieldError::new(field(&p, "configurationName"), format!("invalid key name {configuration:?}: {e}")));
+                errs.push(FieldError::new(
+                    field(&p, "configurationName"),
+                    format!("invalid key name {configuration:?}: {e}"),
+                ));
             }
         } else if !in_service {
-            errs.push(FieldError::new(p.clone(), "expected exactly one, got neither: configurationName, revisionName"));
+            errs.push(FieldError::new(
+                p.clone(),
+                "expected exactly one, got neither: configurationName, revisionName",
+            ));
         }
         if let Some(pct) = t.percent {
             if !(0..=100).contains(&pct) {
@@ -642,10 +683,16 @@ pub fn validate_traffic(traffic: &[TrafficTarget], path: &str, in_service: bool)
         }
         if let Some(tag) = t.tag.as_deref().filter(|t| !t.is_empty()) {
             if let Err(e) = crate::meta::check_dns1035_label(tag) {
-                errs.push(FieldError::new(field(&p, "tag"), format!("invalid value: not a DNS 1035 label: {e}")));
+                errs.push(FieldError::new(
+                    field(&p, "tag"),
+                    format!("invalid value: not a DNS 1035 label: {e}"),
+                ));
             }
             if let Some(first) = tags.insert(tag, i) {
-                errs.push(FieldError::new(field(&p, "tag"), format!("multiple definitions for {tag:?} (also {path}[{first}].tag)")));
+                errs.push(FieldError::new(
+                    field(&p, "tag"),
+                    format!("multiple definitions for {tag:?} (also {path}[{first}].tag)"),
+                ));
                 tags.insert(tag, first);
             }
         }
@@ -661,7 +708,11 @@ fn validate_serving_meta(meta: &ObjectMeta, allow_autoscaling: bool) -> Vec<Fiel
     if !allow_autoscaling {
         errs.extend(autoscaling::reject_on_parent(meta.annotations.as_ref(), "metadata.annotations"));
     }
-    errs.extend(validate_duration_annotation(meta.annotations.as_ref(), ROLLOUT_DURATION, "metadata.annotations"));
+    errs.extend(validate_duration_annotation(
+        meta.annotations.as_ref(),
+        ROLLOUT_DURATION,
+        "metadata.annotations",
+    ));
     errs
 }
 
@@ -673,7 +724,11 @@ impl Admission for Service {
     fn set_defaults(&mut self) {
         self.spec.template.spec.set_defaults();
         if self.spec.traffic.is_empty() {
-            self.spec.traffic = vec![TrafficTarget { percent: Some(100), latest_revision: Some(true), ..Default::default() }];
+            self.spec.traffic = vec![TrafficTarget {
+                percent: Some(100),
+                latest_revision: Some(true),
+                ..Default::default()
+            }];
         }
         for t in &mut self.spec.traffic {
             t.set_defaults();
@@ -768,7 +823,14 @@ spec:
     fn service_defaults() {
         let mut s = service(HELLO);
         s.set_defaults();
-        assert_eq!(s.spec.traffic, vec![TrafficTarget { percent: Some(100), latest_revision: Some(true), ..Default::default() }]);
+        assert_eq!(
+            s.spec.traffic,
+            vec![TrafficTarget {
+                percent: Some(100),
+                latest_revision: Some(true),
+                ..Default::default()
+            }]
+        );
         let rev = &s.spec.template.spec;
         assert_eq!(rev.timeout_seconds, Some(300));
         assert_eq!(rev.container_concurrency, Some(0));
@@ -780,7 +842,13 @@ spec:
     #[test]
     fn multi_container_names() {
         let mut spec = RevisionSpec {
-            containers: vec![Container::default(), Container { name: "user-container-0".into(), ..Default::default() }],
+            containers: vec![
+                Container::default(),
+                Container {
+                    name: "user-container-0".into(),
+                    ..Default::default()
+                },
+            ],
             ..Default::default()
         };
         spec.set_defaults();
@@ -796,24 +864,38 @@ spec:
             tag: tag.map(Into::into),
             ..Default::default()
         };
-        assert!(validate_traffic(&[t(None, Some(true), 50, None), t(Some("hello-00001"), Some(false), 50, None)], "spec.traffic", true)
-            .is_empty());
+        assert!(validate_traffic(
+            &[t(None, Some(true), 50, None), t(Some("hello-00001"), Some(false), 50, None)],
+            "spec.traffic",
+            true
+        )
+        .is_empty());
         let errs = validate_traffic(&[t(None, Some(true), 60, None)], "spec.traffic", true);
         assert_eq!(errs, vec![FieldError::new("spec.traffic", "traffic targets sum to 60, want 100")]);
         let errs = validate_traffic(&[t(Some("a-1"), Some(true), 100, None)], "spec.traffic", true);
         assert_eq!(errs[0].path, "spec.traffic[0].latestRevision");
-        let errs = validate_traffic(&[t(None, Some(true), 50, Some("x")), t(None, Some(true), 50, Some("x"))], "spec.traffic", true);
+        let errs = validate_traffic(
+            &[t(None, Some(true), 50, Some("x")), t(None, Some(true), 50, Some("x"))],
+            "spec.traffic",
+            true,
+        );
         assert_eq!(errs[0].path, "spec.traffic[1].tag");
         let errs = validate_traffic(&[t(None, Some(true), 100, Some("Bad_Tag"))], "spec.traffic", true);
         assert_eq!(errs[0].path, "spec.traffic[0].tag");
         let errs = validate_traffic(&[t(None, None, 100, None)], "spec.traffic", false);
-        assert_eq!(errs[0].message, "expected exactly one, got neither: configurationName, revisionName");
+        assert_eq!(
+            errs[0].message,
+            "expected exactly one, got neither: configurationName, revisionName"
+        );
     }
 
     #[test]
     fn revision_name_prefix() {
         let mut s = service(HELLO);
-        s.spec.template.metadata = Some(ObjectMeta { name: Some("other-rev1".into()), ..Default::default() });
+        s.spec.template.metadata = Some(ObjectMeta {
+            name: Some("other-rev1".into()),
+            ..Default::default()
+        });
         s.set_defaults();
         let errs = s.validate();
         assert_eq!(errs[0].path, "spec.template.metadata.name");
@@ -839,7 +921,13 @@ spec:
     fn revisions_are_immutable() {
         let mut a = Revision::new(
             "r",
-            RevisionSpec { containers: vec![Container { image: Some("a".into()), ..Default::default() }], ..Default::default() },
+            RevisionSpec {
+                containers: vec![Container {
+                    image: Some("a".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
         );
         let old = a.clone();
         a.spec.timeout_seconds = Some(10);

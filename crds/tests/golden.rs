@@ -14,10 +14,21 @@ fn crds_yaml_matches_the_golden_copy() {
     let committed =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (generate it with SLUICE_UPDATE_GOLDEN=1)", path.display()));
     if committed != generated {
-        let first_difference = committed.lines().zip(generated.lines()).enumerate().find(|(_, (a, b))| a != b).map_or_else(
-            || format!("lengths differ ({} vs {} lines)", committed.lines().count(), generated.lines().count()),
-            |(i, (a, b))| format!("line {}: committed {a:?}, generated {b:?}", i + 1),
-        );
+        let first_difference = committed
+            .lines()
+            .zip(generated.lines())
+            .enumerate()
+            .find(|(_, (a, b))| a != b)
+            .map_or_else(
+                || {
+                    format!(
+                        "lengths differ ({} vs {} lines)",
+                        committed.lines().count(),
+                        generated.lines().count()
+                    )
+                },
+                |(i, (a, b))| format!("line {}: committed {a:?}, generated {b:?}", i + 1),
+            );
         panic!(
             "crds/crds.yaml is out of date ({first_difference}); rewrite it with \
              SLUICE_UPDATE_GOLDEN=1 cargo test -p sluice-crds --test golden"
@@ -34,6 +45,10 @@ fn golden_copy_is_valid_yaml_with_every_crd() {
         assert_eq!(value["kind"].as_str(), Some("CustomResourceDefinition"));
         kinds.push(value["spec"]["names"]["kind"].as_str().unwrap_or_default().to_string());
     }
-    let expected: Vec<String> = sluice_crds::registry::kinds().iter().filter(|k| !k.group.is_empty()).map(|k| k.kind.to_string()).collect();
+    let expected: Vec<String> = sluice_crds::registry::kinds()
+        .iter()
+        .filter(|k| !k.group.is_empty())
+        .map(|k| k.kind.to_string())
+        .collect();
     assert_eq!(kinds, expected);
 }

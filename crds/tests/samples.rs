@@ -27,29 +27,62 @@ fn samples_dir() -> PathBuf {
 /// line of EXPECTED.tsv and Knative's own behaviour differ, the comment says so.
 fn reject_mentions() -> BTreeMap<&'static str, &'static [&'static str]> {
     BTreeMap::from([
-        ("docs__docs--versioned--serving--revisions--revision-developer-config-options.md__block1.yaml", &["metadata.name"][..]),
-        ("docs__docs--versioned--serving--autoscaling--autoscaler-types.md__block5.yaml", &["spec.template.spec.containers"][..]),
-        ("docs__docs--versioned--serving--autoscaling--concurrency.md__block4.yaml", &["spec.template.spec.containers"][..]),
-        ("docs__docs--versioned--serving--load-balancing--target-burst-capacity.md__block1.yaml", &["spec.template.spec.containers"][..]),
+        (
+            "docs__docs--versioned--serving--revisions--revision-developer-config-options.md__block1.yaml",
+            &["metadata.name"][..],
+        ),
+        (
+            "docs__docs--versioned--serving--autoscaling--autoscaler-types.md__block5.yaml",
+            &["spec.template.spec.containers"][..],
+        ),
+        (
+            "docs__docs--versioned--serving--autoscaling--concurrency.md__block4.yaml",
+            &["spec.template.spec.containers"][..],
+        ),
+        (
+            "docs__docs--versioned--serving--load-balancing--target-burst-capacity.md__block1.yaml",
+            &["spec.template.spec.containers"][..],
+        ),
         (
             "docs__docs--versioned--serving--configuration--config-defaults.md__block4.yaml",
             &["metadata.spec", "spec.template.spec.containers"][..],
         ),
-        ("docs__docs--versioned--serving--configuration--config-defaults.md__block25.yaml", &["spec.template.spec.containers"][..]),
-        ("docs__docs--versioned--serving--rolling-out-latest-revision.md__block1.yaml", &["spec.template.spec.containers"][..]),
+        (
+            "docs__docs--versioned--serving--configuration--config-defaults.md__block25.yaml",
+            &["spec.template.spec.containers"][..],
+        ),
+        (
+            "docs__docs--versioned--serving--rolling-out-latest-revision.md__block1.yaml",
+            &["spec.template.spec.containers"][..],
+        ),
         (
             "docs__docs--versioned--serving--services--configure-requests-limits-services.md__block2.yaml",
             &["spec.template.spec.containers"][..],
         ),
-        ("docs__docs--versioned--serving--services--http-protocol.md__block1.yaml", &["spec: invalid type: string"][..]),
-        ("docs__docs--versioned--serving--services--http-protocol.md__block4.yaml", &["spec.template.spec.containers"][..]),
-        ("docs__docs--versioned--serving--encryption--cluster-local-domain-tls.md__block4.yaml", &["spec.template.spec.containers"][..]),
+        (
+            "docs__docs--versioned--serving--services--http-protocol.md__block1.yaml",
+            &["spec: invalid type: string"][..],
+        ),
+        (
+            "docs__docs--versioned--serving--services--http-protocol.md__block4.yaml",
+            &["spec.template.spec.containers"][..],
+        ),
+        (
+            "docs__docs--versioned--serving--encryption--cluster-local-domain-tls.md__block4.yaml",
+            &["spec.template.spec.containers"][..],
+        ),
         (
             "docs__docs--versioned--eventing--triggers--README.md__block5.yaml",
             &["spec.filters[0]: multiple dialects found (exact, suffix)"][..],
         ),
-        ("docs__docs--versioned--eventing--triggers--README.md__block15.yaml", &["spec.filters: invalid type: map"][..]),
-        ("docs__docs--versioned--eventing--triggers--README.md__block16.yaml", &["spec.filter.subscriber", "spec.subscriber"][..]),
+        (
+            "docs__docs--versioned--eventing--triggers--README.md__block15.yaml",
+            &["spec.filters: invalid type: map"][..],
+        ),
+        (
+            "docs__docs--versioned--eventing--triggers--README.md__block16.yaml",
+            &["spec.filter.subscriber", "spec.subscriber"][..],
+        ),
         (
             "docs__docs--versioned--eventing--brokers--broker-types--kafka-broker--README.md__block15.yaml",
             &["data: invalid type: string"][..],
@@ -62,26 +95,68 @@ fn reject_mentions() -> BTreeMap<&'static str, &'static [&'static str]> {
             "docs__docs--versioned--eventing--event-delivery.md__block1.yaml",
             &["spec.channel", "spec.subscriber", "spec.delivery.retry"][..],
         ),
-        ("docs__docs--versioned--eventing--configuration--sources-configuration.md__block1.yaml", &["data.data-max-size"][..]),
-        ("docs__docs--versioned--eventing--event-registry--README.md__block4.yaml", &["spec.sink.apiVersion"][..]),
+        (
+            "docs__docs--versioned--eventing--configuration--sources-configuration.md__block1.yaml",
+            &["data.data-max-size"][..],
+        ),
+        (
+            "docs__docs--versioned--eventing--event-registry--README.md__block4.yaml",
+            &["spec.sink.apiVersion"][..],
+        ),
         // Knative also rejects retryAfterMax while the delivery-retryafter flag is off; Sluice
         // implements Retry-After and accepts the field, so only the missing channel is reported.
-        ("docs__docs--versioned--eventing--features--delivery-retryafter.md__block1.yaml", &["spec.channel"][..]),
-        ("docs__docs--versioned--eventing--features--delivery-timeout.md__block1.yaml", &["spec.channel"][..]),
-        ("docs__docs--versioned--eventing--features--new-apiserversource-filters.md__block1.yaml", &["spec.resources", "spec.sink"][..]),
-        ("docs__docs--versioned--eventing--sinks--job-sink.md__block10.yaml", &["spec.filter.subscriber", "spec.subscriber"][..]),
-        ("docs__docs--versioned--eventing--sources--apiserversource--reference.md__block2.yaml", &["spec.sink"][..]),
-        ("docs__docs--versioned--eventing--sources--apiserversource--reference.md__block3.yaml", &["spec.sink"][..]),
-        ("docs__docs--versioned--eventing--sources--apiserversource--reference.md__block14.yaml", &["spec: invalid type: string"][..]),
-        ("docs__docs--versioned--eventing--sources--kafka-source--README.md__block26.yaml", &["metadata.name", "bootstrapServers"][..]),
-        ("docs__docs--versioned--eventing--sources--kafka-source--README.md__block27.yaml", &["initialOffset", "spec.topics"][..]),
-        ("docs__docs--versioned--eventing--sugar--README.md__block3.yaml", &["metadata.name", "namespace"][..]),
+        (
+            "docs__docs--versioned--eventing--features--delivery-retryafter.md__block1.yaml",
+            &["spec.channel"][..],
+        ),
+        (
+            "docs__docs--versioned--eventing--features--delivery-timeout.md__block1.yaml",
+            &["spec.channel"][..],
+        ),
+        (
+            "docs__docs--versioned--eventing--features--new-apiserversource-filters.md__block1.yaml",
+            &["spec.resources", "spec.sink"][..],
+        ),
+        (
+            "docs__docs--versioned--eventing--sinks--job-sink.md__block10.yaml",
+            &["spec.filter.subscriber", "spec.subscriber"][..],
+        ),
+        (
+            "docs__docs--versioned--eventing--sources--apiserversource--reference.md__block2.yaml",
+            &["spec.sink"][..],
+        ),
+        (
+            "docs__docs--versioned--eventing--sources--apiserversource--reference.md__block3.yaml",
+            &["spec.sink"][..],
+        ),
+        (
+            "docs__docs--versioned--eventing--sources--apiserversource--reference.md__block14.yaml",
+            &["spec: invalid type: string"][..],
+        ),
+        (
+            "docs__docs--versioned--eventing--sources--kafka-source--README.md__block26.yaml",
+            &["metadata.name", "bootstrapServers"][..],
+        ),
+        (
+            "docs__docs--versioned--eventing--sources--kafka-source--README.md__block27.yaml",
+            &["initialOffset", "spec.topics"][..],
+        ),
+        (
+            "docs__docs--versioned--eventing--sugar--README.md__block3.yaml",
+            &["metadata.name", "namespace"][..],
+        ),
         ("eventing__docs--delivery--imc.yaml", &["apiVersion", "not served"][..]),
-        ("eventing__docs--delivery--imc-one-per-subcriber.yaml", &["apiVersion", "not served"][..]),
+        (
+            "eventing__docs--delivery--imc-one-per-subcriber.yaml",
+            &["apiVersion", "not served"][..],
+        ),
         ("kafka__docs--channel--README.md__block11.yaml", &["data.ca.crt"][..]),
         ("github__samples--githubsource.yaml", &["not served"][..]),
         ("awssqs__samples--display-resources.yaml", &["spec.runLatest"][..]),
-        ("specs__test-plan--eventing--control-plane--broker-lifecycle--broker.yaml", &["kind", "case-sensitive"][..]),
+        (
+            "specs__test-plan--eventing--control-plane--broker-lifecycle--broker.yaml",
+            &["kind", "case-sensitive"][..],
+        ),
     ])
 }
 

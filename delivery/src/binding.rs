@@ -62,7 +62,10 @@ pub enum Mode {
 
 /// Detects the content mode from the `Content-Type` header (case-insensitive).
 pub fn detect_mode(headers: &HeaderMap) -> Mode {
-    let ct = headers.get(CONTENT_TYPE).map(|v| v.as_bytes().trim_ascii_start()).unwrap_or_default();
+    let ct = headers
+        .get(CONTENT_TYPE)
+        .map(|v| v.as_bytes().trim_ascii_start())
+        .unwrap_or_default();
     let starts_with = |prefix: &str| ct.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()));
     if starts_with("application/cloudevents-batch") {
         Mode::Batch
@@ -77,8 +80,10 @@ pub fn detect_mode(headers: &HeaderMap) -> Mode {
 pub fn decode(headers: &HeaderMap, body: Bytes) -> Result<Vec<Event>, BindingError> {
     let events = match detect_mode(headers) {
         Mode::Batch => {
-            let values: Vec<serde_json::Value> = serde_json::from_slice(&body)
-                .map_err(|e| BindingError::Body { mode: "batch", reason: e.to_string() })?;
+            let values: Vec<serde_json::Value> = serde_json::from_slice(&body).map_err(|e| BindingError::Body {
+                mode: "batch",
+                reason: e.to_string(),
+            })?;
             values
                 .into_iter()
                 .enumerate()
@@ -91,10 +96,16 @@ pub fn decode(headers: &HeaderMap, body: Bytes) -> Result<Vec<Event>, BindingErr
                 .collect::<Result<Vec<_>, _>>()?
         }
         Mode::Structured => {
-            let value: serde_json::Value = serde_json::from_slice(&body)
-                .map_err(|e| BindingError::Body { mode: "structured", reason: e.to_string() })?;
-            vec![serde_json::from_value::<Event>(normalize_structured(value))
-                .map_err(|e| BindingError::Body { mode: "structured", reason: e.to_string() })?]
+            let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| BindingError::Body {
+                mode: "structured",
+                reason: e.to_string(),
+            })?;
+            vec![
+                serde_json::from_value::<Event>(normalize_structured(value)).map_err(|e| BindingError::Body {
+                    mode: "structured",
+                    reason: e.to_string(),
+                })?,
+            ]
         }
         Mode::Binary => vec![decode_binary(headers, body)?],
     };
@@ -173,11 +184,21 @@ fn decode_binary(headers: &HeaderMap, body: Bytes) -> Result<Event, BindingError
         None => None,
     };
     let required = |value: Option<String>, attribute: &str| {
-        value.ok_or_else(|| BindingError::Attribute { attribute: attribute.into(), reason: format!("missing (no ce-{attribute} header)") })
+        value.ok_or_else(|| BindingError::Attribute {
+            attribute: attribute.into(),
+            reason: format!("missing (no ce-{attribute} header)"),
+        })
     };
-    let (id, ty, source) = (required(attrs.id, "id")?, required(attrs.ty, "type")?, required(attrs.source, "source")?);
+    let (id, ty, source) = (
+        required(attrs.id, "id")?,
+        required(attrs.ty, "type")?,
+        required(attrs.source, "source")?,
+    );
     let time = match attrs.time {
-        Some(t) => Some(parse_time(&t).map_err(|reason| BindingError::Attribute { attribute: "time".into(), reason })?),
+        Some(t) => Some(parse_time(&t).map_err(|reason| BindingError::Attribute {
+            attribute: "time".into(),
+            reason,
+        })?),
         None => None,
     };
     let dataschema = match attrs.dataschema {
@@ -225,12 +246,17 @@ fn header_string(attribute: &str, value: &HeaderValue) -> Result<String, Binding
         // Visible ASCII and spaces only: valid UTF-8 as it is.
         return Ok(String::from_utf8_lossy(raw).into_owned());
     }
-    decode_header_value(raw).map_err(|reason| BindingError::Attribute { attribute: attribute.to_string(), reason })
+    decode_header_value(raw).map_err(|reason| BindingError::Attribute {
+        attribute: attribute.to_string(),
+        reason,
+    })
 }
 
 /// Parses an RFC 3339 timestamp into UTC.
 fn parse_time(value: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    chrono::DateTime::parse_from_rfc3339(value).map(|t| t.with_timezone(&chrono::Utc)).map_err(|e| format!("{value:?} is not an RFC 3339 timestamp: {e}"))
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{value:?} is not an RFC 3339 timestamp: {e}"))
 }
 
 /// Undoes RFC 7230 quoting and one round of percent-encoding, rejecting invalid UTF-8.
@@ -284,7 +310,10 @@ pub fn encode_header_value(value: &str) -> std::borrow::Cow<'_, str> {
 /// Checks what Knative's `event.Validate()` checks beyond the SDK: non-empty required
 /// attributes and well-formed extension names.
 pub fn validate(event: &Event) -> Result<(), BindingError> {
-    let missing = |a: &str| BindingError::Attribute { attribute: a.into(), reason: "must not be empty".into() };
+    let missing = |a: &str| BindingError::Attribute {
+        attribute: a.into(),
+        reason: "must not be empty".into(),
+    };
     if event.id().is_empty() {
         return Err(missing("id"));
     }
@@ -364,8 +393,7 @@ fn header_name(name: &str) -> Result<HeaderName, BindingError> {
 pub fn encode_binary(event: &Event, headers: &mut HeaderMap) -> Result<Bytes, BindingError> {
     for (name, value) in event.iter() {
         if name == "datacontenttype" {
-            let v = HeaderValue::from_str(&attribute_string(&value))
-                .map_err(|e| BindingError::Encode(format!("datacontenttype: {e}")))?;
+            let v = HeaderValue::from_str(&attribute_string(&value)).map_err(|e| BindingError::Encode(format!("datacontenttype: {e}")))?;
             headers.insert(CONTENT_TYPE, v);
             continue;
         }
@@ -389,7 +417,11 @@ pub fn encode_binary(event: &Event, headers: &mut HeaderMap) -> Result<Bytes, Bi
 /// text (`text/*`, XML) as a JSON string, and only other binary data as `data_base64`.
 pub fn encode_structured(event: &Event, headers: &mut HeaderMap) -> Result<Bytes, BindingError> {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(STRUCTURED_JSON));
-    let encode = |e: &Event| serde_json::to_vec(e).map(Bytes::from).map_err(|e| BindingError::Encode(e.to_string()));
+    let encode = |e: &Event| {
+        serde_json::to_vec(e)
+            .map(Bytes::from)
+            .map_err(|e| BindingError::Encode(e.to_string()))
+    };
     match structured_data(event) {
         Some(data) => {
             // Same bytes, same `datacontenttype`: only the form the JSON format writes changes.
@@ -405,7 +437,9 @@ pub fn encode_structured(event: &Event, headers: &mut HeaderMap) -> Result<Bytes
 /// format, when not as `data_base64`; `None` keeps the data as it is.
 fn structured_data(event: &Event) -> Option<Data> {
     let Some(Data::Binary(bytes)) = event.data() else { return None };
-    let media_type = event.datacontenttype().map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    let media_type = event
+        .datacontenttype()
+        .map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
     match media_type.as_deref() {
         None => serde_json::from_slice(bytes).ok().map(Data::Json),
         Some(mt) if mt == "application/json" || mt.ends_with("+json") || mt == "text/json" => {
@@ -460,18 +494,33 @@ mod tests {
 
     #[test]
     fn binary_mode_attributes_follow_the_spec_version() {
-        let base = [("ce-id", "1"), ("ce-type", "t"), ("ce-source", "/s"), ("ce-time", "2024-05-01T10:00:00+02:00")];
+        let base = [
+            ("ce-id", "1"),
+            ("ce-type", "t"),
+            ("ce-source", "/s"),
+            ("ce-time", "2024-05-01T10:00:00+02:00"),
+        ];
         let with = |extra: &[(&str, &str)]| headers(&[&base[..], extra].concat());
 
         // 1.0: `dataschema` is an attribute, `schemaurl` just an extension.
-        let e = decode(&with(&[("ce-specversion", "1.0"), ("ce-dataschema", "https://x/s"), ("ce-schemaurl", "u")]), Bytes::new()).unwrap().remove(0);
+        let e = decode(
+            &with(&[("ce-specversion", "1.0"), ("ce-dataschema", "https://x/s"), ("ce-schemaurl", "u")]),
+            Bytes::new(),
+        )
+        .unwrap()
+        .remove(0);
         assert_eq!(e.dataschema().map(|u| u.as_str()), Some("https://x/s"));
         assert_eq!(e.extension("schemaurl").unwrap().to_string(), "u");
         assert_eq!(e.time().unwrap().to_rfc3339(), "2024-05-01T08:00:00+00:00");
         assert!(e.data().is_none() && e.datacontenttype().is_none());
 
         // 0.3: the other way round.
-        let e = decode(&with(&[("ce-specversion", "0.3"), ("ce-schemaurl", "https://x/s"), ("ce-dataschema", "d")]), Bytes::new()).unwrap().remove(0);
+        let e = decode(
+            &with(&[("ce-specversion", "0.3"), ("ce-schemaurl", "https://x/s"), ("ce-dataschema", "d")]),
+            Bytes::new(),
+        )
+        .unwrap()
+        .remove(0);
         assert_eq!(e.specversion(), SpecVersion::V03);
         assert_eq!(e.dataschema().map(|u| u.as_str()), Some("https://x/s"));
         assert_eq!(e.extension("dataschema").unwrap().to_string(), "d");
@@ -480,10 +529,40 @@ mod tests {
     #[test]
     fn binary_mode_errors_name_the_attribute() {
         let cases: [(&[(&str, &str)], &str); 4] = [
-            (&[("ce-specversion", "1.0"), ("ce-type", "t"), ("ce-source", "/s")], "invalid attribute id: missing (no ce-id header)"),
-            (&[("ce-specversion", "1.0"), ("ce-id", "1"), ("ce-type", "t"), ("ce-source", "/s"), ("ce-time", "yesterday")], "invalid attribute time: \"yesterday\" is not an RFC 3339"),
-            (&[("ce-specversion", "1.0"), ("ce-id", "1"), ("ce-type", "t"), ("ce-source", "/s"), ("ce-dataschema", "not a url")], "invalid attribute dataschema"),
-            (&[("ce-specversion", "1.0"), ("ce-id", "1"), ("ce-type", "t"), ("ce-source", "/s"), ("ce-x", "%FF")], "invalid attribute x: invalid utf-8"),
+            (
+                &[("ce-specversion", "1.0"), ("ce-type", "t"), ("ce-source", "/s")],
+                "invalid attribute id: missing (no ce-id header)",
+            ),
+            (
+                &[
+                    ("ce-specversion", "1.0"),
+                    ("ce-id", "1"),
+                    ("ce-type", "t"),
+                    ("ce-source", "/s"),
+                    ("ce-time", "yesterday"),
+                ],
+                "invalid attribute time: \"yesterday\" is not an RFC 3339",
+            ),
+            (
+                &[
+                    ("ce-specversion", "1.0"),
+                    ("ce-id", "1"),
+                    ("ce-type", "t"),
+                    ("ce-source", "/s"),
+                    ("ce-dataschema", "not a url"),
+                ],
+                "invalid attribute dataschema",
+            ),
+            (
+                &[
+                    ("ce-specversion", "1.0"),
+                    ("ce-id", "1"),
+                    ("ce-type", "t"),
+                    ("ce-source", "/s"),
+                    ("ce-x", "%FF"),
+                ],
+                "invalid attribute x: invalid utf-8",
+            ),
         ];
         for (pairs, expected) in cases {
             let err = decode(&headers(pairs), Bytes::new()).unwrap_err().to_string();
@@ -513,10 +592,18 @@ mod tests {
     fn structured_data_follows_the_json_format() {
         let cases: [(Option<&str>, &[u8], serde_json::Value); 5] = [
             (Some("application/json"), br#"{"a":1}"#, serde_json::json!({"data": {"a": 1}})),
-            (Some("application/vnd.x+json; charset=utf-8"), b"[1,2]", serde_json::json!({"data": [1, 2]})),
+            (
+                Some("application/vnd.x+json; charset=utf-8"),
+                b"[1,2]",
+                serde_json::json!({"data": [1, 2]}),
+            ),
             (None, b"42", serde_json::json!({"data": 42})),
             (Some("text/plain"), b"hello", serde_json::json!({"data": "hello"})),
-            (Some("application/octet-stream"), &[0, 159, 146, 150], serde_json::json!({"data_base64": "AJ+Slg=="})),
+            (
+                Some("application/octet-stream"),
+                &[0, 159, 146, 150],
+                serde_json::json!({"data_base64": "AJ+Slg=="}),
+            ),
         ];
         for (content_type, body, expected) in cases {
             let mut h = headers(&[("ce-specversion", "1.0"), ("ce-id", "1"), ("ce-type", "t"), ("ce-source", "/s")]);

@@ -16,12 +16,12 @@ use http::{Request, StatusCode, Uri};
 use http_body_util::Full;
 use std::sync::Arc;
 
-use crate::{binding, headers};
 use crate::metrics::DeliveryMetrics;
-use crate::pool::ConnectionPool;
 use crate::policy::{is_retryable, parse_retry_after, Format, RetryPolicy};
+use crate::pool::ConnectionPool;
 use crate::sink::{EventSink, SinkError};
 use crate::trace::TraceContext;
+use crate::{binding, headers};
 
 /// Largest response body read from a subscriber (replies larger than this fail the delivery).
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
@@ -69,7 +69,12 @@ impl Target {
             .unwrap_or("/")
             .parse()
             .map_err(|e| format!("invalid path in {url:?}: {e}"))?;
-        Ok(Self { url: url.to_string(), authority: connect_to, host: host_header, origin })
+        Ok(Self {
+            url: url.to_string(),
+            authority: connect_to,
+            host: host_header,
+            origin,
+        })
     }
 }
 
@@ -181,7 +186,10 @@ impl Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Self { connect: Self::DEFAULT_CONNECT, attempt: Self::DEFAULT_ATTEMPT }
+        Self {
+            connect: Self::DEFAULT_CONNECT,
+            attempt: Self::DEFAULT_ATTEMPT,
+        }
     }
 }
 
@@ -226,7 +234,10 @@ impl Dispatcher {
                 status = %StatusText(last.status), reason = %last.message,
                 "delivery failed and no dead-letter sink is set; event dropped"
             );
-            return Outcome::Failed { status: last.status, error: last.message };
+            return Outcome::Failed {
+                status: last.status,
+                error: last.message,
+            };
         };
         let dead = dead_letter_event(d.event, last.failed_url.as_deref().unwrap_or(&d.subscriber.url), &last);
         let dls_delivery = Delivery {
@@ -261,7 +272,10 @@ impl Dispatcher {
                     dead_letter_attempts = dls_attempts, dead_letter_reason = %e.message,
                     "delivery failed and the dead-letter sink failed too; event dropped"
                 );
-                Outcome::Failed { status: last.status, error: format!("{}; dead-letter sink: {}", last.message, e.message) }
+                Outcome::Failed {
+                    status: last.status,
+                    error: format!("{}; dead-letter sink: {}", last.message, e.message),
+                }
             }
         }
     }
@@ -304,7 +318,14 @@ impl Dispatcher {
     }
 
     /// Sends one event once, without retries; for reply and channel sinks reached over HTTP.
-    pub async fn send_once(&self, event: &Event, headers: &HeaderMap, target: &Target, namespace: &str, trace: &TraceContext) -> Result<(), SinkError> {
+    pub async fn send_once(
+        &self,
+        event: &Event,
+        headers: &HeaderMap,
+        target: &Target,
+        namespace: &str,
+        trace: &TraceContext,
+    ) -> Result<(), SinkError> {
         let policy = RetryPolicy::default();
         let d = Delivery {
             label: "reply",
@@ -322,9 +343,15 @@ impl Dispatcher {
         self.attempt(&d).await.map_err(|e| {
             let status = e.status.unwrap_or(500);
             if e.retryable {
-                SinkError::Unavailable { status, message: e.message }
+                SinkError::Unavailable {
+                    status,
+                    message: e.message,
+                }
             } else {
-                SinkError::Rejected { status, message: e.message }
+                SinkError::Rejected {
+                    status,
+                    message: e.message,
+                }
             }
         })
     }
@@ -340,12 +367,18 @@ impl Dispatcher {
             failed_url: None,
         })?;
         let exchange = async {
-            self.pool.exchange(&d.subscriber.authority, request, MAX_RESPONSE_BYTES).await.map_err(|e| transport_error(e.to_string()))
+            self.pool
+                .exchange(&d.subscriber.authority, request, MAX_RESPONSE_BYTES)
+                .await
+                .map_err(|e| transport_error(e.to_string()))
         };
         let limit = d.policy.timeout.unwrap_or(self.default_attempt_timeout);
         let result = match tokio::time::timeout(limit, exchange).await {
             Ok(r) => r,
-            Err(_) => Err(transport_error(format!("no response within {} ms (attempt timeout)", limit.as_millis()))),
+            Err(_) => Err(transport_error(format!(
+                "no response within {} ms (attempt timeout)",
+                limit.as_millis()
+            ))),
         };
         d.metrics.attempt_seconds.observe(started.elapsed().as_secs_f64());
         let (parts, body) = result?;
@@ -380,20 +413,33 @@ impl Dispatcher {
             if body.is_empty() || !strict {
                 return Ok(());
             }
-            let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("no content type");
+            let content_type = headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("no content type");
             let message = format!(
                 "{} responded {status} with a non-CloudEvent body ({content_type}, {} bytes), which Knative treats as a failure",
                 d.subscriber.url,
                 body.len()
             );
-            return Err(AttemptError { status: Some(502), retryable: false, body, retry_after: None, message, failed_url: None });
+            return Err(AttemptError {
+                status: Some(502),
+                retryable: false,
+                body,
+                retry_after: None,
+                message,
+                failed_url: None,
+            });
         }
         let events = binding::decode(headers, body.clone()).map_err(|e| AttemptError {
             status: Some(400),
             retryable: false,
             body: Bytes::from(format!("invalid reply event: {e}")),
             retry_after: None,
-            message: format!("{} replied with an invalid CloudEvent, refused by the reply destination: {e}", d.subscriber.url),
+            message: format!(
+                "{} replied with an invalid CloudEvent, refused by the reply destination: {e}",
+                d.subscriber.url
+            ),
             failed_url: sink.url().map(str::to_string),
         })?;
         let reply_headers = headers::pass_through(headers);
@@ -414,7 +460,14 @@ impl Dispatcher {
 }
 
 fn transport_error(message: String) -> AttemptError {
-    AttemptError { status: None, retryable: true, body: Bytes::new(), retry_after: None, message, failed_url: None }
+    AttemptError {
+        status: None,
+        retryable: true,
+        body: Bytes::new(),
+        retry_after: None,
+        message,
+        failed_url: None,
+    }
 }
 
 fn build_request(d: &Delivery<'_>) -> Result<Request<Full<Bytes>>, binding::BindingError> {
@@ -449,7 +502,11 @@ fn dead_letter_event(event: &Event, destination: &str, last: &AttemptError) -> E
     dead.set_extension("knativeerrordest", destination.to_string());
     // An integer (DLV-05): a header in binary mode, a JSON number in structured mode.
     dead.set_extension("knativeerrorcode", i64::from(last.status.unwrap_or(500)));
-    let data = if last.body.is_empty() { Bytes::from(last.message.clone()) } else { last.body.clone() };
+    let data = if last.body.is_empty() {
+        Bytes::from(last.message.clone())
+    } else {
+        last.body.clone()
+    };
     let data = &data[..data.len().min(ERROR_DATA_LIMIT)];
     dead.set_extension("knativeerrordata", base64::engine::general_purpose::STANDARD.encode(data));
     dead
@@ -468,7 +525,9 @@ pub struct HttpSink {
 #[async_trait]
 impl EventSink for HttpSink {
     async fn send(&self, event: Event, headers: HeaderMap, trace: &TraceContext) -> Result<(), SinkError> {
-        self.dispatcher.send_once(&event, &headers, &self.target, &self.namespace, trace).await
+        self.dispatcher
+            .send_once(&event, &headers, &self.target, &self.namespace, trace)
+            .await
     }
 
     fn url(&self) -> Option<&str> {

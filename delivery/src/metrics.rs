@@ -3,7 +3,6 @@
 //! One [`Metrics`] per process holds every family; components take cheap per-object handles
 //! ([`BrokerMetrics`], [`DeliveryMetrics`]) once, so the hot path never builds label sets.
 
-
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -85,13 +84,25 @@ impl Metrics {
             latency_seconds: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             registry: Registry::default(),
         };
-        registry.register("events_accepted", "Events accepted by broker or channel ingress", m.accepted.clone());
-        registry.register("events_rejected", "Events rejected by broker or channel ingress", m.rejected.clone());
+        registry.register(
+            "events_accepted",
+            "Events accepted by broker or channel ingress",
+            m.accepted.clone(),
+        );
+        registry.register(
+            "events_rejected",
+            "Events rejected by broker or channel ingress",
+            m.rejected.clone(),
+        );
         registry.register("events_delivered", "Events delivered to a subscriber (2xx)", m.delivered.clone());
         registry.register("events_failed", "Events whose delivery failed after every retry", m.failed.clone());
         registry.register("delivery_retries", "Delivery attempts that were retries", m.retried.clone());
         registry.register("events_dead_lettered", "Events sent to a dead-letter sink", m.dead_lettered.clone());
-        registry.register("events_filtered_out", "Events a trigger's filter did not pass", m.filtered_out.clone());
+        registry.register(
+            "events_filtered_out",
+            "Events a trigger's filter did not pass",
+            m.filtered_out.clone(),
+        );
         registry.register(
             "delivery_attempt_duration_seconds",
             "Duration of one delivery attempt (HTTP request to response)",
@@ -107,7 +118,11 @@ impl Metrics {
 
     /// Handles for one broker's or channel's ingress.
     pub fn ingress(&self, kind: &str, namespace: &str, name: &str) -> IngressMetrics {
-        let labels = IngressLabels { namespace: namespace.into(), kind: kind.into(), name: name.into() };
+        let labels = IngressLabels {
+            namespace: namespace.into(),
+            kind: kind.into(),
+            name: name.into(),
+        };
         IngressMetrics {
             accepted: self.accepted.get_or_create(&labels).clone(),
             rejected: self.rejected.clone(),
@@ -117,7 +132,11 @@ impl Metrics {
 
     /// Handles for one delivering object (trigger, subscription, source).
     pub fn delivery(&self, kind: &str, namespace: &str, name: &str) -> DeliveryMetrics {
-        let l = DeliveryLabels { namespace: namespace.into(), kind: kind.into(), name: name.into() };
+        let l = DeliveryLabels {
+            namespace: namespace.into(),
+            kind: kind.into(),
+            name: name.into(),
+        };
         DeliveryMetrics {
             delivered: self.delivered.get_or_create(&l).clone(),
             failed: self.failed.get_or_create(&l).clone(),
@@ -190,4 +209,3 @@ impl DeliveryMetrics {
         DETACHED.get_or_init(|| Metrics::new().delivery("detached", "", ""))
     }
 }
-

@@ -36,7 +36,13 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     /// No retries, no timeout: what Knative does when no delivery spec applies.
     fn default() -> Self {
-        Self { retries: 0, backoff: None, timeout: None, retry_after_max: None, format: Format::Binary }
+        Self {
+            retries: 0,
+            backoff: None,
+            timeout: None,
+            retry_after_max: None,
+            format: Format::Binary,
+        }
     }
 }
 
@@ -57,7 +63,9 @@ impl RetryPolicy {
     /// The wait before retry `k` (k = 1, 2, …): `delay × k` for linear, `delay × 2^(k−1)` for
     /// exponential.
     pub fn backoff(&self, k: u32) -> Duration {
-        let Some((policy, delay)) = self.backoff else { return Duration::ZERO };
+        let Some((policy, delay)) = self.backoff else {
+            return Duration::ZERO;
+        };
         let k = k.max(1);
         let factor: u32 = match policy {
             BackoffPolicy::Linear => k,
@@ -103,7 +111,11 @@ mod tests {
     fn spec(policy: &str, delay: &str, retry: i32) -> DeliverySpec {
         DeliverySpec {
             retry: Some(retry),
-            backoff_policy: Some(if policy == "linear" { BackoffPolicy::Linear } else { BackoffPolicy::Exponential }),
+            backoff_policy: Some(if policy == "linear" {
+                BackoffPolicy::Linear
+            } else {
+                BackoffPolicy::Exponential
+            }),
             backoff_delay: Some(delay.into()),
             ..Default::default()
         }
@@ -126,10 +138,19 @@ mod tests {
     #[test]
     fn retry_after_only_with_retry_after_max() {
         let mut p = RetryPolicy::from_spec(&spec("linear", "PT0.1S", 3), "d").unwrap();
-        assert_eq!(p.wait_before_retry(1, Some(429), Some(Duration::from_secs(5))), Duration::from_millis(100));
+        assert_eq!(
+            p.wait_before_retry(1, Some(429), Some(Duration::from_secs(5))),
+            Duration::from_millis(100)
+        );
         p.retry_after_max = Some(Duration::from_secs(2));
-        assert_eq!(p.wait_before_retry(1, Some(429), Some(Duration::from_secs(5))), Duration::from_secs(2));
-        assert_eq!(p.wait_before_retry(1, Some(500), Some(Duration::from_secs(5))), Duration::from_millis(100));
+        assert_eq!(
+            p.wait_before_retry(1, Some(429), Some(Duration::from_secs(5))),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            p.wait_before_retry(1, Some(500), Some(Duration::from_secs(5))),
+            Duration::from_millis(100)
+        );
     }
 
     #[test]
@@ -145,7 +166,10 @@ mod tests {
 
     #[test]
     fn bad_spec_names_the_field() {
-        let s = DeliverySpec { backoff_delay: Some("2s".into()), ..Default::default() };
+        let s = DeliverySpec {
+            backoff_delay: Some("2s".into()),
+            ..Default::default()
+        };
         let errs = RetryPolicy::from_spec(&s, "spec.delivery").unwrap_err();
         assert_eq!(errs[0].path, "spec.delivery.backoffDelay");
     }

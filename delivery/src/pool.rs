@@ -86,12 +86,22 @@ impl ConnectionPool {
     /// A pool keeping at most `max_idle_per_authority` idle connections per `host:port`, each
     /// for at most `idle_timeout`; opening a connection may take at most `connect_timeout`.
     pub fn new(max_idle_per_authority: usize, idle_timeout: Duration, connect_timeout: Duration) -> Self {
-        Self { idle: Mutex::new(Idle::default()), max_idle_per_authority, idle_timeout, connect_timeout }
+        Self {
+            idle: Mutex::new(Idle::default()),
+            max_idle_per_authority,
+            idle_timeout,
+            connect_timeout,
+        }
     }
 
     /// Sends `request` (origin-form URI with a `Host` header) to `authority` (`host:port`) and
     /// reads the whole response body, up to `max_body` bytes.
-    pub async fn exchange(&self, authority: &str, mut request: Request<Full<Bytes>>, max_body: usize) -> Result<(Parts, Bytes), ExchangeError> {
+    pub async fn exchange(
+        &self,
+        authority: &str,
+        mut request: Request<Full<Bytes>>,
+        max_body: usize,
+    ) -> Result<(Parts, Bytes), ExchangeError> {
         loop {
             let (mut connection, reused) = match self.checkout(authority) {
                 Some(c) => (c, true),
@@ -101,7 +111,10 @@ impl ConnectionPool {
             let exchange = async {
                 let response = sender.try_send_request(request).await?;
                 let (parts, body) = response.into_parts();
-                let body = Limited::new(body, max_body).collect().await.map_err(|e| Attempt::Body(e.to_string()))?;
+                let body = Limited::new(body, max_body)
+                    .collect()
+                    .await
+                    .map_err(|e| Attempt::Body(e.to_string()))?;
                 Ok::<_, Attempt>((parts, body.to_bytes()))
             };
             match drive(driver, exchange).await {
@@ -186,7 +199,10 @@ async fn drive<T>(driver: &mut Driver, exchange: impl Future<Output = T>) -> T {
 }
 
 async fn connect(authority: &str, timeout: Duration) -> Result<PooledConnection, ExchangeError> {
-    let connect_error = |source| ExchangeError::Connect { authority: authority.to_string(), source };
+    let connect_error = |source| ExchangeError::Connect {
+        authority: authority.to_string(),
+        source,
+    };
     let stream = match tokio::time::timeout(timeout, TcpStream::connect(authority)).await {
         Ok(connected) => connected.map_err(connect_error)?,
         Err(_) => {
@@ -204,9 +220,11 @@ async fn connect(authority: &str, timeout: Duration) -> Result<PooledConnection,
 /// server closes anyway is noticed when it is next checked out.
 fn keeps_alive(parts: &Parts) -> bool {
     let says = |token: &str| {
-        parts.headers.get_all(http::header::CONNECTION).iter().any(|v| {
-            v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-        })
+        parts
+            .headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))))
     };
     match parts.version {
         http::Version::HTTP_11 => !says("close"),

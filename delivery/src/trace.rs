@@ -19,7 +19,12 @@ pub struct TraceContext {
 impl TraceContext {
     /// Starts a new trace (sampled).
     pub fn new_root() -> Self {
-        Self { trace_id: random_nonzero_u128(), span_id: random_nonzero_u64(), flags: 1, state: None }
+        Self {
+            trace_id: random_nonzero_u128(),
+            span_id: random_nonzero_u64(),
+            flags: 1,
+            state: None,
+        }
     }
 
     /// Reads `traceparent`/`tracestate` from request headers; `None` if absent or malformed.
@@ -42,7 +47,12 @@ impl TraceContext {
         }
         let trace_id = u128::from_str_radix(parts[1], 16).ok().filter(|t| *t != 0)?;
         let span_id = u64::from_str_radix(parts[2], 16).ok().filter(|s| *s != 0)?;
-        Some(Self { trace_id, span_id, flags: u8::from_str_radix(parts[3], 16).ok()?, state: None })
+        Some(Self {
+            trace_id,
+            span_id,
+            flags: u8::from_str_radix(parts[3], 16).ok()?,
+            state: None,
+        })
     }
 
     /// The context of an incoming request, or a new root trace when it carries none.
@@ -52,7 +62,10 @@ impl TraceContext {
 
     /// A child span in the same trace (a new hop).
     pub fn child(&self) -> Self {
-        Self { span_id: random_nonzero_u64(), ..self.clone() }
+        Self {
+            span_id: random_nonzero_u64(),
+            ..self.clone()
+        }
     }
 
     /// The `traceparent` header value.

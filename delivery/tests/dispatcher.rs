@@ -1,11 +1,13 @@
 //! The dispatcher against real HTTP servers on loopback: timeouts, Retry-After, replies,
 //! malformed replies and dead letters.
 //!
-//! Tests of the waits between attempts run on paused tokio time. That is sound here because
-//! without an attempt timeout nothing on the HTTP path (the servers below, the dispatcher's
-//! connections) sets a tokio timer: while a request is on the wire no timer is pending and the
-//! paused clock stands still; it moves only to the end of the dispatcher's own backoff sleep.
-//! The attempt-timeout test keeps real time, since there a timer is pending during I/O.
+//! Tests of the waits between attempts run on paused tokio time. A paused clock moves only when
+//! the runtime finds no task and no I/O event ready; then it jumps to the next timer. Every
+//! attempt has a timer (the default attempt timeout, 30 s), but client and server share this
+//! runtime on loopback, where a write makes the peer readable within the same syscall: while an
+//! exchange runs there is always an I/O event ready, so the clock moves only at the
+//! dispatcher's backoff sleeps, which is what these tests measure. The attempt-timeout test keeps
+//! real time, since there the server sleeps on a timer during the exchange.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -42,7 +44,13 @@ async fn server(handler: Handler) -> (String, Arc<Mutex<Vec<Instant>>>) {
 }
 
 fn event() -> Event {
-    EventBuilderV10::new().id("e1").ty("t").source("/s").data("text/plain", "hi").build().unwrap()
+    EventBuilderV10::new()
+        .id("e1")
+        .ty("t")
+        .source("/s")
+        .data("text/plain", "hi")
+        .build()
+        .unwrap()
 }
 
 #[derive(Default)]
@@ -94,11 +102,18 @@ async fn timeout_fails_the_attempt_and_is_retried() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let policy = RetryPolicy { retries: 1, timeout: Some(Duration::from_millis(100)), ..Default::default() };
+    let policy = RetryPolicy {
+        retries: 1,
+        timeout: Some(Duration::from_millis(100)),
+        ..Default::default()
+    };
     let started = Instant::now();
     assert_eq!(deliver(&url, &policy, None, ReplyMode::Discard).await, Outcome::Delivered);
     assert_eq!(count.load(Ordering::SeqCst), 2, "the timed-out attempt is retried");
-    assert!(started.elapsed() < Duration::from_millis(300), "the retry did not wait for the slow answer");
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "the retry did not wait for the slow answer"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -125,30 +140,61 @@ async fn retry_after_is_honoured_up_to_retry_after_max() {
 #[tokio::test(start_paused = true)]
 async fn retries_wait_the_backoff_of_their_policy() {
     // Retry k waits delay × k (linear) or delay × 2^(k−1) (exponential).
-    for (backoff, expected_ms) in [(BackoffPolicy::Linear, [200, 400, 600]), (BackoffPolicy::Exponential, [200, 400, 800])] {
-        let (url, times) =
-            server(Arc::new(|n, _| if n < 3 { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK }.into_response())).await;
-        let policy = RetryPolicy { retries: 5, backoff: Some((backoff, Duration::from_millis(200))), ..Default::default() };
+    for (backoff, expected_ms) in [
+        (BackoffPolicy::Linear, [200, 400, 600]),
+        (BackoffPolicy::Exponential, [200, 400, 800]),
+    ] {
+        let (url, times) = server(Arc::new(|n, _| {
+            if n < 3 { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK }.into_response()
+        }))
+        .await;
+        let policy = RetryPolicy {
+            retries: 5,
+            backoff: Some((backoff, Duration::from_millis(200))),
+            ..Default::default()
+        };
         assert_eq!(deliver(&url, &policy, None, ReplyMode::Discard).await, Outcome::Delivered);
         let t = times.lock().unwrap().clone();
         let gaps: Vec<u128> = t.windows(2).map(|w| (w[1] - w[0]).as_millis()).collect();
-        assert_eq!(gaps, expected_ms, "{backoff:?}: three failed attempts, each retried after its backoff, then success");
+        assert_eq!(
+            gaps, expected_ms,
+            "{backoff:?}: three failed attempts, each retried after its backoff, then success"
+        );
     }
 }
 
 #[tokio::test]
 async fn replies_go_to_the_reply_sink_and_malformed_replies_fail() {
     let (url, _) = server(Arc::new(|_, _| {
-        (StatusCode::OK, [("ce-specversion", "1.0"), ("ce-id", "r1"), ("ce-type", "reply"), ("ce-source", "/x")], "pong").into_response()
+        (
+            StatusCode::OK,
+            [
+                ("ce-specversion", "1.0"),
+                ("ce-id", "r1"),
+                ("ce-type", "reply"),
+                ("ce-source", "/x"),
+            ],
+            "pong",
+        )
+            .into_response()
     }))
     .await;
     let sink = Collect::default();
     let policy = RetryPolicy::default();
-    assert_eq!(deliver(&url, &policy, None, ReplyMode::To { sink: &sink, strict: true }).await, Outcome::Delivered);
+    assert_eq!(
+        deliver(&url, &policy, None, ReplyMode::To { sink: &sink, strict: true }).await,
+        Outcome::Delivered
+    );
     assert_eq!(sink.0.lock().unwrap()[0].id(), "r1");
 
-    let (bad, times) = server(Arc::new(|_, _| (StatusCode::OK, [("ce-specversion", "1.0"), ("ce-id", "r1")], "x").into_response())).await;
-    let policy = RetryPolicy { retries: 2, ..Default::default() };
+    let (bad, times) = server(Arc::new(|_, _| {
+        (StatusCode::OK, [("ce-specversion", "1.0"), ("ce-id", "r1")], "x").into_response()
+    }))
+    .await;
+    let policy = RetryPolicy {
+        retries: 2,
+        ..Default::default()
+    };
     let out = deliver(&bad, &policy, None, ReplyMode::To { sink: &sink, strict: true }).await;
     // Refused by the reply's destination (400, as the broker's ingress would answer); the
     // subscriber is not called again.
@@ -158,7 +204,16 @@ async fn replies_go_to_the_reply_sink_and_malformed_replies_fail() {
     let (text, _) = server(Arc::new(|_, _| (StatusCode::OK, "ok").into_response())).await;
     let out = deliver(&text, &RetryPolicy::default(), None, ReplyMode::To { sink: &sink, strict: true }).await;
     assert!(matches!(out, Outcome::Failed { .. }), "strict: a non-event body fails");
-    let out = deliver(&text, &RetryPolicy::default(), None, ReplyMode::To { sink: &sink, strict: false }).await;
+    let out = deliver(
+        &text,
+        &RetryPolicy::default(),
+        None,
+        ReplyMode::To {
+            sink: &sink,
+            strict: false,
+        },
+    )
+    .await;
     assert_eq!(out, Outcome::Delivered, "lenient: a non-event body is ignored");
 }
 
@@ -178,8 +233,14 @@ async fn dead_letter_sink() -> (String, Arc<Mutex<Vec<HeaderMap>>>) {
 async fn network_errors_are_retried_then_dead_lettered_with_code_500() {
     let (dls_url, dead) = dead_letter_sink().await;
     // A port nothing listens on.
-    let closed = format!("http://127.0.0.1:{}/", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
-    let policy = RetryPolicy { retries: 1, ..Default::default() };
+    let closed = format!(
+        "http://127.0.0.1:{}/",
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    );
+    let policy = RetryPolicy {
+        retries: 1,
+        ..Default::default()
+    };
     let dls = Target::parse(&dls_url).unwrap();
     let out = deliver(&closed, &policy, Some(&dls), ReplyMode::Discard).await;
     assert_eq!(out, Outcome::DeadLettered { status: None });
@@ -194,19 +255,53 @@ async fn network_errors_are_retried_then_dead_lettered_with_code_500() {
 #[tokio::test]
 async fn a_reply_destination_that_fails_is_named_in_knativeerrordest() {
     let (subscriber, _) = server(Arc::new(|_, _| {
-        (StatusCode::OK, [("ce-specversion", "1.0"), ("ce-id", "r1"), ("ce-type", "reply"), ("ce-source", "/x")], "pong").into_response()
+        (
+            StatusCode::OK,
+            [
+                ("ce-specversion", "1.0"),
+                ("ce-id", "r1"),
+                ("ce-type", "reply"),
+                ("ce-source", "/x"),
+            ],
+            "pong",
+        )
+            .into_response()
     }))
     .await;
     let (reply_url, reply_times) = server(Arc::new(|_, _| StatusCode::SERVICE_UNAVAILABLE.into_response())).await;
     let (dls_url, dead) = dead_letter_sink().await;
-    let reply = sluice_delivery::HttpSink { dispatcher: Dispatcher::default(), target: Target::parse(&reply_url).unwrap(), namespace: "ns".into() };
-    let policy = RetryPolicy { retries: 1, ..Default::default() };
+    let reply = sluice_delivery::HttpSink {
+        dispatcher: Dispatcher::default(),
+        target: Target::parse(&reply_url).unwrap(),
+        namespace: "ns".into(),
+    };
+    let policy = RetryPolicy {
+        retries: 1,
+        ..Default::default()
+    };
     let dls = Target::parse(&dls_url).unwrap();
-    let out = deliver(&subscriber, &policy, Some(&dls), ReplyMode::To { sink: &reply, strict: false }).await;
+    let out = deliver(
+        &subscriber,
+        &policy,
+        Some(&dls),
+        ReplyMode::To {
+            sink: &reply,
+            strict: false,
+        },
+    )
+    .await;
     assert_eq!(out, Outcome::DeadLettered { status: Some(503) });
-    assert_eq!(reply_times.lock().unwrap().len(), 2, "the whole delivery is retried when the reply cannot be stored (SUB-02)");
+    assert_eq!(
+        reply_times.lock().unwrap().len(),
+        2,
+        "the whole delivery is retried when the reply cannot be stored (SUB-02)"
+    );
     let h = dead.lock().unwrap()[0].clone();
-    assert_eq!(h["ce-knativeerrordest"], reply_url.as_str(), "the reply destination failed, not the subscriber");
+    assert_eq!(
+        h["ce-knativeerrordest"],
+        reply_url.as_str(),
+        "the reply destination failed, not the subscriber"
+    );
     assert_eq!(h["ce-knativeerrorcode"], "503");
     assert_eq!(h["ce-id"], "e1", "the dead-letter sink gets the original event");
 }

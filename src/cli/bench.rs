@@ -99,10 +99,17 @@ async fn start_subscriber(sub: Arc<Subscriber>) -> anyhow::Result<SocketAddr> {
                             sub.latencies_us.lock().expect("latency lock").push(now.saturating_sub(sent));
                         }
                         sub.received.fetch_add(1, Ordering::Relaxed);
-                        Ok::<_, hyper::Error>(Response::builder().status(202).body(Empty::<Bytes>::new()).expect("static response"))
+                        Ok::<_, hyper::Error>(
+                            Response::builder()
+                                .status(202)
+                                .body(Empty::<Bytes>::new())
+                                .expect("static response"),
+                        )
                     }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
             });
         }
     });
@@ -134,10 +141,17 @@ async fn start_forwarder(subscriber_url: String) -> anyhow::Result<SocketAddr> {
                                 let _ = resp.into_body().collect().await;
                             }
                         });
-                        Ok::<_, hyper::Error>(Response::builder().status(202).body(Empty::<Bytes>::new()).expect("static response"))
+                        Ok::<_, hyper::Error>(
+                            Response::builder()
+                                .status(202)
+                                .body(Empty::<Bytes>::new())
+                                .expect("static response"),
+                        )
                     }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
             });
         }
     });
@@ -220,7 +234,10 @@ async fn throughput(url: &str, sub: &Subscriber, events: u64, concurrency: usize
     }
     let elapsed = started.elapsed();
     let cpu = process_cpu().saturating_sub(cpu_before);
-    Ok(Throughput { events_per_second: events as f64 / elapsed.as_secs_f64(), cpu_us_per_event: cpu.as_secs_f64() * 1e6 / events as f64 })
+    Ok(Throughput {
+        events_per_second: events as f64 / elapsed.as_secs_f64(),
+        cpu_us_per_event: cpu.as_secs_f64() * 1e6 / events as f64,
+    })
 }
 
 /// Sends at a fixed rate for `seconds`; returns (p50, p99, max) end-to-end latency in ms.
@@ -256,7 +273,12 @@ async fn latency(url: &str, sub: &Subscriber, rate: u64, seconds: u64, data: &By
     sub.recording.store(false, Ordering::Relaxed);
     let mut l = std::mem::take(&mut *sub.latencies_us.lock().expect("latency lock"));
     l.sort_unstable();
-    let pct = |p: f64| l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0;
+    let pct = |p: f64| {
+        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
     Ok((pct(0.50), pct(0.99), l.last().copied().unwrap_or(0) as f64 / 1000.0))
 }
 
@@ -275,8 +297,15 @@ pub async fn bench(which: BenchCommand) -> anyhow::Result<ExitCode> {
         timeouts: Default::default(),
     };
     let plane = DataPlane::new(metrics, config);
-    let filter = SubscriptionsApiFilter { exact: Some(BTreeMap::from([("type".to_string(), "dev.sluice.bench".to_string())])), ..Default::default() };
-    let key = HubKey { kind: HubKind::Broker, namespace: "bench".into(), name: "default".into() };
+    let filter = SubscriptionsApiFilter {
+        exact: Some(BTreeMap::from([("type".to_string(), "dev.sluice.bench".to_string())])),
+        ..Default::default()
+    };
+    let key = HubKey {
+        kind: HubKind::Broker,
+        namespace: "bench".into(),
+        name: "default".into(),
+    };
     plane
         .apply(Snapshot {
             hubs: vec![HubSpec {
@@ -305,18 +334,47 @@ pub async fn bench(which: BenchCommand) -> anyhow::Result<ExitCode> {
     let forwarder_url = format!("http://{}/", start_forwarder(sub_url.clone()).await?);
     let data = Bytes::from(vec![b'x'; opts.size]);
 
-    outln!("sluice bench broker: {} events of {} bytes, {} senders; latency at {} events/s for {} s", opts.events, opts.size, opts.concurrency, opts.rate, opts.latency_seconds);
+    outln!(
+        "sluice bench broker: {} events of {} bytes, {} senders; latency at {} events/s for {} s",
+        opts.events,
+        opts.size,
+        opts.concurrency,
+        opts.rate,
+        opts.latency_seconds
+    );
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|m| m.trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    outln!("machine: {} cores, {cpu}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    outln!(
+        "machine: {} cores, {cpu}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
     let paths = [
-        Path { label: "baseline: raw HTTP POST to subscriber", url: sub_url },
-        Path { label: "forwarder: bare hyper hop (reference)", url: forwarder_url },
-        Path { label: "sluice: ingress -> trigger -> subscriber", url: broker_url },
+        Path {
+            label: "baseline: raw HTTP POST to subscriber",
+            url: sub_url,
+        },
+        Path {
+            label: "forwarder: bare hyper hop (reference)",
+            url: forwarder_url,
+        },
+        Path {
+            label: "sluice: ingress -> trigger -> subscriber",
+            url: broker_url,
+        },
     ];
-    let selected: Vec<&Path> = paths.iter().enumerate().filter(|(i, _)| opts.only.is_none_or(|o| o as usize == *i)).map(|(_, p)| p).collect();
+    let selected: Vec<&Path> = paths
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| opts.only.is_none_or(|o| o as usize == *i))
+        .map(|(_, p)| p)
+        .collect();
     // Warm up connection pools on every path.
     for p in &selected {
         throughput(&p.url, &sub, 2000, opts.concurrency, &data).await?;
@@ -328,7 +386,12 @@ pub async fn bench(which: BenchCommand) -> anyhow::Result<ExitCode> {
         let mut line = format!("round {round}:");
         for (p, runs) in selected.iter().zip(runs.iter_mut()) {
             let t = throughput(&p.url, &sub, opts.events, opts.concurrency, &data).await?;
-            line.push_str(&format!(" {} {:.0} events/s ({:.1} µs CPU/event);", p.label.split(':').next().unwrap_or(""), t.events_per_second, t.cpu_us_per_event));
+            line.push_str(&format!(
+                " {} {:.0} events/s ({:.1} µs CPU/event);",
+                p.label.split(':').next().unwrap_or(""),
+                t.events_per_second,
+                t.cpu_us_per_event
+            ));
             runs.push(t);
         }
         outln!("{}", line.trim_end_matches(';'));
@@ -339,23 +402,52 @@ pub async fn bench(which: BenchCommand) -> anyhow::Result<ExitCode> {
     }
 
     outln!();
-    outln!("{:<44} {:>12} {:>12} {:>10} {:>10} {:>10}", "path", "events/s", "µs CPU/ev", "p50 ms", "p99 ms", "max ms");
+    outln!(
+        "{:<44} {:>12} {:>12} {:>10} {:>10} {:>10}",
+        "path",
+        "events/s",
+        "µs CPU/ev",
+        "p50 ms",
+        "p99 ms",
+        "max ms"
+    );
     for ((p, runs), (p50, p99, max)) in selected.iter().zip(&runs).zip(&latencies) {
         let rate = median(runs.iter().map(|t| t.events_per_second).collect());
         let cpu = median(runs.iter().map(|t| t.cpu_us_per_event).collect());
-        outln!("{:<44} {:>12.0} {:>12.1} {:>10.3} {:>10.3} {:>10.3}", p.label, rate, cpu, p50, p99, max);
+        outln!(
+            "{:<44} {:>12.0} {:>12.1} {:>10.3} {:>10.3} {:>10.3}",
+            p.label,
+            rate,
+            cpu,
+            p50,
+            p99,
+            max
+        );
     }
     if selected.len() == paths.len() {
         outln!();
         // Each round runs the paths back to back, so the median of the per-round ratios is less
         // exposed to load drifting on a shared machine than a ratio of medians. Both paths keep
         // the cores busy, so CPU time per event is the second view of the same ratio.
-        let ratio = |i: usize, j: usize, f: fn(&Throughput) -> f64| median(runs[i].iter().zip(&runs[j]).map(|(a, b)| f(a) / f(b)).collect());
+        let ratio =
+            |i: usize, j: usize, f: fn(&Throughput) -> f64| median(runs[i].iter().zip(&runs[j]).map(|(a, b)| f(a) / f(b)).collect());
         let rate = |t: &Throughput| t.events_per_second;
         let inverse_cpu = |t: &Throughput| 1.0 / t.cpu_us_per_event;
-        outln!("sluice / baseline:  throughput ratio {:.2}, CPU-per-event ratio {:.2} (median of {rounds} paired rounds)", ratio(2, 0, rate), ratio(2, 0, inverse_cpu));
-        outln!("forwarder / baseline: throughput ratio {:.2}, CPU-per-event ratio {:.2}", ratio(1, 0, rate), ratio(1, 0, inverse_cpu));
-        outln!("sluice / forwarder: throughput ratio {:.2}, CPU-per-event ratio {:.2}", ratio(2, 1, rate), ratio(2, 1, inverse_cpu));
+        outln!(
+            "sluice / baseline:  throughput ratio {:.2}, CPU-per-event ratio {:.2} (median of {rounds} paired rounds)",
+            ratio(2, 0, rate),
+            ratio(2, 0, inverse_cpu)
+        );
+        outln!(
+            "forwarder / baseline: throughput ratio {:.2}, CPU-per-event ratio {:.2}",
+            ratio(1, 0, rate),
+            ratio(1, 0, inverse_cpu)
+        );
+        outln!(
+            "sluice / forwarder: throughput ratio {:.2}, CPU-per-event ratio {:.2}",
+            ratio(2, 1, rate),
+            ratio(2, 1, inverse_cpu)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

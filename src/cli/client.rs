@@ -15,7 +15,11 @@ fn kind(name: &str) -> anyhow::Result<&'static KindInfo> {
 
 fn collection_url(server: &str, info: &KindInfo, namespace: Option<&str>) -> String {
     let base = server.trim_end_matches('/');
-    let prefix = if info.group.is_empty() { format!("{base}/api/{}", info.version) } else { format!("{base}/apis/{}/{}", info.group, info.version) };
+    let prefix = if info.group.is_empty() {
+        format!("{base}/api/{}", info.version)
+    } else {
+        format!("{base}/apis/{}/{}", info.group, info.version)
+    };
     match namespace {
         Some(ns) => format!("{prefix}/namespaces/{ns}/{}", info.plural),
         None => format!("{prefix}/{}", info.plural),
@@ -23,19 +27,30 @@ fn collection_url(server: &str, info: &KindInfo, namespace: Option<&str>) -> Str
 }
 
 fn qualified(info: &KindInfo) -> String {
-    if info.group.is_empty() { info.plural.to_string() } else { format!("{}.{}", info.singular, info.group) }
+    if info.group.is_empty() {
+        info.plural.to_string()
+    } else {
+        format!("{}.{}", info.singular, info.group)
+    }
 }
 
 /// Reads a Kubernetes Status error body into a one-line message.
 fn server_error(status: reqwest::StatusCode, body: &str) -> String {
     match serde_json::from_str::<Value>(body) {
-        Ok(v) if v["kind"] == "Status" => format!("Error from server ({}): {}", v["reason"].as_str().unwrap_or("Unknown"), v["message"].as_str().unwrap_or(body)),
+        Ok(v) if v["kind"] == "Status" => format!(
+            "Error from server ({}): {}",
+            v["reason"].as_str().unwrap_or("Unknown"),
+            v["message"].as_str().unwrap_or(body)
+        ),
         _ => format!("Error from server ({status}): {body}"),
     }
 }
 
 async fn request(req: reqwest::RequestBuilder, server: &str) -> anyhow::Result<(reqwest::StatusCode, String)> {
-    let resp = req.send().await.with_context(|| format!("cannot reach the sluice API at {server} (is `sluice run` running? set --server or SLUICE_SERVER)"))?;
+    let resp = req
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the sluice API at {server} (is `sluice run` running? set --server or SLUICE_SERVER)"))?;
     let status = resp.status();
     Ok((status, resp.text().await.unwrap_or_default()))
 }
@@ -64,7 +79,11 @@ pub async fn apply(server: &str, files: &[PathBuf]) -> anyhow::Result<ExitCode> 
     for r in v["results"].as_array().into_iter().flatten() {
         let kind = r["kind"].as_str().unwrap_or("");
         let singular = find_kind(kind).map(qualified).unwrap_or_else(|| kind.to_lowercase());
-        outln!("{singular}/{} {}", r["name"].as_str().unwrap_or(""), r["action"].as_str().unwrap_or(""));
+        outln!(
+            "{singular}/{} {}",
+            r["name"].as_str().unwrap_or(""),
+            r["action"].as_str().unwrap_or("")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -87,9 +106,16 @@ pub async fn get(server: &str, kind_name: &str, name: Option<&str>, namespace: O
         Output::Json => outln!("{body}"),
         Output::Yaml => out!("{}", serde_yaml::to_string(&value)?),
         Output::Table => {
-            let items = if name.is_some() { vec![value] } else { value["items"].as_array().cloned().unwrap_or_default() };
+            let items = if name.is_some() {
+                vec![value]
+            } else {
+                value["items"].as_array().cloned().unwrap_or_default()
+            };
             if items.is_empty() {
-                eprintln!("No resources found{}.", namespace.map(|n| format!(" in {n} namespace")).unwrap_or_default());
+                eprintln!(
+                    "No resources found{}.",
+                    namespace.map(|n| format!(" in {n} namespace")).unwrap_or_default()
+                );
             } else {
                 out!("{}", table(&items, namespace.is_none()));
             }
@@ -102,24 +128,39 @@ pub async fn get(server: &str, kind_name: &str, name: Option<&str>, namespace: O
 /// subscriber.
 fn url_of(o: &Value) -> &str {
     let s = &o["status"];
-    [&s["address"]["url"], &s["url"], &s["subscriberUri"], &s["physicalSubscription"]["subscriberUri"], &s["sinkUri"]]
-        .into_iter()
-        .find_map(|v| v.as_str().filter(|s| !s.is_empty()))
-        .unwrap_or("")
+    [
+        &s["address"]["url"],
+        &s["url"],
+        &s["subscriberUri"],
+        &s["physicalSubscription"]["subscriberUri"],
+        &s["sinkUri"],
+    ]
+    .into_iter()
+    .find_map(|v| v.as_str().filter(|s| !s.is_empty()))
+    .unwrap_or("")
 }
 
 fn ready_of(o: &Value) -> (String, String) {
-    let cond = o["status"]["conditions"].as_array().and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"));
+    let cond = o["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"));
     match cond {
-        Some(c) => (c["status"].as_str().unwrap_or("Unknown").to_string(), c["reason"].as_str().unwrap_or("").to_string()),
+        Some(c) => (
+            c["status"].as_str().unwrap_or("Unknown").to_string(),
+            c["reason"].as_str().unwrap_or("").to_string(),
+        ),
         None => ("Unknown".into(), String::new()),
     }
 }
 
 /// Human age like kubectl: `45s`, `3m`, `2h`, `5d`.
 fn age(o: &Value) -> String {
-    let Some(ts) = o["metadata"]["creationTimestamp"].as_str() else { return "<unknown>".into() };
-    let Ok(t) = chrono::DateTime::parse_from_rfc3339(ts) else { return "<unknown>".into() };
+    let Some(ts) = o["metadata"]["creationTimestamp"].as_str() else {
+        return "<unknown>".into();
+    };
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(ts) else {
+        return "<unknown>".into();
+    };
     let secs = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds().max(0);
     match secs {
         s if s < 120 => format!("{s}s"),
@@ -138,13 +179,21 @@ fn table(items: &[Value], with_namespace: bool) -> String {
     rows.push(header.iter().map(|s| s.to_string()).collect::<Vec<_>>());
     for o in items {
         let (ready, reason) = ready_of(o);
-        let mut row = vec![o["metadata"]["name"].as_str().unwrap_or("").to_string(), ready, reason, url_of(o).to_string(), age(o)];
+        let mut row = vec![
+            o["metadata"]["name"].as_str().unwrap_or("").to_string(),
+            ready,
+            reason,
+            url_of(o).to_string(),
+            age(o),
+        ];
         if with_namespace {
             row.insert(0, o["metadata"]["namespace"].as_str().unwrap_or("").to_string());
         }
         rows.push(row);
     }
-    let widths: Vec<usize> = (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for r in rows {
         let line: Vec<String> = r.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
@@ -199,7 +248,10 @@ pub async fn describe(server: &str, kind_name: &str, name: &str, namespace: &str
         .unwrap_or_default()
         .iter()
         .map(|c| {
-            ["type", "status", "reason", "message"].iter().map(|k| c[*k].as_str().unwrap_or("").to_string()).collect()
+            ["type", "status", "reason", "message"]
+                .iter()
+                .map(|k| c[*k].as_str().unwrap_or("").to_string())
+                .collect()
         })
         .collect();
     outln!("  {:<24} {:<8} {:<32} MESSAGE", "TYPE", "STATUS", "REASON");

@@ -25,7 +25,11 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<Loaded> {
         }
     }
     let docs = load_paths(paths).context("reading manifests")?;
-    let mut loaded = Loaded { objects: vec![], errors: vec![], skipped: vec![] };
+    let mut loaded = Loaded {
+        objects: vec![],
+        errors: vec![],
+        skipped: vec![],
+    };
     for doc in docs {
         match doc.outcome {
             DocumentOutcome::Object(obj) => loaded.objects.push((format!("{} (document {})", doc.source, doc.index), obj)),
@@ -54,5 +58,9 @@ pub fn validate(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
         loaded.skipped.len(),
         loaded.errors.len()
     );
-    Ok(if loaded.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if loaded.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -52,7 +52,13 @@ pub enum Output {
 #[derive(clap::Args, Debug, Clone)]
 struct ServerArgs {
     /// URL of the resource API of a running `sluice run`.
-    #[arg(long, env = "SLUICE_SERVER", default_value = "http://127.0.0.1:8090", global = true, value_name = "URL")]
+    #[arg(
+        long,
+        env = "SLUICE_SERVER",
+        default_value = "http://127.0.0.1:8090",
+        global = true,
+        value_name = "URL"
+    )]
     server: String,
 }
 
@@ -132,12 +138,29 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(args).await,
         Command::Apply { files, server } => client::apply(&server.server, &files).await,
-        Command::Get { kind, name, namespace, all_namespaces, output, server } => {
+        Command::Get {
+            kind,
+            name,
+            namespace,
+            all_namespaces,
+            output,
+            server,
+        } => {
             let ns = if all_namespaces { None } else { Some(namespace.as_str()) };
             client::get(&server.server, &kind, name.as_deref(), ns, output).await
         }
-        Command::Describe { kind, name, namespace, server } => client::describe(&server.server, &kind, &name, &namespace).await,
-        Command::Delete { kind, name, namespace, server } => client::delete(&server.server, &kind, &name, &namespace).await,
+        Command::Describe {
+            kind,
+            name,
+            namespace,
+            server,
+        } => client::describe(&server.server, &kind, &name, &namespace).await,
+        Command::Delete {
+            kind,
+            name,
+            namespace,
+            server,
+        } => client::delete(&server.server, &kind, &name, &namespace).await,
         Command::Send(args) => send::send(args).await,
         Command::Validate { files } => manifests::validate(&files),
         Command::Crds => {

@@ -50,26 +50,39 @@ pub struct RunArgs {
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = text.split_at(text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len()));
-    let value: f64 = number.parse().map_err(|_| format!("{text:?} is not a duration such as 500ms, 30s or 2m"))?;
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 500ms, 30s or 2m"))?;
     let seconds = match unit {
         "ms" => value / 1000.0,
         "s" => value,
         "m" => value * 60.0,
         _ => return Err(format!("{text:?} is not a duration such as 500ms, 30s or 2m (units: ms, s, m)")),
     };
-    Duration::try_from_secs_f64(seconds).ok().filter(|d| !d.is_zero()).ok_or_else(|| format!("{text:?} must be greater than zero"))
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{text:?} must be greater than zero"))
 }
 
 /// The URL clients use to reach a listening address (unspecified IPs become loopback).
 pub fn public_url(addr: SocketAddr) -> String {
-    let ip = if addr.ip().is_unspecified() { "127.0.0.1".parse().expect("valid ip") } else { addr.ip() };
+    let ip = if addr.ip().is_unspecified() {
+        "127.0.0.1".parse().expect("valid ip")
+    } else {
+        addr.ip()
+    };
     format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Starts everything and serves until interrupted.
@@ -92,18 +105,40 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(Metrics::new());
     // Bound before the control plane starts so that addresses in status (`status.address.url`)
     // carry the real port, also when `--gateway` asks for port 0.
-    let gateway = tokio::net::TcpListener::bind(args.gateway).await.with_context(|| format!("binding gateway {}", args.gateway))?;
+    let gateway = tokio::net::TcpListener::bind(args.gateway)
+        .await
+        .with_context(|| format!("binding gateway {}", args.gateway))?;
     let gateway_url = public_url(gateway.local_addr()?);
-    let timeouts = Timeouts { connect: args.connect_timeout, attempt: args.delivery_timeout };
-    let plane = DataPlane::new(metrics.clone(), PlaneConfig { gateway_url: gateway_url.clone(), max_body_bytes: args.max_body_bytes, timeouts });
-    let cp = ControlPlane::start(store, plane.clone(), metrics, Environment { gateway_url: gateway_url.clone() }).await;
+    let timeouts = Timeouts {
+        connect: args.connect_timeout,
+        attempt: args.delivery_timeout,
+    };
+    let plane = DataPlane::new(
+        metrics.clone(),
+        PlaneConfig {
+            gateway_url: gateway_url.clone(),
+            max_body_bytes: args.max_body_bytes,
+            timeouts,
+        },
+    );
+    let cp = ControlPlane::start(
+        store,
+        plane.clone(),
+        metrics,
+        Environment {
+            gateway_url: gateway_url.clone(),
+        },
+    )
+    .await;
     let objects: Vec<serde_json::Value> = loaded.objects.iter().map(|(_, o)| o.to_value()).collect();
     if !objects.is_empty() {
         let applied = cp.apply(objects, false).await.context("applying manifests")?;
         tracing::info!(count = applied.len(), "manifests applied");
     }
 
-    let api = tokio::net::TcpListener::bind(args.api).await.with_context(|| format!("binding api {}", args.api))?;
+    let api = tokio::net::TcpListener::bind(args.api)
+        .await
+        .with_context(|| format!("binding api {}", args.api))?;
     let api_url = public_url(api.local_addr()?);
     tracing::info!(gateway = %gateway_url, api = %api_url, "sluice is running");
     let api_app = sluice_control::api::router(cp);

@@ -75,7 +75,11 @@ pub async fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let id = args.id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let mut builder = EventBuilderV10::new().id(&id).ty(&args.ty).source(args.source.as_str()).time(chrono::Utc::now());
+    let mut builder = EventBuilderV10::new()
+        .id(&id)
+        .ty(&args.ty)
+        .source(args.source.as_str())
+        .time(chrono::Utc::now());
     if let Some(s) = &args.subject {
         builder = builder.subject(s.as_str());
     }

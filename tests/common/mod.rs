@@ -39,7 +39,13 @@ impl Sluice {
     pub async fn start_with_args(manifests: &str, args: &[&str]) -> Sluice {
         let dir = tempfile::tempdir().unwrap();
         let args = args.iter().map(|a| a.to_string()).collect();
-        let mut s = Sluice { child: None, args, gateway: String::new(), api: String::new(), dir };
+        let mut s = Sluice {
+            child: None,
+            args,
+            gateway: String::new(),
+            api: String::new(),
+            dir,
+        };
         std::fs::create_dir_all(s.dir.path().join("manifests")).unwrap();
         std::fs::write(s.dir.path().join("manifests/app.yaml"), manifests).unwrap();
         s.spawn(true).await;
@@ -76,7 +82,10 @@ impl Sluice {
             }
             if let Some((gateway, api)) = running_addresses(&self.log()) {
                 (self.gateway, self.api) = (gateway, api);
-                if reqwest::get(format!("{}/healthz", self.api)).await.is_ok_and(|r| r.status().is_success()) {
+                if reqwest::get(format!("{}/healthz", self.api))
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+                {
                     return;
                 }
             }
@@ -106,7 +115,11 @@ impl Sluice {
 
     /// Runs a sluice CLI command against this instance.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_sluice")).args(args).env("SLUICE_SERVER", &self.api).output().unwrap()
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(args)
+            .env("SLUICE_SERVER", &self.api)
+            .output()
+            .unwrap()
     }
 
     /// GET an API path as JSON.
@@ -139,7 +152,11 @@ impl Sluice {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let v = self.get_json(path).await;
-            let ready = v["status"]["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "Ready" && c["status"] == "True");
+            let ready = v["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True");
             if ready {
                 return v;
             }
@@ -220,12 +237,18 @@ impl Recorder {
     /// A recorder answering with `script`.
     pub async fn scripted(script: Script) -> Recorder {
         let received = Arc::new(Mutex::new(Vec::new()));
-        let state = RecorderState { received: received.clone(), script };
+        let state = RecorderState {
+            received: received.clone(),
+            script,
+        };
         let app = axum::Router::new().fallback(record).with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Recorder { url: format!("http://{addr}/"), received }
+        Recorder {
+            url: format!("http://{addr}/"),
+            received,
+        }
     }
 
     /// Everything received so far.
@@ -241,7 +264,12 @@ impl Recorder {
             if got.len() >= n {
                 return got;
             }
-            assert!(Instant::now() < deadline, "expected {n} requests at {}, got {}", self.url, got.len());
+            assert!(
+                Instant::now() < deadline,
+                "expected {n} requests at {}, got {}",
+                self.url,
+                got.len()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -273,7 +301,11 @@ pub fn ids(requests: &[Received]) -> Vec<String> {
 }
 
 async fn record(State(s): State<RecorderState>, headers: HeaderMap, body: Bytes) -> Response {
-    let r = Received { headers, body, at: Instant::now() };
+    let r = Received {
+        headers,
+        body,
+        at: Instant::now(),
+    };
     let n = {
         let mut v = s.received.lock().unwrap();
         v.push(r.clone());

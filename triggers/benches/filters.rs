@@ -31,7 +31,11 @@ fn event() -> Event {
     })
     .to_string()
     .into_bytes();
-    assert!((280..=360).contains(&body.len()), "the body should be about 300 bytes, not {}", body.len());
+    assert!(
+        (280..=360).contains(&body.len()),
+        "the body should be about 300 bytes, not {}",
+        body.len()
+    );
     EventBuilderV10::new()
         .id("b7c1e2f4-5d6a-4e3b-9c8d-7f6e5d4c3b2a")
         .ty(TYPE)
@@ -57,13 +61,28 @@ fn filters(list: Vec<SubscriptionsApiFilter>) -> CompiledFilter {
 
 /// The filters measured, each as a Trigger would carry it.
 fn dialects() -> Vec<(&'static str, CompiledFilter)> {
-    let exact = SubscriptionsApiFilter { exact: map(&[("type", TYPE)]), ..Default::default() };
-    let prefix = SubscriptionsApiFilter { prefix: map(&[("type", "com.example.order.")]), ..Default::default() };
+    let exact = SubscriptionsApiFilter {
+        exact: map(&[("type", TYPE)]),
+        ..Default::default()
+    };
+    let prefix = SubscriptionsApiFilter {
+        prefix: map(&[("type", "com.example.order.")]),
+        ..Default::default()
+    };
     let all = SubscriptionsApiFilter {
         all: Some(vec![
-            SubscriptionsApiFilter { exact: map(&[("type", TYPE)]), ..Default::default() },
-            SubscriptionsApiFilter { prefix: map(&[("source", "https://shop.example.com/")]), ..Default::default() },
-            SubscriptionsApiFilter { suffix: map(&[("subject", "/8f14e45f")]), ..Default::default() },
+            SubscriptionsApiFilter {
+                exact: map(&[("type", TYPE)]),
+                ..Default::default()
+            },
+            SubscriptionsApiFilter {
+                prefix: map(&[("source", "https://shop.example.com/")]),
+                ..Default::default()
+            },
+            SubscriptionsApiFilter {
+                suffix: map(&[("subject", "/8f14e45f")]),
+                ..Default::default()
+            },
         ]),
         ..Default::default()
     };
@@ -71,7 +90,9 @@ fn dialects() -> Vec<(&'static str, CompiledFilter)> {
         cesql: Some("UPPER(region) = 'EU' AND INT(amount) > 10".into()),
         ..Default::default()
     };
-    let legacy = TriggerFilter { attributes: map(&[("type", TYPE), ("source", "https://shop.example.com/orders")]) };
+    let legacy = TriggerFilter {
+        attributes: map(&[("type", TYPE), ("source", "https://shop.example.com/orders")]),
+    };
     vec![
         ("exact", filters(vec![exact])),
         ("prefix", filters(vec![prefix])),
@@ -84,7 +105,9 @@ fn dialects() -> Vec<(&'static str, CompiledFilter)> {
 fn bench(c: &mut Criterion) {
     let event = event();
     let mut group = c.benchmark_group("filter");
-    group.bench_function("baseline: type == by hand", |b| b.iter(|| black_box(&event).ty() == black_box(TYPE)));
+    group.bench_function("baseline: type == by hand", |b| {
+        b.iter(|| black_box(&event).ty() == black_box(TYPE))
+    });
     group.bench_function("baseline: clone the event", |b| b.iter(|| black_box(&event).clone()));
     for (name, filter) in dialects() {
         assert!(filter.matches(&event), "{name} must match the event");

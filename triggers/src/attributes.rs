@@ -17,7 +17,9 @@ pub struct AttributesFilter {
 impl AttributesFilter {
     /// A filter over `attributes`.
     pub fn new(attributes: &BTreeMap<String, String>) -> Self {
-        Self { attributes: attributes.iter().map(|(name, value)| (name.clone(), value.clone())).collect() }
+        Self {
+            attributes: attributes.iter().map(|(name, value)| (name.clone(), value.clone())).collect(),
+        }
     }
 }
 

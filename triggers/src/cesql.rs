@@ -21,7 +21,9 @@ impl CesqlFilter {
     pub fn new(expression: &str, path: &str) -> Result<Self, FilterError> {
         sluice_cesql::parse(expression)
             .map(|expression| Self { expression })
-            .map_err(|e| FilterError { errors: vec![FieldError::new(path, format!("invalid cesql expression: {e}"))] })
+            .map_err(|e| FilterError {
+                errors: vec![FieldError::new(path, format!("invalid cesql expression: {e}"))],
+            })
     }
 
     /// The parsed expression.
@@ -67,9 +69,7 @@ impl EventContext for CloudEventContext<'_> {
             ("subject", _) => event.subject().map(Value::from),
             ("time", _) => event.time().map(|time| Value::String(format_time(time))),
             ("datacontenttype", _) => event.datacontenttype().map(Value::from),
-            ("dataschema", SpecVersion::V10) | ("schemaurl", SpecVersion::V03) => {
-                event.dataschema().map(|url| Value::from(url.as_str()))
-            }
+            ("dataschema", SpecVersion::V10) | ("schemaurl", SpecVersion::V03) => event.dataschema().map(|url| Value::from(url.as_str())),
             _ => event.extension(name).map(extension_value),
         }
     }

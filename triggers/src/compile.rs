@@ -8,8 +8,8 @@ use sluice_crds::eventing::{validate_filters, SubscriptionsApiFilter, TriggerFil
 use sluice_crds::FieldError;
 
 use crate::{
-    AllFilter, AnyFilter, AttributesFilter, CesqlFilter, ExactFilter, Filter, FilterError, FilterResult, NotFilter,
-    PrefixFilter, SuffixFilter,
+    AllFilter, AnyFilter, AttributesFilter, CesqlFilter, ExactFilter, Filter, FilterError, FilterResult, NotFilter, PrefixFilter,
+    SuffixFilter,
 };
 
 /// A Trigger's filter, compiled once and evaluated per event; cheap to clone.
@@ -29,7 +29,6 @@ impl CompiledFilter {
     pub fn matches(&self, event: &Event) -> bool {
         self.filter(event).delivers()
     }
-
 }
 
 impl Filter for CompiledFilter {
@@ -46,10 +45,7 @@ impl Filter for CompiledFilter {
 /// e.g. `spec.filters[0].any[1].cesql`. A non-empty `filters` list overrides `filter`; an empty
 /// list does not. The list means "all of" its elements; empty maps, lists and expressions count
 /// as unset, as in Knative.
-pub fn compile(
-    filter: Option<&TriggerFilter>,
-    filters: Option<&[SubscriptionsApiFilter]>,
-) -> Result<CompiledFilter, FilterError> {
+pub fn compile(filter: Option<&TriggerFilter>, filters: Option<&[SubscriptionsApiFilter]>) -> Result<CompiledFilter, FilterError> {
     let mut errors = filter.map(|f| f.validate("spec.filter")).unwrap_or_default();
     errors.extend(validate_filters(filters.unwrap_or_default(), "spec.filters"));
     if !errors.is_empty() {
@@ -102,11 +98,16 @@ fn non_empty_list(list: &Option<Vec<SubscriptionsApiFilter>>) -> Option<&[Subscr
 }
 
 fn compile_list(list: &[SubscriptionsApiFilter], path: &str) -> Result<Vec<Box<dyn Filter>>, FilterError> {
-    list.iter().enumerate().map(|(index, element)| compile_element(element, &format!("{path}[{index}]"))).collect()
+    list.iter()
+        .enumerate()
+        .map(|(index, element)| compile_element(element, &format!("{path}[{index}]")))
+        .collect()
 }
 
 fn compile_element(element: &SubscriptionsApiFilter, path: &str) -> Result<Box<dyn Filter>, FilterError> {
-    let no_dialect = || FilterError { errors: vec![FieldError::new(path, "expected exactly one, got neither")] };
+    let no_dialect = || FilterError {
+        errors: vec![FieldError::new(path, "expected exactly one, got neither")],
+    };
     Ok(match dialect(element).ok_or_else(no_dialect)? {
         Dialect::Exact(map) => Box::new(ExactFilter::new(map)),
         Dialect::Prefix(map) => Box::new(PrefixFilter::new(map)),

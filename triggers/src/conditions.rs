@@ -17,7 +17,9 @@ pub(crate) struct AttributeConditions {
 impl AttributeConditions {
     /// The conditions of a validated map (see [`crate::compile`]).
     pub(crate) fn new(map: &BTreeMap<String, String>) -> Self {
-        Self { entries: map.iter().map(|(name, value)| (name.clone(), value.clone())).collect() }
+        Self {
+            entries: map.iter().map(|(name, value)| (name.clone(), value.clone())).collect(),
+        }
     }
 
     /// `Pass` when every attribute exists and `satisfies(actual, wanted)`; `Fail` otherwise.

@@ -17,7 +17,9 @@ impl ExactFilter {
     /// A filter over `attributes`, which [`crate::compile`] has validated (no empty names or
     /// values).
     pub fn new(attributes: &BTreeMap<String, String>) -> Self {
-        Self { conditions: AttributeConditions::new(attributes) }
+        Self {
+            conditions: AttributeConditions::new(attributes),
+        }
     }
 }
 

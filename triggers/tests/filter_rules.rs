@@ -10,21 +10,43 @@ use support::{all, any, attributes, cesql, event, exact, filters, legacy, not, p
 #[test]
 fn legacy_attributes_match_exactly_and_case_sensitively() {
     let filter = legacy(attributes(&[("type", "com.example.a"), ("source", "/s"), ("region", "eu")]));
-    assert_eq!(filter.filter(&event("com.example.a", "/s", &[("region", "eu")])), FilterResult::Pass);
-    assert_eq!(filter.filter(&event("com.example.A", "/s", &[("region", "eu")])), FilterResult::Fail);
-    assert_eq!(filter.filter(&event("com.example.a", "/s", &[("region", "EU")])), FilterResult::Fail);
-    assert_eq!(filter.filter(&event("com.example.a", "/s", &[])), FilterResult::Fail, "a missing extension fails");
+    assert_eq!(
+        filter.filter(&event("com.example.a", "/s", &[("region", "eu")])),
+        FilterResult::Pass
+    );
+    assert_eq!(
+        filter.filter(&event("com.example.A", "/s", &[("region", "eu")])),
+        FilterResult::Fail
+    );
+    assert_eq!(
+        filter.filter(&event("com.example.a", "/s", &[("region", "EU")])),
+        FilterResult::Fail
+    );
+    assert_eq!(
+        filter.filter(&event("com.example.a", "/s", &[])),
+        FilterResult::Fail,
+        "a missing extension fails"
+    );
 }
 
 #[test]
 fn legacy_empty_value_means_any_non_empty_value() {
     let filter = legacy(attributes(&[("region", "")]));
     assert!(filter.matches(&event("t", "/s", &[("region", "eu")])));
-    assert!(!filter.matches(&event("t", "/s", &[("region", "")])), "an empty value does not count");
+    assert!(
+        !filter.matches(&event("t", "/s", &[("region", "")])),
+        "an empty value does not count"
+    );
     assert!(!filter.matches(&event("t", "/s", &[])), "the attribute must exist");
     let subject = legacy(attributes(&[("subject", "")]));
     assert!(!subject.matches(&event("t", "/s", &[])), "an event without subject fails");
-    let with_subject = EventBuilderV10::new().id("1").ty("t").source("/s").subject("x").build().expect("valid event");
+    let with_subject = EventBuilderV10::new()
+        .id("1")
+        .ty("t")
+        .source("/s")
+        .subject("x")
+        .build()
+        .expect("valid event");
     assert!(subject.matches(&with_subject));
 }
 
@@ -74,8 +96,14 @@ fn exact_prefix_and_suffix_need_every_listed_attribute() {
     let sent = event("com.example.order", "/shop/eu", &[("region", "eu-1")]);
     assert!(filters(vec![exact(&[("type", "com.example.order"), ("region", "eu-1")])]).matches(&sent));
     assert!(!filters(vec![exact(&[("type", "com.example.order"), ("region", "eu-2")])]).matches(&sent));
-    assert!(!filters(vec![prefix(&[("type", "com."), ("subject", "x")])]).matches(&sent), "no subject");
-    assert!(!filters(vec![suffix(&[("source", "/eu"), ("type", ".ORDER")])]).matches(&sent), "case-sensitive");
+    assert!(
+        !filters(vec![prefix(&[("type", "com."), ("subject", "x")])]).matches(&sent),
+        "no subject"
+    );
+    assert!(
+        !filters(vec![suffix(&[("source", "/eu"), ("type", ".ORDER")])]).matches(&sent),
+        "case-sensitive"
+    );
 }
 
 #[test]
@@ -86,7 +114,10 @@ fn not_inverts_and_nests() {
     assert!(filters(vec![not(any(vec![exact(&[("type", "b")]), exact(&[("type", "c")])]))]).matches(&sent));
     assert!(!filters(vec![not(all(vec![exact(&[("type", "a")]), prefix(&[("source", "/")])]))]).matches(&sent));
     assert!(filters(vec![not(not(exact(&[("type", "a")])))]).matches(&sent));
-    assert!(filters(vec![not(exact(&[("missing", "x")]))]).matches(&sent), "not of a missing attribute passes");
+    assert!(
+        filters(vec![not(exact(&[("missing", "x")]))]).matches(&sent),
+        "not of a missing attribute passes"
+    );
 }
 
 #[test]
@@ -144,7 +175,10 @@ fn compile_errors_name_the_field() {
         error(vec![exact(&[("type", "a")]), two_dialects]).to_string(),
         "spec.filters[1]: multiple dialects found (exact, prefix)"
     );
-    assert_eq!(error(vec![any(vec![Default::default()])]).to_string(), "spec.filters[0].any[0]: expected exactly one, got neither");
+    assert_eq!(
+        error(vec![any(vec![Default::default()])]).to_string(),
+        "spec.filters[0].any[0]: expected exactly one, got neither"
+    );
     assert_eq!(
         error(vec![not(exact(&[("type", "")]))]).to_string(),
         "spec.filters[0].not.exact.type: the value must not be empty"

@@ -42,7 +42,11 @@ fn single_dialect_prefix() {
 #[test]
 fn single_dialect_suffix() {
     let filter = filters(vec![suffix(&[("type", "event.suffix")])]);
-    assert_delivers(&filter, &[&event("type.event.suffix", "/s", &[])], &[&event("event.suffix.type", "/s", &[])]);
+    assert_delivers(
+        &filter,
+        &[&event("type.event.suffix", "/s", &[])],
+        &[&event("event.suffix.type", "/s", &[])],
+    );
 }
 
 #[test]
@@ -51,7 +55,10 @@ fn single_dialect_cesql() {
     assert_delivers(
         &filter,
         &[&event("cesql.event.type", "/shop/eu", &[])],
-        &[&event("cesql.event.type", "/shop/us", &[]), &event("other.event.type", "/shop/eu", &[])],
+        &[
+            &event("cesql.event.type", "/shop/us", &[]),
+            &event("other.event.type", "/shop/eu", &[]),
+        ],
     );
 }
 

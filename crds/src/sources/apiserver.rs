@@ -128,7 +128,10 @@ impl Admission for ApiServerSource {
         let mut errs = validate_object_meta(&self.metadata, NameRule::Dns1123Subdomain);
         let spec = &self.spec;
         if spec.mode != REFERENCE_MODE && spec.mode != RESOURCE_MODE {
-            errs.push(FieldError::new("spec.mode", format!("invalid value {:?}: expected Reference or Resource", spec.mode)));
+            errs.push(FieldError::new(
+                "spec.mode",
+                format!("invalid value {:?}: expected Reference or Resource", spec.mode),
+            ));
         }
         errs.extend(validate_source(&spec.sink, spec.ce_overrides.as_ref()));
         if spec.resources.is_empty() {
@@ -174,7 +177,11 @@ mod tests {
         assert_eq!(s.spec.mode, "Reference");
         assert_eq!(s.validate(), vec![FieldError::missing("spec.resources")]);
         s.spec.mode = "Object".into();
-        s.spec.resources.push(ApiVersionKindSelector { api_version: "v1".into(), kind: "".into(), selector: None });
+        s.spec.resources.push(ApiVersionKindSelector {
+            api_version: "v1".into(),
+            kind: "".into(),
+            selector: None,
+        });
         let errs = s.validate();
         assert_eq!(errs[0].path, "spec.mode");
         assert_eq!(errs[1].path, "spec.resources[0].kind");

@@ -91,7 +91,10 @@ impl Admission for AwsSqsSource {
         if spec.queue_url.is_empty() {
             errs.push(FieldError::missing("spec.queueUrl"));
         } else if url::Url::parse(&spec.queue_url).map(|u| !u.has_host()).unwrap_or(true) {
-            errs.push(FieldError::invalid("spec.queueUrl", format!("{:?}: not an absolute URL", spec.queue_url)));
+            errs.push(FieldError::invalid(
+                "spec.queueUrl",
+                format!("{:?}: not an absolute URL", spec.queue_url),
+            ));
         }
         match &spec.sink {
             None => errs.push(FieldError::missing("spec.sink")),
@@ -119,7 +122,10 @@ mod tests {
     fn region_and_rules() {
         let mut s = AwsSqsSource::new("s", AwsSqsSourceSpec::default());
         s.set_defaults();
-        assert_eq!(s.validate(), vec![FieldError::missing("spec.queueUrl"), FieldError::missing("spec.sink")]);
+        assert_eq!(
+            s.validate(),
+            vec![FieldError::missing("spec.queueUrl"), FieldError::missing("spec.sink")]
+        );
         s.spec.queue_url = "QUEUE_URL".into();
         assert_eq!(s.validate()[0].path, "spec.queueUrl");
         s.spec.queue_url = "https://sqs.eu-west-1.amazonaws.com/123/q".into();

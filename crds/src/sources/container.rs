@@ -69,7 +69,10 @@ impl Admission for ContainerSource {
         let mut errs = validate_object_meta(&self.metadata, NameRule::Dns1123Subdomain);
         errs.extend(validate_source(&self.spec.sink, self.spec.ce_overrides.as_ref()));
         let no_pod = PodSpec::default();
-        errs.extend(validate_source_pod(self.spec.template.spec.as_ref().unwrap_or(&no_pod), "spec.template.spec"));
+        errs.extend(validate_source_pod(
+            self.spec.template.spec.as_ref().unwrap_or(&no_pod),
+            "spec.template.spec",
+        ));
         if let Some(m) = &self.spec.template.metadata {
             errs.extend(validate_template_metadata(m, "spec.template.metadata"));
         }
@@ -88,7 +91,10 @@ mod tests {
         s.spec.sink.uri = Some("http://x/".into());
         s.set_defaults();
         assert_eq!(s.validate(), vec![FieldError::missing("spec.template.spec.containers")]);
-        s.spec.template.spec.get_or_insert_default().containers.push(Container { image: Some("img".into()), ..Default::default() });
+        s.spec.template.spec.get_or_insert_default().containers.push(Container {
+            image: Some("img".into()),
+            ..Default::default()
+        });
         s.set_defaults();
         assert_eq!(s.spec.template.spec.as_ref().unwrap().containers[0].name, "heartbeats-0");
         assert!(s.validate().is_empty());

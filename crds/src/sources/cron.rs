@@ -47,13 +47,38 @@ struct Bounds {
     names: &'static [&'static str],
 }
 
-const SECONDS: Bounds = Bounds { min: 0, max: 59, names: &[] };
-const MINUTES: Bounds = Bounds { min: 0, max: 59, names: &[] };
-const HOURS: Bounds = Bounds { min: 0, max: 23, names: &[] };
-const DOM: Bounds = Bounds { min: 1, max: 31, names: &[] };
-const MONTHS: Bounds =
-    Bounds { min: 1, max: 12, names: &["", "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"] };
-const DOW: Bounds = Bounds { min: 0, max: 6, names: &["sun", "mon", "tue", "wed", "thu", "fri", "sat"] };
+const SECONDS: Bounds = Bounds {
+    min: 0,
+    max: 59,
+    names: &[],
+};
+const MINUTES: Bounds = Bounds {
+    min: 0,
+    max: 59,
+    names: &[],
+};
+const HOURS: Bounds = Bounds {
+    min: 0,
+    max: 23,
+    names: &[],
+};
+const DOM: Bounds = Bounds {
+    min: 1,
+    max: 31,
+    names: &[],
+};
+const MONTHS: Bounds = Bounds {
+    min: 1,
+    max: 12,
+    names: &[
+        "", "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ],
+};
+const DOW: Bounds = Bounds {
+    min: 0,
+    max: 6,
+    names: &["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
+};
 
 fn all_bits(b: &Bounds) -> u64 {
     (b.min..=b.max).fold(0, |acc, v| acc | (1 << v))
@@ -64,7 +89,8 @@ fn parse_value(text: &str, b: &Bounds) -> Result<u32, CronError> {
     if let Some(pos) = b.names.iter().position(|n| !n.is_empty() && *n == lower) {
         return Ok(pos as u32);
     }
-    text.parse::<u32>().map_err(|_| CronError(format!("failed to parse int from {text}")))
+    text.parse::<u32>()
+        .map_err(|_| CronError(format!("failed to parse int from {text}")))
 }
 
 fn parse_range(expr: &str, b: &Bounds) -> Result<(u64, bool), CronError> {
@@ -109,7 +135,9 @@ fn parse_range(expr: &str, b: &Bounds) -> Result<(u64, bool), CronError> {
         return Err(CronError(format!("end of range ({end}) above maximum ({}): {expr}", b.max)));
     }
     if start > end {
-        return Err(CronError(format!("beginning of range ({start}) beyond end of range ({end}): {expr}")));
+        return Err(CronError(format!(
+            "beginning of range ({start}) beyond end of range ({end}): {expr}"
+        )));
     }
     let bits = (start..=end).step_by(step as usize).fold(0u64, |acc, v| acc | (1 << v));
     Ok((bits, any && step == 1))
@@ -175,7 +203,17 @@ impl CronSchedule {
         let (days_of_month, dom_any) = parse_field(fields[3], &DOM)?;
         let (months, _) = parse_field(fields[4], &MONTHS)?;
         let (days_of_week, dow_any) = parse_field(fields[5], &DOW)?;
-        Ok(CronSchedule { seconds, minutes, hours, days_of_month, months, days_of_week, dom_any, dow_any, timezone })
+        Ok(CronSchedule {
+            seconds,
+            minutes,
+            hours,
+            days_of_month,
+            months,
+            days_of_week,
+            dom_any,
+            dow_any,
+            timezone,
+        })
     }
 
     /// True when the schedule fires at this wall-clock time (`weekday` 0 = Sunday), with

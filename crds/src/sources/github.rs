@@ -122,7 +122,9 @@ fn github_name_ok(s: &str) -> bool {
 pub fn check_owner_and_repository(s: &str) -> Result<(), String> {
     let parts: Vec<&str> = s.split('/').collect();
     if parts.len() > 2 || !parts.iter().all(|p| github_name_ok(p)) {
-        return Err(format!("invalid value {s:?}: expected \"owner/repository\" or \"organization\" (letters, digits, '-', '_' and '.')"));
+        return Err(format!(
+            "invalid value {s:?}: expected \"owner/repository\" or \"organization\" (letters, digits, '-', '_' and '.')"
+        ));
     }
     Ok(())
 }
@@ -182,7 +184,10 @@ mod tests {
         g.set_defaults();
         let errs = g.validate();
         let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(paths, ["spec.ownerAndRepository", "spec.eventTypes", "spec.accessToken", "spec.secretToken"]);
+        assert_eq!(
+            paths,
+            ["spec.ownerAndRepository", "spec.eventTypes", "spec.accessToken", "spec.secretToken"]
+        );
         g.spec.owner_and_repository = "<YOUR USER>/<YOUR REPO>".into();
         g.spec.event_types = vec!["push".into(), "pushed".into()];
         let errs = g.validate();

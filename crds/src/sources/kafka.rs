@@ -237,7 +237,10 @@ impl Admission for KafkaSource {
         }
         if let Some(o) = &spec.ordering {
             if !ORDERINGS.contains(&o.as_str()) {
-                errs.push(FieldError::new("spec.ordering", format!("invalid value {o:?}: expected one of: [ordered,unordered]")));
+                errs.push(FieldError::new(
+                    "spec.ordering",
+                    format!("invalid value {o:?}: expected one of: [ordered,unordered]"),
+                ));
             }
         }
         if let Some(d) = &spec.delivery {
@@ -271,7 +274,10 @@ mod tests {
         assert_eq!(k.spec.initial_offset, "latest");
         assert_eq!(k.spec.ordering.as_deref(), Some("ordered"));
         assert_eq!(k.spec.consumers, Some(1));
-        assert_eq!(k.validate(), vec![FieldError::missing("spec.topics"), FieldError::missing("spec.bootstrapServers")]);
+        assert_eq!(
+            k.validate(),
+            vec![FieldError::missing("spec.topics"), FieldError::missing("spec.bootstrapServers")]
+        );
         k.spec.topics = vec!["t".into()];
         k.spec.bootstrap_servers = vec!["localhost:9092".into()];
         k.spec.initial_offset = "KAFKA_INITIAL_OFFSET".into();

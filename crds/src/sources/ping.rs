@@ -71,7 +71,11 @@ source_status! {
 impl PingSourceSpec {
     /// The parsed schedule (call after validation succeeded).
     pub fn parsed_schedule(&self) -> Result<CronSchedule, super::cron::CronError> {
-        let schedule = if self.schedule.is_empty() { DEFAULT_SCHEDULE } else { &self.schedule };
+        let schedule = if self.schedule.is_empty() {
+            DEFAULT_SCHEDULE
+        } else {
+            &self.schedule
+        };
         CronSchedule::parse(schedule)
     }
 
@@ -122,14 +126,20 @@ impl Admission for PingSource {
             Ok(s) => {
                 if let Some(tz) = s.timezone.as_deref() {
                     if jiff::tz::TimeZone::get(tz).is_err() {
-                        errs.push(FieldError::new("spec.schedule", format!("invalid value: provided bad location {tz}")));
+                        errs.push(FieldError::new(
+                            "spec.schedule",
+                            format!("invalid value: provided bad location {tz}"),
+                        ));
                     }
                 }
             }
         }
         if let Some(tz) = spec.timezone.as_deref().filter(|t| !t.is_empty()) {
             if jiff::tz::TimeZone::get(tz).is_err() {
-                errs.push(FieldError::new("spec.timezone", format!("invalid value: provided bad location {tz}: unknown time zone")));
+                errs.push(FieldError::new(
+                    "spec.timezone",
+                    format!("invalid value: provided bad location {tz}: unknown time zone"),
+                ));
             }
         }
         errs.extend(validate_source(&spec.sink, spec.ce_overrides.as_ref()));
@@ -176,9 +186,11 @@ mod tests {
         let p = ping("");
         assert_eq!(p.spec.schedule, "* * * * *");
         assert!(p.validate().is_empty());
-        assert!(ping("  schedule: '*/1 * * * *'\n  timezone: Europe/Paris\n  contentType: application/json\n  data: '{\"a\": 1}'\n")
-            .validate()
-            .is_empty());
+        assert!(
+            ping("  schedule: '*/1 * * * *'\n  timezone: Europe/Paris\n  contentType: application/json\n  data: '{\"a\": 1}'\n")
+                .validate()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -191,10 +203,19 @@ mod tests {
     #[test]
     fn data_rules() {
         let both = ping("  data: a\n  dataBase64: YQ==\n").validate();
-        assert_eq!(both, vec![FieldError::new("spec", "expected exactly one, got both: data, dataBase64")]);
+        assert_eq!(
+            both,
+            vec![FieldError::new("spec", "expected exactly one, got both: data, dataBase64")]
+        );
         assert_eq!(ping("  dataBase64: '!!notbase64'\n").validate()[0].path, "spec.dataBase64");
-        assert_eq!(ping("  contentType: application/json\n  data: '[1]'\n").validate()[0].path, "spec.data");
-        assert_eq!(ping("  contentType: application/json\n  dataBase64: 'WzFd'\n").validate()[0].path, "spec.dataBase64");
+        assert_eq!(
+            ping("  contentType: application/json\n  data: '[1]'\n").validate()[0].path,
+            "spec.data"
+        );
+        assert_eq!(
+            ping("  contentType: application/json\n  dataBase64: 'WzFd'\n").validate()[0].path,
+            "spec.dataBase64"
+        );
         assert!(ping("  contentType: text/plain\n  data: '[1]'\n").validate().is_empty());
     }
 

@@ -147,7 +147,10 @@ impl Admission for RabbitmqSource {
                 }
                 if let Some(p) = r.parallelism {
                     if !(1..=1000).contains(&p) {
-                        errs.push(FieldError::new("spec.rabbitmqResourcesConfig.parallelism", format!("expected 1 <= {p} <= 1000")));
+                        errs.push(FieldError::new(
+                            "spec.rabbitmqResourcesConfig.parallelism",
+                            format!("expected 1 <= {p} <= 1000"),
+                        ));
                     }
                 }
             }
@@ -197,10 +200,16 @@ mod tests {
         s.set_defaults();
         assert_eq!(
             s.validate(),
-            vec![FieldError::missing("spec.rabbitmqResourcesConfig"), FieldError::missing("spec.rabbitmqClusterReference")]
+            vec![
+                FieldError::missing("spec.rabbitmqResourcesConfig"),
+                FieldError::missing("spec.rabbitmqClusterReference")
+            ]
         );
-        s.spec.rabbitmq_resources_config =
-            Some(RabbitmqResourcesConfig { queue_name: "q".into(), parallelism: Some(0), ..Default::default() });
+        s.spec.rabbitmq_resources_config = Some(RabbitmqResourcesConfig {
+            queue_name: "q".into(),
+            parallelism: Some(0),
+            ..Default::default()
+        });
         s.spec.rabbitmq_cluster_reference = Some(RabbitmqClusterReference {
             name: Some("c".into()),
             namespace: None,

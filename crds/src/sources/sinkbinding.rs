@@ -38,7 +38,10 @@ impl BindingSubject {
         if self.api_version.is_empty() {
             errs.push(FieldError::missing(field(path, "apiVersion")));
         } else if let Err(e) = crate::meta::check_qualified_name(&self.api_version) {
-            errs.push(FieldError::new(field(path, "apiVersion"), format!("invalid value {:?}: {e}", self.api_version)));
+            errs.push(FieldError::new(
+                field(path, "apiVersion"),
+                format!("invalid value {:?}: {e}", self.api_version),
+            ));
         }
         if self.kind.is_empty() {
             errs.push(FieldError::missing(field(path, "kind")));
@@ -46,7 +49,10 @@ impl BindingSubject {
         let name = self.name.as_deref().filter(|n| !n.is_empty());
         match (name, &self.selector) {
             (Some(_), Some(_)) => errs.push(FieldError::new(path.to_string(), "expected exactly one, got both: name, selector")),
-            (None, None) => errs.push(FieldError::new(path.to_string(), "expected exactly one, got neither: name, selector")),
+            (None, None) => errs.push(FieldError::new(
+                path.to_string(),
+                "expected exactly one, got neither: name, selector",
+            )),
             (Some(n), None) => {
                 if let Err(e) = crate::meta::check_dns1123_subdomain(n) {
                     errs.push(FieldError::new(field(path, "name"), format!("invalid value {n:?}: {e}")));

@@ -15,7 +15,10 @@ pub struct ParseError {
 
 impl ParseError {
     pub(crate) fn new(position: usize, message: impl Into<String>) -> Self {
-        Self { position, message: message.into() }
+        Self {
+            position,
+            message: message.into(),
+        }
     }
 }
 
@@ -59,6 +62,9 @@ pub struct EvalError {
 impl EvalError {
     /// An error of `kind` with a message.
     pub fn new(kind: EvalErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 }

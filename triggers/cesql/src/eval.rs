@@ -50,7 +50,10 @@ impl Evaluation {
 pub(crate) fn evaluate(expr: &Expr, event: &dyn EventContext) -> Evaluation {
     let mut evaluator = Evaluator { event, errors: Vec::new() };
     let value = evaluator.value(expr);
-    Evaluation { value, errors: evaluator.errors }
+    Evaluation {
+        value,
+        errors: evaluator.errors,
+    }
 }
 
 struct Evaluator<'e> {
@@ -120,7 +123,9 @@ impl Evaluator<'_> {
                 None => Type::Boolean.zero(),
             },
             UnaryOp::Negate => {
-                let Some(value) = self.operand(operand) else { return Type::Integer.zero() };
+                let Some(value) = self.operand(operand) else {
+                    return Type::Integer.zero();
+                };
                 let i = self.integer(value);
                 i.checked_neg().map(Value::Integer).unwrap_or_else(|| {
                     self.fail(EvalErrorKind::Math, format!("-({i}) overflows 32 bits"));
@@ -208,14 +213,18 @@ impl Evaluator<'_> {
 
     /// `[NOT] LIKE`: the value is cast to a string.
     fn like(&mut self, value: &Expr, pattern: &LikePattern, negated: bool) -> Value {
-        let Some(value) = self.operand(value) else { return Type::Boolean.zero() };
+        let Some(value) = self.operand(value) else {
+            return Type::Boolean.zero();
+        };
         let text = value.to_string();
         Value::Boolean(pattern.matches(&text) != negated)
     }
 
     /// `[NOT] IN`: the set elements are cast to the type of the value, then compared as `=`.
     fn membership(&mut self, value: &Expr, set: &[Expr], negated: bool) -> Value {
-        let Some(value) = self.operand(value) else { return Type::Boolean.zero() };
+        let Some(value) = self.operand(value) else {
+            return Type::Boolean.zero();
+        };
         let target = value.value_type();
         let mut found = false;
         let mut failed = false;
@@ -235,7 +244,10 @@ impl Evaluator<'_> {
     /// arguments are evaluated, cast to the parameter types and passed in.
     fn call(&mut self, name: &str, args: &[Expr]) -> Value {
         let Some(function) = functions::lookup(name, args.len()) else {
-            self.fail(EvalErrorKind::MissingFunction, format!("no function {name} takes {} argument(s)", args.len()));
+            self.fail(
+                EvalErrorKind::MissingFunction,
+                format!("no function {name} takes {} argument(s)", args.len()),
+            );
             return Type::Boolean.zero();
         };
         let mut values = Vec::with_capacity(args.len());
@@ -285,9 +297,15 @@ mod tests {
     fn missing_attributes_give_the_zero_value_of_the_operator() {
         assert_eq!(eval("missing"), (Value::Boolean(false), vec![EvalErrorKind::MissingAttribute]));
         assert_eq!(eval("missing + 1"), (Value::Integer(0), vec![EvalErrorKind::MissingAttribute]));
-        assert_eq!(eval("NOT (missing = 1)"), (Value::Boolean(false), vec![EvalErrorKind::MissingAttribute]));
+        assert_eq!(
+            eval("NOT (missing = 1)"),
+            (Value::Boolean(false), vec![EvalErrorKind::MissingAttribute])
+        );
         assert_eq!(eval("LOWER(missing)"), (Value::from(""), vec![EvalErrorKind::MissingAttribute]));
-        assert_eq!(eval("1 IN (missing, 1)"), (Value::Boolean(false), vec![EvalErrorKind::MissingAttribute]));
+        assert_eq!(
+            eval("1 IN (missing, 1)"),
+            (Value::Boolean(false), vec![EvalErrorKind::MissingAttribute])
+        );
         assert_eq!(eval("EXISTS missing"), (Value::Boolean(false), vec![]));
     }
 
@@ -295,7 +313,10 @@ mod tests {
     fn short_circuit_skips_the_errors_of_the_right_operand() {
         assert_eq!(eval("flag OR missing"), (Value::Boolean(true), vec![]));
         assert_eq!(eval("NOT flag AND 1 / 0 = 0"), (Value::Boolean(false), vec![]));
-        assert_eq!(eval("flag XOR missing"), (Value::Boolean(false), vec![EvalErrorKind::MissingAttribute]));
+        assert_eq!(
+            eval("flag XOR missing"),
+            (Value::Boolean(false), vec![EvalErrorKind::MissingAttribute])
+        );
     }
 
     #[test]
@@ -324,7 +345,10 @@ mod tests {
         assert_eq!(eval("CONCAT(count, flag, id)"), (Value::from("3true1"), vec![]));
         assert_eq!(eval("LEFT('abc', 'x')"), (Value::from(""), vec![EvalErrorKind::Cast]));
         assert_eq!(eval("NOPE(1)"), (Value::Boolean(false), vec![EvalErrorKind::MissingFunction]));
-        assert_eq!(eval("LENGTH(LEFT('abc', -1))"), (Value::Integer(0), vec![EvalErrorKind::FunctionEvaluation]));
+        assert_eq!(
+            eval("LENGTH(LEFT('abc', -1))"),
+            (Value::Integer(0), vec![EvalErrorKind::FunctionEvaluation])
+        );
     }
 
     #[test]

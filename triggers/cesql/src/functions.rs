@@ -25,11 +25,17 @@ pub(crate) struct Outcome {
 
 impl Outcome {
     fn ok(value: impl Into<Value>) -> Self {
-        Self { value: value.into(), error: None }
+        Self {
+            value: value.into(),
+            error: None,
+        }
     }
 
     fn failed(value: impl Into<Value>, kind: EvalErrorKind, message: String) -> Self {
-        Self { value: value.into(), error: Some(EvalError::new(kind, message)) }
+        Self {
+            value: value.into(),
+            error: Some(EvalError::new(kind, message)),
+        }
     }
 }
 
@@ -92,15 +98,69 @@ const INTEGER: Param = Param::Typed(Type::Integer);
 
 /// Every built-in function.
 static FUNCTIONS: &[Function] = &[
-    Function { name: "LENGTH", fixed: &[STRING], variadic: None, returns: Type::Integer, body: length },
-    Function { name: "CONCAT", fixed: &[], variadic: Some(STRING), returns: Type::String, body: concat },
-    Function { name: "CONCAT_WS", fixed: &[STRING], variadic: Some(STRING), returns: Type::String, body: concat_ws },
-    Function { name: "LOWER", fixed: &[STRING], variadic: None, returns: Type::String, body: lower },
-    Function { name: "UPPER", fixed: &[STRING], variadic: None, returns: Type::String, body: upper },
-    Function { name: "TRIM", fixed: &[STRING], variadic: None, returns: Type::String, body: trim },
-    Function { name: "LEFT", fixed: &[STRING, INTEGER], variadic: None, returns: Type::String, body: left },
-    Function { name: "RIGHT", fixed: &[STRING, INTEGER], variadic: None, returns: Type::String, body: right },
-    Function { name: "SUBSTRING", fixed: &[STRING, INTEGER], variadic: None, returns: Type::String, body: substring },
+    Function {
+        name: "LENGTH",
+        fixed: &[STRING],
+        variadic: None,
+        returns: Type::Integer,
+        body: length,
+    },
+    Function {
+        name: "CONCAT",
+        fixed: &[],
+        variadic: Some(STRING),
+        returns: Type::String,
+        body: concat,
+    },
+    Function {
+        name: "CONCAT_WS",
+        fixed: &[STRING],
+        variadic: Some(STRING),
+        returns: Type::String,
+        body: concat_ws,
+    },
+    Function {
+        name: "LOWER",
+        fixed: &[STRING],
+        variadic: None,
+        returns: Type::String,
+        body: lower,
+    },
+    Function {
+        name: "UPPER",
+        fixed: &[STRING],
+        variadic: None,
+        returns: Type::String,
+        body: upper,
+    },
+    Function {
+        name: "TRIM",
+        fixed: &[STRING],
+        variadic: None,
+        returns: Type::String,
+        body: trim,
+    },
+    Function {
+        name: "LEFT",
+        fixed: &[STRING, INTEGER],
+        variadic: None,
+        returns: Type::String,
+        body: left,
+    },
+    Function {
+        name: "RIGHT",
+        fixed: &[STRING, INTEGER],
+        variadic: None,
+        returns: Type::String,
+        body: right,
+    },
+    Function {
+        name: "SUBSTRING",
+        fixed: &[STRING, INTEGER],
+        variadic: None,
+        returns: Type::String,
+        body: substring,
+    },
     Function {
         name: "SUBSTRING",
         fixed: &[STRING, INTEGER, INTEGER],
@@ -108,12 +168,48 @@ static FUNCTIONS: &[Function] = &[
         returns: Type::String,
         body: substring,
     },
-    Function { name: "ABS", fixed: &[INTEGER], variadic: None, returns: Type::Integer, body: abs },
-    Function { name: "INT", fixed: &[Param::Any], variadic: None, returns: Type::Integer, body: cast_int },
-    Function { name: "BOOL", fixed: &[Param::Any], variadic: None, returns: Type::Boolean, body: cast_bool },
-    Function { name: "STRING", fixed: &[Param::Any], variadic: None, returns: Type::String, body: cast_string },
-    Function { name: "IS_INT", fixed: &[STRING], variadic: None, returns: Type::Boolean, body: is_int },
-    Function { name: "IS_BOOL", fixed: &[STRING], variadic: None, returns: Type::Boolean, body: is_bool },
+    Function {
+        name: "ABS",
+        fixed: &[INTEGER],
+        variadic: None,
+        returns: Type::Integer,
+        body: abs,
+    },
+    Function {
+        name: "INT",
+        fixed: &[Param::Any],
+        variadic: None,
+        returns: Type::Integer,
+        body: cast_int,
+    },
+    Function {
+        name: "BOOL",
+        fixed: &[Param::Any],
+        variadic: None,
+        returns: Type::Boolean,
+        body: cast_bool,
+    },
+    Function {
+        name: "STRING",
+        fixed: &[Param::Any],
+        variadic: None,
+        returns: Type::String,
+        body: cast_string,
+    },
+    Function {
+        name: "IS_INT",
+        fixed: &[STRING],
+        variadic: None,
+        returns: Type::Boolean,
+        body: is_int,
+    },
+    Function {
+        name: "IS_BOOL",
+        fixed: &[STRING],
+        variadic: None,
+        returns: Type::Boolean,
+        body: is_bool,
+    },
 ];
 
 /// The function called `name` (upper-case) that takes `arity` arguments.
@@ -171,7 +267,11 @@ fn right(args: &Args) -> Outcome {
 }
 
 fn negative_length(function: &str, text: &str, count: i32) -> Outcome {
-    Outcome::failed(text, EvalErrorKind::FunctionEvaluation, format!("{function}: length {count} is negative"))
+    Outcome::failed(
+        text,
+        EvalErrorKind::FunctionEvaluation,
+        format!("{function}: length {count} is negative"),
+    )
 }
 
 /// `SUBSTRING(x, pos[, len])` with one-based positions; a negative `pos` counts from the end
@@ -189,7 +289,11 @@ fn substring(args: &Args) -> Outcome {
         );
     }
     if let Some(len) = len.filter(|len| *len < 0) {
-        return Outcome::failed("", EvalErrorKind::FunctionEvaluation, format!("SUBSTRING: length {len} is negative"));
+        return Outcome::failed(
+            "",
+            EvalErrorKind::FunctionEvaluation,
+            format!("SUBSTRING: length {len} is negative"),
+        );
     }
     if pos == 0 {
         return Outcome::ok("");
@@ -211,10 +315,15 @@ fn abs(args: &Args) -> Outcome {
 
 /// An explicit cast; a failed one returns the zero value of `target` and the cast error.
 fn cast(args: &Args, target: Type) -> Outcome {
-    let Some(value) = args.value(0) else { return Outcome::ok(target.zero()) };
+    let Some(value) = args.value(0) else {
+        return Outcome::ok(target.zero());
+    };
     match value.cast(target) {
         Ok(value) => Outcome::ok(value),
-        Err(error) => Outcome { value: target.zero(), error: Some(error) },
+        Err(error) => Outcome {
+            value: target.zero(),
+            error: Some(error),
+        },
     }
 }
 
@@ -264,7 +373,10 @@ mod tests {
         assert_eq!(call("LENGTH", vec!["héllo".into()]).value, Value::Integer(5));
         assert_eq!(call("LEFT", vec!["héllo".into(), 2.into()]).value, Value::from("hé"));
         assert_eq!(call("RIGHT", vec!["héllo".into(), 4.into()]).value, Value::from("éllo"));
-        assert_eq!(call("SUBSTRING", vec!["héllo".into(), (-4).into(), 2.into()]).value, Value::from("él"));
+        assert_eq!(
+            call("SUBSTRING", vec!["héllo".into(), (-4).into(), 2.into()]).value,
+            Value::from("él")
+        );
         assert_eq!(call("TRIM", vec!["\u{2003} a \t".into()]).value, Value::from("a"));
     }
 
@@ -289,7 +401,10 @@ mod tests {
         assert_eq!(call("INT", vec!["-17".into()]).value, Value::Integer(-17));
         assert_eq!(call("BOOL", vec![0.into()]).value, Value::Boolean(false));
         let failed = call("BOOL", vec!["maybe".into()]);
-        assert_eq!((failed.value, failed.error.map(|e| e.kind)), (Value::Boolean(false), Some(EvalErrorKind::Cast)));
+        assert_eq!(
+            (failed.value, failed.error.map(|e| e.kind)),
+            (Value::Boolean(false), Some(EvalErrorKind::Cast))
+        );
         assert_eq!(call("IS_INT", vec!["+12".into()]).value, Value::Boolean(true));
         assert_eq!(call("IS_INT", vec!["1.5".into()]).value, Value::Boolean(false));
         assert_eq!(call("IS_BOOL", vec!["FALSE".into()]).value, Value::Boolean(true));

@@ -32,7 +32,10 @@ const KEYWORDS: [(&str, Keyword); 9] = [
 
 impl Keyword {
     fn from_word(word: &str) -> Option<Self> {
-        KEYWORDS.iter().find(|(text, _)| text.eq_ignore_ascii_case(word)).map(|(_, keyword)| *keyword)
+        KEYWORDS
+            .iter()
+            .find(|(text, _)| text.eq_ignore_ascii_case(word))
+            .map(|(_, keyword)| *keyword)
     }
 
     /// The keyword as written in the grammar (upper case).
@@ -241,7 +244,11 @@ mod tests {
     fn keywords_are_case_insensitive() {
         assert_eq!(
             kinds("aNd Or xOr"),
-            vec![TokenKind::Keyword(Keyword::And), TokenKind::Keyword(Keyword::Or), TokenKind::Keyword(Keyword::Xor)]
+            vec![
+                TokenKind::Keyword(Keyword::And),
+                TokenKind::Keyword(Keyword::Or),
+                TokenKind::Keyword(Keyword::Xor)
+            ]
         );
     }
 

@@ -62,7 +62,10 @@ pub struct Expression {
 pub fn parse(input: &str) -> Result<Expression, ParseError> {
     let tokens = lexer::tokenize(input)?;
     let root = parser::parse_tokens(tokens, input.chars().count())?;
-    Ok(Expression { source: input.to_string(), root })
+    Ok(Expression {
+        source: input.to_string(),
+        root,
+    })
 }
 
 impl Expression {

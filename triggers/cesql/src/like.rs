@@ -39,7 +39,10 @@ impl LikePattern {
             };
             elements.push(element);
         }
-        Self { source: source.to_string(), elements }
+        Self {
+            source: source.to_string(),
+            elements,
+        }
     }
 
     /// The pattern as written.

@@ -32,7 +32,12 @@ mod power {
 
 /// Parses a whole token stream; `input_chars` is the input length, for end-of-input errors.
 pub(crate) fn parse_tokens(tokens: Vec<Token>, input_chars: usize) -> Result<Expr, ParseError> {
-    let mut parser = Parser { tokens, pos: 0, end: input_chars + 1, nesting: 0 };
+    let mut parser = Parser {
+        tokens,
+        pos: 0,
+        end: input_chars + 1,
+        nesting: 0,
+    };
     if parser.tokens.is_empty() {
         return Err(ParseError::new(1, "empty expression"));
     }
@@ -120,9 +125,7 @@ impl Parser {
 
     fn error_here(&self, expected: &str) -> ParseError {
         match self.peek() {
-            Some(token) => {
-                ParseError::new(token.position, format!("expected {expected}, found {}", token.kind.describe()))
-            }
+            Some(token) => ParseError::new(token.position, format!("expected {expected}, found {}", token.kind.describe())),
             None => ParseError::new(self.end, format!("expected {expected}, found the end of the expression")),
         }
     }
@@ -147,7 +150,10 @@ impl Parser {
     /// Parses an expression whose operators all bind at least as tightly as `min_power`.
     fn expression(&mut self, min_power: u8) -> Result<Parsed, ParseError> {
         if self.nesting >= MAX_NESTING {
-            return Err(ParseError::new(self.position(), format!("expression nests deeper than {MAX_NESTING} levels")));
+            return Err(ParseError::new(
+                self.position(),
+                format!("expression nests deeper than {MAX_NESTING} levels"),
+            ));
         }
         self.nesting += 1;
         let parsed = self.operand_and_operators(min_power);
@@ -168,7 +174,11 @@ impl Parser {
                 Infix::Binary(op) => {
                     let right = self.expression(power + 1)?;
                     let depth = left.depth.max(right.depth) + 1;
-                    let expr = Expr::Binary { op, left: Box::new(left.expr), right: Box::new(right.expr) };
+                    let expr = Expr::Binary {
+                        op,
+                        left: Box::new(left.expr),
+                        right: Box::new(right.expr),
+                    };
                     self.node(expr, depth, position)?
                 }
                 Infix::Like { negated } => {
@@ -177,12 +187,20 @@ impl Parser {
                     };
                     let pattern = LikePattern::new(pattern);
                     self.pos += 1;
-                    let expr = Expr::Like { value: Box::new(left.expr), pattern, negated };
+                    let expr = Expr::Like {
+                        value: Box::new(left.expr),
+                        pattern,
+                        negated,
+                    };
                     self.node(expr, left.depth + 1, position)?
                 }
                 Infix::In { negated } => {
                     let (set, depth) = self.parenthesised_list(false)?;
-                    let expr = Expr::In { value: Box::new(left.expr), set, negated };
+                    let expr = Expr::In {
+                        value: Box::new(left.expr),
+                        set,
+                        negated,
+                    };
                     self.node(expr, left.depth.max(depth) + 1, position)?
                 }
             };
@@ -238,7 +256,10 @@ impl Parser {
             TokenKind::Symbol(sign @ (Symbol::Minus | Symbol::Plus)) => self.signed(sign, position),
             TokenKind::Keyword(Keyword::Not) => self.unary(UnaryOp::Not, position),
             TokenKind::Keyword(Keyword::Exists) => match self.peek() {
-                Some(Token { kind: TokenKind::Word(name), position }) => {
+                Some(Token {
+                    kind: TokenKind::Word(name),
+                    position,
+                }) => {
                     let name = attribute_name(name, *position)?;
                     self.pos += 1;
                     leaf(Expr::Exists(name))
@@ -256,7 +277,10 @@ impl Parser {
                 self.node(Expr::Call { name, args }, depth + 1, position)
             }
             TokenKind::Word(word) => leaf(Expr::Attribute(attribute_name(&word, position)?)),
-            other => Err(ParseError::new(position, format!("expected an operand, found {}", other.describe()))),
+            other => Err(ParseError::new(
+                position,
+                format!("expected an operand, found {}", other.describe()),
+            )),
         }
     }
 
@@ -266,7 +290,10 @@ impl Parser {
         if let Some(TokenKind::Integer(digits)) = self.peek_kind() {
             let literal = integer(digits, sign.text(), position)?;
             self.pos += 1;
-            return Ok(Parsed { expr: Expr::Literal(literal), depth: 1 });
+            return Ok(Parsed {
+                expr: Expr::Literal(literal),
+                depth: 1,
+            });
         }
         if sign == Symbol::Plus {
             return Err(self.error_here("an integer literal after '+'"));
@@ -276,7 +303,10 @@ impl Parser {
 
     fn unary(&mut self, op: UnaryOp, position: usize) -> Result<Parsed, ParseError> {
         let operand = self.expression(power::PREFIX)?;
-        let expr = Expr::Unary { op, operand: Box::new(operand.expr) };
+        let expr = Expr::Unary {
+            op,
+            operand: Box::new(operand.expr),
+        };
         self.node(expr, operand.depth + 1, position)
     }
 
@@ -320,18 +350,23 @@ fn attribute_name(word: &str, position: usize) -> Result<String, ParseError> {
     if word.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(word.to_ascii_lowercase())
     } else {
-        Err(ParseError::new(position, format!("invalid attribute name {word:?}: only letters and digits are allowed")))
+        Err(ParseError::new(
+            position,
+            format!("invalid attribute name {word:?}: only letters and digits are allowed"),
+        ))
     }
 }
 
 /// A function identifier (spec §2.4): a letter, then letters and underscores; upper-cased.
 fn function_name(word: &str, position: usize) -> Result<String, ParseError> {
-    let valid = word.starts_with(|c: char| c.is_ascii_alphabetic())
-        && word.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_');
+    let valid = word.starts_with(|c: char| c.is_ascii_alphabetic()) && word.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_');
     if valid {
         Ok(word.to_ascii_uppercase())
     } else {
-        Err(ParseError::new(position, format!("invalid function name {word:?}: only letters and '_' are allowed")))
+        Err(ParseError::new(
+            position,
+            format!("invalid function name {word:?}: only letters and '_' are allowed"),
+        ))
     }
 }
 
@@ -350,7 +385,11 @@ mod tests {
     }
 
     fn binary(op: BinaryOp, left: Expr, right: Expr) -> Expr {
-        Expr::Binary { op, left: Box::new(left), right: Box::new(right) }
+        Expr::Binary {
+            op,
+            left: Box::new(left),
+            right: Box::new(right),
+        }
     }
 
     fn int(i: i32) -> Expr {
@@ -375,23 +414,37 @@ mod tests {
 
     #[test]
     fn logic_operators_share_one_level_left_to_right() {
-        assert_eq!(tree("a OR b AND c"), binary(BinaryOp::And, binary(BinaryOp::Or, attr("a"), attr("b")), attr("c")));
+        assert_eq!(
+            tree("a OR b AND c"),
+            binary(BinaryOp::And, binary(BinaryOp::Or, attr("a"), attr("b")), attr("c"))
+        );
     }
 
     #[test]
     fn unary_binds_tighter_than_like_and_comparisons() {
-        let not_a = Expr::Unary { op: UnaryOp::Not, operand: Box::new(attr("a")) };
+        let not_a = Expr::Unary {
+            op: UnaryOp::Not,
+            operand: Box::new(attr("a")),
+        };
         assert_eq!(tree("NOT a = b"), binary(BinaryOp::Equal, not_a, attr("b")));
         assert!(matches!(tree("NOT EXISTS a"), Expr::Unary { op: UnaryOp::Not, .. }));
     }
 
     #[test]
     fn like_and_in_bind_tighter_than_arithmetic() {
-        let Expr::Binary { op: BinaryOp::Add, right, .. } = tree("a + b NOT LIKE 'x%'") else {
+        let Expr::Binary {
+            op: BinaryOp::Add, right, ..
+        } = tree("a + b NOT LIKE 'x%'")
+        else {
             panic!("not an addition")
         };
         assert!(matches!(*right, Expr::Like { negated: true, .. }));
-        let Expr::Binary { op: BinaryOp::Equal, right, .. } = tree("a = b IN (1, 2)") else {
+        let Expr::Binary {
+            op: BinaryOp::Equal,
+            right,
+            ..
+        } = tree("a = b IN (1, 2)")
+        else {
             panic!("not a comparison")
         };
         assert!(matches!(*right, Expr::In { negated: false, ref set, .. } if set.len() == 2));
@@ -401,7 +454,13 @@ mod tests {
     fn signed_integer_literals() {
         assert_eq!(tree("-2147483648"), int(i32::MIN));
         assert_eq!(tree("+7"), int(7));
-        assert_eq!(tree("--1"), Expr::Unary { op: UnaryOp::Negate, operand: Box::new(int(-1)) });
+        assert_eq!(
+            tree("--1"),
+            Expr::Unary {
+                op: UnaryOp::Negate,
+                operand: Box::new(int(-1))
+            }
+        );
         assert_eq!(tree("1 -2"), binary(BinaryOp::Subtract, int(1), int(2)));
         assert!(error("2147483648").message.contains("32 bits"));
         assert!(error("-2147483649").message.contains("32 bits"));
@@ -413,7 +472,10 @@ mod tests {
         assert_eq!(tree("EXISTS SOURCE"), Expr::Exists("source".into()));
         assert_eq!(
             tree("concat_Ws('-')"),
-            Expr::Call { name: "CONCAT_WS".into(), args: vec![Expr::Literal("-".into())] }
+            Expr::Call {
+                name: "CONCAT_WS".into(),
+                args: vec![Expr::Literal("-".into())]
+            }
         );
         assert_eq!(tree("2fa"), attr("2fa"));
     }

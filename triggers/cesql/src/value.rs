@@ -62,9 +62,7 @@ impl Value {
     /// caller decides which value stands in (the spec uses the zero value of `target`).
     pub fn cast(&self, target: Type) -> Result<Value, EvalError> {
         match (self, target) {
-            (Value::Boolean(_), Type::Boolean)
-            | (Value::Integer(_), Type::Integer)
-            | (Value::String(_), Type::String) => Ok(self.clone()),
+            (Value::Boolean(_), Type::Boolean) | (Value::Integer(_), Type::Integer) | (Value::String(_), Type::String) => Ok(self.clone()),
             (value, Type::String) => Ok(Value::String(value.to_string())),
             (Value::Boolean(b), Type::Integer) => Ok(Value::Integer(i32::from(*b))),
             (Value::Integer(i), Type::Boolean) => Ok(Value::Boolean(*i != 0)),

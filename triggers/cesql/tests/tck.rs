@@ -35,7 +35,10 @@ struct Case {
 #[derive(Debug, PartialEq)]
 enum Expected {
     ParseError,
-    Evaluation { value: Option<Value>, error: Option<EvalErrorKind> },
+    Evaluation {
+        value: Option<Value>,
+        error: Option<EvalErrorKind>,
+    },
 }
 
 /// An event as a map of attributes.
@@ -109,9 +112,10 @@ impl Case {
     fn expected(&self) -> Expected {
         match self.error.as_deref() {
             Some("parse") => Expected::ParseError,
-            error => {
-                Expected::Evaluation { value: self.result.as_ref().map(cesql_value), error: error.map(error_kind) }
-            }
+            error => Expected::Evaluation {
+                value: self.result.as_ref().map(cesql_value),
+                error: error.map(error_kind),
+            },
         }
     }
 
@@ -122,9 +126,7 @@ impl Case {
         match &self.event {
             Some(event) => attributes.extend(entries(event)),
             None => {
-                for (name, value) in
-                    [("specversion", "1.0"), ("id", "tck-id"), ("source", "/tck"), ("type", "tck.type")]
-                {
+                for (name, value) in [("specversion", "1.0"), ("id", "tck-id"), ("source", "/tck"), ("type", "tck.type")] {
                     attributes.insert(name.to_string(), Value::from(value));
                 }
             }
@@ -163,7 +165,9 @@ impl Case {
 }
 
 fn entries(mapping: &Mapping) -> impl Iterator<Item = (String, Value)> + '_ {
-    mapping.iter().map(|(name, value)| (scalar_text(name).to_lowercase(), cesql_value(value)))
+    mapping
+        .iter()
+        .map(|(name, value)| (scalar_text(name).to_lowercase(), cesql_value(value)))
 }
 
 #[test]
@@ -172,8 +176,7 @@ fn every_tck_case_passes() {
     let mut failures = 0;
     for file in tck_files() {
         let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
-        let suite: Suite =
-            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("cannot parse {}: {e}", file.display()));
+        let suite: Suite = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("cannot parse {}: {e}", file.display()));
         let file_name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         for case in &suite.tests {
             total += 1;

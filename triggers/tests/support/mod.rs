@@ -25,42 +25,65 @@ pub fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 /// `exact: {...}`.
 pub fn exact(pairs: &[(&str, &str)]) -> SubscriptionsApiFilter {
-    SubscriptionsApiFilter { exact: Some(map(pairs)), ..Default::default() }
+    SubscriptionsApiFilter {
+        exact: Some(map(pairs)),
+        ..Default::default()
+    }
 }
 
 /// `prefix: {...}`.
 pub fn prefix(pairs: &[(&str, &str)]) -> SubscriptionsApiFilter {
-    SubscriptionsApiFilter { prefix: Some(map(pairs)), ..Default::default() }
+    SubscriptionsApiFilter {
+        prefix: Some(map(pairs)),
+        ..Default::default()
+    }
 }
 
 /// `suffix: {...}`.
 pub fn suffix(pairs: &[(&str, &str)]) -> SubscriptionsApiFilter {
-    SubscriptionsApiFilter { suffix: Some(map(pairs)), ..Default::default() }
+    SubscriptionsApiFilter {
+        suffix: Some(map(pairs)),
+        ..Default::default()
+    }
 }
 
 /// `cesql: "..."`.
 pub fn cesql(expression: &str) -> SubscriptionsApiFilter {
-    SubscriptionsApiFilter { cesql: Some(expression.to_string()), ..Default::default() }
+    SubscriptionsApiFilter {
+        cesql: Some(expression.to_string()),
+        ..Default::default()
+    }
 }
 
 /// `any: [...]`.
 pub fn any(filters: Vec<SubscriptionsApiFilter>) -> SubscriptionsApiFilter {
-    SubscriptionsApiFilter { any: Some(filters), ..Default::default() }
+    SubscriptionsApiFilter {
+        any: Some(filters),
+        ..Default::default()
+    }
 }
 
 /// `all: [...]`.
 pub fn all(filters: Vec<SubscriptionsApiFilter>) -> SubscriptionsApiFilter {
-    SubscriptionsApiFilter { all: Some(filters), ..Default::default() }
+    SubscriptionsApiFilter {
+        all: Some(filters),
+        ..Default::default()
+    }
 }
 
 /// `not: {...}`.
 pub fn not(filter: SubscriptionsApiFilter) -> SubscriptionsApiFilter {
-    SubscriptionsApiFilter { not: Some(Box::new(filter)), ..Default::default() }
+    SubscriptionsApiFilter {
+        not: Some(Box::new(filter)),
+        ..Default::default()
+    }
 }
 
 /// `filter: {attributes: {...}}`.
 pub fn attributes(pairs: &[(&str, &str)]) -> TriggerFilter {
-    TriggerFilter { attributes: Some(map(pairs)) }
+    TriggerFilter {
+        attributes: Some(map(pairs)),
+    }
 }
 
 /// A Trigger with only `filters`.
