@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use base64::Engine;
-use common::{send_binary, Recorder, Sluice};
+use common::{answer_with, send_binary, Recorder, Sluice};
 
 const BROKER: &str = "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: default\n---\n";
 
@@ -44,17 +44,17 @@ async fn pass_through_headers_reach_subscribers_dead_letter_sinks_and_replies() 
     let ok = Recorder::accept().await;
     let refusing = Recorder::scripted(Arc::new(|_, _| StatusCode::BAD_REQUEST.into_response())).await;
     let dls = Recorder::accept().await;
-    let replier = Recorder::scripted(Arc::new(|_, _| {
-        let headers = [
+    let replier = Recorder::scripted(answer_with(
+        &[
             ("ce-specversion", "1.0"),
             ("ce-id", "answer-1"),
             ("ce-type", "answer"),
             ("ce-source", "/replier"),
             ("knative-hop", "replied"),
             ("x-other", "dropped"),
-        ];
-        (StatusCode::OK, headers, "42").into_response()
-    }))
+        ],
+        "42",
+    ))
     .await;
     let answers = Recorder::accept().await;
     let channel_sub = Recorder::accept().await;
@@ -195,29 +195,21 @@ async fn json_format_writes_json_inline_text_as_a_string_and_binary_as_base64() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_refused_by_the_broker_are_dead_lettered_naming_its_ingress() {
     // No ce-id: not a valid CloudEvent, which the broker's ingress refuses.
-    let no_id = Recorder::scripted(Arc::new(|_, _| {
-        (
-            StatusCode::OK,
-            [("ce-specversion", "1.0"), ("ce-type", "answer"), ("ce-source", "/x")],
-            "x",
-        )
-            .into_response()
-    }))
+    let no_id = Recorder::scripted(answer_with(
+        &[("ce-specversion", "1.0"), ("ce-type", "answer"), ("ce-source", "/x")],
+        "x",
+    ))
     .await;
     // A valid reply; the event it answers has a TTL of 1 left, so the reply has none.
-    let valid = Recorder::scripted(Arc::new(|_, _| {
-        (
-            StatusCode::OK,
-            [
-                ("ce-specversion", "1.0"),
-                ("ce-id", "r"),
-                ("ce-type", "answer"),
-                ("ce-source", "/x"),
-            ],
-            "x",
-        )
-            .into_response()
-    }))
+    let valid = Recorder::scripted(answer_with(
+        &[
+            ("ce-specversion", "1.0"),
+            ("ce-id", "r"),
+            ("ce-type", "answer"),
+            ("ce-source", "/x"),
+        ],
+        "x",
+    ))
     .await;
     let dls = Recorder::accept().await;
     let delivery = format!("  delivery:\n    retry: 2\n    deadLetterSink:\n      uri: {}\n", dls.url);

@@ -314,6 +314,18 @@ async fn record(State(s): State<RecorderState>, headers: HeaderMap, body: Bytes)
     (s.script)(n, &r)
 }
 
+/// A recorder script answering every request 200 with these headers and body (a reply event,
+/// or something that only looks like one).
+pub fn answer_with(headers: &'static [(&'static str, &'static str)], body: &'static str) -> Script {
+    Arc::new(move |_, _| {
+        let mut response = (StatusCode::OK, body).into_response();
+        for (name, value) in headers {
+            response.headers_mut().insert(*name, axum::http::HeaderValue::from_static(value));
+        }
+        response
+    })
+}
+
 /// Posts a binary-mode event; returns the status.
 pub async fn send_binary(url: &str, id: &str, ty: &str, extra: &[(&str, &str)], data: &str) -> u16 {
     let mut req = reqwest::Client::new()
