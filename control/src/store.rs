@@ -119,11 +119,19 @@ impl Store {
                 tracing::info!(count = objects.len(), dir = %dir.display(), "restored objects from data dir");
             }
         }
+        // resourceVersion never goes back across restarts: the highest one stored, or the one
+        // recorded at the last delete (which may have removed the highest object).
+        let recorded = data_dir
+            .as_deref()
+            .and_then(|dir| std::fs::read_to_string(dir.join(REVISION_FILE)).ok())
+            .and_then(|text| text.trim().parse::<u64>().ok())
+            .unwrap_or(0);
         let max_rv = objects
             .values()
             .filter_map(|v| v["metadata"]["resourceVersion"].as_str()?.parse::<u64>().ok())
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0)
+            .max(recorded);
         let (revision, _) = watch::channel(max_rv);
         Ok(Arc::new(Self {
             objects: RwLock::new(objects),
@@ -282,12 +290,15 @@ impl Store {
                 name: name.into(),
             });
         }
-        // Off the disk first: an object that could not be removed there stays, rather than
-        // coming back after a restart.
+        // The revision first (the object may hold the highest resourceVersion), then off the
+        // disk: an object that could not be removed there stays, rather than coming back after
+        // a restart.
+        let rv = *self.revision.borrow() + 1;
+        self.record_revision(rv)?;
         self.unpersist(&key)?;
         let value = objects.remove(&key).expect("checked above");
         drop(objects);
-        self.revision.send_modify(|rv| *rv += 1);
+        self.revision.send_replace(rv);
         Ok(value)
     }
 
@@ -347,17 +358,28 @@ impl Store {
         }
     }
 
-    /// Removes an object's file (a missing file is not an error).
+    /// Removes an object's file (a missing file is not an error), durably.
     fn unpersist(&self, key: &ObjectKey) -> Result<(), StoreError> {
         let Some(dir) = &self.data_dir else { return Ok(()) };
         let path = key.file(dir);
+        let io = |source| StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Io {
-                path: path.display().to_string(),
-                source: e,
-            }),
-            _ => Ok(()),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
+            _ => sync_parent(&path).map_err(io),
         }
+    }
+
+    /// Records `rv` as the lowest resourceVersion a restart may start from.
+    fn record_revision(&self, rv: u64) -> Result<(), StoreError> {
+        let Some(dir) = &self.data_dir else { return Ok(()) };
+        let path = dir.join(REVISION_FILE);
+        write_durably(&path, rv.to_string().as_bytes()).map_err(|source| StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        })
     }
 
     fn persist(&self, key: &ObjectKey, value: &Value) -> Result<(), StoreError> {
@@ -370,11 +392,32 @@ impl Store {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
-        let tmp = path.with_extension("json.tmp");
         let bytes = serde_json::to_vec_pretty(value).expect("json values serialize");
-        std::fs::write(&tmp, bytes).map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(io)?;
-        Ok(())
+        write_durably(&path, &bytes).map_err(io)
+    }
+}
+
+/// File in the data dir holding the resourceVersion recorded at the last delete.
+const REVISION_FILE: &str = "revision";
+
+/// Replaces `path` with `bytes` so that, once this returns, the new content survives a crash
+/// (`kill -9`, power loss): write a temporary file, fsync it, rename it over `path`, fsync the
+/// directory that holds the name.
+fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    sync_parent(path)
+}
+
+/// Fsyncs the directory holding `path`, making a create, rename or remove of it durable.
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => Ok(()),
     }
 }
 
@@ -508,6 +551,52 @@ mod tests {
 
     fn broker(name: &str) -> Value {
         json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "metadata": {"name": name, "namespace": "default"}})
+    }
+
+    fn resource_version(store: &Store, name: &str) -> u64 {
+        let info = sluice_crds::registry::find_kind("Broker").unwrap();
+        let obj = store.get(&ObjectKey::new(info, "default", name)).unwrap();
+        obj["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// resourceVersion is monotonic across restarts, also when the object holding the highest
+    /// one was deleted just before (the store is reopened from disk as after `kill -9`).
+    #[test]
+    fn resource_versions_never_go_back_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(Some(dir.path().to_path_buf())).unwrap();
+        store.apply(vec![broker("a"), broker("b")], false).unwrap();
+        let highest = resource_version(&store, "b");
+        let info = sluice_crds::registry::find_kind("Broker").unwrap();
+        store.delete(info, "default", "b").unwrap();
+        drop(store);
+        let store = Store::open(Some(dir.path().to_path_buf())).unwrap();
+        assert!(store.get(&ObjectKey::new(info, "default", "b")).is_none(), "the delete survived");
+        store.apply(vec![broker("c")], false).unwrap();
+        assert!(
+            resource_version(&store, "c") > highest + 1,
+            "{} after {highest} and a delete",
+            resource_version(&store, "c")
+        );
+        let leftovers: Vec<_> = walk(dir.path())
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flat_map(|e| {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p)
+                } else {
+                    vec![p]
+                }
+            })
+            .collect()
     }
 
     #[test]
