@@ -1,13 +1,15 @@
 //! The resource API of embedded mode, with Kubernetes-shaped paths:
 //! `/apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}]`, `/apis/{group}/{version}/{plural}`
 //! (all namespaces), `/api/v1/...` for ConfigMap and Secret, plus `POST /sluice/v1/apply`
-//! (all-or-nothing multi-object apply) and `/metrics`.
+//! (all-or-nothing multi-object apply) and `/metrics`. Lists carry the resourceVersion to watch
+//! from and take `labelSelector` and `fieldSelector`; `?watch=true` streams changes
+//! ([`crate::watch`]); a write naming a stale resourceVersion is a 409 Conflict.
 //!
 //! Errors are Kubernetes `Status` objects with the matching HTTP code.
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,7 +17,9 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use sluice_crds::registry::{find_by_plural, KindInfo};
 
+use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{ObjectKey, StoreError};
+use crate::watch::{self, WatchRequest};
 use crate::ControlPlane;
 
 /// An API error rendered as a Kubernetes `Status`.
@@ -49,6 +53,7 @@ impl From<StoreError> for ApiError {
             },
             e @ StoreError::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, "NotFound", e.to_string()),
             e @ StoreError::AlreadyExists { .. } => Self::new(StatusCode::CONFLICT, "AlreadyExists", e.to_string()),
+            e @ StoreError::Conflict { .. } => Self::new(StatusCode::CONFLICT, "Conflict", e.to_string()),
             e @ StoreError::Io { .. } => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", e.to_string()),
         }
     }
@@ -134,18 +139,74 @@ fn kind(group: &str, version: &str, plural: &str) -> Result<&'static KindInfo, A
     })
 }
 
-fn list_response(info: &KindInfo, items: Vec<Value>) -> Response {
-    Json(json!({"apiVersion": info.api_version(), "kind": format!("{}List", info.kind), "metadata": {}, "items": items})).into_response()
+/// Query parameters of list and watch requests.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    /// `true` or `1` streams changes instead of answering a list.
+    watch: Option<String>,
+    /// Where a watch starts.
+    resource_version: Option<String>,
+    /// Label selector, e.g. `app=web,tier!=db`.
+    label_selector: Option<String>,
+    /// Field selector on `metadata.name` / `metadata.namespace`.
+    field_selector: Option<String>,
+    /// How long a watch runs.
+    timeout_seconds: Option<u64>,
 }
 
-async fn list_all(State(cp): State<Arc<ControlPlane>>, Path((g, v, p)): Path<(String, String, String)>) -> ApiResult {
-    let info = kind(&g, &v, &p)?;
-    Ok(list_response(info, cp.store.list(info, None)))
+fn bad_request(message: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", message)
 }
 
-async fn list_ns(State(cp): State<Arc<ControlPlane>>, Path((g, v, ns, p)): Path<(String, String, String, String)>) -> ApiResult {
+/// A list (with the resourceVersion to watch from) or, with `?watch=true`, a watch.
+fn list_or_watch(cp: &ControlPlane, info: &KindInfo, namespace: Option<&str>, query: ListQuery) -> ApiResult {
+    let labels = LabelSelector::parse(query.label_selector.as_deref().unwrap_or("")).map_err(|e| bad_request(e.to_string()))?;
+    let fields = FieldSelector::parse(query.field_selector.as_deref().unwrap_or("")).map_err(|e| bad_request(e.to_string()))?;
+    if matches!(query.watch.as_deref(), Some("true" | "1")) {
+        let from = match query.resource_version.as_deref().filter(|v| !v.is_empty()) {
+            None => None,
+            Some(v) => Some(
+                v.parse::<u64>()
+                    .map_err(|_| bad_request(format!("invalid resourceVersion {v:?}: not a number")))?,
+            ),
+        };
+        let request = WatchRequest {
+            group: info.group.to_string(),
+            plural: info.plural.to_string(),
+            namespace: namespace.map(str::to_string),
+            from,
+            labels,
+            fields,
+            timeout: query.timeout_seconds.map(std::time::Duration::from_secs),
+        };
+        return Ok(watch::respond(&cp.store, request));
+    }
+    let (items, revision) = cp.store.list_at(info, namespace);
+    let items: Vec<Value> = items.into_iter().filter(|o| labels.matches(o) && fields.matches(o)).collect();
+    Ok(Json(json!({
+        "apiVersion": info.api_version(), "kind": format!("{}List", info.kind),
+        "metadata": {"resourceVersion": revision.to_string()}, "items": items,
+    }))
+    .into_response())
+}
+
+async fn list_all(
+    State(cp): State<Arc<ControlPlane>>,
+    Path((g, v, p)): Path<(String, String, String)>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult {
     let info = kind(&g, &v, &p)?;
-    Ok(list_response(info, cp.store.list(info, Some(&ns))))
+    list_or_watch(&cp, info, None, query)
+}
+
+async fn list_ns(
+    State(cp): State<Arc<ControlPlane>>,
+    Path((g, v, ns, p)): Path<(String, String, String, String)>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult {
+    let info = kind(&g, &v, &p)?;
+    list_or_watch(&cp, info, Some(&ns), query)
 }
 
 async fn get_one(
@@ -235,12 +296,12 @@ async fn delete_one(
     Ok(Json(obj).into_response())
 }
 
-async fn core_list_all(State(cp): State<Arc<ControlPlane>>, Path(p): Path<String>) -> ApiResult {
-    list_all(State(cp), Path((String::new(), "v1".into(), p))).await
+async fn core_list_all(State(cp): State<Arc<ControlPlane>>, Path(p): Path<String>, query: Query<ListQuery>) -> ApiResult {
+    list_all(State(cp), Path((String::new(), "v1".into(), p)), query).await
 }
 
-async fn core_list_ns(State(cp): State<Arc<ControlPlane>>, Path((ns, p)): Path<(String, String)>) -> ApiResult {
-    list_ns(State(cp), Path((String::new(), "v1".into(), ns, p))).await
+async fn core_list_ns(State(cp): State<Arc<ControlPlane>>, Path((ns, p)): Path<(String, String)>, query: Query<ListQuery>) -> ApiResult {
+    list_ns(State(cp), Path((String::new(), "v1".into(), ns, p)), query).await
 }
 
 async fn core_get(State(cp): State<Arc<ControlPlane>>, Path((ns, p, name)): Path<(String, String, String)>) -> ApiResult {

@@ -10,7 +10,9 @@
 pub mod api;
 mod flows;
 pub mod reconcile;
+pub mod selector;
 pub mod store;
+pub mod watch;
 
 use std::sync::Arc;
 

@@ -79,6 +79,21 @@ pub enum StoreError {
         /// Name.
         name: String,
     },
+    /// The write names a resourceVersion that is no longer the object's (optimistic
+    /// concurrency: someone else changed it first).
+    #[error("Operation cannot be fulfilled on {kind} {namespace}/{name}: the object has been modified (resourceVersion {given}, now {current}); read it again and retry")]
+    Conflict {
+        /// Kind (singular, lower-case).
+        kind: String,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// The resourceVersion the write carried.
+        given: String,
+        /// The object's resourceVersion.
+        current: String,
+    },
     /// Writing under the data directory failed.
     #[error("persisting {path}: {source}")]
     Io {
@@ -102,11 +117,80 @@ pub struct Applied {
     pub action: &'static str,
 }
 
+/// What a change did to an object, named as a watch event's `type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChangeType {
+    /// The object was created.
+    Added,
+    /// The object was changed (spec, metadata or status).
+    Modified,
+    /// The object was deleted.
+    Deleted,
+}
+
+impl ChangeType {
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeType::Added => "ADDED",
+            ChangeType::Modified => "MODIFIED",
+            ChangeType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change of one object: the object as it was after the change, with the
+/// `resourceVersion` the change gave it.
+#[derive(Clone, Debug)]
+pub struct Change {
+    /// The resourceVersion of the change.
+    pub revision: u64,
+    /// What happened.
+    pub change: ChangeType,
+    /// Which object.
+    pub key: ObjectKey,
+    /// The object after the change (before it, for a delete, with the delete's resourceVersion).
+    pub object: Value,
+}
+
+/// How many changes are kept for watches that resume from a resourceVersion.
+pub const KEPT_CHANGES: usize = 10_000;
+
+/// The recent changes, and the live feed of new ones.
+struct Changes {
+    kept: std::collections::VecDeque<Arc<Change>>,
+    /// Every change after this revision is in `kept` (the history starts at process start).
+    complete_after: u64,
+    live: tokio::sync::broadcast::Sender<Arc<Change>>,
+}
+
+/// Where a watch starts: the changes it has missed (or, without a resourceVersion, every
+/// current object as added), then the live feed.
+pub struct WatchStart {
+    /// Changes to send first, oldest first.
+    pub initial: Vec<Arc<Change>>,
+    /// Changes made after `initial`.
+    pub live: tokio::sync::broadcast::Receiver<Arc<Change>>,
+}
+
+/// A watch from a resourceVersion older than the kept history (HTTP 410 `Expired`).
+#[derive(Debug, thiserror::Error)]
+#[error("too old resource version: {requested} (history starts after {oldest})")]
+pub struct Expired {
+    /// The resourceVersion asked for.
+    pub requested: u64,
+    /// The newest resourceVersion the history does not cover.
+    pub oldest: u64,
+}
+
 /// The stored objects.
 pub struct Store {
     objects: RwLock<BTreeMap<ObjectKey, Value>>,
     data_dir: Option<PathBuf>,
     revision: watch::Sender<u64>,
+    /// Written only while `objects` is locked for writing, so a watch that locks `objects` for
+    /// reading sees the objects and the history at one point in time.
+    changes: std::sync::Mutex<Changes>,
 }
 
 impl Store {
@@ -133,11 +217,72 @@ impl Store {
             .unwrap_or(0)
             .max(recorded);
         let (revision, _) = watch::channel(max_rv);
+        let changes = Changes {
+            kept: Default::default(),
+            complete_after: max_rv,
+            live: tokio::sync::broadcast::channel(1024).0,
+        };
         Ok(Arc::new(Self {
             objects: RwLock::new(objects),
             data_dir,
             revision,
+            changes: std::sync::Mutex::new(changes),
         }))
+    }
+
+    /// Starts a watch over the objects `select` picks: from `from` (a resourceVersion) the
+    /// changes after it, or, without one, every current object as added.
+    pub fn watch(&self, from: Option<u64>, select: impl Fn(&ObjectKey) -> bool) -> Result<WatchStart, Expired> {
+        let objects = self.objects.read().expect("store poisoned");
+        let changes = self.changes.lock().expect("change history poisoned");
+        let initial = match from {
+            None | Some(0) => objects
+                .iter()
+                .filter(|(k, _)| select(k))
+                .map(|(key, object)| {
+                    let revision = object["metadata"]["resourceVersion"]
+                        .as_str()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(0);
+                    Arc::new(Change {
+                        revision,
+                        change: ChangeType::Added,
+                        key: key.clone(),
+                        object: object.clone(),
+                    })
+                })
+                .collect(),
+            Some(rv) if rv < changes.complete_after => {
+                return Err(Expired {
+                    requested: rv,
+                    oldest: changes.complete_after,
+                })
+            }
+            Some(rv) => changes.kept.iter().filter(|c| c.revision > rv && select(&c.key)).cloned().collect(),
+        };
+        Ok(WatchStart {
+            initial,
+            live: changes.live.subscribe(),
+        })
+    }
+
+    /// Records a change; called with `objects` locked for writing.
+    fn record(&self, revision: u64, change: ChangeType, key: &ObjectKey, object: &Value) {
+        let mut changes = self.changes.lock().expect("change history poisoned");
+        let change = Arc::new(Change {
+            revision,
+            change,
+            key: key.clone(),
+            object: object.clone(),
+        });
+        if changes.kept.len() == KEPT_CHANGES {
+            if let Some(dropped) = changes.kept.pop_front() {
+                changes.complete_after = dropped.revision;
+            }
+        }
+        changes.kept.push_back(change.clone());
+        // No receiver is no error: nobody is watching.
+        let _ = changes.live.send(change);
     }
 
     /// A receiver notified after every change.
@@ -166,6 +311,19 @@ impl Store {
             .collect()
     }
 
+    /// Objects of one kind, in one namespace or all, with the resourceVersion of the list: a
+    /// watch from it sees every later change and none of the listed ones again.
+    pub fn list_at(&self, info: &KindInfo, namespace: Option<&str>) -> (Vec<Value>, u64) {
+        let objects = self.objects.read().expect("store poisoned");
+        let revision = *self.revision.borrow();
+        let items = objects
+            .iter()
+            .filter(|(k, _)| k.group == info.group && k.plural == info.plural && namespace.is_none_or(|ns| k.namespace == ns))
+            .map(|(_, v)| v.clone())
+            .collect();
+        (items, revision)
+    }
+
     /// One object.
     pub fn get(&self, key: &ObjectKey) -> Option<Value> {
         self.objects.read().expect("store poisoned").get(key).cloned()
@@ -182,6 +340,10 @@ impl Store {
         {
             for (i, doc) in documents.into_iter().enumerate() {
                 let label = format!("document {}", i + 1);
+                let given_rv = doc["metadata"]["resourceVersion"]
+                    .as_str()
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_string);
                 let mut obj = match KnativeObject::from_value(without_status(&doc)) {
                     Ok(o) => o,
                     Err(e) => {
@@ -216,6 +378,16 @@ impl Store {
                             kind: obj.kind_info().singular.to_string(),
                             namespace: key.namespace,
                             name: key.name,
+                        });
+                    }
+                    let current = old["metadata"]["resourceVersion"].as_str().unwrap_or_default();
+                    if let Some(given) = given_rv.filter(|given| given != current) {
+                        return Err(StoreError::Conflict {
+                            kind: obj.kind_info().singular.to_string(),
+                            namespace: key.namespace,
+                            name: key.name,
+                            given,
+                            current: current.to_string(),
                         });
                     }
                     if let Ok(old_obj) = KnativeObject::from_value(without_status(old)) {
@@ -273,9 +445,22 @@ impl Store {
             }
             written.push(key);
         }
+        for (key, value) in &staged {
+            let revision = value["metadata"]["resourceVersion"]
+                .as_str()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(rv);
+            let change = if objects.contains_key(key) {
+                ChangeType::Modified
+            } else {
+                ChangeType::Added
+            };
+            self.record(revision, change, key, value);
+        }
         objects.extend(staged);
-        drop(objects);
+        // Published before the lock goes, so a list never sees objects newer than its version.
         self.revision.send_replace(rv);
+        drop(objects);
         Ok(results)
     }
 
@@ -296,9 +481,11 @@ impl Store {
         let rv = *self.revision.borrow() + 1;
         self.record_revision(rv)?;
         self.unpersist(&key)?;
-        let value = objects.remove(&key).expect("checked above");
-        drop(objects);
+        let mut value = objects.remove(&key).expect("checked above");
+        value["metadata"]["resourceVersion"] = json!(rv.to_string());
+        self.record(rv, ChangeType::Deleted, &key, &value);
         self.revision.send_replace(rv);
+        drop(objects);
         Ok(value)
     }
 
@@ -337,13 +524,15 @@ impl Store {
             if let Err(e) = self.persist(&key, obj) {
                 tracing::warn!(error = %e, "cannot persist channel subscribers");
             }
+            self.record(rv, ChangeType::Modified, &key, obj);
             changed = true;
         }
         changed
     }
 
     /// Replaces the status of objects (reconciler output); unchanged statuses are skipped.
-    /// Does not notify subscribers: status never changes desired state.
+    /// A new status gets a new resourceVersion and is a change for watches, as in Kubernetes,
+    /// but does not notify `subscribe`rs: status never changes desired state.
     pub fn set_statuses(&self, statuses: Vec<(ObjectKey, Value)>) {
         let mut objects = self.objects.write().expect("store poisoned");
         for (key, status) in statuses {
@@ -351,10 +540,18 @@ impl Store {
             if obj.get("status") == Some(&status) {
                 continue;
             }
+            let mut rv = 0;
+            self.revision.send_if_modified(|r| {
+                *r += 1;
+                rv = *r;
+                false
+            });
             obj["status"] = status;
+            obj["metadata"]["resourceVersion"] = json!(rv.to_string());
             if let Err(e) = self.persist(&key, obj) {
                 tracing::warn!(error = %e, "cannot persist status");
             }
+            self.record(rv, ChangeType::Modified, &key, obj);
         }
     }
 

@@ -1,0 +1,187 @@
+//! End-to-end: the resource API of `sluice run` answers list and watch requests as the
+//! Kubernetes API server does (resourceVersion, selectors, `WatchEvent` streams, 410 for an
+//! expired version, 409 for a stale write), and an answered write survives `kill -9`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Sluice;
+use serde_json::{json, Value};
+
+const BROKERS: &str = "/apis/eventing.knative.dev/v1/namespaces/default/brokers";
+
+fn broker(name: &str, team: &str) -> Value {
+    json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "metadata": {"name": name, "labels": {"team": team}}})
+}
+
+async fn post(sluice: &Sluice, body: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}{BROKERS}", sluice.api))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn resource_version(v: &Value) -> u64 {
+    v["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap()
+}
+
+/// Reads `WatchEvent` lines from a streaming response until `n` arrived.
+async fn watch_events(response: reqwest::Response, n: usize) -> Vec<Value> {
+    let mut response = response;
+    let mut buffer = Vec::new();
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while events.len() < n {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .expect("watch events in time")
+            .unwrap();
+        let Some(chunk) = chunk else { break };
+        buffer.extend_from_slice(&chunk);
+        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            events.push(serde_json::from_slice::<Value>(&line).unwrap());
+        }
+    }
+    events
+}
+
+fn summary(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["type"].as_str().unwrap(),
+                e["object"]["metadata"]["name"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_and_watch_follow_the_kubernetes_api() {
+    let sluice = Sluice::start("").await;
+    assert_eq!(post(&sluice, &broker("a", "x")).await.status(), 201);
+    assert_eq!(post(&sluice, &broker("b", "y")).await.status(), 201);
+
+    // A list carries the resourceVersion to watch from; selectors filter it.
+    let list = sluice.get_json(&format!("{BROKERS}?labelSelector=team%3Dx")).await;
+    let names: Vec<_> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a"]);
+    let listed_at = resource_version(&list);
+    let by_name = sluice.get_json(&format!("{BROKERS}?fieldSelector=metadata.name%3Db")).await;
+    assert_eq!(by_name["items"].as_array().unwrap().len(), 1);
+    let bad = reqwest::get(format!("{}{BROKERS}?labelSelector=team%20in%20x", sluice.api))
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("parentheses"));
+
+    // A watch from the list's version sees what comes after, in order: a create, the status
+    // the reconciler writes, a delete. Objects of another label are not sent.
+    let watch = reqwest::get(format!(
+        "{}{BROKERS}?watch=true&resourceVersion={listed_at}&labelSelector=team%3Dx",
+        sluice.api
+    ))
+    .await
+    .unwrap();
+    assert_eq!(watch.status(), 200);
+    assert_eq!(post(&sluice, &broker("c", "x")).await.status(), 201);
+    assert_eq!(post(&sluice, &broker("d", "y")).await.status(), 201);
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}{BROKERS}/a", sluice.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let events = watch_events(watch, 3).await;
+    let seen = summary(&events);
+    assert_eq!(seen[0], "ADDED c", "{seen:?}");
+    assert!(
+        seen.contains(&"MODIFIED c".to_string()) && seen.contains(&"DELETED a".to_string()),
+        "{seen:?}"
+    );
+    assert!(!seen.iter().any(|s| s.ends_with(" d") || s.ends_with(" b")), "{seen:?}");
+    let versions: Vec<u64> = events.iter().map(|e| resource_version(&e["object"])).collect();
+    assert!(versions.windows(2).all(|w| w[0] < w[1]) && versions[0] > listed_at, "{versions:?}");
+
+    // Without a version a watch starts with the current objects; timeoutSeconds ends it.
+    let watch = reqwest::get(format!("{}{BROKERS}?watch=1&timeoutSeconds=1", sluice.api))
+        .await
+        .unwrap();
+    let body = tokio::time::timeout(Duration::from_secs(5), watch.text())
+        .await
+        .expect("the watch ends at its timeout")
+        .unwrap();
+    let mut names: Vec<String> = body
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["object"]["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, ["b", "c", "d"]);
+
+    // A write carrying a stale resourceVersion is refused with 409 and changes nothing.
+    let c = sluice.get_json(&format!("{BROKERS}/c")).await;
+    let mut stale = c.clone();
+    stale["metadata"]["resourceVersion"] = json!((resource_version(&c) - 1).to_string());
+    stale["metadata"]["labels"]["team"] = json!("z");
+    let conflict = reqwest::Client::new()
+        .put(format!("{}{BROKERS}/c", sluice.api))
+        .json(&stale)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(conflict.status(), 409);
+    let status: Value = conflict.json().await.unwrap();
+    assert_eq!(status["reason"], "Conflict");
+    assert_eq!(sluice.get_json(&format!("{BROKERS}/c")).await["metadata"]["labels"]["team"], "x");
+}
+
+/// An answered write survives `kill -9`; after the restart resourceVersions carry on above
+/// every version answered before, and a watch from before the restart is expired (410).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answered_writes_survive_kill_9_and_versions_never_go_back() {
+    let mut sluice = Sluice::start("").await;
+    let created: Value = post(&sluice, &broker("kept", "x")).await.json().await.unwrap();
+    let gone: Value = post(&sluice, &broker("gone", "x")).await.json().await.unwrap();
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}{BROKERS}/gone", sluice.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let before = resource_version(&sluice.get_json(BROKERS).await);
+    assert!(before > resource_version(&gone));
+
+    sluice.restart_without_manifests().await; // SIGKILL, then start from the data dir
+    let kept = sluice.get_json(&format!("{BROKERS}/kept")).await;
+    assert_eq!(kept["metadata"]["uid"], created["metadata"]["uid"]);
+    let after = resource_version(&sluice.get_json(BROKERS).await);
+    assert!(after >= before, "list version {after} after restart, {before} before");
+    let new: Value = post(&sluice, &broker("new", "x")).await.json().await.unwrap();
+    assert!(resource_version(&new) > before);
+    let expired = reqwest::get(format!(
+        "{}{BROKERS}?watch=true&resourceVersion={}",
+        sluice.api,
+        resource_version(&created)
+    ))
+    .await
+    .unwrap();
+    let events = watch_events(expired, 1).await;
+    assert_eq!(events[0]["type"], "ERROR");
+    assert_eq!(events[0]["object"]["code"], 410);
+}
