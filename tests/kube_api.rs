@@ -185,3 +185,142 @@ async fn answered_writes_survive_kill_9_and_versions_never_go_back() {
     assert_eq!(events[0]["type"], "ERROR");
     assert_eq!(events[0]["object"]["code"], 410);
 }
+
+async fn patch(sluice: &Sluice, path: &str, content_type: &str, body: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .patch(format!("{}{path}", sluice.api))
+        .header("content-type", content_type)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// PATCH in the three formats the API server takes for custom resources, and the `/status`
+/// subresource: a status write changes only status, a write to the object never changes
+/// status, and `generation` moves with the spec only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patches_and_the_status_subresource() {
+    let sluice = Sluice::start("").await;
+    const TRIGGERS: &str = "/apis/eventing.knative.dev/v1/namespaces/default/triggers";
+    // Server-side apply creates...
+    let applied = "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\nspec:\n  broker: default\n  subscriber:\n    uri: http://127.0.0.1:9/\n";
+    let (code, created) = patch(
+        &sluice,
+        &format!("{TRIGGERS}/t?fieldManager=test"),
+        "application/apply-patch+yaml",
+        applied,
+    )
+    .await;
+    assert_eq!(code, 201, "{created}");
+    assert_eq!(created["metadata"]["generation"], 1);
+    // ...and merges into what exists.
+    let (code, _) = patch(
+        &sluice,
+        &format!("{TRIGGERS}/t?fieldManager=test"),
+        "application/apply-patch+yaml",
+        &applied.replace("9/", "10/"),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let t = sluice.get_json(&format!("{TRIGGERS}/t")).await;
+    assert_eq!(t["spec"]["subscriber"]["uri"], "http://127.0.0.1:10/");
+    assert_eq!(t["metadata"]["generation"], 2, "a spec change moves generation");
+
+    // Merge patch: a label is metadata, not spec.
+    let (code, labelled) = patch(
+        &sluice,
+        &format!("{TRIGGERS}/t"),
+        "application/merge-patch+json",
+        r#"{"metadata":{"labels":{"team":"x"}}}"#,
+    )
+    .await;
+    assert_eq!(code, 200, "{labelled}");
+    assert_eq!(labelled["metadata"]["labels"]["team"], "x");
+    assert_eq!(labelled["metadata"]["generation"], 2, "metadata changes leave generation");
+
+    // JSON patch, with a failing test operation (422) and a bad one (400); invalid specs are
+    // refused by admission with the field path (422).
+    let (code, _) = patch(
+        &sluice,
+        &format!("{TRIGGERS}/t"),
+        "application/json-patch+json",
+        r#"[{"op":"replace","path":"/spec/broker","value":"other"}]"#,
+    )
+    .await;
+    assert_eq!(code, 422, "the broker of a trigger is immutable");
+    let (code, failed) = patch(
+        &sluice,
+        &format!("{TRIGGERS}/t"),
+        "application/json-patch+json",
+        r#"[{"op":"test","path":"/metadata/labels/team","value":"y"}]"#,
+    )
+    .await;
+    assert_eq!((code, failed["reason"].as_str()), (422, Some("Invalid")));
+    let (code, _) = patch(&sluice, &format!("{TRIGGERS}/t"), "application/json-patch+json", r#"{"op":"add"}"#).await;
+    assert_eq!(code, 400);
+    let (code, invalid) = patch(
+        &sluice,
+        &format!("{TRIGGERS}/t"),
+        "application/merge-patch+json",
+        r#"{"spec":{"filters":[{"exact":{"type":""}}]}}"#,
+    )
+    .await;
+    assert_eq!(code, 422);
+    assert!(
+        invalid["message"].as_str().unwrap().contains("spec.filters[0].exact.type"),
+        "{invalid}"
+    );
+    let (code, _) = patch(&sluice, &format!("{TRIGGERS}/t"), "application/strategic-merge-patch+json", "{}").await;
+    assert_eq!(code, 415);
+    let (code, _) = patch(&sluice, &format!("{TRIGGERS}/nope"), "application/merge-patch+json", "{}").await;
+    assert_eq!(code, 404);
+
+    // The status subresource writes status only; the object's own writes never do.
+    let mut t = sluice.get_json(&format!("{TRIGGERS}/t")).await;
+    t["status"] = json!({"observedGeneration": 99, "note": "from the status subresource"});
+    t["spec"]["subscriber"]["uri"] = json!("http://127.0.0.1:11/");
+    let written: Value = reqwest::Client::new()
+        .put(format!("{}{TRIGGERS}/t/status", sluice.api))
+        .json(&t)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(written["status"]["note"], "from the status subresource");
+    assert_eq!(
+        written["spec"]["subscriber"]["uri"], "http://127.0.0.1:10/",
+        "spec is not written through /status"
+    );
+    let (code, patched) = patch(
+        &sluice,
+        &format!("{TRIGGERS}/t/status"),
+        "application/merge-patch+json",
+        r#"{"status":{"note":"patched"}}"#,
+    )
+    .await;
+    assert_eq!((code, patched["status"]["note"].as_str()), (200, Some("patched")));
+    let (code, object) = patch(
+        &sluice,
+        &format!("{TRIGGERS}/t"),
+        "application/merge-patch+json",
+        r#"{"status":{"note":"ignored"},"metadata":{"labels":{"team":"z"}}}"#,
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(object["metadata"]["labels"]["team"], "z");
+    assert_ne!(object["status"]["note"], "ignored", "a write to the object never changes status");
+    let mut stale = sluice.get_json(&format!("{TRIGGERS}/t")).await;
+    stale["metadata"]["resourceVersion"] = json!("1");
+    let conflict = reqwest::Client::new()
+        .put(format!("{}{TRIGGERS}/t/status", sluice.api))
+        .json(&stale)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(conflict.status(), 409);
+}

@@ -9,14 +9,16 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use sluice_crds::registry::{find_by_plural, KindInfo};
 
+use crate::patch::{self, PatchError, PatchFormat};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{ObjectKey, StoreError};
 use crate::watch::{self, WatchRequest};
@@ -110,13 +112,17 @@ pub fn router(cp: Arc<ControlPlane>) -> Router {
         .route("/apis/{group}/{version}/namespaces/{ns}/{plural}", get(list_ns).post(create))
         .route(
             "/apis/{group}/{version}/namespaces/{ns}/{plural}/{name}",
-            get(get_one).put(replace).delete(delete_one),
+            get(get_one).put(replace).delete(delete_one).patch(patch_one),
+        )
+        .route(
+            "/apis/{group}/{version}/namespaces/{ns}/{plural}/{name}/status",
+            get(get_one).put(replace_status).patch(patch_status),
         )
         .route("/api/v1/{plural}", get(core_list_all))
         .route("/api/v1/namespaces/{ns}/{plural}", get(core_list_ns).post(core_create))
         .route(
             "/api/v1/namespaces/{ns}/{plural}/{name}",
-            get(core_get).put(core_replace).delete(core_delete),
+            get(core_get).put(core_replace).delete(core_delete).patch(core_patch),
         )
         .with_state(cp)
 }
@@ -294,6 +300,103 @@ async fn delete_one(
     let info = kind(&g, &v, &p)?;
     let obj = cp.delete(info, &ns, &name).await?;
     Ok(Json(obj).into_response())
+}
+
+/// The path of one object: group, version, namespace, plural, name.
+type ObjectPath = Path<(String, String, String, String, String)>;
+
+fn unsupported_media_type(message: String) -> ApiError {
+    ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", message)
+}
+
+/// The patch format a request names; strategic merge patch is refused for Knative kinds, as the
+/// API server refuses it for custom resources (kubectl then sends a merge patch).
+fn patch_format(info: &KindInfo, headers: &HeaderMap) -> Result<PatchFormat, ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    match PatchFormat::from_content_type(content_type) {
+        Some(PatchFormat::StrategicMerge) if !info.group.is_empty() => Err(unsupported_media_type(format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (strategic merge patch is not supported for {})",
+            info.kind
+        ))),
+        Some(format) => Ok(format),
+        None => Err(unsupported_media_type(format!(
+            "unsupported patch content type {content_type:?}: use application/merge-patch+json, application/json-patch+json or application/apply-patch+yaml"
+        ))),
+    }
+}
+
+fn patch_error(info: &KindInfo, ns: &str, name: &str, e: PatchError) -> ApiError {
+    match e {
+        PatchError::NotFound => StoreError::NotFound {
+            kind: info.singular.into(),
+            namespace: ns.into(),
+            name: name.into(),
+        }
+        .into(),
+        e @ PatchError::Malformed { .. } => bad_request(e.to_string()),
+        e @ PatchError::Failed(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", e.to_string()),
+    }
+}
+
+/// PATCH of an object: the patched object goes through the same admission as a PUT, so its
+/// status cannot change here and a stale resourceVersion in the patch is a 409. Server-side
+/// apply creates what does not exist (201).
+async fn patch_one(
+    State(cp): State<Arc<ControlPlane>>,
+    Path((g, v, ns, p, name)): ObjectPath,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let info = kind(&g, &v, &p)?;
+    let format = patch_format(info, &headers)?;
+    let current = cp.store.get(&ObjectKey::new(info, &ns, &name));
+    let patched = patch::apply(format, current.as_ref(), &body).map_err(|e| patch_error(info, &ns, &name, e))?;
+    write_one(&cp, info, &ns, Some(&name), patched, current.is_none()).await
+}
+
+/// PUT of the `/status` subresource: only `status` is taken from the body.
+async fn replace_status(
+    State(cp): State<Arc<ControlPlane>>,
+    Path((g, v, ns, p, name)): ObjectPath,
+    JsonBody(body): JsonBody<Value>,
+) -> ApiResult {
+    let info = kind(&g, &v, &p)?;
+    let body = fit_to_path(info, &ns, Some(&name), body)?;
+    let status = body.get("status").cloned().unwrap_or_else(|| json!({}));
+    let expected = body["metadata"]["resourceVersion"].as_str();
+    let obj = cp.store.write_status(&ObjectKey::new(info, &ns, &name), status, expected)?;
+    Ok(Json(obj).into_response())
+}
+
+/// PATCH of the `/status` subresource: the patch applies to the whole object, and only the
+/// resulting `status` is kept.
+async fn patch_status(
+    State(cp): State<Arc<ControlPlane>>,
+    Path((g, v, ns, p, name)): ObjectPath,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let info = kind(&g, &v, &p)?;
+    let format = patch_format(info, &headers)?;
+    let key = ObjectKey::new(info, &ns, &name);
+    let current = cp.store.get(&key);
+    let patched = patch::apply(format, current.as_ref(), &body).map_err(|e| patch_error(info, &ns, &name, e))?;
+    let current = current.ok_or_else(|| patch_error(info, &ns, &name, PatchError::NotFound))?;
+    let expected = patched["metadata"]["resourceVersion"]
+        .as_str()
+        .filter(|rv| Some(*rv) != current["metadata"]["resourceVersion"].as_str());
+    let status = patched.get("status").cloned().unwrap_or_else(|| json!({}));
+    let obj = cp.store.write_status(&key, status, expected)?;
+    Ok(Json(obj).into_response())
+}
+
+async fn core_patch(
+    State(cp): State<Arc<ControlPlane>>,
+    Path((ns, p, name)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    patch_one(State(cp), Path((String::new(), "v1".into(), ns, p, name)), headers, body).await
 }
 
 async fn core_list_all(State(cp): State<Arc<ControlPlane>>, Path(p): Path<String>, query: Query<ListQuery>) -> ApiResult {

@@ -9,6 +9,7 @@
 
 pub mod api;
 mod flows;
+pub mod patch;
 pub mod reconcile;
 pub mod selector;
 pub mod store;

@@ -555,6 +555,45 @@ impl Store {
         }
     }
 
+    /// Writes an object's status through the `/status` subresource: nothing but `status`
+    /// changes. `expected` is the resourceVersion the write carried, if any (409 when stale).
+    /// Returns the object.
+    pub fn write_status(&self, key: &ObjectKey, status: Value, expected: Option<&str>) -> Result<Value, StoreError> {
+        let mut objects = self.objects.write().expect("store poisoned");
+        let not_found = || StoreError::NotFound {
+            kind: key.plural.clone(),
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+        };
+        let obj = objects.get_mut(key).ok_or_else(not_found)?;
+        let current = obj["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_string();
+        if let Some(given) = expected.filter(|given| !given.is_empty() && *given != current) {
+            return Err(StoreError::Conflict {
+                kind: key.plural.clone(),
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
+                given: given.to_string(),
+                current,
+            });
+        }
+        if obj.get("status") == Some(&status) {
+            return Ok(obj.clone());
+        }
+        let mut updated = obj.clone();
+        let rv = *self.revision.borrow() + 1;
+        updated["status"] = status;
+        updated["metadata"]["resourceVersion"] = json!(rv.to_string());
+        self.persist(key, &updated)?;
+        *obj = updated.clone();
+        self.record(rv, ChangeType::Modified, key, &updated);
+        // A status write never changes desired state: no reconcile is triggered.
+        self.revision.send_if_modified(|r| {
+            *r = rv;
+            false
+        });
+        Ok(updated)
+    }
+
     /// Removes an object's file (a missing file is not an error), durably.
     fn unpersist(&self, key: &ObjectKey) -> Result<(), StoreError> {
         let Some(dir) = &self.data_dir else { return Ok(()) };
