@@ -4,19 +4,26 @@
 //! (all-or-nothing multi-object apply) and `/metrics`.
 //!
 //! Errors are Kubernetes `Status` objects with the matching HTTP code.
+//!
+//! The read-only shape kubectl needs is served beside: discovery (`/version`, `/api`, `/apis`,
+//! [`crate::discovery`]), OpenAPI (`/openapi/v2`, `/openapi/v3`, [`crate::openapi`]) and, for
+//! list and get requests that ask for it in `Accept`, a `Table` ([`crate::table`]).
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use sluice_crds::registry::{find_by_plural, KindInfo};
 
+use crate::selector::Selector;
 use crate::store::{ObjectKey, StoreError};
-use crate::ControlPlane;
+use crate::table::IncludeObject;
+use crate::{discovery, openapi, table, ControlPlane};
 
 /// An API error rendered as a Kubernetes `Status`.
 #[derive(Debug)]
@@ -101,6 +108,25 @@ pub fn router(cp: Arc<ControlPlane>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/sluice/v1/apply", post(apply))
+        .route("/version", get(|| async { Json(discovery::version_info()) }))
+        .route("/api", get(core_versions))
+        .route("/api/v1", get(|| resource_list(String::new(), "v1".into())))
+        .route("/apis", get(group_list))
+        .route("/apis/{group}", get(group))
+        .route(
+            "/apis/{group}/{version}",
+            get(|Path((g, v)): Path<(String, String)>| resource_list(g, v)),
+        )
+        .route("/openapi/v2", get(openapi_v2))
+        .route("/openapi/v3", get(|| async { Json(openapi::v3_index()) }))
+        .route(
+            "/openapi/v3/api/{version}",
+            get(|h: HeaderMap, Path(v): Path<String>| openapi_v3(h, format!("api/{v}"))),
+        )
+        .route(
+            "/openapi/v3/apis/{group}/{version}",
+            get(|h: HeaderMap, Path((g, v)): Path<(String, String)>| openapi_v3(h, format!("apis/{g}/{v}"))),
+        )
         .route("/apis/{group}/{version}/{plural}", get(list_all))
         .route("/apis/{group}/{version}/namespaces/{ns}/{plural}", get(list_ns).post(create))
         .route(
@@ -124,6 +150,124 @@ async fn metrics(State(cp): State<Arc<ControlPlane>>) -> Response {
         .into_response()
 }
 
+fn not_found(what: String) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        format!("the server could not find the requested resource {what}"),
+    )
+}
+
+fn accept(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())
+}
+
+/// Aggregated discovery when asked for (with its content type, by which client-go tells it
+/// apart), else `plain`.
+fn discovery_response(headers: &HeaderMap, core: bool, plain: Value) -> Response {
+    if accept(headers).is_some_and(discovery::wants_aggregated) {
+        let body = discovery::aggregated(core).to_string();
+        return ([(header::CONTENT_TYPE, discovery::AGGREGATED_V2)], body).into_response();
+    }
+    Json(plain).into_response()
+}
+
+async fn core_versions(headers: HeaderMap) -> Response {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let plain = discovery::api_versions(host);
+    discovery_response(&headers, true, plain)
+}
+
+async fn group_list(headers: HeaderMap) -> Response {
+    discovery_response(&headers, false, discovery::api_group_list())
+}
+
+async fn group(Path(group): Path<String>) -> ApiResult {
+    discovery::api_group(&group)
+        .map(|g| Json(g).into_response())
+        .ok_or_else(|| not_found(group))
+}
+
+async fn resource_list(group: String, version: String) -> ApiResult {
+    discovery::api_resource_list(&group, &version)
+        .map(|l| Json(l).into_response())
+        .ok_or_else(|| not_found(format!("{group}/{version}")))
+}
+
+fn json_text(text: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], text).into_response()
+}
+
+fn not_acceptable(what: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_ACCEPTABLE, "NotAcceptable", what.to_string())
+}
+
+async fn openapi_v2(headers: HeaderMap) -> ApiResult {
+    match openapi::negotiate(accept(&headers), true) {
+        Some(openapi::Encoding::Json) => Ok(json_text(openapi::v2_text())),
+        Some(openapi::Encoding::Protobuf) => {
+            Ok(([(header::CONTENT_TYPE, crate::openapi_proto::CONTENT_TYPE)], openapi::v2_protobuf()).into_response())
+        }
+        None => Err(not_acceptable("/openapi/v2 is served as application/json and in protobuf")),
+    }
+}
+
+async fn openapi_v3(headers: HeaderMap, key: String) -> ApiResult {
+    let text = openapi::v3_text(&key).ok_or_else(|| not_found(format!("/openapi/v3/{key}")))?;
+    if openapi::negotiate(accept(&headers), false).is_none() {
+        return Err(not_acceptable("/openapi/v3 is served as application/json only"));
+    }
+    Ok(json_text(text))
+}
+
+/// How a list or get answers: the objects as JSON (the default) or, when `Accept` asks for a
+/// `meta.k8s.io/v1` Table, a Table with `?includeObject=` honoured; lists keep the objects that
+/// `?labelSelector=` and `?fieldSelector=` select ([`crate::selector`]). A `?watch=` request is
+/// refused with 405 (watch is not served yet), so that clients report it instead of reading a
+/// list as a stream of watch events.
+#[derive(Clone, Debug, Default)]
+struct View {
+    table: Option<IncludeObject>,
+    selector: Selector,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for View {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query: Vec<(String, String)> = url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+        let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        if param("watch").is_some_and(|w| w == "true" || w == "1") {
+            return Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "watch is not supported by this server yet",
+            ));
+        }
+        let selector = Selector::parse(param("labelSelector"), param("fieldSelector"))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", e.to_string()))?;
+        let table = accept(&parts.headers)
+            .is_some_and(table::wants_table)
+            .then(|| IncludeObject::from_query(param("includeObject")));
+        Ok(Self { table, selector })
+    }
+}
+
+impl View {
+    fn render(self, info: &KindInfo, mut objects: Vec<Value>, as_list: bool) -> Response {
+        if as_list {
+            objects.retain(|o| self.selector.matches(o));
+        }
+        match self.table {
+            Some(include) => Json(table::table(info, &objects, include, chrono::Utc::now())).into_response(),
+            None if as_list => list_response(info, objects),
+            None => Json(objects.into_iter().next().unwrap_or(Value::Null)).into_response(),
+        }
+    }
+}
+
 fn kind(group: &str, version: &str, plural: &str) -> Result<&'static KindInfo, ApiError> {
     find_by_plural(group, version, plural).ok_or_else(|| {
         ApiError::new(
@@ -138,24 +282,29 @@ fn list_response(info: &KindInfo, items: Vec<Value>) -> Response {
     Json(json!({"apiVersion": info.api_version(), "kind": format!("{}List", info.kind), "metadata": {}, "items": items})).into_response()
 }
 
-async fn list_all(State(cp): State<Arc<ControlPlane>>, Path((g, v, p)): Path<(String, String, String)>) -> ApiResult {
+async fn list_all(State(cp): State<Arc<ControlPlane>>, view: View, Path((g, v, p)): Path<(String, String, String)>) -> ApiResult {
     let info = kind(&g, &v, &p)?;
-    Ok(list_response(info, cp.store.list(info, None)))
+    Ok(view.render(info, cp.store.list(info, None), true))
 }
 
-async fn list_ns(State(cp): State<Arc<ControlPlane>>, Path((g, v, ns, p)): Path<(String, String, String, String)>) -> ApiResult {
+async fn list_ns(
+    State(cp): State<Arc<ControlPlane>>,
+    view: View,
+    Path((g, v, ns, p)): Path<(String, String, String, String)>,
+) -> ApiResult {
     let info = kind(&g, &v, &p)?;
-    Ok(list_response(info, cp.store.list(info, Some(&ns))))
+    Ok(view.render(info, cp.store.list(info, Some(&ns)), true))
 }
 
 async fn get_one(
     State(cp): State<Arc<ControlPlane>>,
+    view: View,
     Path((g, v, ns, p, name)): Path<(String, String, String, String, String)>,
 ) -> ApiResult {
     let info = kind(&g, &v, &p)?;
     cp.store
         .get(&ObjectKey::new(info, &ns, &name))
-        .map(|o| Json(o).into_response())
+        .map(|o| view.render(info, vec![o], false))
         .ok_or_else(|| {
             StoreError::NotFound {
                 kind: info.singular.into(),
@@ -235,16 +384,16 @@ async fn delete_one(
     Ok(Json(obj).into_response())
 }
 
-async fn core_list_all(State(cp): State<Arc<ControlPlane>>, Path(p): Path<String>) -> ApiResult {
-    list_all(State(cp), Path((String::new(), "v1".into(), p))).await
+async fn core_list_all(State(cp): State<Arc<ControlPlane>>, view: View, Path(p): Path<String>) -> ApiResult {
+    list_all(State(cp), view, Path((String::new(), "v1".into(), p))).await
 }
 
-async fn core_list_ns(State(cp): State<Arc<ControlPlane>>, Path((ns, p)): Path<(String, String)>) -> ApiResult {
-    list_ns(State(cp), Path((String::new(), "v1".into(), ns, p))).await
+async fn core_list_ns(State(cp): State<Arc<ControlPlane>>, view: View, Path((ns, p)): Path<(String, String)>) -> ApiResult {
+    list_ns(State(cp), view, Path((String::new(), "v1".into(), ns, p))).await
 }
 
-async fn core_get(State(cp): State<Arc<ControlPlane>>, Path((ns, p, name)): Path<(String, String, String)>) -> ApiResult {
-    get_one(State(cp), Path((String::new(), "v1".into(), ns, p, name))).await
+async fn core_get(State(cp): State<Arc<ControlPlane>>, view: View, Path((ns, p, name)): Path<(String, String, String)>) -> ApiResult {
+    get_one(State(cp), view, Path((String::new(), "v1".into(), ns, p, name))).await
 }
 
 async fn core_create(State(cp): State<Arc<ControlPlane>>, Path((ns, p)): Path<(String, String)>, body: JsonBody<Value>) -> ApiResult {

@@ -8,9 +8,15 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod discovery;
 mod flows;
+pub mod jsonpath;
+pub mod openapi;
+pub mod openapi_proto;
 pub mod reconcile;
+pub mod selector;
 pub mod store;
+pub mod table;
 
 use std::sync::Arc;
 
