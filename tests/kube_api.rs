@@ -84,7 +84,7 @@ async fn list_and_watch_follow_the_kubernetes_api() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
-    assert!(bad.text().await.unwrap().contains("parentheses"));
+    assert!(bad.text().await.unwrap().contains("unable to parse requirement"));
 
     // A watch from the list's version sees what comes after, in order: a create, the status
     // the reconciler writes, a delete. Objects of another label are not sent.

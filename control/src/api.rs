@@ -6,11 +6,16 @@
 //! ([`crate::watch`]); a write naming a stale resourceVersion is a 409 Conflict.
 //!
 //! Errors are Kubernetes `Status` objects with the matching HTTP code.
+//!
+//! The read-only shape kubectl needs is served beside: discovery (`/version`, `/api`, `/apis`,
+//! [`crate::discovery`]), OpenAPI (`/openapi/v2`, `/openapi/v3`, [`crate::openapi`]) and, for
+//! list and get requests that ask for it in `Accept`, a `Table` ([`crate::table`]).
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,10 +24,11 @@ use serde_json::{json, Value};
 use sluice_crds::registry::{find_by_plural, KindInfo};
 
 use crate::patch::{self, PatchError, PatchFormat};
-use crate::selector::{FieldSelector, LabelSelector};
+use crate::selector::Selector;
 use crate::store::{ObjectKey, StoreError};
+use crate::table::IncludeObject;
 use crate::watch::{self, WatchRequest};
-use crate::ControlPlane;
+use crate::{discovery, openapi, table, ControlPlane};
 
 /// An API error rendered as a Kubernetes `Status`.
 #[derive(Debug)]
@@ -108,6 +114,25 @@ pub fn router(cp: Arc<ControlPlane>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/sluice/v1/apply", post(apply))
+        .route("/version", get(|| async { Json(discovery::version_info()) }))
+        .route("/api", get(core_versions))
+        .route("/api/v1", get(|| resource_list(String::new(), "v1".into())))
+        .route("/apis", get(group_list))
+        .route("/apis/{group}", get(group))
+        .route(
+            "/apis/{group}/{version}",
+            get(|Path((g, v)): Path<(String, String)>| resource_list(g, v)),
+        )
+        .route("/openapi/v2", get(openapi_v2))
+        .route("/openapi/v3", get(|| async { Json(openapi::v3_index()) }))
+        .route(
+            "/openapi/v3/api/{version}",
+            get(|h: HeaderMap, Path(v): Path<String>| openapi_v3(h, format!("api/{v}"))),
+        )
+        .route(
+            "/openapi/v3/apis/{group}/{version}",
+            get(|h: HeaderMap, Path((g, v)): Path<(String, String)>| openapi_v3(h, format!("apis/{g}/{v}"))),
+        )
         .route("/apis/{group}/{version}/{plural}", get(list_all))
         .route("/apis/{group}/{version}/namespaces/{ns}/{plural}", get(list_ns).post(create))
         .route(
@@ -135,6 +160,151 @@ async fn metrics(State(cp): State<Arc<ControlPlane>>) -> Response {
         .into_response()
 }
 
+fn not_found(what: String) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        format!("the server could not find the requested resource {what}"),
+    )
+}
+
+fn accept(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok())
+}
+
+/// Aggregated discovery when asked for (with its content type, by which client-go tells it
+/// apart), else `plain`.
+fn discovery_response(headers: &HeaderMap, core: bool, plain: Value) -> Response {
+    if accept(headers).is_some_and(discovery::wants_aggregated) {
+        let body = discovery::aggregated(core).to_string();
+        return ([(header::CONTENT_TYPE, discovery::AGGREGATED_V2)], body).into_response();
+    }
+    Json(plain).into_response()
+}
+
+async fn core_versions(headers: HeaderMap) -> Response {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let plain = discovery::api_versions(host);
+    discovery_response(&headers, true, plain)
+}
+
+async fn group_list(headers: HeaderMap) -> Response {
+    discovery_response(&headers, false, discovery::api_group_list())
+}
+
+async fn group(Path(group): Path<String>) -> ApiResult {
+    discovery::api_group(&group)
+        .map(|g| Json(g).into_response())
+        .ok_or_else(|| not_found(group))
+}
+
+async fn resource_list(group: String, version: String) -> ApiResult {
+    discovery::api_resource_list(&group, &version)
+        .map(|l| Json(l).into_response())
+        .ok_or_else(|| not_found(format!("{group}/{version}")))
+}
+
+fn json_text(text: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], text).into_response()
+}
+
+fn not_acceptable(what: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_ACCEPTABLE, "NotAcceptable", what.to_string())
+}
+
+async fn openapi_v2(headers: HeaderMap) -> ApiResult {
+    match openapi::negotiate(accept(&headers), true) {
+        Some(openapi::Encoding::Json) => Ok(json_text(openapi::v2_text())),
+        Some(openapi::Encoding::Protobuf) => {
+            Ok(([(header::CONTENT_TYPE, crate::openapi_proto::CONTENT_TYPE)], openapi::v2_protobuf()).into_response())
+        }
+        None => Err(not_acceptable("/openapi/v2 is served as application/json and in protobuf")),
+    }
+}
+
+async fn openapi_v3(headers: HeaderMap, key: String) -> ApiResult {
+    let text = openapi::v3_text(&key).ok_or_else(|| not_found(format!("/openapi/v3/{key}")))?;
+    if openapi::negotiate(accept(&headers), false).is_none() {
+        return Err(not_acceptable("/openapi/v3 is served as application/json only"));
+    }
+    Ok(json_text(text))
+}
+
+/// How a list or get answers: the objects as JSON (the default) or, when `Accept` asks for a
+/// `meta.k8s.io/v1` Table, a Table with `?includeObject=` honoured; lists keep the objects that
+/// `?labelSelector=` and `?fieldSelector=` select ([`crate::selector`]). With `?watch=true` a
+/// list request is a watch ([`crate::watch`]) from `?resourceVersion=`, ending after
+/// `?timeoutSeconds=`.
+#[derive(Clone, Debug, Default)]
+struct View {
+    table: Option<IncludeObject>,
+    selector: Selector,
+    watch: Option<WatchFrom>,
+}
+
+/// Where a watch starts and how long it runs.
+#[derive(Clone, Copy, Debug, Default)]
+struct WatchFrom {
+    from: Option<u64>,
+    timeout: Option<std::time::Duration>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for View {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query: Vec<(String, String)> = url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+        let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let number = |name: &str| -> Result<Option<u64>, ApiError> {
+            match param(name).filter(|v| !v.is_empty()) {
+                None => Ok(None),
+                Some(v) => v
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| bad_request(format!("invalid {name} {v:?}: not a number"))),
+            }
+        };
+        let watch = match param("watch").is_some_and(|w| w == "true" || w == "1") {
+            true => Some(WatchFrom {
+                from: number("resourceVersion")?,
+                timeout: number("timeoutSeconds")?.map(std::time::Duration::from_secs),
+            }),
+            false => None,
+        };
+        let selector = Selector::parse(param("labelSelector"), param("fieldSelector")).map_err(|e| bad_request(e.to_string()))?;
+        let table = accept(&parts.headers)
+            .is_some_and(table::wants_table)
+            .then(|| IncludeObject::from_query(param("includeObject")));
+        Ok(Self { table, selector, watch })
+    }
+}
+
+impl View {
+    /// Renders a list (`list_revision` is its resourceVersion) or one object.
+    fn render(self, info: &KindInfo, mut objects: Vec<Value>, list_revision: Option<u64>) -> Response {
+        if list_revision.is_some() {
+            objects.retain(|o| self.selector.matches(o));
+        }
+        let metadata = json!({"resourceVersion": list_revision.map(|r| r.to_string()).unwrap_or_default()});
+        match (self.table, list_revision) {
+            (Some(include), _) => {
+                let mut table = table::table(info, &objects, include, chrono::Utc::now());
+                if list_revision.is_some() {
+                    table["metadata"] = metadata;
+                }
+                Json(table).into_response()
+            }
+            (None, Some(_)) => Json(json!({
+                "apiVersion": info.api_version(), "kind": format!("{}List", info.kind), "metadata": metadata, "items": objects,
+            }))
+            .into_response(),
+            (None, None) => Json(objects.into_iter().next().unwrap_or(Value::Null)).into_response(),
+        }
+    }
+}
+
 fn kind(group: &str, version: &str, plural: &str) -> Result<&'static KindInfo, ApiError> {
     find_by_plural(group, version, plural).ok_or_else(|| {
         ApiError::new(
@@ -145,84 +315,50 @@ fn kind(group: &str, version: &str, plural: &str) -> Result<&'static KindInfo, A
     })
 }
 
-/// Query parameters of list and watch requests.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ListQuery {
-    /// `true` or `1` streams changes instead of answering a list.
-    watch: Option<String>,
-    /// Where a watch starts.
-    resource_version: Option<String>,
-    /// Label selector, e.g. `app=web,tier!=db`.
-    label_selector: Option<String>,
-    /// Field selector on `metadata.name` / `metadata.namespace`.
-    field_selector: Option<String>,
-    /// How long a watch runs.
-    timeout_seconds: Option<u64>,
-}
-
 fn bad_request(message: String) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", message)
 }
 
-/// A list (with the resourceVersion to watch from) or, with `?watch=true`, a watch.
-fn list_or_watch(cp: &ControlPlane, info: &KindInfo, namespace: Option<&str>, query: ListQuery) -> ApiResult {
-    let labels = LabelSelector::parse(query.label_selector.as_deref().unwrap_or("")).map_err(|e| bad_request(e.to_string()))?;
-    let fields = FieldSelector::parse(query.field_selector.as_deref().unwrap_or("")).map_err(|e| bad_request(e.to_string()))?;
-    if matches!(query.watch.as_deref(), Some("true" | "1")) {
-        let from = match query.resource_version.as_deref().filter(|v| !v.is_empty()) {
-            None => None,
-            Some(v) => Some(
-                v.parse::<u64>()
-                    .map_err(|_| bad_request(format!("invalid resourceVersion {v:?}: not a number")))?,
-            ),
-        };
+/// A list (carrying the resourceVersion to watch from) or, with `?watch=true`, a watch.
+fn list_or_watch(cp: &ControlPlane, info: &KindInfo, namespace: Option<&str>, view: View) -> Response {
+    if let Some(start) = view.watch {
         let request = WatchRequest {
             group: info.group.to_string(),
             plural: info.plural.to_string(),
             namespace: namespace.map(str::to_string),
-            from,
-            labels,
-            fields,
-            timeout: query.timeout_seconds.map(std::time::Duration::from_secs),
+            from: start.from,
+            selector: view.selector,
+            timeout: start.timeout,
         };
-        return Ok(watch::respond(&cp.store, request));
+        return watch::respond(&cp.store, request);
     }
     let (items, revision) = cp.store.list_at(info, namespace);
-    let items: Vec<Value> = items.into_iter().filter(|o| labels.matches(o) && fields.matches(o)).collect();
-    Ok(Json(json!({
-        "apiVersion": info.api_version(), "kind": format!("{}List", info.kind),
-        "metadata": {"resourceVersion": revision.to_string()}, "items": items,
-    }))
-    .into_response())
+    view.render(info, items, Some(revision))
 }
 
-async fn list_all(
-    State(cp): State<Arc<ControlPlane>>,
-    Path((g, v, p)): Path<(String, String, String)>,
-    Query(query): Query<ListQuery>,
-) -> ApiResult {
+async fn list_all(State(cp): State<Arc<ControlPlane>>, view: View, Path((g, v, p)): Path<(String, String, String)>) -> ApiResult {
     let info = kind(&g, &v, &p)?;
-    list_or_watch(&cp, info, None, query)
+    Ok(list_or_watch(&cp, info, None, view))
 }
 
 async fn list_ns(
     State(cp): State<Arc<ControlPlane>>,
+    view: View,
     Path((g, v, ns, p)): Path<(String, String, String, String)>,
-    Query(query): Query<ListQuery>,
 ) -> ApiResult {
     let info = kind(&g, &v, &p)?;
-    list_or_watch(&cp, info, Some(&ns), query)
+    Ok(list_or_watch(&cp, info, Some(&ns), view))
 }
 
 async fn get_one(
     State(cp): State<Arc<ControlPlane>>,
+    view: View,
     Path((g, v, ns, p, name)): Path<(String, String, String, String, String)>,
 ) -> ApiResult {
     let info = kind(&g, &v, &p)?;
     cp.store
         .get(&ObjectKey::new(info, &ns, &name))
-        .map(|o| Json(o).into_response())
+        .map(|o| view.render(info, vec![o], None))
         .ok_or_else(|| {
             StoreError::NotFound {
                 kind: info.singular.into(),
@@ -399,16 +535,16 @@ async fn core_patch(
     patch_one(State(cp), Path((String::new(), "v1".into(), ns, p, name)), headers, body).await
 }
 
-async fn core_list_all(State(cp): State<Arc<ControlPlane>>, Path(p): Path<String>, query: Query<ListQuery>) -> ApiResult {
-    list_all(State(cp), Path((String::new(), "v1".into(), p)), query).await
+async fn core_list_all(State(cp): State<Arc<ControlPlane>>, view: View, Path(p): Path<String>) -> ApiResult {
+    list_all(State(cp), view, Path((String::new(), "v1".into(), p))).await
 }
 
-async fn core_list_ns(State(cp): State<Arc<ControlPlane>>, Path((ns, p)): Path<(String, String)>, query: Query<ListQuery>) -> ApiResult {
-    list_ns(State(cp), Path((String::new(), "v1".into(), ns, p)), query).await
+async fn core_list_ns(State(cp): State<Arc<ControlPlane>>, view: View, Path((ns, p)): Path<(String, String)>) -> ApiResult {
+    list_ns(State(cp), view, Path((String::new(), "v1".into(), ns, p))).await
 }
 
-async fn core_get(State(cp): State<Arc<ControlPlane>>, Path((ns, p, name)): Path<(String, String, String)>) -> ApiResult {
-    get_one(State(cp), Path((String::new(), "v1".into(), ns, p, name))).await
+async fn core_get(State(cp): State<Arc<ControlPlane>>, view: View, Path((ns, p, name)): Path<(String, String, String)>) -> ApiResult {
+    get_one(State(cp), view, Path((String::new(), "v1".into(), ns, p, name))).await
 }
 
 async fn core_create(State(cp): State<Arc<ControlPlane>>, Path((ns, p)): Path<(String, String)>, body: JsonBody<Value>) -> ApiResult {

@@ -8,11 +8,16 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod discovery;
 mod flows;
+pub mod jsonpath;
+pub mod openapi;
+pub mod openapi_proto;
 pub mod patch;
 pub mod reconcile;
 pub mod selector;
 pub mod store;
+pub mod table;
 pub mod watch;
 
 use std::sync::Arc;

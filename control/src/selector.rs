@@ -1,227 +1,171 @@
-//! Label and field selectors of list and watch requests, as the Kubernetes API reads them
-//! (`?labelSelector=app=web,tier!=db,env in (a,b),!legacy`, `?fieldSelector=metadata.name=x`).
+//! Label and field selectors of list requests (`?labelSelector=`, `?fieldSelector=`), as the
+//! Kubernetes API server reads them: label terms `k=v`, `k==v`, `k!=v`, `k`, `!k`,
+//! `k in (a,b)`, `k notin (a,b)`; field terms `metadata.name` and `metadata.namespace` with
+//! `=`, `==` or `!=` (the only fields the API server supports for custom resources).
 
 use serde_json::Value;
 
 /// Why a selector could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {what} {text:?}: {reason}")]
-pub struct SelectorError {
-    /// `labelSelector` or `fieldSelector`.
-    pub what: &'static str,
-    /// The selector as given.
-    pub text: String,
-    /// What is wrong.
-    pub reason: String,
+pub enum SelectorError {
+    /// The text is not a selector.
+    #[error("unable to parse requirement: {0:?}")]
+    Syntax(String),
+    /// A field selector names a field that cannot be selected on.
+    #[error("field label not supported: {0}")]
+    UnsupportedField(String),
 }
 
-/// One requirement of a label selector.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Requirement {
-    Equals(String, String),
-    NotEquals(String, String),
-    In(String, Vec<String>),
-    NotIn(String, Vec<String>),
-    Exists(String),
-    DoesNotExist(String),
+enum Op {
+    Equals(String),
+    NotEquals(String),
+    In(Vec<String>),
+    NotIn(Vec<String>),
+    Exists,
+    DoesNotExist,
 }
 
-/// A parsed label selector; all requirements must hold. Empty selects everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LabelSelector {
-    requirements: Vec<Requirement>,
+/// One requirement on a label (or, for field selectors, a field path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Requirement {
+    key: String,
+    op: Op,
 }
 
-impl LabelSelector {
-    /// Parses the `labelSelector` query parameter.
-    pub fn parse(text: &str) -> Result<Self, SelectorError> {
-        let error = |reason: &str| SelectorError {
-            what: "labelSelector",
-            text: text.to_string(),
-            reason: reason.to_string(),
-        };
-        let mut requirements = Vec::new();
-        for term in split_terms(text) {
-            let term = term.trim();
-            if term.is_empty() {
-                continue;
-            }
-            let requirement = if let Some(key) = term.strip_prefix('!') {
-                Requirement::DoesNotExist(label_key(key.trim()).map_err(|r| error(&r))?)
-            } else if let Some((key, values)) = split_set(term, " notin ") {
-                Requirement::NotIn(label_key(key).map_err(|r| error(&r))?, set_values(values).map_err(|r| error(&r))?)
-            } else if let Some((key, values)) = split_set(term, " in ") {
-                Requirement::In(label_key(key).map_err(|r| error(&r))?, set_values(values).map_err(|r| error(&r))?)
-            } else if let Some((key, value)) = term.split_once("!=") {
-                Requirement::NotEquals(label_key(key.trim()).map_err(|r| error(&r))?, value.trim().to_string())
-            } else if let Some((key, value)) = term.split_once("==").or_else(|| term.split_once('=')) {
-                Requirement::Equals(label_key(key.trim()).map_err(|r| error(&r))?, value.trim().to_string())
-            } else {
-                Requirement::Exists(label_key(term).map_err(|r| error(&r))?)
-            };
-            requirements.push(requirement);
+impl Requirement {
+    fn matches(&self, value: Option<&str>) -> bool {
+        match (&self.op, value) {
+            (Op::Equals(v), Some(x)) => v == x,
+            (Op::Equals(_), None) => false,
+            (Op::NotEquals(v), x) => x != Some(v.as_str()),
+            (Op::In(vs), Some(x)) => vs.iter().any(|v| v == x),
+            (Op::In(_), None) => false,
+            (Op::NotIn(vs), x) => x.is_none_or(|x| !vs.iter().any(|v| v == x)),
+            (Op::Exists, x) => x.is_some(),
+            (Op::DoesNotExist, x) => x.is_none(),
         }
-        Ok(Self { requirements })
-    }
-
-    /// Whether an object's `metadata.labels` satisfy every requirement.
-    pub fn matches(&self, object: &Value) -> bool {
-        let labels = &object["metadata"]["labels"];
-        let label = |key: &str| labels.get(key).and_then(Value::as_str);
-        self.requirements.iter().all(|r| match r {
-            Requirement::Equals(k, v) => label(k) == Some(v.as_str()),
-            Requirement::NotEquals(k, v) => label(k) != Some(v.as_str()),
-            Requirement::In(k, vs) => label(k).is_some_and(|l| vs.iter().any(|v| v == l)),
-            Requirement::NotIn(k, vs) => label(k).is_none_or(|l| vs.iter().all(|v| v != l)),
-            Requirement::Exists(k) => label(k).is_some(),
-            Requirement::DoesNotExist(k) => label(k).is_none(),
-        })
     }
 }
 
-/// Splits on commas outside parentheses (`env in (a,b),tier=db` is two terms).
-fn split_terms(text: &str) -> Vec<&str> {
-    let (mut terms, mut depth, mut start) = (Vec::new(), 0usize, 0);
+/// Splits on commas outside parentheses.
+fn terms(text: &str) -> Vec<&str> {
+    let (mut out, mut depth, mut start) = (Vec::new(), 0, 0);
     for (i, c) in text.char_indices() {
         match c {
             '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
+            ')' => depth -= 1,
             ',' if depth == 0 => {
-                terms.push(&text[start..i]);
+                out.push(&text[start..i]);
                 start = i + 1;
             }
             _ => {}
         }
     }
-    terms.push(&text[start..]);
-    terms
+    out.push(&text[start..]);
+    out.into_iter().map(str::trim).filter(|t| !t.is_empty()).collect()
 }
 
-fn split_set<'a>(term: &'a str, operator: &str) -> Option<(&'a str, &'a str)> {
-    let (key, rest) = term.split_once(operator)?;
-    Some((key.trim(), rest.trim()))
-}
-
-fn set_values(text: &str) -> Result<Vec<String>, String> {
-    let inner = text
-        .strip_prefix('(')
-        .and_then(|t| t.strip_suffix(')'))
-        .ok_or("a set must be written in parentheses")?;
-    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
-}
-
-fn label_key(key: &str) -> Result<String, String> {
-    let valid = !key.is_empty()
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
-        && key.starts_with(|c: char| c.is_ascii_alphanumeric());
-    if valid {
-        Ok(key.to_string())
-    } else {
-        Err(format!("{key:?} is not a valid label key"))
-    }
-}
-
-/// A parsed field selector: `metadata.name` and `metadata.namespace`, with `=`, `==` or `!=`,
-/// the fields the API server supports for every kind.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FieldSelector {
-    terms: Vec<(&'static str, bool, String)>,
-}
-
-impl FieldSelector {
-    /// Parses the `fieldSelector` query parameter.
-    pub fn parse(text: &str) -> Result<Self, SelectorError> {
-        let error = |reason: String| SelectorError {
-            what: "fieldSelector",
-            text: text.to_string(),
-            reason,
-        };
-        let mut terms = Vec::new();
-        for term in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-            let (field, equal, value) = match term.split_once("!=") {
-                Some((f, v)) => (f, false, v),
-                None => {
-                    let (f, v) = term
-                        .split_once("==")
-                        .or_else(|| term.split_once('='))
-                        .ok_or_else(|| error(format!("{term:?} has no operator")))?;
-                    (f, true, v)
-                }
-            };
-            let field = match field.trim() {
-                "metadata.name" => "name",
-                "metadata.namespace" => "namespace",
-                other => {
-                    return Err(error(format!(
-                        "field {other:?} is not supported (only metadata.name and metadata.namespace)"
-                    )))
-                }
-            };
-            terms.push((field, equal, value.trim().to_string()));
+fn parse_term(term: &str) -> Result<Requirement, SelectorError> {
+    let bad = || SelectorError::Syntax(term.to_string());
+    let req = |key: &str, op| {
+        let key = key.trim();
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            return Err(bad());
         }
-        Ok(Self { terms })
+        Ok(Requirement { key: key.into(), op })
+    };
+    let set = |values: &str| -> Result<Vec<String>, SelectorError> {
+        let inner = values.trim().strip_prefix('(').and_then(|v| v.strip_suffix(')')).ok_or_else(bad)?;
+        Ok(inner.split(',').map(|v| v.trim().to_string()).collect())
+    };
+    if let Some((k, v)) = term.split_once("!=") {
+        return req(k, Op::NotEquals(v.trim().into()));
+    }
+    if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+        return req(k, Op::Equals(v.trim().into()));
+    }
+    if let Some((k, v)) = term.split_once(" notin ") {
+        return req(k, Op::NotIn(set(v)?));
+    }
+    if let Some((k, v)) = term.split_once(" in ") {
+        return req(k, Op::In(set(v)?));
+    }
+    match term.strip_prefix('!') {
+        Some(k) => req(k, Op::DoesNotExist),
+        None => req(term, Op::Exists),
+    }
+}
+
+/// A parsed label and field selector; the empty selector selects everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selector {
+    labels: Vec<Requirement>,
+    fields: Vec<Requirement>,
+}
+
+impl Selector {
+    /// Parses the `labelSelector` and `fieldSelector` query parameters.
+    pub fn parse(labels: Option<&str>, fields: Option<&str>) -> Result<Self, SelectorError> {
+        let labels = terms(labels.unwrap_or("")).into_iter().map(parse_term).collect::<Result<_, _>>()?;
+        let fields: Vec<Requirement> = terms(fields.unwrap_or("")).into_iter().map(parse_term).collect::<Result<_, _>>()?;
+        for f in &fields {
+            if !matches!(f.op, Op::Equals(_) | Op::NotEquals(_)) {
+                return Err(SelectorError::Syntax(f.key.clone()));
+            }
+            if f.key != "metadata.name" && f.key != "metadata.namespace" {
+                return Err(SelectorError::UnsupportedField(f.key.clone()));
+            }
+        }
+        Ok(Self { labels, fields })
     }
 
-    /// Whether an object satisfies every term.
-    pub fn matches(&self, object: &Value) -> bool {
-        self.terms
-            .iter()
-            .all(|(field, equal, value)| (object["metadata"][*field].as_str().unwrap_or("") == value) == *equal)
+    /// Whether `obj` is selected.
+    pub fn matches(&self, obj: &Value) -> bool {
+        let meta = &obj["metadata"];
+        self.labels.iter().all(|r| r.matches(meta["labels"][&r.key].as_str()))
+            && self.fields.iter().all(|r| {
+                let field = r.key.strip_prefix("metadata.").unwrap_or(&r.key);
+                r.matches(Some(meta[field].as_str().unwrap_or("")))
+            })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use serde_json::json;
 
-    fn labelled(labels: Value) -> Value {
-        json!({"metadata": {"name": "b", "namespace": "default", "labels": labels}})
+    use super::*;
+
+    #[test]
+    fn label_terms() {
+        let obj = json!({"metadata": {"name": "a", "namespace": "ns", "labels": {"app": "web", "tier": "front"}}});
+        let sel = |l: &str| Selector::parse(Some(l), None).unwrap().matches(&obj);
+        assert!(sel("app=web"));
+        assert!(sel("app==web,tier"));
+        assert!(!sel("app!=web"));
+        assert!(sel("env!=prod"));
+        assert!(sel("!env"));
+        assert!(!sel("!app"));
+        assert!(sel("tier in (back, front)"));
+        assert!(!sel("tier notin (front)"));
+        assert!(sel("env notin (prod)"));
+        assert!(!sel("env in (prod)"));
+        assert!(sel(""));
+        assert!(Selector::parse(Some("a b"), None).is_err());
+        assert!(Selector::parse(Some("a in b"), None).is_err());
     }
 
     #[test]
-    fn label_selectors_of_every_operator() {
-        let obj = labelled(json!({"app": "web", "tier": "front", "env": "prod"}));
-        for (selector, expected) in [
-            ("", true),
-            ("app=web", true),
-            ("app==web", true),
-            ("app=db", false),
-            ("app!=db", true),
-            ("app!=web", false),
-            ("env in (prod, staging)", true),
-            ("env in (dev)", false),
-            ("env notin (dev,staging)", true),
-            ("env notin (prod)", false),
-            ("tier", true),
-            ("owner", false),
-            ("!owner", true),
-            ("!tier", false),
-            ("app=web,env in (prod,dev),!owner", true),
-            ("app=web,tier=back", false),
-            ("missing!=x", true),
-        ] {
-            assert_eq!(LabelSelector::parse(selector).unwrap().matches(&obj), expected, "{selector}");
-        }
-        assert!(LabelSelector::parse("env in prod").unwrap_err().to_string().contains("parentheses"));
-        assert!(LabelSelector::parse("a b=c")
-            .unwrap_err()
-            .to_string()
-            .contains("not a valid label key"));
-        assert!(LabelSelector::parse("app=web").unwrap().matches(&labelled(json!({"app": "web"}))));
-        assert!(!LabelSelector::parse("app").unwrap().matches(&json!({"metadata": {"name": "x"}})));
-    }
-
-    #[test]
-    fn field_selectors_on_name_and_namespace() {
-        let obj = labelled(json!({}));
-        assert!(FieldSelector::parse("metadata.name=b").unwrap().matches(&obj));
-        assert!(!FieldSelector::parse("metadata.name!=b").unwrap().matches(&obj));
-        assert!(FieldSelector::parse("metadata.name==b,metadata.namespace=default")
-            .unwrap()
-            .matches(&obj));
-        assert!(!FieldSelector::parse("metadata.namespace=other").unwrap().matches(&obj));
-        let err = FieldSelector::parse("spec.broker=x").unwrap_err();
-        assert!(err.to_string().contains("spec.broker"), "{err}");
+    fn field_terms() {
+        let obj = json!({"metadata": {"name": "a", "namespace": "ns"}});
+        let sel = |f: &str| Selector::parse(None, Some(f)).unwrap().matches(&obj);
+        assert!(sel("metadata.name=a"));
+        assert!(!sel("metadata.name=b"));
+        assert!(sel("metadata.name!=b,metadata.namespace==ns"));
+        assert_eq!(
+            Selector::parse(None, Some("spec.broker=x")),
+            Err(SelectorError::UnsupportedField("spec.broker".into()))
+        );
     }
 }

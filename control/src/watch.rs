@@ -18,7 +18,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::selector::{FieldSelector, LabelSelector};
+use crate::selector::Selector;
 use crate::store::{Change, ObjectKey, Store};
 
 /// What a watch selects and from where it starts.
@@ -31,10 +31,8 @@ pub struct WatchRequest {
     pub namespace: Option<String>,
     /// `resourceVersion` to start after.
     pub from: Option<u64>,
-    /// `labelSelector`.
-    pub labels: LabelSelector,
-    /// `fieldSelector`.
-    pub fields: FieldSelector,
+    /// `labelSelector` and `fieldSelector`.
+    pub selector: Selector,
     /// `timeoutSeconds`.
     pub timeout: Option<Duration>,
 }
@@ -45,7 +43,7 @@ impl WatchRequest {
     }
 
     fn selects(&self, change: &Change) -> bool {
-        self.selects_key(&change.key) && self.labels.matches(&change.object) && self.fields.matches(&change.object)
+        self.selects_key(&change.key) && self.selector.matches(&change.object)
     }
 }
 
@@ -129,8 +127,7 @@ mod tests {
             plural: "brokers".into(),
             namespace: Some("default".into()),
             from,
-            labels: LabelSelector::parse(labels).unwrap(),
-            fields: FieldSelector::default(),
+            selector: Selector::parse(Some(labels), None).unwrap(),
             timeout: Some(Duration::from_millis(200)),
         }
     }

@@ -47,6 +47,14 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
             if let Some(schema) = version.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {
                 let mut value = serde_json::to_value(&*schema).expect("a schema always serializes");
                 drop_defaults(&mut value);
+                // `spec` is optional, as in Knative's CRDs: a Broker or InMemoryChannel with no
+                // spec is valid (admission defaults it), and kubectl validates against this.
+                if let Some(required) = value.get_mut("required").and_then(|r| r.as_array_mut()) {
+                    required.retain(|field| field != "spec");
+                    if required.is_empty() {
+                        value.as_object_mut().expect("a schema is an object").remove("required");
+                    }
+                }
                 *schema = serde_json::from_value(value).expect("removing defaults keeps a valid schema");
             }
         }

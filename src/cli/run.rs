@@ -24,8 +24,9 @@ pub struct RunArgs {
     /// Manifest files or directories to apply at start.
     #[arg(short = 'f', long = "filename", value_name = "PATH")]
     files: Vec<PathBuf>,
-    /// Directory where objects are persisted and restored from on restart. Without it nothing
-    /// is persisted: objects live in memory and are gone when the process stops.
+    /// Directory where objects are persisted and restored from on restart, and where a
+    /// `kubeconfig` for kubectl is written. Without it nothing is persisted (objects live in
+    /// memory and are gone when the process stops) and no kubeconfig is written.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Address of the gateway (broker and channel ingress).
@@ -73,6 +74,41 @@ pub fn public_url(addr: SocketAddr) -> String {
         addr.ip()
     };
     format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
+/// A kubeconfig for kubectl and kube-rs: one cluster at `api_url` (plain HTTP, no credentials),
+/// context `sluice` with namespace `default`.
+fn kubeconfig(api_url: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Config
+clusters:
+- name: sluice
+  cluster:
+    server: {api_url}
+users:
+- name: sluice
+  user: {{}}
+contexts:
+- name: sluice
+  context:
+    cluster: sluice
+    user: sluice
+    namespace: default
+current-context: sluice
+preferences: {{}}
+"
+    )
+}
+
+/// Writes `kubeconfig` into the data directory (through a temporary file, so a reader never sees
+/// half of it) and returns its path.
+fn write_kubeconfig(dir: &std::path::Path, api_url: &str) -> anyhow::Result<PathBuf> {
+    let path = dir.join("kubeconfig");
+    let tmp = dir.join(".kubeconfig.tmp");
+    std::fs::write(&tmp, kubeconfig(api_url)).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 fn init_logging() {
@@ -140,7 +176,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("binding api {}", args.api))?;
     let api_url = public_url(api.local_addr()?);
-    tracing::info!(gateway = %gateway_url, api = %api_url, "sluice is running");
+    match &args.data_dir {
+        Some(dir) => {
+            let path = write_kubeconfig(dir, &api_url)?;
+            tracing::info!(gateway = %gateway_url, api = %api_url, kubeconfig = %path.display(), "sluice is running");
+        }
+        None => tracing::info!(gateway = %gateway_url, api = %api_url, "sluice is running"),
+    }
     let api_app = sluice_control::api::router(cp);
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -171,6 +213,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kubeconfig_points_at_the_api() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_kubeconfig(dir.path(), "http://127.0.0.1:8090").unwrap();
+        let config: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(config["current-context"], "sluice");
+        assert_eq!(config["clusters"][0]["cluster"]["server"], "http://127.0.0.1:8090");
+        assert_eq!(config["contexts"][0]["context"]["namespace"], "default");
+        assert_eq!(config["contexts"][0]["context"]["cluster"], "sluice");
+    }
 
     #[test]
     fn durations_take_a_unit() {
