@@ -324,3 +324,78 @@ async fn patches_and_the_status_subresource() {
         .unwrap();
     assert_eq!(conflict.status(), 409);
 }
+
+/// Deletion as Kubernetes does it: finalizers hold a deleted object (marked with
+/// `deletionTimestamp`) until they are removed, and objects it owns through `ownerReferences`
+/// are garbage-collected (background), released (`Orphan`) or waited for (`Foreground`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finalizers_and_owner_references_on_delete() {
+    let sluice = Sluice::start("").await;
+    const TRIGGERS: &str = "/apis/eventing.knative.dev/v1/namespaces/default/triggers";
+    let client = reqwest::Client::new();
+    let mut held = broker("held", "x");
+    held["metadata"]["finalizers"] = json!(["example.com/cleanup"]);
+    assert_eq!(post(&sluice, &held).await.status(), 201);
+    let marked: Value = client
+        .delete(format!("{}{BROKERS}/held", sluice.api))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(marked["metadata"]["deletionTimestamp"].is_string(), "{marked}");
+    assert!(sluice.get_json(&format!("{BROKERS}/held")).await["metadata"]["deletionTimestamp"].is_string());
+    let (code, _) = patch(
+        &sluice,
+        &format!("{BROKERS}/held"),
+        "application/merge-patch+json",
+        r#"{"metadata":{"finalizers":null}}"#,
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(reqwest::get(format!("{}{BROKERS}/held", sluice.api)).await.unwrap().status(), 404);
+
+    // An owner and its dependents, deleted with each propagation policy.
+    let owned = |name: &str, owner: &Value| {
+        json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger",
+            "metadata": {"name": name, "ownerReferences": [{"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
+                "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"], "blockOwnerDeletion": true}]},
+            "spec": {"broker": "default", "subscriber": {"uri": "http://127.0.0.1:9/"}}})
+    };
+    for (owner, policy) in [("bg", None), ("orphan", Some("Orphan")), ("fg", Some("Foreground"))] {
+        let created: Value = post(&sluice, &broker(owner, "x")).await.json().await.unwrap();
+        let t = client
+            .post(format!("{}{TRIGGERS}", sluice.api))
+            .json(&owned(&format!("t-{owner}"), &created))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(t.status(), 201);
+        let request = client.delete(format!("{}{BROKERS}/{owner}", sluice.api));
+        let request = match policy {
+            Some(p) => request.json(&json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": p})),
+            None => request,
+        };
+        assert_eq!(request.send().await.unwrap().status(), 200);
+        assert_eq!(
+            reqwest::get(format!("{}{BROKERS}/{owner}", sluice.api)).await.unwrap().status(),
+            404,
+            "{owner}"
+        );
+        let dependent = reqwest::get(format!("{}{TRIGGERS}/t-{owner}", sluice.api)).await.unwrap();
+        match owner {
+            "orphan" => {
+                let t: Value = dependent.json().await.unwrap();
+                assert!(t["metadata"].get("ownerReferences").is_none(), "released: {t}");
+            }
+            _ => assert_eq!(dependent.status(), 404, "{owner}: the dependent was collected"),
+        }
+    }
+    let bad = client
+        .delete(format!("{}{BROKERS}/x?propagationPolicy=Sideways", sluice.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}

@@ -25,7 +25,7 @@ use sluice_crds::registry::{find_by_plural, KindInfo};
 
 use crate::patch::{self, PatchError, PatchFormat};
 use crate::selector::Selector;
-use crate::store::{ObjectKey, StoreError};
+use crate::store::{ObjectKey, Propagation, StoreError};
 use crate::table::IncludeObject;
 use crate::watch::{self, WatchRequest};
 use crate::{discovery, openapi, table, ControlPlane};
@@ -429,12 +429,44 @@ async fn replace(
     write_one(&cp, info, &ns, Some(&name), body, false).await
 }
 
+/// The propagation a DELETE asks for: `?propagationPolicy=` or a `DeleteOptions` body
+/// (`{"propagationPolicy": "Foreground"}`, what `kubectl delete --cascade=foreground` sends);
+/// background by default, as in Kubernetes.
+fn propagation(uri: &axum::http::Uri, body: &[u8]) -> Result<Propagation, ApiError> {
+    let from_query = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "propagationPolicy")
+        .map(|(_, v)| v.into_owned());
+    let from_body = match body.iter().all(u8::is_ascii_whitespace) {
+        true => None,
+        false => {
+            let options: Value = serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid DeleteOptions: {e}")))?;
+            options["propagationPolicy"].as_str().map(str::to_string).or_else(|| {
+                // The older form, `orphanDependents: true`.
+                (options["orphanDependents"] == json!(true)).then(|| "Orphan".to_string())
+            })
+        }
+    };
+    match from_query.or(from_body).as_deref() {
+        None | Some("Background") => Ok(Propagation::Background),
+        Some("Foreground") => Ok(Propagation::Foreground),
+        Some("Orphan") => Ok(Propagation::Orphan),
+        Some(other) => Err(bad_request(format!(
+            "invalid propagationPolicy {other:?}: use Background, Foreground or Orphan"
+        ))),
+    }
+}
+
+/// DELETE of an object: removed, or marked for deletion while finalizers remain; the objects
+/// it owns follow the propagation policy. Answers the object (marked, or as it was).
 async fn delete_one(
     State(cp): State<Arc<ControlPlane>>,
     Path((g, v, ns, p, name)): Path<(String, String, String, String, String)>,
+    uri: axum::http::Uri,
+    body: Bytes,
 ) -> ApiResult {
     let info = kind(&g, &v, &p)?;
-    let obj = cp.delete(info, &ns, &name).await?;
+    let propagation = propagation(&uri, &body)?;
+    let obj = cp.delete_with(info, &ns, &name, propagation).await?;
     Ok(Json(obj).into_response())
 }
 
@@ -559,8 +591,13 @@ async fn core_replace(
     replace(State(cp), Path((String::new(), "v1".into(), ns, p, name)), body).await
 }
 
-async fn core_delete(State(cp): State<Arc<ControlPlane>>, Path((ns, p, name)): Path<(String, String, String)>) -> ApiResult {
-    delete_one(State(cp), Path((String::new(), "v1".into(), ns, p, name))).await
+async fn core_delete(
+    State(cp): State<Arc<ControlPlane>>,
+    Path((ns, p, name)): Path<(String, String, String)>,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> ApiResult {
+    delete_one(State(cp), Path((String::new(), "v1".into(), ns, p, name)), uri, body).await
 }
 
 /// Body of `POST /sluice/v1/apply`.

@@ -69,7 +69,18 @@ impl ControlPlane {
 
     /// Deletes an object, then reconciles.
     pub async fn delete(&self, info: &KindInfo, namespace: &str, name: &str) -> Result<Value, StoreError> {
-        let obj = self.store.delete(info, namespace, name)?;
+        self.delete_with(info, namespace, name, store::Propagation::Background).await
+    }
+
+    /// Deletes an object with the given propagation to the objects it owns, then reconciles.
+    pub async fn delete_with(
+        &self,
+        info: &KindInfo,
+        namespace: &str,
+        name: &str,
+        propagation: store::Propagation,
+    ) -> Result<Value, StoreError> {
+        let obj = self.store.delete_with(&store::ObjectKey::new(info, namespace, name), propagation)?;
         tracing::info!(kind = info.kind, namespace, name, "deleted");
         self.reconcile().await;
         Ok(obj)

@@ -393,6 +393,16 @@ impl Store {
                     if let Ok(old_obj) = KnativeObject::from_value(without_status(old)) {
                         errs.extend(obj.validate_update(&old_obj));
                     }
+                    if !old["metadata"]["deletionTimestamp"].is_null() {
+                        let before = finalizers_of(old);
+                        let added = obj.metadata().finalizers.iter().flatten().any(|f| !before.contains(f));
+                        if added {
+                            errs.push(sluice_crds::FieldError::new(
+                                "metadata.finalizers",
+                                "no new finalizers can be added if the object is being deleted",
+                            ));
+                        }
+                    }
                 }
                 if !errs.is_empty() {
                     errors.extend(obj.describe_errors(&errs));
@@ -457,36 +467,155 @@ impl Store {
             };
             self.record(revision, change, key, value);
         }
+        let finalized: Vec<ObjectKey> = staged
+            .iter()
+            .filter(|(_, v)| !v["metadata"]["deletionTimestamp"].is_null() && finalizers_of(v).is_empty())
+            .map(|(k, _)| k.clone())
+            .collect();
         objects.extend(staged);
         // Published before the lock goes, so a list never sees objects newer than its version.
         self.revision.send_replace(rv);
+        // A terminating object whose last finalizer was just removed goes now.
+        for key in finalized {
+            self.remove_locked(&mut objects, &key, Propagation::Background)?;
+        }
         drop(objects);
         Ok(results)
     }
 
-    /// Deletes one object, returning it.
+    /// Deletes one object, returning it, with Kubernetes' default (background) propagation.
     pub fn delete(&self, info: &KindInfo, namespace: &str, name: &str) -> Result<Value, StoreError> {
-        let key = ObjectKey::new(info, namespace, name);
+        self.delete_with(&ObjectKey::new(info, namespace, name), Propagation::Background)
+    }
+
+    /// Deletes one object as the Kubernetes API server does. An object with `finalizers` is
+    /// only marked (`deletionTimestamp`) and goes once a later write has emptied them; one
+    /// without is removed at once, and then the objects it owns (`ownerReferences`) are
+    /// deleted or, with [`Propagation::Orphan`], released. Returns the object: marked, or as it
+    /// was when removed.
+    pub fn delete_with(&self, key: &ObjectKey, propagation: Propagation) -> Result<Value, StoreError> {
         let mut objects = self.objects.write().expect("store poisoned");
-        if !objects.contains_key(&key) {
-            return Err(StoreError::NotFound {
-                kind: info.singular.to_string(),
-                namespace: namespace.into(),
-                name: name.into(),
-            });
+        self.delete_locked(&mut objects, key, propagation)
+    }
+
+    fn delete_locked(
+        &self,
+        objects: &mut BTreeMap<ObjectKey, Value>,
+        key: &ObjectKey,
+        propagation: Propagation,
+    ) -> Result<Value, StoreError> {
+        let obj = objects.get(key).cloned().ok_or_else(|| StoreError::NotFound {
+            kind: key.plural.clone(),
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+        })?;
+        let mut finalizers = finalizers_of(&obj);
+        let foreground = propagation == Propagation::Foreground && !dependents(objects, &obj).is_empty();
+        if foreground && !finalizers.iter().any(|f| f == FOREGROUND_FINALIZER) {
+            finalizers.push(FOREGROUND_FINALIZER.to_string());
         }
+        if finalizers.is_empty() {
+            return self.remove_locked(objects, key, propagation);
+        }
+        // Terminating: kept, marked, until its finalizers are gone.
+        let mut marked = obj.clone();
+        if marked["metadata"]["deletionTimestamp"].is_null() {
+            marked["metadata"]["deletionTimestamp"] = json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        }
+        marked["metadata"]["finalizers"] = json!(finalizers);
+        if marked != obj {
+            self.write_metadata_locked(objects, key, marked)?;
+        }
+        if foreground {
+            for dependent in dependents(objects, &obj) {
+                match self.delete_locked(objects, &dependent, Propagation::Background) {
+                    Err(StoreError::NotFound { .. }) | Ok(_) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            self.finish_foreground(objects, key)?;
+        }
+        Ok(objects.get(key).cloned().unwrap_or(obj))
+    }
+
+    /// Removes an object for good, then collects the objects it owned.
+    fn remove_locked(
+        &self,
+        objects: &mut BTreeMap<ObjectKey, Value>,
+        key: &ObjectKey,
+        propagation: Propagation,
+    ) -> Result<Value, StoreError> {
         // The revision first (the object may hold the highest resourceVersion), then off the
         // disk: an object that could not be removed there stays, rather than coming back after
         // a restart.
         let rv = *self.revision.borrow() + 1;
         self.record_revision(rv)?;
-        self.unpersist(&key)?;
-        let mut value = objects.remove(&key).expect("checked above");
+        self.unpersist(key)?;
+        let mut value = objects.remove(key).expect("the caller found it");
         value["metadata"]["resourceVersion"] = json!(rv.to_string());
-        self.record(rv, ChangeType::Deleted, &key, &value);
+        self.record(rv, ChangeType::Deleted, key, &value);
         self.revision.send_replace(rv);
-        drop(objects);
+        // Garbage collection (ownerReferences): dependents go too, or are released.
+        for dependent in dependents(objects, &value) {
+            let result = match propagation {
+                Propagation::Orphan => self.release_locked(objects, &dependent, uid_of(&value)),
+                _ => self.delete_locked(objects, &dependent, Propagation::Background).map(drop),
+            };
+            match result {
+                Err(StoreError::NotFound { .. }) | Ok(()) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // An owner waiting for its dependents (foreground deletion) may go now.
+        for owner in owners_of(objects, &value) {
+            self.finish_foreground(objects, &owner)?;
+        }
         Ok(value)
+    }
+
+    /// Ends the foreground deletion of `key` once nothing it owns is left.
+    fn finish_foreground(&self, objects: &mut BTreeMap<ObjectKey, Value>, key: &ObjectKey) -> Result<(), StoreError> {
+        let Some(obj) = objects.get(key) else { return Ok(()) };
+        let finalizers = finalizers_of(obj);
+        if !finalizers.iter().any(|f| f == FOREGROUND_FINALIZER) || !dependents(objects, obj).is_empty() {
+            return Ok(());
+        }
+        let remaining: Vec<String> = finalizers.into_iter().filter(|f| f != FOREGROUND_FINALIZER).collect();
+        if remaining.is_empty() {
+            return self.remove_locked(objects, key, Propagation::Background).map(drop);
+        }
+        let mut updated = obj.clone();
+        updated["metadata"]["finalizers"] = json!(remaining);
+        self.write_metadata_locked(objects, key, updated)
+    }
+
+    /// Removes the owner reference to `owner_uid` from a dependent (orphan propagation).
+    fn release_locked(&self, objects: &mut BTreeMap<ObjectKey, Value>, key: &ObjectKey, owner_uid: &str) -> Result<(), StoreError> {
+        let Some(obj) = objects.get(key) else { return Ok(()) };
+        let mut updated = obj.clone();
+        if let Some(refs) = updated["metadata"]["ownerReferences"].as_array_mut() {
+            refs.retain(|r| r["uid"].as_str() != Some(owner_uid));
+            if refs.is_empty() {
+                updated["metadata"]
+                    .as_object_mut()
+                    .expect("metadata is an object")
+                    .remove("ownerReferences");
+            }
+        }
+        self.write_metadata_locked(objects, key, updated)
+    }
+
+    /// Writes a server-made metadata change (deletion marks, finalizers, owner references):
+    /// a new resourceVersion, on disk, a watch event.
+    fn write_metadata_locked(&self, objects: &mut BTreeMap<ObjectKey, Value>, key: &ObjectKey, mut value: Value) -> Result<(), StoreError> {
+        let rv = *self.revision.borrow() + 1;
+        value["metadata"]["resourceVersion"] = json!(rv.to_string());
+        self.persist(key, &value)?;
+        self.record(rv, ChangeType::Modified, key, &value);
+        objects.insert(key.clone(), value);
+        self.revision.send_replace(rv);
+        Ok(())
     }
 
     /// Writes server-owned `spec.subscribers` of channels (reconciler output). A change is a
@@ -633,6 +762,70 @@ impl Store {
     }
 }
 
+/// How a delete treats the objects the deleted one owns (`DeleteOptions.propagationPolicy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Propagation {
+    /// The owner goes at once and its dependents after it (Kubernetes' default).
+    #[default]
+    Background,
+    /// The owner stays, terminating with the `foregroundDeletion` finalizer, until every
+    /// dependent is gone.
+    Foreground,
+    /// Dependents stay, released from the owner's reference.
+    Orphan,
+}
+
+/// The finalizer that holds an owner in foreground deletion.
+pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+
+fn uid_of(obj: &Value) -> &str {
+    obj["metadata"]["uid"].as_str().unwrap_or_default()
+}
+
+fn finalizers_of(obj: &Value) -> Vec<String> {
+    obj["metadata"]["finalizers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f.as_str().map(str::to_string))
+        .collect()
+}
+
+/// The objects whose `ownerReferences` name `owner` (by uid).
+fn dependents(objects: &BTreeMap<ObjectKey, Value>, owner: &Value) -> Vec<ObjectKey> {
+    let uid = uid_of(owner);
+    if uid.is_empty() {
+        return Vec::new();
+    }
+    objects
+        .iter()
+        .filter(|(_, v)| {
+            v["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
+        })
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// The stored objects that `dependent` names as owners.
+fn owners_of(objects: &BTreeMap<ObjectKey, Value>, dependent: &Value) -> Vec<ObjectKey> {
+    let uids: Vec<&str> = dependent["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["uid"].as_str())
+        .collect();
+    if uids.is_empty() {
+        return Vec::new();
+    }
+    objects
+        .iter()
+        .filter(|(_, v)| uids.contains(&uid_of(v)))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
 /// File in the data dir holding the resourceVersion recorded at the last delete.
 const REVISION_FILE: &str = "revision";
 
@@ -709,7 +902,15 @@ fn merge_metadata(value: &mut Value, old: Option<&Value>, rv: &mut u64) -> &'sta
         if let Some(m) = v.as_object_mut() {
             m.remove("status");
             if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
-                for k in ["uid", "creationTimestamp", "generation", "resourceVersion", "managedFields"] {
+                for k in [
+                    "uid",
+                    "creationTimestamp",
+                    "generation",
+                    "resourceVersion",
+                    "managedFields",
+                    "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
+                ] {
                     meta.remove(k);
                 }
             }
@@ -728,6 +929,15 @@ fn merge_metadata(value: &mut Value, old: Option<&Value>, rv: &mut u64) -> &'sta
             let meta = &mut value["metadata"];
             meta["uid"] = old_meta["uid"].clone();
             meta["creationTimestamp"] = old_meta["creationTimestamp"].clone();
+            // Server-owned: only a delete sets them.
+            for k in ["deletionTimestamp", "deletionGracePeriodSeconds"] {
+                match old_meta.get(k) {
+                    Some(v) => meta[k] = v.clone(),
+                    None => {
+                        meta.as_object_mut().map(|m| m.remove(k));
+                    }
+                }
+            }
             meta["generation"] = json!(generation);
             meta["resourceVersion"] = json!(rv.to_string());
             value["status"] = old.get("status").cloned().unwrap_or_else(|| json!({}));
@@ -740,6 +950,10 @@ fn merge_metadata(value: &mut Value, old: Option<&Value>, rv: &mut u64) -> &'sta
             meta["creationTimestamp"] = json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             meta["generation"] = json!(1);
             meta["resourceVersion"] = json!(rv.to_string());
+            if let Some(m) = meta.as_object_mut() {
+                m.remove("deletionTimestamp");
+                m.remove("deletionGracePeriodSeconds");
+            }
             if let Some(m) = value.as_object_mut() {
                 m.remove("status");
             }
@@ -833,6 +1047,89 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    fn key(kind: &str, name: &str) -> ObjectKey {
+        ObjectKey::new(sluice_crds::registry::find_kind(kind).unwrap(), "default", name)
+    }
+
+    /// A Trigger owned by `owner` (its uid), as a controller would create it.
+    fn owned_trigger(name: &str, owner: &Value, finalizers: &[&str]) -> Value {
+        json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger",
+            "metadata": {"name": name, "namespace": "default", "finalizers": finalizers,
+                "ownerReferences": [{"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"]}]},
+            "spec": {"broker": "default", "subscriber": {"uri": "http://127.0.0.1:9/"}}})
+    }
+
+    fn with_finalizers(mut v: Value, finalizers: &[&str]) -> Value {
+        v["metadata"]["finalizers"] = json!(finalizers);
+        v
+    }
+
+    /// Finalizers hold a deleted object, marked, until a write removes the last one; no new
+    /// finalizer may be added meanwhile.
+    #[test]
+    fn finalizers_hold_a_deleted_object_until_they_are_removed() {
+        let store = Store::open(None).unwrap();
+        store
+            .apply(vec![with_finalizers(broker("b"), &["example.com/cleanup"])], false)
+            .unwrap();
+        let marked = store.delete_with(&key("Broker", "b"), Propagation::Background).unwrap();
+        assert!(marked["metadata"]["deletionTimestamp"].is_string(), "{marked}");
+        let stored = store.get(&key("Broker", "b")).expect("still there while a finalizer remains");
+        assert_eq!(stored["metadata"]["deletionTimestamp"], marked["metadata"]["deletionTimestamp"]);
+        // Deleting again changes nothing; the mark cannot be written away.
+        store.delete_with(&key("Broker", "b"), Propagation::Background).unwrap();
+        let mut cleared = without_status(&stored);
+        cleared["metadata"].as_object_mut().unwrap().remove("deletionTimestamp");
+        let err = store
+            .apply(vec![with_finalizers(cleared.clone(), &["example.com/cleanup", "other"])], false)
+            .unwrap_err();
+        assert!(err.to_string().contains("no new finalizers"), "{err}");
+        store.apply(vec![with_finalizers(cleared, &[])], false).unwrap();
+        assert!(store.get(&key("Broker", "b")).is_none(), "gone with its last finalizer");
+    }
+
+    /// ownerReferences: background deletes dependents after the owner, orphan releases them,
+    /// foreground keeps the owner until its dependents (held by their own finalizers) are gone.
+    #[test]
+    fn owner_references_collect_release_or_hold() {
+        let store = Store::open(None).unwrap();
+        let get = |name: &str| store.get(&key("Broker", name)).unwrap();
+        store.apply(vec![broker("bg"), broker("orphan"), broker("fg")], false).unwrap();
+        store
+            .apply(
+                vec![
+                    owned_trigger("t-bg", &get("bg"), &[]),
+                    owned_trigger("t-orphan", &get("orphan"), &[]),
+                ],
+                false,
+            )
+            .unwrap();
+        store
+            .apply(vec![owned_trigger("t-fg", &get("fg"), &["example.com/drain"])], false)
+            .unwrap();
+
+        store.delete_with(&key("Broker", "bg"), Propagation::Background).unwrap();
+        assert!(store.get(&key("Trigger", "t-bg")).is_none(), "background: the dependent went too");
+
+        store.delete_with(&key("Broker", "orphan"), Propagation::Orphan).unwrap();
+        let orphan = store.get(&key("Trigger", "t-orphan")).expect("orphan: the dependent stays");
+        assert!(orphan["metadata"].get("ownerReferences").is_none(), "{orphan}");
+
+        let owner = store.delete_with(&key("Broker", "fg"), Propagation::Foreground).unwrap();
+        assert_eq!(owner["metadata"]["finalizers"], json!([FOREGROUND_FINALIZER]));
+        let dependent = store.get(&key("Trigger", "t-fg")).expect("held by its own finalizer");
+        assert!(dependent["metadata"]["deletionTimestamp"].is_string());
+        assert!(
+            store.get(&key("Broker", "fg")).is_some(),
+            "foreground: the owner waits for its dependents"
+        );
+        let mut released = without_status(&dependent);
+        released["metadata"]["finalizers"] = json!([]);
+        store.apply(vec![released], false).unwrap();
+        assert!(store.get(&key("Trigger", "t-fg")).is_none());
+        assert!(store.get(&key("Broker", "fg")).is_none(), "the owner went after its last dependent");
     }
 
     #[test]
