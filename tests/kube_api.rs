@@ -273,6 +273,8 @@ async fn patches_and_the_status_subresource() {
         invalid["message"].as_str().unwrap().contains("spec.filters[0].exact.type"),
         "{invalid}"
     );
+    assert_eq!(invalid["details"]["causes"][0]["field"], "spec.filters[0].exact.type", "{invalid}");
+    assert_eq!(invalid["details"]["causes"][0]["reason"], "FieldValueInvalid");
     let (code, _) = patch(&sluice, &format!("{TRIGGERS}/t"), "application/strategic-merge-patch+json", "{}").await;
     assert_eq!(code, 415);
     let (code, _) = patch(&sluice, &format!("{TRIGGERS}/nope"), "application/merge-patch+json", "{}").await;
@@ -398,4 +400,61 @@ async fn finalizers_and_owner_references_on_delete() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
+}
+
+/// Bad input gets a Kubernetes `Status` with the right code, naming what is wrong, and
+/// changes nothing; YAML bodies are taken as the API server takes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_are_kubernetes_statuses() {
+    let sluice = Sluice::start("").await;
+    let client = reqwest::Client::new();
+    let send = |content_type: &'static str, body: Vec<u8>| {
+        client
+            .post(format!("{}{BROKERS}", sluice.api))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let yaml = b"apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: from-yaml\n".to_vec();
+    assert_eq!(send("application/yaml", yaml).await.unwrap().status(), 201);
+    for (content_type, body, code, reason, mentions) in [
+        (
+            "application/json",
+            b"{\"kind\": ".to_vec(),
+            400,
+            "BadRequest",
+            "invalid request body",
+        ),
+        ("application/yaml", b"kind: [oops\n".to_vec(), 400, "BadRequest", "application/yaml"),
+        ("text/plain", b"hello".to_vec(), 415, "UnsupportedMediaType", "text/plain"),
+        (
+            "application/json",
+            vec![b' '; 4 * 1024 * 1024],
+            413,
+            "RequestEntityTooLarge",
+            "larger than",
+        ),
+    ] {
+        let response = send(content_type, body).await.unwrap();
+        assert_eq!(response.status().as_u16(), code, "{content_type}");
+        let status: Value = response.json().await.unwrap();
+        assert_eq!(
+            (status["kind"].as_str(), status["reason"].as_str()),
+            (Some("Status"), Some(reason)),
+            "{status}"
+        );
+        assert!(status["message"].as_str().unwrap().contains(mentions), "{status}");
+    }
+    let unknown = reqwest::get(format!("{}/apis/eventing.knative.dev/v9/namespaces/default/brokers", sluice.api))
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(unknown.json::<Value>().await.unwrap()["kind"], "Status");
+    let names: Vec<String> = sluice.get_json(BROKERS).await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["from-yaml"], "nothing else was stored");
 }

@@ -36,7 +36,8 @@ pub struct ApiError {
     code: StatusCode,
     reason: &'static str,
     message: String,
-    causes: Vec<String>,
+    /// Field path and message of each cause.
+    causes: Vec<(String, String)>,
 }
 
 impl ApiError {
@@ -53,11 +54,11 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Invalid(errors) => Self {
+            StoreError::Invalid { messages, causes } => Self {
                 code: StatusCode::UNPROCESSABLE_ENTITY,
                 reason: "Invalid",
-                message: format!("{} error(s); nothing was applied:\n{}", errors.len(), errors.join("\n")),
-                causes: errors,
+                message: format!("{} error(s); nothing was applied:\n{}", messages.len(), messages.join("\n")),
+                causes: causes.into_iter().map(|c| (c.path, c.message)).collect(),
             },
             e @ StoreError::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, "NotFound", e.to_string()),
             e @ StoreError::AlreadyExists { .. } => Self::new(StatusCode::CONFLICT, "AlreadyExists", e.to_string()),
@@ -69,7 +70,12 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let causes: Vec<Value> = self.causes.iter().map(|c| json!({"message": c})).collect();
+        // As the API server reports invalid fields: kubectl and clients print `field: message`.
+        let causes: Vec<Value> = self
+            .causes
+            .iter()
+            .map(|(field, message)| json!({"reason": "FieldValueInvalid", "message": message, "field": field}))
+            .collect();
         let body = json!({
             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
             "message": self.message, "reason": self.reason, "code": self.code.as_u16(),
@@ -81,7 +87,31 @@ impl IntoResponse for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
-/// A JSON request body whose rejection (malformed JSON, wrong content type, wrong shape) is a
+/// Largest request body the API reads (the API server's limit is 3 MiB).
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// A request body read whole, up to [`MAX_BODY_BYTES`]; a larger one is a 413 `Status`.
+struct RawBody(Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, _: &S) -> Result<Self, ApiError> {
+        let limited = http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES);
+        match http_body_util::BodyExt::collect(limited).await {
+            Ok(collected) => Ok(Self(collected.to_bytes())),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+            )),
+            Err(e) => Err(bad_request(format!("cannot read the request body: {e}"))),
+        }
+    }
+}
+
+/// An object in a request body, JSON (`application/json`) or YAML (`application/yaml`), as
+/// the API server takes them; a malformed body, another content type or an oversized body is a
 /// Kubernetes `Status` naming what was wrong, like every other error of this API.
 struct JsonBody<T>(T);
 
@@ -89,22 +119,31 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(Self(value)),
-            Err(rejection) => {
-                let code = rejection.status();
-                let reason = if code == StatusCode::UNSUPPORTED_MEDIA_TYPE {
-                    "UnsupportedMediaType"
-                } else {
-                    "BadRequest"
-                };
-                Err(ApiError::new(
-                    code,
-                    reason,
-                    format!("invalid request body: {}", rejection.body_text()),
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        let parsed = match content_type.as_str() {
+            "application/json" => serde_json::from_slice::<T>(&bytes).map_err(|e| e.to_string()),
+            "application/yaml" => serde_yaml::from_slice::<T>(&bytes).map_err(|e| e.to_string()),
+            other => {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "UnsupportedMediaType",
+                    format!("unsupported content type {other:?}: send application/json or application/yaml"),
                 ))
             }
-        }
+        };
+        parsed
+            .map(Self)
+            .map_err(|e| bad_request(format!("invalid request body ({content_type}): {e}")))
     }
 }
 
@@ -462,7 +501,7 @@ async fn delete_one(
     State(cp): State<Arc<ControlPlane>>,
     Path((g, v, ns, p, name)): Path<(String, String, String, String, String)>,
     uri: axum::http::Uri,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult {
     let info = kind(&g, &v, &p)?;
     let propagation = propagation(&uri, &body)?;
@@ -513,7 +552,7 @@ async fn patch_one(
     State(cp): State<Arc<ControlPlane>>,
     Path((g, v, ns, p, name)): ObjectPath,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult {
     let info = kind(&g, &v, &p)?;
     let format = patch_format(info, &headers)?;
@@ -542,7 +581,7 @@ async fn patch_status(
     State(cp): State<Arc<ControlPlane>>,
     Path((g, v, ns, p, name)): ObjectPath,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult {
     let info = kind(&g, &v, &p)?;
     let format = patch_format(info, &headers)?;
@@ -562,9 +601,9 @@ async fn core_patch(
     State(cp): State<Arc<ControlPlane>>,
     Path((ns, p, name)): Path<(String, String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult {
-    patch_one(State(cp), Path((String::new(), "v1".into(), ns, p, name)), headers, body).await
+    patch_one(State(cp), Path((String::new(), "v1".into(), ns, p, name)), headers, RawBody(body)).await
 }
 
 async fn core_list_all(State(cp): State<Arc<ControlPlane>>, view: View, Path(p): Path<String>) -> ApiResult {
@@ -595,9 +634,9 @@ async fn core_delete(
     State(cp): State<Arc<ControlPlane>>,
     Path((ns, p, name)): Path<(String, String, String)>,
     uri: axum::http::Uri,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult {
-    delete_one(State(cp), Path((String::new(), "v1".into(), ns, p, name)), uri, body).await
+    delete_one(State(cp), Path((String::new(), "v1".into(), ns, p, name)), uri, RawBody(body)).await
 }
 
 /// Body of `POST /sluice/v1/apply`.

@@ -57,8 +57,13 @@ impl ObjectKey {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// One or more documents are invalid; nothing was applied.
-    #[error("{}", .0.join("\n"))]
-    Invalid(Vec<String>),
+    #[error("{}", .messages.join("\n"))]
+    Invalid {
+        /// Every error, naming its document or object and the field.
+        messages: Vec<String>,
+        /// The same errors by field path (a Kubernetes `Status`'s causes).
+        causes: Vec<sluice_crds::FieldError>,
+    },
     /// The object does not exist.
     #[error("{kind} {namespace}/{name} not found")]
     NotFound {
@@ -333,6 +338,7 @@ impl Store {
     /// is written unless all are valid. `create_only` refuses existing objects (HTTP POST).
     pub fn apply(&self, documents: Vec<Value>, create_only: bool) -> Result<Vec<Applied>, StoreError> {
         let mut errors = Vec::new();
+        let mut causes = Vec::new();
         let mut prepared = Vec::new();
         // One apply at a time, from validation to the last write: two concurrent applies cannot
         // both pass an immutability check against the same old object.
@@ -348,6 +354,10 @@ impl Store {
                     Ok(o) => o,
                     Err(e) => {
                         errors.push(format!("{label}: {e}"));
+                        causes.extend(match e {
+                            sluice_crds::ObjectError::Invalid(field_errors) => field_errors,
+                            other => vec![sluice_crds::FieldError::new("kind", other.to_string())],
+                        });
                         continue;
                     }
                 };
@@ -365,6 +375,7 @@ impl Store {
                             "{}: metadata.name: required to apply; metadata.generateName is used only when creating (POST)",
                             obj.label()
                         ));
+                        causes.push(sluice_crds::FieldError::new("metadata.name", "required to apply"));
                         continue;
                     }
                     fill_generated_name(&mut obj, &prefix, &objects);
@@ -406,13 +417,14 @@ impl Store {
                 }
                 if !errs.is_empty() {
                     errors.extend(obj.describe_errors(&errs));
+                    causes.extend(errs);
                     continue;
                 }
                 prepared.push((key, obj));
             }
         }
         if !errors.is_empty() {
-            return Err(StoreError::Invalid(errors));
+            return Err(StoreError::Invalid { messages: errors, causes });
         }
         let mut results = Vec::new();
         let mut rv = *self.revision.borrow();
