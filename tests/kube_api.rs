@@ -458,3 +458,28 @@ async fn bad_requests_are_kubernetes_statuses() {
         .collect();
     assert_eq!(names, ["from-yaml"], "nothing else was stored");
 }
+
+/// On an address other than loopback the API needs the bearer token of the kubeconfig that
+/// `sluice run` wrote into its data dir (401 without it); `/healthz` stays open. The test binds
+/// every interface and still talks to 127.0.0.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_loopback_the_api_needs_the_kubeconfig_token() {
+    let sluice = Sluice::start_with_args("", &["--api", "0.0.0.0:0"]).await;
+    let kubeconfig: Value = serde_yaml::from_str(&std::fs::read_to_string(sluice.dir.path().join("data/kubeconfig")).unwrap()).unwrap();
+    let token = kubeconfig["users"][0]["user"]["token"].as_str().unwrap().to_string();
+    let url = format!("{}{BROKERS}", sluice.api);
+    let anonymous = reqwest::get(&url).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.json::<Value>().await.unwrap()["reason"], "Unauthorized");
+    let wrong = reqwest::Client::new().get(&url).bearer_auth("not-the-token").send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let ok = reqwest::Client::new().get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    // The CLI takes the token from SLUICE_TOKEN.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["get", "brokers", "--server", &sluice.api])
+        .env("SLUICE_TOKEN", &token)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -147,6 +147,41 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
     }
 }
 
+/// The API router behind a bearer token: every request but `/healthz` must carry
+/// `Authorization: Bearer {token}`, else it is answered 401 with a `Status`. `sluice run` uses
+/// it when the API listens on an address other than loopback.
+pub fn router_with_token(cp: Arc<ControlPlane>, token: String) -> Router {
+    let token: Arc<str> = token.into();
+    router(cp).layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let token = token.clone();
+            async move {
+                let presented = req
+                    .headers()
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "));
+                if req.uri().path() == "/healthz" || presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {
+                    next.run(req).await
+                } else {
+                    ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "Unauthorized",
+                        "a bearer token is required: use the kubeconfig sluice run wrote into its data dir",
+                    )
+                    .into_response()
+                }
+            }
+        },
+    ))
+}
+
+/// Compares without stopping at the first difference, so the answer time does not tell how
+/// much of a guessed token was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// The API router.
 pub fn router(cp: Arc<ControlPlane>) -> Router {
     Router::new()

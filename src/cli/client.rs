@@ -47,6 +47,11 @@ fn server_error(status: reqwest::StatusCode, body: &str) -> String {
 }
 
 async fn request(req: reqwest::RequestBuilder, server: &str) -> anyhow::Result<(reqwest::StatusCode, String)> {
+    // An API served beyond loopback needs the bearer token of the kubeconfig `run` wrote.
+    let req = match std::env::var("SLUICE_TOKEN") {
+        Ok(token) if !token.is_empty() => req.bearer_auth(token),
+        _ => req,
+    };
     let resp = req
         .send()
         .await

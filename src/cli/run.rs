@@ -76,9 +76,35 @@ pub fn public_url(addr: SocketAddr) -> String {
     format!("http://{}", SocketAddr::new(ip, addr.port()))
 }
 
-/// A kubeconfig for kubectl and kube-rs: one cluster at `api_url` (plain HTTP, no credentials),
-/// context `sluice` with namespace `default`.
-fn kubeconfig(api_url: &str) -> String {
+/// The API's bearer token, kept in the data dir (`token`, readable by its owner only) so it
+/// survives restarts; made on first start.
+fn api_token(dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = dir.join("token");
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        if !token.trim().is_empty() {
+            return Ok(token.trim().to_string());
+        }
+    }
+    let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let tmp = dir.join(".token.tmp");
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::io::Write::write_all(&mut file, token.as_bytes()).with_context(|| format!("writing {}", tmp.display()))?;
+    }
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(token)
+}
+
+/// A kubeconfig for kubectl and kube-rs: one cluster at `api_url` (plain HTTP) with the API's
+/// bearer token, context `sluice` with namespace `default`.
+fn kubeconfig(api_url: &str, token: &str) -> String {
     format!(
         "apiVersion: v1
 kind: Config
@@ -88,7 +114,8 @@ clusters:
     server: {api_url}
 users:
 - name: sluice
-  user: {{}}
+  user:
+    token: {token}
 contexts:
 - name: sluice
   context:
@@ -103,10 +130,10 @@ preferences: {{}}
 
 /// Writes `kubeconfig` into the data directory (through a temporary file, so a reader never sees
 /// half of it) and returns its path.
-fn write_kubeconfig(dir: &std::path::Path, api_url: &str) -> anyhow::Result<PathBuf> {
+fn write_kubeconfig(dir: &std::path::Path, api_url: &str, token: &str) -> anyhow::Result<PathBuf> {
     let path = dir.join("kubeconfig");
     let tmp = dir.join(".kubeconfig.tmp");
-    std::fs::write(&tmp, kubeconfig(api_url)).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::write(&tmp, kubeconfig(api_url, token)).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
@@ -176,14 +203,28 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("binding api {}", args.api))?;
     let api_url = public_url(api.local_addr()?);
-    match &args.data_dir {
-        Some(dir) => {
-            let path = write_kubeconfig(dir, &api_url)?;
+    // On loopback the API is open, as a laptop's own processes are trusted; anywhere else it
+    // needs the bearer token of the kubeconfig in the data dir.
+    let loopback = api.local_addr()?.ip().is_loopback();
+    let token = match &args.data_dir {
+        Some(dir) => Some(api_token(dir)?),
+        None if loopback => None,
+        None => anyhow::bail!(
+            "--api {} is not a loopback address: give --data-dir, where the kubeconfig with the API's bearer token is written",
+            args.api
+        ),
+    };
+    match (&args.data_dir, &token) {
+        (Some(dir), Some(token)) => {
+            let path = write_kubeconfig(dir, &api_url, token)?;
             tracing::info!(gateway = %gateway_url, api = %api_url, kubeconfig = %path.display(), "sluice is running");
         }
-        None => tracing::info!(gateway = %gateway_url, api = %api_url, "sluice is running"),
+        _ => tracing::info!(gateway = %gateway_url, api = %api_url, "sluice is running"),
     }
-    let api_app = sluice_control::api::router(cp);
+    let api_app = match token {
+        Some(token) if !loopback => sluice_control::api::router_with_token(cp, token),
+        _ => sluice_control::api::router(cp),
+    };
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let terminated = async {
@@ -217,8 +258,17 @@ mod tests {
     #[test]
     fn kubeconfig_points_at_the_api() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write_kubeconfig(dir.path(), "http://127.0.0.1:8090").unwrap();
+        let token = api_token(dir.path()).unwrap();
+        assert_eq!(api_token(dir.path()).unwrap(), token, "the token survives restarts");
+        assert_eq!(token.len(), 64);
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(dir.path().join("token")).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let path = write_kubeconfig(dir.path(), "http://127.0.0.1:8090", &token).unwrap();
         let config: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(config["users"][0]["user"]["token"].as_str(), Some(token.as_str()));
         assert_eq!(config["current-context"], "sluice");
         assert_eq!(config["clusters"][0]["cluster"]["server"], "http://127.0.0.1:8090");
         assert_eq!(config["contexts"][0]["context"]["namespace"], "default");
