@@ -483,3 +483,86 @@ async fn beyond_loopback_the_api_needs_the_kubeconfig_token() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// What the Python client (`kubernetes` on PyPI) revealed: it sends creates and replaces of
+/// custom objects without `Content-Type` (the API server reads them as JSON), asks discovery
+/// with a trailing slash (`/version/`, `/apis/`, …), and reads a `Status` from any 404. A
+/// write asking for a dry run is refused (400) and changes nothing, as Sluice has none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_as_the_python_client_sends_them() {
+    let sluice = Sluice::start("").await;
+    let http = reqwest::Client::new();
+
+    // No Content-Type: read as JSON.
+    let body = broker("plain", "x").to_string();
+    let created = http.post(format!("{}{BROKERS}", sluice.api)).body(body).send().await.unwrap();
+    assert_eq!(created.status(), 201);
+    let mut created: Value = created.json().await.unwrap();
+    created["metadata"]["labels"]["team"] = json!("y");
+    let replaced = http
+        .put(format!("{}{BROKERS}/plain", sluice.api))
+        .body(created.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replaced.status(), 200);
+    assert_eq!(
+        sluice.get_json(&format!("{BROKERS}/plain")).await["metadata"]["labels"]["team"],
+        "y"
+    );
+    let malformed = http.post(format!("{}{BROKERS}", sluice.api)).body("{").send().await.unwrap();
+    assert_eq!(malformed.status(), 400);
+    assert_eq!(malformed.json::<Value>().await.unwrap()["kind"], "Status");
+
+    // Discovery answers the same with and without the trailing slash.
+    for path in [
+        "/version",
+        "/api",
+        "/api/v1",
+        "/apis",
+        "/apis/eventing.knative.dev",
+        "/apis/eventing.knative.dev/v1",
+    ] {
+        let slashed = http.get(format!("{}{path}/", sluice.api)).send().await.unwrap();
+        assert_eq!(slashed.status(), 200, "{path}/");
+        assert_eq!(slashed.json::<Value>().await.unwrap(), sluice.get_json(path).await, "{path}/");
+    }
+
+    // A path the API does not serve is a 404 Status.
+    let missing = http.get(format!("{}/api/v1/nodes/x/proxy", sluice.api)).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let status: Value = missing.json().await.unwrap();
+    assert_eq!(
+        (status["kind"].as_str(), status["reason"].as_str()),
+        (Some("Status"), Some("NotFound"))
+    );
+
+    // dryRun: refused, nothing written.
+    let dry = http
+        .post(format!("{}{BROKERS}?dryRun=All", sluice.api))
+        .json(&broker("dry", "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dry.status(), 400);
+    let gone = http.get(format!("{}{BROKERS}/dry", sluice.api)).send().await.unwrap();
+    assert_eq!(gone.status(), 404);
+    let (code, _) = patch(
+        &sluice,
+        &format!("{BROKERS}/plain?dryRun=All"),
+        "application/merge-patch+json",
+        r#"{"metadata":{"labels":{"team":"z"}}}"#,
+    )
+    .await;
+    assert_eq!(code, 400);
+    let deleted = http
+        .delete(format!("{}{BROKERS}/plain?dryRun=All", sluice.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 400);
+    assert_eq!(
+        sluice.get_json(&format!("{BROKERS}/plain")).await["metadata"]["labels"]["team"],
+        "y"
+    );
+}

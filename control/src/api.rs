@@ -112,7 +112,9 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for RawBody {
 
 /// An object in a request body, JSON (`application/json`) or YAML (`application/yaml`), as
 /// the API server takes them; a malformed body, another content type or an oversized body is a
-/// Kubernetes `Status` naming what was wrong, like every other error of this API.
+/// Kubernetes `Status` naming what was wrong, like every other error of this API. A body
+/// without `Content-Type` is read as JSON, as the API server reads it: the Python client sends
+/// creates and replaces of custom objects without one.
 struct JsonBody<T>(T);
 
 impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for JsonBody<T> {
@@ -131,7 +133,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
             .to_string();
         let RawBody(bytes) = RawBody::from_request(req, state).await?;
         let parsed = match content_type.as_str() {
-            "application/json" => serde_json::from_slice::<T>(&bytes).map_err(|e| e.to_string()),
+            "" | "application/json" => serde_json::from_slice::<T>(&bytes).map_err(|e| e.to_string()),
             "application/yaml" => serde_yaml::from_slice::<T>(&bytes).map_err(|e| e.to_string()),
             other => {
                 return Err(ApiError::new(
@@ -188,15 +190,19 @@ pub fn router(cp: Arc<ControlPlane>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/sluice/v1/apply", post(apply))
-        .route("/version", get(|| async { Json(discovery::version_info()) }))
+        // Discovery, also with the trailing slash the Python client's paths have.
+        .route("/version", get(version))
+        .route("/version/", get(version))
         .route("/api", get(core_versions))
-        .route("/api/v1", get(|| resource_list(String::new(), "v1".into())))
+        .route("/api/", get(core_versions))
+        .route("/api/v1", get(core_resource_list))
+        .route("/api/v1/", get(core_resource_list))
         .route("/apis", get(group_list))
+        .route("/apis/", get(group_list))
         .route("/apis/{group}", get(group))
-        .route(
-            "/apis/{group}/{version}",
-            get(|Path((g, v)): Path<(String, String)>| resource_list(g, v)),
-        )
+        .route("/apis/{group}/", get(group))
+        .route("/apis/{group}/{version}", get(group_resource_list))
+        .route("/apis/{group}/{version}/", get(group_resource_list))
         .route("/openapi/v2", get(openapi_v2))
         .route("/openapi/v3", get(|| async { Json(openapi::v3_index()) }))
         .route(
@@ -223,7 +229,42 @@ pub fn router(cp: Arc<ControlPlane>) -> Router {
             "/api/v1/namespaces/{ns}/{plural}/{name}",
             get(core_get).put(core_replace).delete(core_delete).patch(core_patch),
         )
+        .fallback(|| async { not_found_path() })
+        .layer(axum::middleware::from_fn(refuse_dry_run))
         .with_state(cp)
+}
+
+/// Sluice has no dry run: a write asking for one (`?dryRun=All`, as `kubectl apply
+/// --dry-run=server` and `kubectl diff` send it) is refused with 400, as an API server without
+/// the feature refused it, instead of being carried out.
+async fn refuse_dry_run(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let dry_run = req.method() != axum::http::Method::GET
+        && url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).any(|(k, v)| k == "dryRun" && !v.is_empty());
+    if dry_run {
+        return bad_request("dryRun is not supported by sluice: nothing was done".into()).into_response();
+    }
+    next.run(req).await
+}
+
+/// What the API server answers for a path it does not serve: a `Status`, not an empty body.
+fn not_found_path() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
+}
+
+async fn version() -> Json<Value> {
+    Json(discovery::version_info())
+}
+
+async fn core_resource_list() -> ApiResult {
+    resource_list(String::new(), "v1".into()).await
+}
+
+async fn group_resource_list(Path((g, v)): Path<(String, String)>) -> ApiResult {
+    resource_list(g, v).await
 }
 
 async fn metrics(State(cp): State<Arc<ControlPlane>>) -> Response {
