@@ -98,6 +98,11 @@ pub trait Backend: Send + Sync {
     async fn open_cursor(&self, id: &str) -> Result<Box<dyn Cursor>, BackendError>;
     /// Forgets a subscriber's cursor (the trigger or subscription was deleted).
     async fn remove_cursor(&self, id: &str);
+    /// Events stored but not yet handed out, summed over cursors: what a shutdown would lose
+    /// if the backend does not keep them (a durable backend answers 0).
+    fn queued(&self) -> usize {
+        0
+    }
 }
 
 /// A subscriber's position in a backend.

@@ -150,6 +150,8 @@ pub struct Hub {
     metrics: Arc<sluice_delivery::metrics::Metrics>,
     subscribers: Mutex<HashMap<String, RunningSubscriber>>,
     after_fan_out: AtomicBool,
+    /// Events taken from a cursor whose delivery has not finished (a shutdown waits for them).
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Hub {
@@ -171,6 +173,7 @@ impl Hub {
             metrics,
             subscribers: Mutex::new(HashMap::new()),
             after_fan_out: AtomicBool::new(false),
+            in_flight: Default::default(),
         })
     }
 
@@ -317,11 +320,32 @@ impl Hub {
         }
     }
 
+    /// Events accepted and not yet done: queued in the backend, or taken and being delivered.
+    pub fn pending(&self) -> usize {
+        self.backend.queued() + self.in_flight.load(Ordering::Relaxed)
+    }
+
     /// Stops every subscriber.
     pub async fn shutdown(&self) {
         for (_, sub) in self.subscribers.lock().await.drain() {
             sub.task.abort();
         }
+    }
+}
+
+/// One event of [`Hub::pending`] between its cursor and the end of its delivery.
+struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+impl InFlight {
+    fn start(counter: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -336,6 +360,9 @@ async fn dispatch_loop(
 ) {
     let acker = cursor.acker();
     while let Some(env) = cursor.next().await {
+        // Counted from the moment it leaves the cursor until its delivery is done, so a
+        // draining shutdown always sees it in one place or the other.
+        let in_flight = InFlight::start(&hub.in_flight);
         let cfg = config.load_full();
         if let Some(filter) = &cfg.filter {
             if !filter.matches(&env.stored.event) {
@@ -355,6 +382,7 @@ async fn dispatch_loop(
             deliver_one(&hub, &cfg, &label, &env, &metrics).await;
             drop(permit);
             acker.ack(env.offset);
+            drop(in_flight);
         }));
     }
 }

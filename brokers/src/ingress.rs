@@ -196,6 +196,12 @@ async fn ingest(plane: Arc<DataPlane>, key: HubKey, req: Request) -> Result<Resp
         IngressError::Invalid(e.to_string())
     })?;
     let hub = hub.ok_or_else(|| IngressError::NotFound(key.to_string()))?;
+    if plane.is_draining() {
+        hub.ingress_metrics().rejected("shutting_down");
+        return Err(IngressError::Unavailable(
+            "sluice is shutting down; send the event again to another instance or later".into(),
+        ));
+    }
     let trace = TraceContext::continue_or_start(&parts.headers);
     hub.ingest(events, headers::pass_through(&parts.headers), trace)
         .await

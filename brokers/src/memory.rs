@@ -79,6 +79,10 @@ impl Backend for MemoryBackend {
     async fn remove_cursor(&self, id: &str) {
         self.queues.lock().expect("queue map poisoned").remove(id);
     }
+
+    fn queued(&self) -> usize {
+        self.senders().iter().map(|tx| tx.max_capacity() - tx.capacity()).sum()
+    }
 }
 
 struct MemoryCursor {

@@ -55,6 +55,8 @@ pub struct PlaneConfig {
 
 /// Every running hub.
 pub struct DataPlane {
+    /// Set by [`DataPlane::drain`]: ingress refuses new events (503).
+    draining: std::sync::atomic::AtomicBool,
     hubs: RwLock<HashMap<HubKey, Arc<Hub>>>,
     dispatcher: Dispatcher,
     metrics: Arc<Metrics>,
@@ -65,6 +67,7 @@ impl DataPlane {
     /// An empty data plane.
     pub fn new(metrics: Arc<Metrics>, config: PlaneConfig) -> Arc<Self> {
         Arc::new(Self {
+            draining: Default::default(),
             hubs: RwLock::new(HashMap::new()),
             dispatcher: Dispatcher::new(config.timeouts),
             metrics,
@@ -75,6 +78,31 @@ impl DataPlane {
     /// The hub with this key, if it exists.
     pub fn hub(&self, key: &HubKey) -> Option<Arc<Hub>> {
         self.hubs.read().expect("hub map poisoned").get(key).cloned()
+    }
+
+    /// Whether a shutdown is draining the data plane (ingress then answers 503).
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Events accepted and not yet done, over every hub.
+    pub fn pending(&self) -> usize {
+        self.hubs.read().expect("hub map poisoned").values().map(|h| h.pending()).sum()
+    }
+
+    /// Stops taking events and waits until every accepted event is delivered (or
+    /// dead-lettered), at most `grace`. Returns how many were still pending at the end: with
+    /// the memory backend those are lost.
+    pub async fn drain(&self, grace: std::time::Duration) -> usize {
+        self.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let pending = self.pending();
+            if pending == 0 || tokio::time::Instant::now() >= deadline {
+                return pending;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Largest accepted request body.

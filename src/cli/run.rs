@@ -42,6 +42,10 @@ pub struct RunArgs {
     /// `500ms`, `2m`).
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
     delivery_timeout: Duration,
+    /// On SIGTERM or Ctrl-C: how long to wait for accepted events to be delivered (ingress
+    /// answers 503 meanwhile) before exiting.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    shutdown_grace: Duration,
     /// Time limit for opening a connection to a subscriber.
     #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = parse_duration)]
     connect_timeout: Duration,
@@ -241,12 +245,24 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         tracing::info!("shutting down");
     };
-    let gw = sluice_brokers::ingress::serve(gateway, plane);
+    let gw = sluice_brokers::ingress::serve(gateway, plane.clone());
     let ap = axum::serve(api, api_app);
     tokio::select! {
         r = gw => r.context("gateway server")?,
         r = ap => r.context("api server")?,
         _ = shutdown => {},
+    }
+    // The listeners are closed; connections still open get 503 for new events while what was
+    // accepted is delivered, within the grace period.
+    let left = plane.drain(args.shutdown_grace).await;
+    if left == 0 {
+        tracing::info!("every accepted event was delivered; exiting");
+    } else {
+        tracing::warn!(
+            events = left,
+            grace_ms = args.shutdown_grace.as_millis() as u64,
+            "shutdown grace period over with events undelivered; they are lost (memory backend)"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
