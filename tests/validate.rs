@@ -10,10 +10,10 @@ fn sluice(args: &[&str]) -> std::process::Output {
 fn validate_reports_field_paths_and_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.yaml");
-    std::fs::write(&good, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: x\n---\napiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: default\n").unwrap();
+    std::fs::write(&good, "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: x\n---\napiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: default\n").unwrap();
     let out = sluice(&["validate", "-f", good.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("skipping Namespace"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipping ServiceAccount"));
 
     let bad = dir.path().join("bad.yaml");
     std::fs::write(&bad, "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: t\nspec:\n  broker: default\n  filter:\n    attributes:\n      Bad-Key: x\n  subscriber:\n    uri: http://x.example/\n  delivery:\n    backoffDelay: 2s\n---\nkind: [oops\n").unwrap();

@@ -1,6 +1,7 @@
 //! The resource API of embedded mode, with Kubernetes-shaped paths:
 //! `/apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}]`, `/apis/{group}/{version}/{plural}`
-//! (all namespaces), `/api/v1/...` for ConfigMap and Secret, plus `POST /sluice/v1/apply`
+//! (all namespaces), `/api/v1/...` for the core kinds; cluster-scoped kinds (Namespace) at
+//! `/api/v1/namespaces[/{name}]` and `/apis/{group}/{version}/{plural}[/{name}]`; plus `POST /sluice/v1/apply`
 //! (all-or-nothing multi-object apply) and `/metrics`. Lists carry the resourceVersion to watch
 //! from and take `labelSelector` and `fieldSelector`; `?watch=true` streams changes
 //! ([`crate::watch`]); a write naming a stale resourceVersion is a 409 Conflict.
@@ -135,6 +136,11 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
         let parsed = match content_type.as_str() {
             "" | "application/json" => serde_json::from_slice::<T>(&bytes).map_err(|e| e.to_string()),
             "application/yaml" => serde_yaml::from_slice::<T>(&bytes).map_err(|e| e.to_string()),
+            other if other.starts_with("application/vnd.kubernetes.protobuf") => {
+                return Err(unsupported_media_type(format!(
+                    "the body of the request was in an unknown format ({other}): Sluice takes application/json and application/yaml (protobuf is not served)"
+                )))
+            }
             other => {
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -213,7 +219,11 @@ pub fn router(cp: Arc<ControlPlane>) -> Router {
             "/openapi/v3/apis/{group}/{version}",
             get(|h: HeaderMap, Path((g, v)): Path<(String, String)>| openapi_v3(h, format!("apis/{g}/{v}"))),
         )
-        .route("/apis/{group}/{version}/{plural}", get(list_all))
+        .route("/apis/{group}/{version}/{plural}", get(list_all).post(cluster_create))
+        .route(
+            "/apis/{group}/{version}/{plural}/{name}",
+            get(cluster_get).put(cluster_replace).delete(cluster_delete).patch(cluster_patch),
+        )
         .route("/apis/{group}/{version}/namespaces/{ns}/{plural}", get(list_ns).post(create))
         .route(
             "/apis/{group}/{version}/namespaces/{ns}/{plural}/{name}",
@@ -223,7 +233,14 @@ pub fn router(cp: Arc<ControlPlane>) -> Router {
             "/apis/{group}/{version}/namespaces/{ns}/{plural}/{name}/status",
             get(get_one).put(replace_status).patch(patch_status),
         )
-        .route("/api/v1/{plural}", get(core_list_all))
+        .route("/api/v1/{plural}", get(core_list_all).post(core_cluster_create))
+        .route(
+            "/api/v1/namespaces/{ns}",
+            get(namespace_get)
+                .put(namespace_replace)
+                .delete(namespace_delete)
+                .patch(namespace_patch),
+        )
         .route("/api/v1/namespaces/{ns}/{plural}", get(core_list_ns).post(core_create))
         .route(
             "/api/v1/namespaces/{ns}/{plural}/{name}",
@@ -434,8 +451,16 @@ fn bad_request(message: String) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", message)
 }
 
-/// A list (carrying the resourceVersion to watch from) or, with `?watch=true`, a watch.
-fn list_or_watch(cp: &ControlPlane, info: &KindInfo, namespace: Option<&str>, view: View) -> Response {
+/// A list (carrying the resourceVersion to watch from) or, with `?watch=true`, a watch. A
+/// cluster-scoped kind has no namespaced collection; a field selector must name a field the
+/// kind supports.
+fn list_or_watch(cp: &ControlPlane, info: &KindInfo, namespace: Option<&str>, mut view: View) -> ApiResult {
+    if !info.namespaced && namespace.is_some() {
+        return Err(not_found(format!("{} (cluster-scoped) in a namespace", info.plural)));
+    }
+    view.selector = std::mem::take(&mut view.selector)
+        .for_kind(info)
+        .map_err(|e| bad_request(e.to_string()))?;
     if let Some(start) = view.watch {
         let request = WatchRequest {
             group: info.group.to_string(),
@@ -445,15 +470,15 @@ fn list_or_watch(cp: &ControlPlane, info: &KindInfo, namespace: Option<&str>, vi
             selector: view.selector,
             timeout: start.timeout,
         };
-        return watch::respond(&cp.store, request);
+        return Ok(watch::respond(&cp.store, request));
     }
     let (items, revision) = cp.store.list_at(info, namespace);
-    view.render(info, items, Some(revision))
+    Ok(view.render(info, items, Some(revision)))
 }
 
 async fn list_all(State(cp): State<Arc<ControlPlane>>, view: View, Path((g, v, p)): Path<(String, String, String)>) -> ApiResult {
     let info = kind(&g, &v, &p)?;
-    Ok(list_or_watch(&cp, info, None, view))
+    list_or_watch(&cp, info, None, view)
 }
 
 async fn list_ns(
@@ -462,7 +487,7 @@ async fn list_ns(
     Path((g, v, ns, p)): Path<(String, String, String, String)>,
 ) -> ApiResult {
     let info = kind(&g, &v, &p)?;
-    Ok(list_or_watch(&cp, info, Some(&ns), view))
+    list_or_watch(&cp, info, Some(&ns), view)
 }
 
 async fn get_one(
@@ -497,6 +522,24 @@ fn fit_to_path(info: &KindInfo, ns: &str, name: Option<&str>, mut body: Value) -
         return Err(bad(format!("kind {} does not match the path ({})", obj["kind"], info.kind)));
     }
     let meta = obj.entry("metadata").or_insert_with(|| json!({}));
+    if !info.namespaced {
+        if !ns.is_empty() {
+            return Err(not_found(format!("{} (cluster-scoped) in a namespace", info.plural)));
+        }
+        // As the API server does, a cluster-scoped object drops a namespace it was given.
+        if let Some(m) = meta.as_object_mut() {
+            m.remove("namespace");
+        }
+        if let (Some(name), Some(given)) = (name, meta["name"].as_str()) {
+            if given != name {
+                return Err(bad(format!("metadata.name {given:?} does not match the path name {name:?}")));
+            }
+        }
+        if let Some(name) = name {
+            meta["name"] = json!(name);
+        }
+        return Ok(body);
+    }
     let meta_ns = meta["namespace"].as_str().unwrap_or(ns).to_string();
     if meta_ns != ns {
         return Err(bad(format!(
@@ -597,7 +640,7 @@ fn unsupported_media_type(message: String) -> ApiError {
 fn patch_format(info: &KindInfo, headers: &HeaderMap) -> Result<PatchFormat, ApiError> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     match PatchFormat::from_content_type(content_type) {
-        Some(PatchFormat::StrategicMerge) if !info.group.is_empty() => Err(unsupported_media_type(format!(
+        Some(PatchFormat::StrategicMerge) if info.is_knative() => Err(unsupported_media_type(format!(
             "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (strategic merge patch is not supported for {})",
             info.kind
         ))),
@@ -637,13 +680,22 @@ async fn patch_one(
     write_one(&cp, info, &ns, Some(&name), patched, current.is_none()).await
 }
 
+/// The kind at a `/status` path, if it has that subresource.
+fn status_kind(g: &str, v: &str, p: &str) -> Result<&'static KindInfo, ApiError> {
+    let info = kind(g, v, p)?;
+    if !info.status_subresource {
+        return Err(not_found(format!("{p}/status ({} has no status subresource)", info.kind)));
+    }
+    Ok(info)
+}
+
 /// PUT of the `/status` subresource: only `status` is taken from the body.
 async fn replace_status(
     State(cp): State<Arc<ControlPlane>>,
     Path((g, v, ns, p, name)): ObjectPath,
     JsonBody(body): JsonBody<Value>,
 ) -> ApiResult {
-    let info = kind(&g, &v, &p)?;
+    let info = status_kind(&g, &v, &p)?;
     let body = fit_to_path(info, &ns, Some(&name), body)?;
     let status = body.get("status").cloned().unwrap_or_else(|| json!({}));
     let expected = body["metadata"]["resourceVersion"].as_str();
@@ -659,7 +711,7 @@ async fn patch_status(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> ApiResult {
-    let info = kind(&g, &v, &p)?;
+    let info = status_kind(&g, &v, &p)?;
     let format = patch_format(info, &headers)?;
     let key = ObjectKey::new(info, &ns, &name);
     let current = cp.store.get(&key);
@@ -713,6 +765,84 @@ async fn core_delete(
     RawBody(body): RawBody,
 ) -> ApiResult {
     delete_one(State(cp), Path((String::new(), "v1".into(), ns, p, name)), uri, RawBody(body)).await
+}
+
+// Cluster-scoped kinds: the same handlers with an empty namespace, once the path's kind is
+// known to be cluster-scoped (a namespaced kind has no such paths).
+
+/// The path of one cluster-scoped object: group, version, plural, name.
+type ClusterPath = Path<(String, String, String, String)>;
+
+fn cluster_kind(g: &str, v: &str, p: &str) -> Result<&'static KindInfo, ApiError> {
+    let info = kind(g, v, p)?;
+    if info.namespaced {
+        return Err(not_found(format!("{p}.{g}/{v} without a namespace ({} is namespaced)", info.kind)));
+    }
+    Ok(info)
+}
+
+async fn cluster_create(
+    State(cp): State<Arc<ControlPlane>>,
+    Path((g, v, p)): Path<(String, String, String)>,
+    body: JsonBody<Value>,
+) -> ApiResult {
+    cluster_kind(&g, &v, &p)?;
+    create(State(cp), Path((g, v, String::new(), p)), body).await
+}
+
+async fn cluster_get(State(cp): State<Arc<ControlPlane>>, view: View, Path((g, v, p, name)): ClusterPath) -> ApiResult {
+    cluster_kind(&g, &v, &p)?;
+    get_one(State(cp), view, Path((g, v, String::new(), p, name))).await
+}
+
+async fn cluster_replace(State(cp): State<Arc<ControlPlane>>, Path((g, v, p, name)): ClusterPath, body: JsonBody<Value>) -> ApiResult {
+    cluster_kind(&g, &v, &p)?;
+    replace(State(cp), Path((g, v, String::new(), p, name)), body).await
+}
+
+async fn cluster_delete(
+    State(cp): State<Arc<ControlPlane>>,
+    Path((g, v, p, name)): ClusterPath,
+    uri: axum::http::Uri,
+    body: RawBody,
+) -> ApiResult {
+    cluster_kind(&g, &v, &p)?;
+    delete_one(State(cp), Path((g, v, String::new(), p, name)), uri, body).await
+}
+
+async fn cluster_patch(
+    State(cp): State<Arc<ControlPlane>>,
+    Path((g, v, p, name)): ClusterPath,
+    headers: HeaderMap,
+    body: RawBody,
+) -> ApiResult {
+    cluster_kind(&g, &v, &p)?;
+    patch_one(State(cp), Path((g, v, String::new(), p, name)), headers, body).await
+}
+
+/// The path of one core cluster-scoped object, group and version filled in.
+fn core_cluster(p: &str, name: String) -> ClusterPath {
+    Path((String::new(), "v1".into(), p.to_string(), name))
+}
+
+async fn core_cluster_create(State(cp): State<Arc<ControlPlane>>, Path(p): Path<String>, body: JsonBody<Value>) -> ApiResult {
+    cluster_create(State(cp), Path((String::new(), "v1".into(), p)), body).await
+}
+
+async fn namespace_get(State(cp): State<Arc<ControlPlane>>, view: View, Path(name): Path<String>) -> ApiResult {
+    cluster_get(State(cp), view, core_cluster("namespaces", name)).await
+}
+
+async fn namespace_replace(State(cp): State<Arc<ControlPlane>>, Path(name): Path<String>, body: JsonBody<Value>) -> ApiResult {
+    cluster_replace(State(cp), core_cluster("namespaces", name), body).await
+}
+
+async fn namespace_delete(State(cp): State<Arc<ControlPlane>>, Path(name): Path<String>, uri: axum::http::Uri, body: RawBody) -> ApiResult {
+    cluster_delete(State(cp), core_cluster("namespaces", name), uri, body).await
+}
+
+async fn namespace_patch(State(cp): State<Arc<ControlPlane>>, Path(name): Path<String>, headers: HeaderMap, body: RawBody) -> ApiResult {
+    cluster_patch(State(cp), core_cluster("namespaces", name), headers, body).await
 }
 
 /// Body of `POST /sluice/v1/apply`.

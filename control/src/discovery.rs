@@ -3,9 +3,9 @@
 //! `APIGroupList`, `APIGroup`, `APIResourceList`) and, for `/api` and `/apis`, the aggregated
 //! format (`apidiscovery.k8s.io/v2` `APIGroupDiscoveryList`) that kubectl asks for first.
 //!
-//! Every kind of the registry is listed with the verbs the resource API serves, its short names
-//! and the categories of its CRD (`all`, `knative`, `eventing`, ...), and with its `status`
-//! subresource.
+//! Every kind of the registry is listed with the verbs the resource API serves, its scope, its
+//! short names and categories (its CRD's: `all`, `knative`, `eventing`, ...; Kubernetes' `all`
+//! for Deployment and Service), and with its `status` subresource when it has one.
 
 use std::sync::LazyLock;
 
@@ -47,8 +47,12 @@ pub fn crd_version_of(info: &KindInfo) -> Option<&'static Value> {
         .find(|v| v["name"] == info.version)
 }
 
-/// The categories of a kind, as its CRD declares them (none for the core kinds).
+/// The categories of a kind, as its CRD declares them, or as Kubernetes declares them for its
+/// built-in kinds (`all` for Deployment and Service).
 pub fn categories(info: &KindInfo) -> Vec<String> {
+    if matches!((info.group, info.kind), ("apps", "Deployment") | ("", "Service")) {
+        return vec!["all".into()];
+    }
     crd_of(info)
         .and_then(|c| c["spec"]["names"]["categories"].as_array())
         .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
@@ -185,8 +189,9 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
                 "name": format!("{}/status", info.plural), "singularName": "", "namespaced": info.namespaced,
                 "kind": info.kind, "verbs": STATUS_VERBS,
             });
-            // ConfigMap and Secret have no status (and no status subresource) in Kubernetes.
-            std::iter::once(api_resource(info)).chain((!info.group.is_empty()).then_some(status))
+            // Only kinds with a served status subresource list it (not ConfigMap, Secret, Event,
+            // Lease; nor the core Service and Namespace, whose status Sluice does not serve).
+            std::iter::once(api_resource(info)).chain(info.status_subresource.then_some(status))
         })
         .collect();
     if resources.is_empty() {
@@ -209,7 +214,7 @@ fn discovery_resource(info: &KindInfo) -> Value {
         "singularResource": info.singular,
         "verbs": VERBS,
     });
-    if !info.group.is_empty() {
+    if info.status_subresource {
         r["subresources"] = json!([{
             "subresource": "status",
             "responseKind": {"group": info.group, "version": info.version, "kind": info.kind},
@@ -303,7 +308,8 @@ mod tests {
             assert!(groups.iter().any(|g| g["name"] == name), "{name}");
         }
         assert_eq!(api_group("messaging.knative.dev").unwrap()["preferredVersion"]["version"], "v1");
-        assert!(api_group("apps").is_none());
+        assert_eq!(api_group("apps").unwrap()["preferredVersion"]["groupVersion"], "apps/v1");
+        assert!(api_group("batch").is_none());
     }
 
     #[test]
@@ -351,9 +357,22 @@ mod tests {
             .iter()
             .map(|r| r["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["configmaps", "secrets"]);
+        assert_eq!(names, ["configmaps", "secrets", "namespaces", "events", "services"]);
         assert_eq!(core["resources"][0]["shortNames"], json!(["cm"]));
         assert!(core["resources"][0].get("categories").is_none());
+        assert_eq!(core["resources"][2]["namespaced"], false);
+        assert_eq!(core["resources"][4]["categories"], json!(["all"]));
+        let apps = api_resource_list("apps", "v1").unwrap();
+        let names: Vec<&str> = apps["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["deployments", "deployments/status"]);
+        assert_eq!(apps["resources"][0]["shortNames"], json!(["deploy"]));
+        assert!(api_resource_list("coordination.k8s.io", "v1").is_some());
+        assert!(api_resource_list("events.k8s.io", "v1").is_some());
 
         assert!(api_resource_list("eventing.knative.dev", "v2").is_none());
     }
@@ -369,7 +388,7 @@ mod tests {
             .flat_map(|g| g["versions"].as_array().unwrap())
             .map(|v| v["resources"].as_array().unwrap().len())
             .sum();
-        assert_eq!(count, kinds().len() - 2);
+        assert_eq!(count, kinds().iter().filter(|k| !k.group.is_empty()).count());
         let sources = apis["items"]
             .as_array()
             .unwrap()
@@ -384,7 +403,10 @@ mod tests {
         );
         assert_eq!(ping["scope"], "Namespaced");
         let core = aggregated(true);
-        assert_eq!(core["items"][0]["versions"][0]["resources"][1]["resource"], "secrets");
+        let namespaces = &core["items"][0]["versions"][0]["resources"][2];
+        assert_eq!(namespaces["resource"], "namespaces");
+        assert_eq!(namespaces["scope"], "Cluster");
+        assert!(namespaces.get("subresources").is_none());
     }
 
     #[test]

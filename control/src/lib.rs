@@ -24,12 +24,15 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use sluice_brokers::DataPlane;
-use sluice_crds::registry::KindInfo;
+use sluice_crds::registry::{find_by_type, KindInfo};
 use sluice_delivery::metrics::Metrics;
 use tokio::sync::Mutex;
 
 use reconcile::Environment;
-use store::{Applied, Store, StoreError};
+use store::{Applied, ObjectKey, Store, StoreError};
+
+/// The namespace that always exists (created at start), as on a cluster.
+pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// Store + reconciler + data plane.
 pub struct ControlPlane {
@@ -53,8 +56,22 @@ impl ControlPlane {
             env,
             reconcile_lock: Mutex::new(()),
         });
+        cp.ensure_default_namespace();
         cp.reconcile().await;
         cp
+    }
+
+    /// Creates the `default` Namespace unless it exists, as a cluster has it.
+    fn ensure_default_namespace(&self) {
+        let info = find_by_type("v1", "Namespace").expect("Namespace is in the registry");
+        if self.store.get(&ObjectKey::new(info, "", DEFAULT_NAMESPACE)).is_some() {
+            return;
+        }
+        let namespace = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEFAULT_NAMESPACE}});
+        match self.store.apply(vec![namespace], true) {
+            Ok(_) => tracing::info!("created namespace default"),
+            Err(e) => tracing::warn!(error = %e, "cannot create namespace default"),
+        }
     }
 
     /// Applies objects all-or-nothing, then reconciles.
@@ -67,7 +84,8 @@ impl ControlPlane {
         Ok(applied)
     }
 
-    /// Deletes an object, then reconciles.
+    /// Deletes an object, then reconciles. The `default` Namespace cannot be deleted, as in
+    /// Kubernetes.
     pub async fn delete(&self, info: &KindInfo, namespace: &str, name: &str) -> Result<Value, StoreError> {
         self.delete_with(info, namespace, name, store::Propagation::Background).await
     }
@@ -80,6 +98,13 @@ impl ControlPlane {
         name: &str,
         propagation: store::Propagation,
     ) -> Result<Value, StoreError> {
+        if info.group.is_empty() && info.kind == "Namespace" && name == DEFAULT_NAMESPACE {
+            let message = format!("namespaces {DEFAULT_NAMESPACE:?} is forbidden: this namespace may not be deleted");
+            return Err(StoreError::Invalid {
+                messages: vec![message.clone()],
+                causes: vec![sluice_crds::FieldError::new("metadata.name", message)],
+            });
+        }
         let obj = self.store.delete_with(&store::ObjectKey::new(info, namespace, name), propagation)?;
         tracing::info!(kind = info.kind, namespace, name, "deleted");
         self.reconcile().await;

@@ -27,10 +27,15 @@ use crate::discovery::{crd_version_of, groups};
 const META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1";
 
 /// The name under which a kind's schema is published: the reversed group, the version and the
-/// kind (`dev.knative.eventing.v1.Broker`), or `io.k8s.api.core.v1.ConfigMap` for core kinds.
+/// kind (`dev.knative.eventing.v1.Broker`), or, for Kubernetes' built-in kinds, the name the
+/// API server gives them (`io.k8s.api.core.v1.ConfigMap`, `io.k8s.api.apps.v1.Deployment`).
 pub fn schema_name(info: &KindInfo) -> String {
     if info.group.is_empty() {
         return format!("io.k8s.api.core.{}.{}", info.version, info.kind);
+    }
+    if !info.is_knative() {
+        let package = info.group.split('.').next().unwrap_or(info.group);
+        return format!("io.k8s.api.{package}.{}.{}", info.version, info.kind);
     }
     let reversed: Vec<&str> = info.group.split('.').rev().collect();
     format!("{}.{}.{}", reversed.join("."), info.version, info.kind)
@@ -114,7 +119,51 @@ fn meta_schemas(prefix: &str) -> Vec<(String, Value)> {
     ]
 }
 
-/// The body of ConfigMap and Secret (their fields besides apiVersion, kind and metadata).
+/// The top-level fields of the built-in kinds besides apiVersion, kind and metadata, each with
+/// its type: the objects among them are free-form (`x-kubernetes-preserve-unknown-fields`), since
+/// k8s-openapi carries no schema; the server checks them when it decodes the object.
+fn builtin_fields(info: &KindInfo) -> &'static [(&'static str, &'static str)] {
+    const OBJECT: &str = "object";
+    const STRING: &str = "string";
+    match (info.group, info.kind) {
+        ("", "Event") => &[
+            ("action", STRING),
+            ("count", "integer"),
+            ("eventTime", STRING),
+            ("firstTimestamp", STRING),
+            ("involvedObject", OBJECT),
+            ("lastTimestamp", STRING),
+            ("message", STRING),
+            ("reason", STRING),
+            ("related", OBJECT),
+            ("reportingComponent", STRING),
+            ("reportingInstance", STRING),
+            ("series", OBJECT),
+            ("source", OBJECT),
+            ("type", STRING),
+        ],
+        ("events.k8s.io", "Event") => &[
+            ("action", STRING),
+            ("deprecatedCount", "integer"),
+            ("deprecatedFirstTimestamp", STRING),
+            ("deprecatedLastTimestamp", STRING),
+            ("deprecatedSource", OBJECT),
+            ("eventTime", STRING),
+            ("note", STRING),
+            ("reason", STRING),
+            ("regarding", OBJECT),
+            ("related", OBJECT),
+            ("reportingController", STRING),
+            ("reportingInstance", STRING),
+            ("series", OBJECT),
+            ("type", STRING),
+        ],
+        ("coordination.k8s.io", "Lease") => &[("spec", OBJECT)],
+        _ => &[("spec", OBJECT), ("status", OBJECT)],
+    }
+}
+
+/// The body of a built-in kind: ConfigMap's and Secret's fields, or [`builtin_fields`].
 fn core_schema(info: &KindInfo) -> Value {
     let immutable = json!({"type": "boolean", "description": "If set to true, ensures that data stored in the object cannot be updated."});
     match info.kind {
@@ -127,7 +176,7 @@ fn core_schema(info: &KindInfo) -> Value {
                 "immutable": immutable
             }
         }),
-        _ => json!({
+        "Secret" => json!({
             "description": "Secret holds secret data of a certain type.",
             "type": "object",
             "properties": {
@@ -137,6 +186,24 @@ fn core_schema(info: &KindInfo) -> Value {
                 "type": string("Used to facilitate programmatic handling of secret data.")
             }
         }),
+        _ => {
+            let properties: Map<String, Value> = builtin_fields(info)
+                .iter()
+                .map(|(name, ty)| {
+                    let schema = if *ty == "object" {
+                        json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true, "description": format!("See the Kubernetes API reference for {}.{name}.", info.kind)})
+                    } else {
+                        json!({"type": ty, "description": format!("See the Kubernetes API reference for {}.{name}.", info.kind)})
+                    };
+                    (name.to_string(), schema)
+                })
+                .collect();
+            json!({
+                "description": format!("{} ({}), as Kubernetes defines it.", info.kind, info.api_version()),
+                "type": "object",
+                "properties": properties,
+            })
+        }
     }
 }
 
@@ -144,7 +211,7 @@ fn core_schema(info: &KindInfo) -> Value {
 /// `#/definitions/`): its CRD schema (or the core schema) with apiVersion, kind and metadata
 /// added, as the API server publishes it.
 fn kind_schema(info: &KindInfo, prefix: &str) -> Value {
-    let mut schema = if info.group.is_empty() {
+    let mut schema = if !info.is_knative() {
         core_schema(info)
     } else {
         crd_version_of(info)
@@ -200,8 +267,10 @@ fn kinds_at(group: &str, version: &str) -> Vec<&'static KindInfo> {
 }
 
 /// The served operations of a kind (`prefix` as in [`kind_schema`]): on the collection GET
-/// (list) and POST (create); on one object GET, PUT and DELETE, each tagged with the kind's
+/// (list) and POST (create); on one object GET, PUT, PATCH and DELETE; on its `status` (when
+/// it has that subresource) GET, PUT and PATCH; each tagged with the kind's
 /// `x-kubernetes-group-version-kind` and `x-kubernetes-action` as the API server tags them.
+/// Cluster-scoped kinds have no namespace in their paths.
 fn paths_of(info: &KindInfo, v3: bool) -> Vec<(String, Value)> {
     let base = if info.group.is_empty() {
         format!("/api/{}", info.version)
@@ -269,12 +338,30 @@ fn paths_of(info: &KindInfo, v3: bool) -> Vec<(String, Value)> {
         "parameters": [name, ns],
     });
     let all = json!({"get": op("list", "listAllNamespaces", &list, &[200], false)});
-    vec![
-        (format!("{base}/namespaces/{{namespace}}/{}", info.plural), collection),
-        (format!("{base}/namespaces/{{namespace}}/{}/{{name}}", info.plural), item),
-        (format!("{base}/namespaces/{{namespace}}/{}/{{name}}/status", info.plural), status),
-        (format!("{base}/{}", info.plural), all),
-    ]
+    let mut paths = if info.namespaced {
+        vec![
+            (format!("{base}/namespaces/{{namespace}}/{}", info.plural), collection),
+            (format!("{base}/namespaces/{{namespace}}/{}/{{name}}", info.plural), item),
+            (format!("{base}/namespaces/{{namespace}}/{}/{{name}}/status", info.plural), status),
+            (format!("{base}/{}", info.plural), all),
+        ]
+    } else {
+        let unscoped = |mut path: Value| {
+            if let Some(params) = path["parameters"].as_array_mut() {
+                params.retain(|p| p["name"] != "namespace");
+            }
+            path
+        };
+        vec![
+            (format!("{base}/{}", info.plural), unscoped(collection)),
+            (format!("{base}/{}/{{name}}", info.plural), unscoped(item)),
+            (format!("{base}/{}/{{name}}/status", info.plural), unscoped(status)),
+        ]
+    };
+    if !info.status_subresource {
+        paths.retain(|(path, _)| !path.ends_with("/status"));
+    }
+    paths
 }
 
 /// The OpenAPI v3 document of one group-version, or `None` when nothing is served there.
@@ -472,6 +559,12 @@ mod tests {
         assert_eq!(schema_name(find_kind("broker").unwrap()), "dev.knative.eventing.v1.Broker");
         assert_eq!(schema_name(find_kind("imc").unwrap()), "dev.knative.messaging.v1.InMemoryChannel");
         assert_eq!(schema_name(find_kind("cm").unwrap()), "io.k8s.api.core.v1.ConfigMap");
+        assert_eq!(schema_name(find_kind("deploy").unwrap()), "io.k8s.api.apps.v1.Deployment");
+        assert_eq!(
+            schema_name(find_kind("events.events.k8s.io").unwrap()),
+            "io.k8s.api.events.v1.Event"
+        );
+        assert_eq!(schema_name(find_kind("lease").unwrap()), "io.k8s.api.coordination.v1.Lease");
     }
 
     #[test]
@@ -515,7 +608,8 @@ mod tests {
         assert!(index["paths"]["apis/eventing.knative.dev/v1alpha1"].is_object());
         assert!(index["paths"]["api/v1"].is_object());
         assert!(v3_text("apis/sources.knative.dev/v1").is_some());
-        assert!(v3_text("apis/apps/v1").is_none());
+        assert!(v3_text("apis/apps/v1").is_some());
+        assert!(v3_text("apis/batch/v1").is_none());
     }
 
     #[test]
@@ -573,5 +667,33 @@ mod tests {
         assert_eq!(negotiate(Some(&format!("{pb}, application/json")), true), Some(Encoding::Protobuf));
         assert_eq!(negotiate(Some(pb), false), None);
         assert_eq!(negotiate(Some("text/html"), true), None);
+    }
+
+    #[test]
+    fn builtin_kinds_have_free_form_bodies_and_their_paths() {
+        let core = v3_document("", "v1").unwrap();
+        let ns = &core["components"]["schemas"]["io.k8s.api.core.v1.Namespace"];
+        assert_eq!(ns["properties"]["spec"]["x-kubernetes-preserve-unknown-fields"], true);
+        assert!(ns["properties"]["metadata"].is_object());
+        assert!(core["paths"]["/api/v1/namespaces/{name}"]["get"].is_object());
+        assert!(core["paths"]["/api/v1/namespaces"]["post"].is_object());
+        assert!(core["paths"].get("/api/v1/namespaces/{namespace}/namespaces").is_none());
+        assert!(core["paths"].get("/api/v1/namespaces/{name}/status").is_none());
+        let params = core["paths"]["/api/v1/namespaces/{name}"]["parameters"].as_array().unwrap();
+        assert_eq!(params.len(), 1);
+        let event = &core["components"]["schemas"]["io.k8s.api.core.v1.Event"];
+        assert_eq!(event["properties"]["count"]["type"], "integer");
+        assert_eq!(event["properties"]["involvedObject"]["type"], "object");
+
+        let apps = v3_document("apps", "v1").unwrap();
+        assert!(apps["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/status"]["put"].is_object());
+        let v2: Value = serde_json::from_str(v2_text()).unwrap();
+        let deployment = &v2["definitions"]["io.k8s.api.apps.v1.Deployment"];
+        assert_eq!(deployment["properties"]["spec"]["type"], "object", "free-form, but an object");
+        assert!(deployment["properties"]["spec"].get("properties").is_none());
+        assert_eq!(
+            deployment["x-kubernetes-group-version-kind"],
+            json!([{"group": "apps", "version": "v1", "kind": "Deployment"}])
+        );
     }
 }

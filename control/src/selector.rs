@@ -1,9 +1,62 @@
 //! Label and field selectors of list requests (`?labelSelector=`, `?fieldSelector=`), as the
 //! Kubernetes API server reads them: label terms `k=v`, `k==v`, `k!=v`, `k`, `!k`,
-//! `k in (a,b)`, `k notin (a,b)`; field terms `metadata.name` and `metadata.namespace` with
-//! `=`, `==` or `!=` (the only fields the API server supports for custom resources).
+//! `k in (a,b)`, `k notin (a,b)`; field terms with `=`, `==` or `!=` on `metadata.name` and
+//! `metadata.namespace` (the only fields the API server supports for custom resources) and on
+//! the fields it supports for some built-in kinds ([`fields_of`]): an Event's
+//! `involvedObject.*` (core) or `regarding.*` (`events.k8s.io`), `reason`, `type` and source,
+//! a Namespace's `status.phase`, a Secret's `type`.
 
 use serde_json::Value;
+use sluice_crds::registry::KindInfo;
+
+/// The fields every kind can be selected on.
+const META_FIELDS: &[(&str, &str)] = &[("metadata.name", "metadata.name"), ("metadata.namespace", "metadata.namespace")];
+
+const CORE_EVENT_FIELDS: &[(&str, &str)] = &[
+    ("involvedObject.kind", "involvedObject.kind"),
+    ("involvedObject.namespace", "involvedObject.namespace"),
+    ("involvedObject.name", "involvedObject.name"),
+    ("involvedObject.uid", "involvedObject.uid"),
+    ("involvedObject.apiVersion", "involvedObject.apiVersion"),
+    ("involvedObject.resourceVersion", "involvedObject.resourceVersion"),
+    ("involvedObject.fieldPath", "involvedObject.fieldPath"),
+    ("reason", "reason"),
+    ("reportingComponent", "reportingComponent"),
+    ("source", "source.component"),
+    ("type", "type"),
+];
+
+const EVENTS_V1_FIELDS: &[(&str, &str)] = &[
+    ("regarding.kind", "regarding.kind"),
+    ("regarding.namespace", "regarding.namespace"),
+    ("regarding.name", "regarding.name"),
+    ("regarding.uid", "regarding.uid"),
+    ("regarding.apiVersion", "regarding.apiVersion"),
+    ("regarding.resourceVersion", "regarding.resourceVersion"),
+    ("regarding.fieldPath", "regarding.fieldPath"),
+    ("reason", "reason"),
+    ("reportingController", "reportingController"),
+    ("type", "type"),
+];
+
+/// The field selector labels a kind supports beyond `metadata.name` and `metadata.namespace`,
+/// each with the path of the field it reads (`source` of a core Event is `source.component`).
+pub fn fields_of(info: &KindInfo) -> &'static [(&'static str, &'static str)] {
+    match (info.group, info.kind) {
+        ("", "Event") => CORE_EVENT_FIELDS,
+        ("events.k8s.io", "Event") => EVENTS_V1_FIELDS,
+        ("", "Namespace") => &[("status.phase", "status.phase")],
+        ("", "Secret") => &[("type", "type")],
+        _ => &[],
+    }
+}
+
+/// Whether some kind supports `label` in field selectors.
+fn known_field(label: &str) -> bool {
+    [META_FIELDS, CORE_EVENT_FIELDS, EVENTS_V1_FIELDS, &[("status.phase", "")]]
+        .iter()
+        .any(|fields| fields.iter().any(|(l, _)| *l == label))
+}
 
 /// Why a selector could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -14,6 +67,16 @@ pub enum SelectorError {
     /// A field selector names a field that cannot be selected on.
     #[error("field label not supported: {0}")]
     UnsupportedField(String),
+    /// A field selector names a field that this kind cannot be selected on.
+    #[error("\"{field}\" is not a known field selector for {kind}: only \"metadata.name\", \"metadata.namespace\"{others}")]
+    UnsupportedFieldForKind {
+        /// The field label.
+        field: String,
+        /// The kind.
+        kind: String,
+        /// The kind's other supported labels, listed.
+        others: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,20 +176,38 @@ impl Selector {
             if !matches!(f.op, Op::Equals(_) | Op::NotEquals(_)) {
                 return Err(SelectorError::Syntax(f.key.clone()));
             }
-            if f.key != "metadata.name" && f.key != "metadata.namespace" {
+            if !known_field(&f.key) {
                 return Err(SelectorError::UnsupportedField(f.key.clone()));
             }
         }
         Ok(Self { labels, fields })
     }
 
-    /// Whether `obj` is selected.
+    /// The selector for objects of kind `info`: every field label must be one the kind
+    /// supports, and is replaced by the path of the field it reads.
+    pub fn for_kind(mut self, info: &KindInfo) -> Result<Self, SelectorError> {
+        let fields = fields_of(info);
+        for f in &mut self.fields {
+            let Some((_, path)) = META_FIELDS.iter().chain(fields).find(|(label, _)| *label == f.key) else {
+                return Err(SelectorError::UnsupportedFieldForKind {
+                    field: f.key.clone(),
+                    kind: info.kind.to_string(),
+                    others: fields.iter().map(|(l, _)| format!(", {l:?}")).collect(),
+                });
+            };
+            f.key = path.to_string();
+        }
+        Ok(self)
+    }
+
+    /// Whether `obj` is selected. Field terms compare the text at their dotted path (a missing
+    /// field is the empty string).
     pub fn matches(&self, obj: &Value) -> bool {
         let meta = &obj["metadata"];
         self.labels.iter().all(|r| r.matches(meta["labels"][&r.key].as_str()))
             && self.fields.iter().all(|r| {
-                let field = r.key.strip_prefix("metadata.").unwrap_or(&r.key);
-                r.matches(Some(meta[field].as_str().unwrap_or("")))
+                let value = r.key.split('.').fold(obj, |v, step| &v[step]);
+                r.matches(Some(value.as_str().unwrap_or("")))
             })
     }
 }
@@ -167,5 +248,39 @@ mod tests {
             Selector::parse(None, Some("spec.broker=x")),
             Err(SelectorError::UnsupportedField("spec.broker".into()))
         );
+    }
+
+    #[test]
+    fn event_fields() {
+        let core = sluice_crds::registry::find_by_type("v1", "Event").unwrap();
+        let event = json!({"metadata": {"name": "b.1", "namespace": "default"}, "reason": "Ready",
+            "source": {"component": "sluice"},
+            "involvedObject": {"kind": "Broker", "name": "b", "namespace": "default", "uid": "u1"}});
+        let sel = |f: &str| {
+            Selector::parse(None, Some(f))
+                .and_then(|s| s.for_kind(core))
+                .unwrap()
+                .matches(&event)
+        };
+        assert!(sel(
+            "involvedObject.name=b,involvedObject.namespace=default,involvedObject.kind=Broker,involvedObject.uid=u1"
+        ));
+        assert!(!sel("involvedObject.name=b,involvedObject.uid=u2"));
+        assert!(sel("reason=Ready,source=sluice,type="));
+        assert!(sel("metadata.name=b.1"));
+        let broker = sluice_crds::registry::find_kind("broker").unwrap();
+        let err = Selector::parse(None, Some("involvedObject.name=b"))
+            .unwrap()
+            .for_kind(broker)
+            .unwrap_err();
+        assert!(err.to_string().contains("not a known field selector for Broker"), "{err}");
+        let v1 = sluice_crds::registry::find_by_type("events.k8s.io/v1", "Event").unwrap();
+        let event = json!({"metadata": {"name": "e"}, "regarding": {"name": "b"}});
+        assert!(Selector::parse(None, Some("regarding.name=b"))
+            .unwrap()
+            .for_kind(v1)
+            .unwrap()
+            .matches(&event));
+        assert!(Selector::parse(None, Some("involvedObject.name=b")).unwrap().for_kind(v1).is_err());
     }
 }

@@ -20,7 +20,7 @@ pub struct ObjectKey {
     pub group: String,
     /// Plural resource name, e.g. `brokers`.
     pub plural: String,
-    /// Namespace.
+    /// Namespace; empty for cluster-scoped kinds.
     pub namespace: String,
     /// Name.
     pub name: String,
@@ -43,13 +43,15 @@ impl ObjectKey {
         }
     }
 
+    /// `objects/{group}/{plural}/{namespace}/{name}.json`; cluster-scoped objects (empty
+    /// namespace) have no namespace folder.
     fn file(&self, root: &Path) -> PathBuf {
         let group = if self.group.is_empty() { "core" } else { &self.group };
-        root.join("objects")
-            .join(group)
-            .join(&self.plural)
-            .join(&self.namespace)
-            .join(format!("{}.json", self.name))
+        let mut path = root.join("objects").join(group).join(&self.plural);
+        if !self.namespace.is_empty() {
+            path.push(&self.namespace);
+        }
+        path.join(format!("{}.json", self.name))
     }
 }
 
@@ -436,6 +438,9 @@ impl Store {
             let mut value = obj.to_value();
             if obj.kind_info().namespaced {
                 value["metadata"]["namespace"] = json!(key.namespace);
+            } else if let Some(meta) = value["metadata"].as_object_mut() {
+                // As the API server does: a cluster-scoped object has no namespace.
+                meta.remove("namespace");
             }
             let old = staged.get(&key).or_else(|| objects.get(&key));
             keep_server_owned_fields(&mut value, old);

@@ -4,7 +4,8 @@
 //! As the Kubernetes API server does for custom resources: the first column is Name, then the
 //! CRD version's `additionalPrinterColumns` (an Age column when it declares none); `date`
 //! cells are ages (`45s`, `3m20s`, `5d`), `string` cells the text of the first JSONPath result,
-//! and missing values `null`. ConfigMap and Secret get the API server's built-in columns.
+//! and missing values `null`. The built-in kinds (ConfigMap, Secret, Namespace, Event, Lease,
+//! Deployment, Service) get the API server's built-in columns.
 //! Each row carries the object's metadata as a `PartialObjectMetadata` unless the request says
 //! `includeObject=None` (nothing) or `includeObject=Object` (the whole object).
 
@@ -70,6 +71,8 @@ enum Source {
     Path(Option<JsonPath>),
     /// Number of entries in `data` and `binaryData` (ConfigMap, Secret).
     DataCount,
+    /// Computed from the object (and the time, for ages).
+    Computed(fn(&Value, DateTime<Utc>) -> Value),
 }
 
 impl Column {
@@ -97,6 +100,7 @@ impl Column {
                 let count = |f: &str| obj[f].as_object().map_or(0, |m| m.len());
                 return json!(count("data") + count("binaryData"));
             }
+            Source::Computed(f) => return f(obj, now),
             Source::Path(None) => return Value::Null,
             Source::Path(Some(p)) => p,
         };
@@ -134,6 +138,177 @@ fn age_column() -> Column {
     Column::path("Age", "date", AGE_DESCRIPTION, 0, ".metadata.creationTimestamp")
 }
 
+fn computed(name: &str, ty: &str, description: &str, priority: i64, f: fn(&Value, DateTime<Utc>) -> Value) -> Column {
+    Column {
+        source: Source::Computed(f),
+        ..Column::path(name, ty, description, priority, ".")
+    }
+}
+
+/// The age of the first timestamp of `paths` that `obj` has, or `<unknown>`.
+fn age_of(obj: &Value, paths: &[&str], now: DateTime<Utc>) -> Value {
+    paths
+        .iter()
+        .find_map(|p| obj.pointer(p).and_then(Value::as_str))
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map_or_else(|| json!("<unknown>"), |t| json!(human_age(now - t.with_timezone(&Utc))))
+}
+
+/// `kind/name` of the object an event is about (`regarding` or `involvedObject`).
+fn event_object(obj: &Value, about: &str) -> Value {
+    let o = &obj[about];
+    json!(format!(
+        "{}/{}",
+        o["kind"].as_str().unwrap_or("").to_ascii_lowercase(),
+        o["name"].as_str().unwrap_or("")
+    ))
+}
+
+/// The columns of an Event, as the API server prints them: Last Seen, Type, Reason, Object,
+/// Message.
+fn event_columns(v1: bool) -> Vec<Column> {
+    let last_seen: fn(&Value, DateTime<Utc>) -> Value = if v1 {
+        |o, now| age_of(o, &["/deprecatedLastTimestamp", "/eventTime", "/metadata/creationTimestamp"], now)
+    } else {
+        |o, now| age_of(o, &["/lastTimestamp", "/eventTime", "/metadata/creationTimestamp"], now)
+    };
+    let object: fn(&Value, DateTime<Utc>) -> Value = if v1 {
+        |o, _| event_object(o, "regarding")
+    } else {
+        |o, _| event_object(o, "involvedObject")
+    };
+    vec![
+        computed("Last Seen", "string", "Time since the event was last seen.", 0, last_seen),
+        Column::path("Type", "string", "The type of this event (Normal, Warning).", 0, ".type"),
+        Column::path("Reason", "string", "Why the action was taken.", 0, ".reason"),
+        computed("Object", "string", "The object this event is about.", 0, object),
+        Column::path(
+            "Message",
+            "string",
+            "A human-readable description of the event.",
+            0,
+            if v1 { ".note" } else { ".message" },
+        ),
+    ]
+}
+
+/// The number at `pointer`, 0 when absent (status counters the API server leaves unset).
+fn count_at(obj: &Value, pointer: &str) -> i64 {
+    obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// The values at `pointer` in each item of the list at `list`, joined with commas.
+fn joined(obj: &Value, list: &str, pointer: &str) -> Value {
+    let items: Vec<&str> = obj
+        .pointer(list)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.pointer(pointer).and_then(Value::as_str))
+        .collect();
+    json!(items.join(","))
+}
+
+/// `k=v,...` of a label map at `pointer`, or `<none>`.
+fn labels_at(obj: &Value, pointer: &str) -> Value {
+    match obj.pointer(pointer).and_then(Value::as_object) {
+        Some(m) if !m.is_empty() => json!(m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join(",")),
+        _ => json!("<none>"),
+    }
+}
+
+fn deployment_columns() -> Vec<Column> {
+    vec![
+        computed("Ready", "string", "Number of the pod with ready state.", 0, |o, _| {
+            json!(format!(
+                "{}/{}",
+                count_at(o, "/status/readyReplicas"),
+                o.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)
+            ))
+        }),
+        computed(
+            "Up-to-date",
+            "integer",
+            "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+            0,
+            |o, _| json!(count_at(o, "/status/updatedReplicas")),
+        ),
+        computed(
+            "Available",
+            "integer",
+            "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+            0,
+            |o, _| json!(count_at(o, "/status/availableReplicas")),
+        ),
+        age_column(),
+        computed("Containers", "string", "Names of each container in the template.", 1, |o, _| {
+            joined(o, "/spec/template/spec/containers", "/name")
+        }),
+        computed(
+            "Images",
+            "string",
+            "Images referenced by each container in the template.",
+            1,
+            |o, _| joined(o, "/spec/template/spec/containers", "/image"),
+        ),
+        computed("Selector", "string", "Label selector for pods.", 1, |o, _| {
+            labels_at(o, "/spec/selector/matchLabels")
+        }),
+    ]
+}
+
+/// `80/TCP,443:30443/TCP` (node ports after the colon), or `<none>`.
+fn service_ports(obj: &Value) -> Value {
+    let ports: Vec<String> = obj
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let protocol = p["protocol"].as_str().unwrap_or("TCP");
+            match p["nodePort"].as_i64() {
+                Some(node) => format!("{}:{node}/{protocol}", p["port"]),
+                None => format!("{}/{protocol}", p["port"]),
+            }
+        })
+        .collect();
+    if ports.is_empty() {
+        json!("<none>")
+    } else {
+        json!(ports.join(","))
+    }
+}
+
+fn service_columns() -> Vec<Column> {
+    vec![
+        Column::path("Type", "string", "The type of the service.", 0, ".spec.type"),
+        computed(
+            "Cluster-IP",
+            "string",
+            "The cluster IP of the service (none: Sluice allocates none).",
+            0,
+            |o, _| json!(o.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("<none>")),
+        ),
+        computed("External-IP", "string", "The external IPs of the service.", 0, |o, _| {
+            match o.pointer("/spec/externalIPs").and_then(Value::as_array) {
+                Some(ips) if !ips.is_empty() => json!(ips.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")),
+                _ => json!("<none>"),
+            }
+        }),
+        computed("Port(s)", "string", "The ports that the service exposes.", 0, |o, _| {
+            service_ports(o)
+        }),
+        age_column(),
+        computed("Selector", "string", "The label selector of the service.", 1, |o, _| {
+            labels_at(o, "/spec/selector")
+        }),
+    ]
+}
+
 /// The columns of a kind: Name, then the CRD's printer columns (or Age), or the built-in
 /// columns of ConfigMap (Data, Age) and Secret (Type, Data, Age).
 pub fn columns(info: &KindInfo) -> Vec<Column> {
@@ -149,6 +324,19 @@ pub fn columns(info: &KindInfo) -> Vec<Column> {
             data,
             age_column(),
         ]),
+        ("", "Namespace") => out.extend([
+            Column::path("Status", "string", "The status of the namespace.", 0, ".status.phase"),
+            age_column(),
+        ]),
+        // The API server's event table has no Name column first.
+        ("", "Event") => return event_columns(false),
+        ("events.k8s.io", "Event") => return event_columns(true),
+        ("coordination.k8s.io", "Lease") => out.extend([
+            Column::path("Holder", "string", "The holder of the lease.", 0, ".spec.holderIdentity"),
+            age_column(),
+        ]),
+        ("apps", "Deployment") => out.extend(deployment_columns()),
+        ("", "Service") => out.extend(service_columns()),
         _ => {
             let declared = crd_version_of(info)
                 .and_then(|v| v["additionalPrinterColumns"].as_array())
@@ -273,6 +461,29 @@ mod tests {
         );
         assert_eq!(names(find_kind("configmap").unwrap()), ["Name", "Data", "Age"]);
         assert_eq!(names(find_kind("secret").unwrap()), ["Name", "Type", "Data", "Age"]);
+        assert_eq!(names(find_kind("ns").unwrap()), ["Name", "Status", "Age"]);
+        assert_eq!(
+            names(find_kind("deploy").unwrap()),
+            [
+                "Name",
+                "Ready",
+                "Up-to-date",
+                "Available",
+                "Age",
+                "Containers",
+                "Images",
+                "Selector"
+            ]
+        );
+        assert_eq!(
+            names(find_kind("svc").unwrap()),
+            ["Name", "Type", "Cluster-IP", "External-IP", "Port(s)", "Age", "Selector"]
+        );
+        assert_eq!(
+            names(find_kind("events").unwrap()),
+            ["Last Seen", "Type", "Reason", "Object", "Message"]
+        );
+        assert_eq!(names(find_kind("lease").unwrap()), ["Name", "Holder", "Age"]);
         assert_eq!(columns(find_kind("broker").unwrap())[0].format, "name");
     }
 
@@ -352,5 +563,26 @@ mod tests {
         assert!(!wants_table("application/json;as=Table;v=v1beta1;g=meta.k8s.io"));
         assert_eq!(IncludeObject::from_query(Some("None")), IncludeObject::None);
         assert_eq!(IncludeObject::from_query(None), IncludeObject::Metadata);
+    }
+
+    #[test]
+    fn builtin_rows() {
+        let now: DateTime<Utc> = "2024-01-01T00:05:00Z".parse().unwrap();
+        let deployment = json!({"metadata": {"name": "web", "creationTimestamp": "2024-01-01T00:00:00Z"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "b", "image": "y"}]}}}});
+        let t = table(find_kind("deploy").unwrap(), &[deployment], IncludeObject::None, now);
+        assert_eq!(t["rows"][0]["cells"], json!(["web", "0/2", 0, 0, "5m", "a,b", "x,y", "app=web"]));
+        let svc = json!({"metadata": {"name": "web"},
+            "spec": {"type": "NodePort", "ports": [{"port": 80, "protocol": "TCP", "nodePort": 30080}, {"port": 53, "protocol": "UDP"}]}});
+        let t = table(find_kind("svc").unwrap(), &[svc], IncludeObject::None, now);
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!(["web", "NodePort", "<none>", "<none>", "80:30080/TCP,53/UDP", null, "<none>"])
+        );
+        let event = json!({"metadata": {"name": "b.1"}, "type": "Normal", "reason": "Ready", "message": "hi",
+            "lastTimestamp": "2024-01-01T00:04:00Z", "involvedObject": {"kind": "Broker", "name": "b"}});
+        let t = table(find_kind("events").unwrap(), &[event], IncludeObject::None, now);
+        assert_eq!(t["rows"][0]["cells"], json!(["60s", "Normal", "Ready", "broker/b", "hi"]));
     }
 }

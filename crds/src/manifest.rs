@@ -30,7 +30,7 @@ pub struct Document {
 pub enum DocumentOutcome {
     /// A valid object, defaulted.
     Object(KnativeObject),
-    /// An object of a kind Sluice does not manage (Namespace, Deployment, RBAC, ...).
+    /// An object of a kind Sluice does not manage (ServiceAccount, ReplicaSet, RBAC, ...).
     Skipped {
         /// Its `apiVersion`.
         api_version: String,
@@ -280,7 +280,7 @@ spec:
 ---
 ---
 apiVersion: v1
-kind: Namespace
+kind: ServiceAccount
 metadata:
   name: team
 "#;
@@ -301,7 +301,7 @@ metadata:
             docs[2].outcome,
             DocumentOutcome::Skipped {
                 api_version: "v1".into(),
-                kind: "Namespace".into(),
+                kind: "ServiceAccount".into(),
                 name: "team".into()
             }
         );

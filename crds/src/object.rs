@@ -4,7 +4,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Map, Value};
 
-use crate::core::{ConfigMap, Secret};
+use crate::core::{ConfigMap, CoreService, Deployment, Event, EventsV1Event, Lease, Namespace, Secret};
 use crate::eventing::{Broker, Trigger};
 use crate::flows::{Parallel, Sequence};
 use crate::kafka::{KafkaChannel, KafkaSink};
@@ -18,7 +18,7 @@ use crate::{field, Admission, FieldError};
 /// Why a JSON value is not a [`KnativeObject`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ObjectError {
-    /// A kind Sluice does not manage (Namespace, Deployment, RBAC, ...): callers list these as
+    /// A kind Sluice does not manage (ServiceAccount, ReplicaSet, RBAC, ...): callers list these as
     /// skipped rather than failing.
     #[error("{kind} ({api_version}) is not a kind sluice manages")]
     UnknownKind {
@@ -89,41 +89,59 @@ pub enum KnativeObject {
     ConfigMap(ConfigMap),
     /// Core `v1` Secret.
     Secret(Secret),
+    /// Core `v1` Namespace (cluster-scoped).
+    Namespace(Namespace),
+    /// Core `v1` Event.
+    Event(Event),
+    /// Core `v1` Service (stored and served; nothing runs it).
+    CoreService(CoreService),
+    /// `events.k8s.io/v1` Event.
+    EventsV1Event(EventsV1Event),
+    /// `coordination.k8s.io/v1` Lease.
+    Lease(Lease),
+    /// `apps/v1` Deployment (stored and served; nothing runs it).
+    Deployment(Deployment),
 }
 
-/// Invokes `$m!` with every variant of [`KnativeObject`] and its `(apiVersion, kind)`.
+/// Invokes `$m!` with every variant of [`KnativeObject`], its type, `apiVersion` and `kind`.
 macro_rules! for_each_kind {
     ($m:ident) => {
         $m! {
-            Service: "serving.knative.dev/v1",
-            Configuration: "serving.knative.dev/v1",
-            Revision: "serving.knative.dev/v1",
-            Route: "serving.knative.dev/v1",
-            Broker: "eventing.knative.dev/v1",
-            Trigger: "eventing.knative.dev/v1",
-            Channel: "messaging.knative.dev/v1",
-            InMemoryChannel: "messaging.knative.dev/v1",
-            Subscription: "messaging.knative.dev/v1",
-            Sequence: "flows.knative.dev/v1",
-            Parallel: "flows.knative.dev/v1",
-            PingSource: "sources.knative.dev/v1",
-            SinkBinding: "sources.knative.dev/v1",
-            ContainerSource: "sources.knative.dev/v1",
-            ApiServerSource: "sources.knative.dev/v1",
-            KafkaSource: "sources.knative.dev/v1",
-            GitHubSource: "sources.knative.dev/v1alpha1",
-            AwsSqsSource: "sources.knative.dev/v1alpha1",
-            RabbitmqSource: "sources.knative.dev/v1alpha1",
-            KafkaSink: "eventing.knative.dev/v1alpha1",
-            KafkaChannel: "messaging.knative.dev/v1beta1",
-            ConfigMap: "v1",
-            Secret: "v1",
+            Service(Service): "serving.knative.dev/v1" "Service",
+            Configuration(Configuration): "serving.knative.dev/v1" "Configuration",
+            Revision(Revision): "serving.knative.dev/v1" "Revision",
+            Route(Route): "serving.knative.dev/v1" "Route",
+            Broker(Broker): "eventing.knative.dev/v1" "Broker",
+            Trigger(Trigger): "eventing.knative.dev/v1" "Trigger",
+            Channel(Channel): "messaging.knative.dev/v1" "Channel",
+            InMemoryChannel(InMemoryChannel): "messaging.knative.dev/v1" "InMemoryChannel",
+            Subscription(Subscription): "messaging.knative.dev/v1" "Subscription",
+            Sequence(Sequence): "flows.knative.dev/v1" "Sequence",
+            Parallel(Parallel): "flows.knative.dev/v1" "Parallel",
+            PingSource(PingSource): "sources.knative.dev/v1" "PingSource",
+            SinkBinding(SinkBinding): "sources.knative.dev/v1" "SinkBinding",
+            ContainerSource(ContainerSource): "sources.knative.dev/v1" "ContainerSource",
+            ApiServerSource(ApiServerSource): "sources.knative.dev/v1" "ApiServerSource",
+            KafkaSource(KafkaSource): "sources.knative.dev/v1" "KafkaSource",
+            GitHubSource(GitHubSource): "sources.knative.dev/v1alpha1" "GitHubSource",
+            AwsSqsSource(AwsSqsSource): "sources.knative.dev/v1alpha1" "AwsSqsSource",
+            RabbitmqSource(RabbitmqSource): "sources.knative.dev/v1alpha1" "RabbitmqSource",
+            KafkaSink(KafkaSink): "eventing.knative.dev/v1alpha1" "KafkaSink",
+            KafkaChannel(KafkaChannel): "messaging.knative.dev/v1beta1" "KafkaChannel",
+            ConfigMap(ConfigMap): "v1" "ConfigMap",
+            Secret(Secret): "v1" "Secret",
+            Namespace(Namespace): "v1" "Namespace",
+            Event(Event): "v1" "Event",
+            CoreService(CoreService): "v1" "Service",
+            EventsV1Event(EventsV1Event): "events.k8s.io/v1" "Event",
+            Lease(Lease): "coordination.k8s.io/v1" "Lease",
+            Deployment(Deployment): "apps/v1" "Deployment",
         }
     };
 }
 
 macro_rules! impl_dispatch {
-    ($($variant:ident: $api:literal,)*) => {
+    ($($variant:ident($ty:ty): $api:literal $kind:literal,)*) => {
         macro_rules! dispatch {
             ($value:expr, $o:ident => $body:expr) => {
                 match $value {
@@ -133,8 +151,8 @@ macro_rules! impl_dispatch {
         }
 
         $(
-            impl From<$variant> for KnativeObject {
-                fn from(o: $variant) -> Self {
+            impl From<$ty> for KnativeObject {
+                fn from(o: $ty) -> Self {
                     KnativeObject::$variant(o)
                 }
             }
@@ -144,15 +162,15 @@ macro_rules! impl_dispatch {
             /// The registry entry of the object's kind.
             pub fn kind_info(&self) -> &'static KindInfo {
                 let (api, kind) = match self {
-                    $(KnativeObject::$variant(_) => ($api, stringify!($variant)),)*
+                    $(KnativeObject::$variant(_) => ($api, $kind),)*
                 };
                 find_by_type(api, kind).expect("every KnativeObject variant is in the registry")
             }
 
             fn decode(api: &str, kind: &str, value: Value) -> Option<(Option<KnativeObject>, Vec<FieldError>)> {
                 $(
-                    if api == $api && kind == stringify!($variant) {
-                        let (obj, errs) = decode_all::<$variant>(value);
+                    if api == $api && kind == $kind {
+                        let (obj, errs) = decode_all::<$ty>(value, !$api.contains("knative.dev"));
                         return Some((obj.map(KnativeObject::$variant), errs));
                     }
                 )*
@@ -257,12 +275,20 @@ fn remove_at(value: &mut Value, steps: &[PathStep]) -> bool {
 
 /// Decodes `value` as `T`, reporting every decode error: after each error the offending
 /// field is removed and decoding retried. Returns the object decoded from what was left (if
-/// anything decoded) and the errors.
-fn decode_all<T: serde::de::DeserializeOwned>(mut value: Value) -> (Option<T>, Vec<FieldError>) {
+/// anything decoded) and the errors. With `lossless`, for types that skip unknown fields
+/// (k8s-openapi's), every field the decoded object does not give back when encoded again is an
+/// `unknown field` error with its path.
+fn decode_all<T: serde::de::DeserializeOwned + serde::Serialize>(mut value: Value, lossless: bool) -> (Option<T>, Vec<FieldError>) {
     let mut errs = Vec::new();
     for _ in 0..64 {
         match decode_once::<T>(&value) {
-            Ok(obj) => return (Some(obj), errs),
+            Ok(obj) => {
+                if lossless {
+                    let encoded = serde_json::to_value(&obj).unwrap_or(Value::Null);
+                    crate::pod::remove_lost_fields(&mut value, &encoded, "", &mut errs);
+                }
+                return (Some(obj), errs);
+            }
             Err(f) => {
                 errs.push(f.error);
                 match f.prune {
@@ -311,14 +337,19 @@ fn check_keys(map: &mut Map<String, Value>, allowed: &[&str], path: &str, errs: 
 pub fn label_of(value: &Value) -> String {
     let get = |ptr: &str| value.pointer(ptr).and_then(Value::as_str).filter(|s| !s.is_empty());
     let kind = get("/kind").unwrap_or("object");
-    let kind = get("/apiVersion")
-        .and_then(|api| find_by_type(api, kind).or_else(|| find_similar(split_api_version(api).0, kind)))
-        .map_or_else(|| kind.to_ascii_lowercase(), |k| k.singular.to_string());
-    let ns = get("/metadata/namespace").unwrap_or("default");
+    let info = get("/apiVersion").and_then(|api| find_by_type(api, kind).or_else(|| find_similar(split_api_version(api).0, kind)));
     let name = get("/metadata/name")
         .or_else(|| get("/metadata/generateName"))
         .unwrap_or("<unnamed>");
-    format!("{kind} {ns}/{name}")
+    match info {
+        Some(k) if !k.namespaced => format!("{} {name}", k.singular),
+        Some(k) => format!("{} {}/{name}", k.singular, get("/metadata/namespace").unwrap_or("default")),
+        None => format!(
+            "{} {}/{name}",
+            kind.to_ascii_lowercase(),
+            get("/metadata/namespace").unwrap_or("default")
+        ),
+    }
 }
 
 impl KnativeObject {
@@ -379,12 +410,18 @@ impl KnativeObject {
         }
         strip_nulls(&mut value);
         let map = value.as_object_mut().expect("checked above");
-        let allowed = match kind.as_str() {
+        let knative = find_by_type(&api_version, &kind).is_some_and(KindInfo::is_knative);
+        // Other built-in kinds have their unknown fields found by a round trip through their
+        // type (`decode_all`).
+        let allowed: &[&str] = match kind.as_str() {
             "ConfigMap" if api_version == "v1" => CONFIG_MAP_FIELDS,
             "Secret" if api_version == "v1" => SECRET_FIELDS,
-            _ => CUSTOM_RESOURCE_FIELDS,
+            _ if knative => CUSTOM_RESOURCE_FIELDS,
+            _ => &[],
         };
-        check_keys(map, allowed, "", &mut errs);
+        if !allowed.is_empty() {
+            check_keys(map, allowed, "", &mut errs);
+        }
         let meta = map.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
         match meta.as_object_mut() {
             None => {
@@ -397,7 +434,7 @@ impl KnativeObject {
         if !named("name") && !named("generateName") {
             errs.push(FieldError::missing("metadata.name"));
         }
-        if allowed == CUSTOM_RESOURCE_FIELDS {
+        if knative {
             map.entry("spec").or_insert_with(|| Value::Object(Map::new()));
         }
         errs.extend(crate::pod::check_embedded_fields(&api_version, &kind, &mut value));
@@ -430,8 +467,12 @@ impl KnativeObject {
         self.metadata().name.as_deref().unwrap_or("")
     }
 
-    /// The object's namespace, `default` when unset.
+    /// The object's namespace, `default` when unset; empty for cluster-scoped kinds
+    /// (Namespace), whatever `metadata.namespace` says.
     pub fn namespace(&self) -> &str {
+        if !self.kind_info().namespaced {
+            return "";
+        }
         self.metadata().namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or("default")
     }
 
@@ -461,7 +502,10 @@ impl KnativeObject {
             .into_iter()
             .find_map(|n| n.as_deref().filter(|n| !n.is_empty()))
             .unwrap_or("<unnamed>");
-        format!("{} {}/{}", self.kind_info().singular, self.namespace(), name)
+        match self.namespace() {
+            "" => format!("{} {name}", self.kind_info().singular),
+            ns => format!("{} {ns}/{name}", self.kind_info().singular),
+        }
     }
 
     /// Each error prefixed with the object: `trigger default/orders: spec.filters[1]: ...`.
@@ -515,12 +559,12 @@ mod tests {
 
     #[test]
     fn unknown_and_misspelt_kinds() {
-        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}});
+        let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "x"}});
         assert_eq!(
-            KnativeObject::from_value(ns),
+            KnativeObject::from_value(sa),
             Err(ObjectError::UnknownKind {
                 api_version: "v1".into(),
-                kind: "Namespace".into()
+                kind: "ServiceAccount".into()
             })
         );
         let lower = json!({"apiVersion": "eventing.knative.dev/v1", "kind": "broker", "metadata": {"name": "x"}});
@@ -579,11 +623,53 @@ mod tests {
     fn every_kind_is_registered() {
         for info in crate::registry::kinds() {
             let mut v = json!({"apiVersion": info.api_version(), "kind": info.kind, "metadata": {"name": "x"}});
-            if info.kind == "ConfigMap" || info.kind == "Secret" {
-                v.as_object_mut().unwrap().remove("spec");
+            if info.group.is_empty() && info.kind == "Event" {
+                v["involvedObject"] = json!({"kind": "Broker", "name": "b"});
             }
             let obj = KnativeObject::from_value(v).unwrap_or_else(|e| panic!("{}: {e}", info.kind));
             assert_eq!(obj.kind_info(), info);
         }
+    }
+
+    #[test]
+    fn builtin_kinds_refuse_unknown_fields_with_paths() {
+        let v = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "extra": 1,
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}},
+                                  "spec": {"containers": [{"name": "c", "image": "x", "imagee": "y"}]}}}
+        });
+        let Err(ObjectError::Invalid(errs)) = KnativeObject::from_value(v) else {
+            panic!()
+        };
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["extra", "spec.template.spec.containers[0].imagee"]);
+        assert!(errs[1].message.starts_with("unknown field `imagee`"), "{}", errs[1]);
+
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+            "spec": {"ports": [{"port": 80, "targetPort": 8080}], "selector": {"app": "web"}}});
+        let obj = KnativeObject::from_value(svc.clone()).unwrap();
+        assert!(matches!(obj, KnativeObject::CoreService(_)));
+        assert_eq!(obj.to_value()["spec"], svc["spec"]);
+        let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "l", "namespace": "x"},
+            "spec": {"holderIdentity": "me", "leaseDurationSeconds": 15, "renewTime": "2024-01-01T00:00:00.000000Z"}});
+        let obj = KnativeObject::from_value(lease).unwrap();
+        assert_eq!((obj.namespace(), obj.label().as_str()), ("x", "lease x/l"));
+        let event = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e"},
+            "involvedObject": {"kind": "Broker", "name": "b", "uidd": "x"}});
+        let Err(ObjectError::Invalid(errs)) = KnativeObject::from_value(event) else {
+            panic!()
+        };
+        assert_eq!(errs[0].path, "involvedObject.uidd");
+    }
+
+    #[test]
+    fn namespaces_are_cluster_scoped() {
+        let v = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team", "namespace": "ignored"}});
+        assert_eq!(label_of(&v), "namespace team");
+        let obj = KnativeObject::from_value(v).unwrap();
+        assert!(!obj.kind_info().namespaced);
+        assert_eq!((obj.namespace(), obj.name()), ("", "team"));
+        assert_eq!(obj.label(), "namespace team");
     }
 }

@@ -478,7 +478,7 @@ fn check_object(value: &mut Value, mask: &Mask, path: &str, errs: &mut Vec<Field
 
 /// Reports (and removes) every field of `given` that is missing from `decoded`, the same
 /// value after a trip through its `k8s-openapi` type.
-fn remove_lost_fields(given: &mut Value, decoded: &Value, path: &str, errs: &mut Vec<FieldError>) {
+pub(crate) fn remove_lost_fields(given: &mut Value, decoded: &Value, path: &str, errs: &mut Vec<FieldError>) {
     match (given, decoded) {
         (Value::Object(g), Value::Object(d)) => {
             let lost: Vec<String> = g.keys().filter(|k| !d.contains_key(*k)).cloned().collect();

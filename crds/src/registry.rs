@@ -16,8 +16,10 @@ pub struct KindInfo {
     pub singular: &'static str,
     /// Short names, e.g. `imc`.
     pub short_names: &'static [&'static str],
-    /// Whether objects live in a namespace.
+    /// Whether objects live in a namespace (`false`: cluster-scoped, like Namespace).
     pub namespaced: bool,
+    /// Whether the kind has a `status` subresource (`{name}/status`).
+    pub status_subresource: bool,
 }
 
 impl KindInfo {
@@ -28,6 +30,12 @@ impl KindInfo {
         } else {
             format!("{}/{}", self.group, self.version)
         }
+    }
+
+    /// Whether the kind is one of Knative's (its group ends in `knative.dev`), as opposed to a
+    /// Kubernetes built-in kind.
+    pub fn is_knative(&self) -> bool {
+        self.group.ends_with("knative.dev")
     }
 
     /// True when `name` (any case) is the kind, its plural, its singular or a short name.
@@ -55,6 +63,31 @@ const fn kind(
         singular,
         short_names,
         namespaced: true,
+        status_subresource: true,
+    }
+}
+
+/// A Kubernetes built-in kind (core, `apps`, `coordination.k8s.io`, `events.k8s.io`).
+#[allow(clippy::too_many_arguments, reason = "one registry row, read as a table")]
+const fn builtin(
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    plural: &'static str,
+    singular: &'static str,
+    short_names: &'static [&'static str],
+    namespaced: bool,
+    status_subresource: bool,
+) -> KindInfo {
+    KindInfo {
+        group,
+        version,
+        kind,
+        plural,
+        singular,
+        short_names,
+        namespaced,
+        status_subresource,
     }
 }
 
@@ -143,8 +176,14 @@ static KINDS: &[KindInfo] = &[
         "kafkachannel",
         &["kc"],
     ),
-    kind("", "v1", "ConfigMap", "configmaps", "configmap", &["cm"]),
-    kind("", "v1", "Secret", "secrets", "secret", &[]),
+    builtin("", "v1", "ConfigMap", "configmaps", "configmap", &["cm"], true, false),
+    builtin("", "v1", "Secret", "secrets", "secret", &[], true, false),
+    builtin("", "v1", "Namespace", "namespaces", "namespace", &["ns"], false, false),
+    builtin("", "v1", "Event", "events", "event", &["ev"], true, false),
+    builtin("", "v1", "Service", "services", "service", &["svc"], true, false),
+    builtin("events.k8s.io", "v1", "Event", "events", "event", &["ev"], true, false),
+    builtin("coordination.k8s.io", "v1", "Lease", "leases", "lease", &[], true, false),
+    builtin("apps", "v1", "Deployment", "deployments", "deployment", &["deploy"], true, true),
 ];
 
 /// Every kind Sluice manages.
@@ -242,7 +281,16 @@ mod tests {
         assert_eq!(find_kind("pingsources.v1.sources.knative.dev").unwrap().kind, "PingSource");
         assert_eq!(find_kind("services.serving.knative.dev").unwrap().group, "serving.knative.dev");
         assert!(find_kind("brokers.messaging.knative.dev").is_none());
-        assert!(find_kind("deployment").is_none());
+        assert!(find_kind("replicaset").is_none());
+        // Knative's Service keeps the plain name; the core one answers to `svc`.
+        assert_eq!(find_kind("service").unwrap().group, "serving.knative.dev");
+        assert_eq!(find_kind("svc").unwrap().group, "");
+        assert_eq!(find_kind("deploy").unwrap().kind, "Deployment");
+        assert_eq!(find_kind("deployments.apps").unwrap().kind, "Deployment");
+        assert_eq!(find_kind("events").unwrap().group, "");
+        assert_eq!(find_kind("events.events.k8s.io").unwrap().group, "events.k8s.io");
+        let ns = find_kind("ns").unwrap();
+        assert!(!ns.namespaced && !ns.is_knative());
     }
 
     #[test]
@@ -278,6 +326,8 @@ mod tests {
             find_by_plural("messaging.knative.dev", "v1beta1", "kafkachannels").unwrap().kind,
             "KafkaChannel"
         );
-        assert!(find_by_type("v1", "Service").is_none());
+        assert_eq!(find_by_type("v1", "Service").unwrap().short_names, ["svc"]);
+        assert_eq!(find_by_plural("", "v1", "namespaces").unwrap().kind, "Namespace");
+        assert!(find_by_plural("apps", "v1", "deployments").unwrap().status_subresource);
     }
 }

@@ -13,7 +13,10 @@ fn kind(name: &str) -> anyhow::Result<&'static KindInfo> {
     find_kind(name).with_context(|| format!("unknown kind {name:?} (try broker, trigger, channel, subscription, ksvc…)"))
 }
 
+/// The URL of a kind's collection: in `namespace`, or across all (`None`); cluster-scoped
+/// kinds (Namespace) have no namespace in their paths.
 fn collection_url(server: &str, info: &KindInfo, namespace: Option<&str>) -> String {
+    let namespace = namespace.filter(|_| info.namespaced);
     let base = server.trim_end_matches('/');
     let prefix = if info.group.is_empty() {
         format!("{base}/api/{}", info.version)
@@ -119,10 +122,10 @@ pub async fn get(server: &str, kind_name: &str, name: Option<&str>, namespace: O
             if items.is_empty() {
                 eprintln!(
                     "No resources found{}.",
-                    namespace.map(|n| format!(" in {n} namespace")).unwrap_or_default()
+                    ns.map(|n| format!(" in {n} namespace")).unwrap_or_default()
                 );
             } else {
-                out!("{}", table(&items, namespace.is_none()));
+                out!("{}", table(&items, info.namespaced && namespace.is_none()));
             }
         }
     }

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -367,4 +367,65 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
+}
+
+/// kubectl with the instance's kubeconfig and a discovery cache of its own (a shared cache
+/// could answer from another instance on the same port).
+pub struct Kubectl {
+    /// The kubeconfig `sluice run` wrote.
+    pub kubeconfig: PathBuf,
+    /// kubectl's discovery cache.
+    pub cache: tempfile::TempDir,
+}
+
+impl Kubectl {
+    /// Runs kubectl with `args`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new("kubectl")
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .output()
+            .expect("run kubectl")
+    }
+
+    /// Runs kubectl, asserts success and returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// Whether kubectl can run here; without it the test fails loudly on CI and is skipped elsewhere.
+pub fn kubectl_present() -> bool {
+    let present = Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "kubectl is not installed, and CI=true requires this test to run"
+        );
+        eprintln!("skipped: kubectl is not installed");
+    }
+    present
+}
+
+/// The `kubeconfig=` path of the `sluice is running` log line.
+pub fn kubeconfig_from_log(log: &str) -> PathBuf {
+    let line = log.lines().find(|l| l.contains("sluice is running")).expect("running line");
+    let path = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("kubeconfig="))
+        .unwrap_or_else(|| panic!("no kubeconfig= in {line:?}"));
+    PathBuf::from(path)
 }
