@@ -44,6 +44,8 @@ pub struct ControlPlane {
     pub metrics: Arc<Metrics>,
     env: Environment,
     reconcile_lock: Mutex<()>,
+    /// The store revision the last finished reconcile started from.
+    reconciled: std::sync::atomic::AtomicU64,
 }
 
 impl ControlPlane {
@@ -55,6 +57,7 @@ impl ControlPlane {
             metrics,
             env,
             reconcile_lock: Mutex::new(()),
+            reconciled: Default::default(),
         });
         cp.ensure_default_namespace();
         cp.reconcile().await;
@@ -112,8 +115,17 @@ impl ControlPlane {
     }
 
     /// Recomputes every status and brings the data plane in line with the store.
+    ///
+    /// Writers that arrive while a reconcile runs share the next one: each waits until a
+    /// reconcile that started after its write has finished, so the answer to a write still
+    /// means "reconciled", but concurrent writes cost one pass instead of one each.
     pub async fn reconcile(&self) {
+        let written = self.store.revision();
         let _guard = self.reconcile_lock.lock().await;
+        if self.reconciled.load(std::sync::atomic::Ordering::Acquire) >= written {
+            return; // a pass that started after this write has already run
+        }
+        let start = self.store.revision();
         let objects = self.store.all();
         let mut out = reconcile::reconcile(&objects, &self.env);
         if self.store.set_channel_subscribers(std::mem::take(&mut out.channel_subscribers)) {
@@ -123,5 +135,6 @@ impl ControlPlane {
         }
         self.plane.apply(out.snapshot).await;
         self.store.set_statuses(out.statuses);
+        self.reconciled.store(start, std::sync::atomic::Ordering::Release);
     }
 }

@@ -292,6 +292,11 @@ impl Store {
         let _ = changes.live.send(change);
     }
 
+    /// The current resourceVersion of the store (of its latest change).
+    pub fn revision(&self) -> u64 {
+        *self.revision.borrow()
+    }
+
     /// A receiver notified after every change.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.revision.subscribe()

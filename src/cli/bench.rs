@@ -30,6 +30,8 @@ use sluice_delivery::{RetryPolicy, Target};
 pub enum BenchCommand {
     /// Broker ingress → trigger → subscriber against a raw HTTP baseline.
     Broker(BrokerBench),
+    /// Brokers and Triggers created through the API: time until Ready and delivering, and RSS.
+    Control(super::bench_control::ControlBench),
 }
 
 /// Options of `sluice bench broker`.
@@ -284,7 +286,10 @@ async fn latency(url: &str, sub: &Subscriber, rate: u64, seconds: u64, data: &By
 
 /// Runs the benchmark and prints its report.
 pub async fn bench(which: BenchCommand) -> anyhow::Result<ExitCode> {
-    let BenchCommand::Broker(opts) = which;
+    let opts = match which {
+        BenchCommand::Broker(opts) => opts,
+        BenchCommand::Control(opts) => return super::bench_control::bench(opts).await,
+    };
     base();
     let sub = Arc::new(Subscriber::default());
     let sub_addr = start_subscriber(sub.clone()).await?;

@@ -18,6 +18,7 @@ macro_rules! outln {
 }
 
 mod bench;
+mod bench_control;
 mod client;
 mod manifests;
 mod run;
