@@ -112,7 +112,7 @@ fn chan_status(name: &str) -> Value {
 
 /// Wires every Sequence and Parallel into `hubs` and records their statuses.
 pub(crate) fn reconcile_flows(
-    objects: &[(ObjectKey, Value)],
+    objects: &BTreeMap<ObjectKey, Value>,
     gw: &str,
     addrs: &Addresses,
     hubs: &mut BTreeMap<HubKey, HubSpec>,

@@ -126,12 +126,11 @@ impl ControlPlane {
             return; // a pass that started after this write has already run
         }
         let start = self.store.revision();
-        let objects = self.store.all();
-        let mut out = reconcile::reconcile(&objects, &self.env);
+        let mut out = self.store.with_all(|objects| reconcile::reconcile(objects, &self.env));
         if self.store.set_channel_subscribers(std::mem::take(&mut out.channel_subscribers)) {
             // Channels whose spec.subscribers changed have a new generation: compute their
             // statuses again so observedGeneration follows. The second pass changes no spec.
-            out = reconcile::reconcile(&self.store.all(), &self.env);
+            out = self.store.with_all(|objects| reconcile::reconcile(objects, &self.env));
         }
         self.plane.apply(out.snapshot).await;
         self.store.set_statuses(out.statuses);

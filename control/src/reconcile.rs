@@ -250,7 +250,7 @@ fn effective_delivery(own: Option<DeliverySpec>, parent: Option<DeliverySpec>, o
 }
 
 /// Computes statuses and the snapshot from every stored object.
-pub fn reconcile(objects: &[(ObjectKey, Value)], env: &Environment) -> Reconciled {
+pub fn reconcile(objects: &BTreeMap<ObjectKey, Value>, env: &Environment) -> Reconciled {
     let gw = env.gateway_url.trim_end_matches('/');
     let by_kind = |kind: &'static str| objects.iter().filter(move |(_, v)| v["kind"] == kind);
     let mut urls = HashMap::new();
@@ -704,6 +704,11 @@ mod tests {
         (key, v)
     }
 
+    /// The store's map of objects, from a list.
+    fn world(objs: Vec<(ObjectKey, Value)>) -> BTreeMap<ObjectKey, Value> {
+        objs.into_iter().collect()
+    }
+
     fn env() -> Environment {
         Environment {
             gateway_url: "http://127.0.0.1:8080".into(),
@@ -735,7 +740,7 @@ mod tests {
                 json!({"brokerRef": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "b"}, "subscriber": {"uri": "http://127.0.0.1:1/"}}),
             ),
         ];
-        let out = reconcile(&objs, &env());
+        let out = reconcile(&world(objs), &env());
         assert_eq!(condition(status(&out, "t"), "BrokerReady")["status"], "True");
         assert_eq!(out.snapshot.hubs[0].subscribers.len(), 1);
     }
@@ -756,7 +761,7 @@ mod tests {
             sub("right-kind", "InMemoryChannel"),
             sub("wrong-kind", "Channel"),
         ];
-        let out = reconcile(&objs, &env());
+        let out = reconcile(&world(objs), &env());
         assert_eq!(condition(status(&out, "right-kind"), "ChannelReady")["status"], "True");
         let wrong = condition(status(&out, "wrong-kind"), "ChannelReady");
         assert_eq!(wrong["status"], "False");
@@ -773,7 +778,7 @@ mod tests {
             "t",
             json!({"broker": "missing", "subscriber": {"uri": "http://127.0.0.1:1/"}}),
         )];
-        let out = reconcile(&objs, &env());
+        let out = reconcile(&world(objs), &env());
         let s = status(&out, "t");
         assert_eq!(condition(s, "BrokerReady")["status"], "False");
         assert_eq!(condition(s, "BrokerReady")["reason"], "BrokerDoesNotExist");
@@ -817,7 +822,7 @@ mod tests {
                 "delivery": {"deadLetterSink": {"uri": "http://127.0.0.1:2/dls"}}}),
             ),
         ];
-        let out = reconcile(&objs, &env());
+        let out = reconcile(&world(objs), &env());
         let b = status(&out, "default");
         assert_eq!(b["address"]["url"], "http://127.0.0.1:8080/default/default");
         assert_eq!(b["deadLetterSinkUri"], "http://127.0.0.1:8080/default/dlq");
@@ -853,7 +858,7 @@ mod tests {
                 "subscriber": {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "display"}}}),
             ),
         ];
-        let out = reconcile(&objs, &env());
+        let out = reconcile(&world(objs), &env());
         let s = status(&out, "t");
         assert_eq!(s["subscriberUri"], "");
         let c = condition(s, "SubscriberResolved");
@@ -866,7 +871,7 @@ mod tests {
     fn unsupported_broker_class_is_not_ready() {
         let (k, mut b) = obj("Broker", "eventing.knative.dev", "brokers", "k", json!({}));
         b["metadata"]["annotations"] = json!({BROKER_CLASS: "Kafka"});
-        let out = reconcile(&[(k, b)], &env());
+        let out = reconcile(&BTreeMap::from([(k, b)]), &env());
         assert_eq!(condition(status(&out, "k"), "Ready")["reason"], "BrokerClassNotSupported");
     }
 
@@ -880,7 +885,7 @@ mod tests {
             json!({"steps": [{"uri": "http://127.0.0.1:1/a"}, {"uri": "http://127.0.0.1:1/b"}],
             "reply": {"uri": "http://127.0.0.1:1/out"}}),
         )];
-        let out = reconcile(&objs, &env());
+        let out = reconcile(&world(objs), &env());
         let s = status(&out, "seq");
         assert_eq!(s["address"]["url"], "http://127.0.0.1:8080/channels/default/seq-kn-sequence-0");
         assert_eq!(condition(s, "Ready")["status"], "True");
@@ -900,7 +905,7 @@ mod tests {
     fn conditions_keep_their_transition_time_while_unchanged() {
         let (k, mut b) = obj("Broker", "eventing.knative.dev", "brokers", "default", json!({}));
         b["status"] = json!({"conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2020-01-01T00:00:00Z"}]});
-        let out = reconcile(&[(k, b)], &env());
+        let out = reconcile(&BTreeMap::from([(k, b)]), &env());
         assert_eq!(
             condition(status(&out, "default"), "Ready")["lastTransitionTime"],
             "2020-01-01T00:00:00Z"

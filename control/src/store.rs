@@ -302,6 +302,12 @@ impl Store {
         self.revision.subscribe()
     }
 
+    /// Runs `f` over every object, under the read lock (no copy): for the reconciler, which
+    /// reads the whole store on every pass.
+    pub fn with_all<T>(&self, f: impl FnOnce(&BTreeMap<ObjectKey, Value>) -> T) -> T {
+        f(&self.objects.read().expect("store poisoned"))
+    }
+
     /// Every object (a consistent copy).
     pub fn all(&self) -> Vec<(ObjectKey, Value)> {
         self.objects

@@ -58,7 +58,12 @@ async fn start_sluice() -> anyhow::Result<Child> {
         if let Some(line) = text.lines().find(|l| l.contains("sluice is running")) {
             let field = |name: &str| line.split_whitespace().find_map(|w| w.strip_prefix(name)).map(str::to_string);
             if let (Some(gateway), Some(api)) = (field("gateway="), field("api=")) {
-                return Ok(Child { process, gateway, api, _dir: dir });
+                return Ok(Child {
+                    process,
+                    gateway,
+                    api,
+                    _dir: dir,
+                });
             }
         }
         if Instant::now() > deadline {
@@ -71,7 +76,13 @@ async fn start_sluice() -> anyhow::Result<Child> {
 /// Resident memory of a process, from `/proc/{pid}/status`, in MiB.
 fn rss_mib(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: f64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.split_whitespace().next()?.parse().ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
     Some(kib / 1024.0)
 }
 
@@ -84,10 +95,16 @@ async fn create_all(client: &reqwest::Client, url: &str, bodies: Vec<Value>, con
         let (client, url, queue) = (client.clone(), url.to_string(), queue.clone());
         workers.push(tokio::spawn(async move {
             loop {
-                let Some(body) = queue.lock().expect("queue poisoned").pop() else { return Ok(()) };
+                let Some(body) = queue.lock().expect("queue poisoned").pop() else {
+                    return Ok(());
+                };
                 let response = client.post(&url).json(&body).send().await?;
                 if response.status() != 201 {
-                    bail!("create answered {}: {}", response.status(), response.text().await.unwrap_or_default());
+                    bail!(
+                        "create answered {}: {}",
+                        response.status(),
+                        response.text().await.unwrap_or_default()
+                    );
                 }
             }
         }));
@@ -131,7 +148,13 @@ pub async fn bench(opts: ControlBench) -> anyhow::Result<ExitCode> {
     let configmaps: Vec<Value> = (0..opts.triggers)
         .map(|i| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": format!("cm-{i}")}, "data": {"k": "v"}}))
         .collect();
-    let baseline = create_all(&client, &format!("{}/api/v1/namespaces/default/configmaps", sluice.api), configmaps, opts.concurrency).await?;
+    let baseline = create_all(
+        &client,
+        &format!("{}/api/v1/namespaces/default/configmaps", sluice.api),
+        configmaps,
+        opts.concurrency,
+    )
+    .await?;
 
     let started = Instant::now();
     let brokers: Vec<Value> = (0..opts.brokers)
@@ -154,7 +177,13 @@ pub async fn bench(opts: ControlBench) -> anyhow::Result<ExitCode> {
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|t| t["status"]["conditions"].as_array().into_iter().flatten().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+            .filter(|t| {
+                t["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
             .count();
         if ready == opts.triggers {
             break;
@@ -196,7 +225,12 @@ pub async fn bench(opts: ControlBench) -> anyhow::Result<ExitCode> {
     let rss_after = rss_mib(sluice.process.id()).unwrap_or(0.0);
 
     let per = |d: Duration, n: usize| d.as_secs_f64() * 1000.0 / n.max(1) as f64;
-    outln!("baseline: {} ConfigMap creates in {:.2} s ({:.2} ms each)", opts.triggers, baseline.as_secs_f64(), per(baseline, opts.triggers));
+    outln!(
+        "baseline: {} ConfigMap creates in {:.2} s ({:.2} ms each)",
+        opts.triggers,
+        baseline.as_secs_f64(),
+        per(baseline, opts.triggers)
+    );
     outln!(
         "triggers: {} creates in {:.2} s ({:.2} ms each, {:.1}x the ConfigMap baseline)",
         opts.triggers,
@@ -204,7 +238,12 @@ pub async fn bench(opts: ControlBench) -> anyhow::Result<ExitCode> {
         per(created, opts.triggers),
         created.as_secs_f64() / baseline.as_secs_f64().max(1e-9)
     );
-    outln!("from the first create: all created {:.2} s, all Ready {:.2} s, all delivering {:.2} s", creates_done.as_secs_f64(), all_ready.as_secs_f64(), all_delivering.as_secs_f64());
+    outln!(
+        "from the first create: all created {:.2} s, all Ready {:.2} s, all delivering {:.2} s",
+        creates_done.as_secs_f64(),
+        all_ready.as_secs_f64(),
+        all_delivering.as_secs_f64()
+    );
     outln!("sluice run RSS: {rss_before:.1} MiB at start, {rss_after:.1} MiB with every object and a delivered event per trigger");
     Ok(ExitCode::SUCCESS)
 }
