@@ -566,3 +566,51 @@ async fn requests_as_the_python_client_sends_them() {
         "y"
     );
 }
+
+/// Deleting a Namespace deletes what lives in it, as the namespace controller does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_namespace_deletes_its_objects() {
+    let sluice = Sluice::start("").await;
+    let client = reqwest::Client::new();
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}});
+    assert_eq!(
+        client
+            .post(format!("{}/api/v1/namespaces", sluice.api))
+            .json(&ns)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let team_brokers = "/apis/eventing.knative.dev/v1/namespaces/team/brokers";
+    let created = client
+        .post(format!("{}{team_brokers}", sluice.api))
+        .json(&broker("inside", "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert_eq!(post(&sluice, &broker("outside", "x")).await.status(), 201);
+    let deleted = client
+        .delete(format!("{}/api/v1/namespaces/team", sluice.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    assert_eq!(
+        reqwest::get(format!("{}{team_brokers}/inside", sluice.api)).await.unwrap().status(),
+        404
+    );
+    assert_eq!(
+        reqwest::get(format!("{}{BROKERS}/outside", sluice.api)).await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        reqwest::get(format!("{}/api/v1/namespaces/team", sluice.api))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}

@@ -108,6 +108,19 @@ impl ControlPlane {
                 causes: vec![sluice_crds::FieldError::new("metadata.name", message)],
             });
         }
+        if info.group.is_empty() && info.kind == "Namespace" {
+            // As the namespace controller does: what lives in the namespace goes with it (an
+            // object held by its own finalizers stays, terminating, until they are removed).
+            let contents: Vec<store::ObjectKey> = self
+                .store
+                .with_all(|objects| objects.keys().filter(|k| k.namespace == name).cloned().collect());
+            for key in contents {
+                match self.store.delete_with(&key, store::Propagation::Background) {
+                    Ok(_) | Err(StoreError::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
         let obj = self.store.delete_with(&store::ObjectKey::new(info, namespace, name), propagation)?;
         tracing::info!(kind = info.kind, namespace, name, "deleted");
         self.reconcile().await;
