@@ -244,4 +244,19 @@ async fn kubectl_patches_labels_waits_and_watches() {
     let _ = watch.wait();
     // The listed trigger, then a line per change of it.
     assert!(seen.iter().filter(|l| l.ends_with("/t")).count() > 1, "{seen:?}");
+
+    // Cascading deletes through ownerReferences: the trigger `ssa` owned by the broker.
+    let uid = k.ok(&["get", "broker", "default", "-o", "jsonpath={.metadata.uid}"]);
+    let owner = format!(
+        r#"[{{"op":"add","path":"/metadata/ownerReferences","value":[{{"apiVersion":"eventing.knative.dev/v1","kind":"Broker","name":"default","uid":"{uid}","blockOwnerDeletion":true}}]}}]"#
+    );
+    k.ok(&["patch", "trigger", "ssa", "--type", "json", "-p", &owner]);
+    let out = k.ok(&["delete", "broker", "default", "--cascade=foreground"]);
+    assert!(out.contains(r#"broker.eventing.knative.dev "default" deleted"#), "{out}");
+    let left = k.ok(&["get", "triggers", "-o", "name"]);
+    assert_eq!(
+        left.trim(),
+        "trigger.eventing.knative.dev/t",
+        "the owned trigger went with its broker"
+    );
 }
