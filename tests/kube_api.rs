@@ -614,3 +614,61 @@ async fn deleting_a_namespace_deletes_its_objects() {
         404
     );
 }
+
+/// A Sequence's channels and subscriptions are real objects, named as Knative names them and
+/// owned by it: a removed step removes its children, and deleting the Sequence removes them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequence_children_are_owned_objects() {
+    let sluice = Sluice::start("").await;
+    const SEQUENCES: &str = "/apis/flows.knative.dev/v1/namespaces/default/sequences";
+    const SUBSCRIPTIONS: &str = "/apis/messaging.knative.dev/v1/namespaces/default/subscriptions";
+    const CHANNELS: &str = "/apis/messaging.knative.dev/v1/namespaces/default/inmemorychannels";
+    let step = |path: &str| json!({"uri": format!("http://127.0.0.1:9/{path}")});
+    let sequence = |steps: Vec<Value>| json!({"apiVersion": "flows.knative.dev/v1", "kind": "Sequence", "metadata": {"name": "seq"}, "spec": {"steps": steps}});
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("{}{SEQUENCES}", sluice.api))
+        .json(&sequence(vec![step("a"), step("b")]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names = |list: Value| -> Vec<String> {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        names(sluice.get_json(SUBSCRIPTIONS).await),
+        ["seq-kn-sequence-0", "seq-kn-sequence-1"]
+    );
+    assert_eq!(names(sluice.get_json(CHANNELS).await), ["seq-kn-sequence-0", "seq-kn-sequence-1"]);
+    let sub = sluice.get_json(&format!("{SUBSCRIPTIONS}/seq-kn-sequence-0")).await;
+    assert_eq!(sub["metadata"]["ownerReferences"][0]["uid"], created["metadata"]["uid"]);
+    assert_eq!(sub["metadata"]["ownerReferences"][0]["controller"], true);
+    assert_eq!(sub["spec"]["reply"]["ref"]["name"], "seq-kn-sequence-1");
+    sluice.wait_ready(&format!("{SEQUENCES}/seq")).await;
+
+    // One step fewer: the second step's children go.
+    let mut current = sluice.get_json(&format!("{SEQUENCES}/seq")).await;
+    current["spec"]["steps"] = json!([step("a")]);
+    let replaced = client
+        .put(format!("{}{SEQUENCES}/seq", sluice.api))
+        .json(&current)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replaced.status(), 200);
+    assert_eq!(names(sluice.get_json(SUBSCRIPTIONS).await), ["seq-kn-sequence-0"]);
+    assert_eq!(names(sluice.get_json(CHANNELS).await), ["seq-kn-sequence-0"]);
+
+    let deleted = client.delete(format!("{}{SEQUENCES}/seq", sluice.api)).send().await.unwrap();
+    assert_eq!(deleted.status(), 200);
+    assert!(names(sluice.get_json(SUBSCRIPTIONS).await).is_empty());
+    assert!(names(sluice.get_json(CHANNELS).await).is_empty());
+}

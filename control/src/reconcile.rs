@@ -653,7 +653,7 @@ pub fn reconcile(objects: &BTreeMap<ObjectKey, Value>, env: &Environment) -> Rec
         }
     }
 
-    crate::flows::reconcile_flows(objects, gw, &addrs, &mut hubs, &mut out.statuses);
+    crate::flows::flow_statuses(objects, gw, &mut out.statuses);
 
     for (key, o) in objects {
         let kind = o["kind"].as_str().unwrap_or("");
@@ -885,10 +885,50 @@ mod tests {
             json!({"steps": [{"uri": "http://127.0.0.1:1/a"}, {"uri": "http://127.0.0.1:1/b"}],
             "reply": {"uri": "http://127.0.0.1:1/out"}}),
         )];
-        let out = reconcile(&world(objs), &env());
+        let mut world = world(objs);
+        // The channels and subscriptions the control plane writes for the flow.
+        let children = crate::flows::desired_children(&world);
+        let children: Vec<Value> = children.into_iter().flat_map(|c| c.objects).collect();
+        let names: Vec<String> = children
+            .iter()
+            .map(|c| format!("{} {}", c["kind"].as_str().unwrap(), c["metadata"]["name"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "InMemoryChannel seq-kn-sequence-0",
+                "InMemoryChannel seq-kn-sequence-1",
+                "Subscription seq-kn-sequence-0",
+                "Subscription seq-kn-sequence-1"
+            ]
+        );
+        assert_eq!(children[2]["metadata"]["ownerReferences"][0]["uid"], "uid-seq");
+        assert_eq!(children[2]["spec"]["reply"]["ref"]["name"], "seq-kn-sequence-1");
+        for mut child in children {
+            let (kind, name) = (
+                child["kind"].as_str().unwrap().to_string(),
+                child["metadata"]["name"].as_str().unwrap().to_string(),
+            );
+            let (group, plural) = if kind == "Subscription" {
+                ("messaging.knative.dev", "subscriptions")
+            } else {
+                ("messaging.knative.dev", "inmemorychannels")
+            };
+            child["metadata"]["uid"] = json!(format!("uid-{name}-{plural}"));
+            world.insert(
+                ObjectKey {
+                    group: group.into(),
+                    plural: plural.into(),
+                    namespace: "default".into(),
+                    name,
+                },
+                child,
+            );
+        }
+        let out = reconcile(&world, &env());
         let s = status(&out, "seq");
         assert_eq!(s["address"]["url"], "http://127.0.0.1:8080/channels/default/seq-kn-sequence-0");
-        assert_eq!(condition(s, "Ready")["status"], "True");
+        assert_eq!(condition(s, "Ready")["status"], "True", "{s:#}");
         let hub0 = out.snapshot.hubs.iter().find(|h| h.key.name == "seq-kn-sequence-0").unwrap();
         assert_eq!(
             hub0.subscribers[0].reply,
