@@ -615,8 +615,9 @@ async fn deleting_a_namespace_deletes_its_objects() {
     );
 }
 
-/// A Sequence's channels and subscriptions are real objects, named as Knative names them and
-/// owned by it: a removed step removes its children, and deleting the Sequence removes them all.
+/// A Sequence's channels and subscriptions are real objects, made by its kube-rs controller,
+/// named as Knative names them and owned by it: a removed step's children go, and deleting the
+/// Sequence removes them all (garbage collection).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sequence_children_are_owned_objects() {
     let sluice = Sluice::start("").await;
@@ -635,24 +636,45 @@ async fn sequence_children_are_owned_objects() {
         .json()
         .await
         .unwrap();
-    let names = |list: Value| -> Vec<String> {
-        list["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
-            .collect()
+    // The controller works after the create is answered: wait until the children are as expected.
+    let names_at = |path: &'static str| {
+        let sluice = &sluice;
+        async move {
+            let list = sluice.get_json(path).await;
+            list["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
     };
-    assert_eq!(
-        names(sluice.get_json(SUBSCRIPTIONS).await),
-        ["seq-kn-sequence-0", "seq-kn-sequence-1"]
-    );
-    assert_eq!(names(sluice.get_json(CHANNELS).await), ["seq-kn-sequence-0", "seq-kn-sequence-1"]);
+    let settle = |path: &'static str, expected: Vec<&'static str>| {
+        let names_at = &names_at;
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let names = names_at(path).await;
+                if names == expected {
+                    return;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "{path}: {names:?}, expected {expected:?}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    settle(SUBSCRIPTIONS, vec!["seq-kn-sequence-0", "seq-kn-sequence-1"]).await;
+    settle(CHANNELS, vec!["seq-kn-sequence-0", "seq-kn-sequence-1"]).await;
     let sub = sluice.get_json(&format!("{SUBSCRIPTIONS}/seq-kn-sequence-0")).await;
     assert_eq!(sub["metadata"]["ownerReferences"][0]["uid"], created["metadata"]["uid"]);
     assert_eq!(sub["metadata"]["ownerReferences"][0]["controller"], true);
     assert_eq!(sub["spec"]["reply"]["ref"]["name"], "seq-kn-sequence-1");
-    sluice.wait_ready(&format!("{SEQUENCES}/seq")).await;
+    let ready = sluice.wait_ready(&format!("{SEQUENCES}/seq")).await;
+    assert_eq!(
+        ready["status"]["address"]["url"],
+        format!("{}/channels/default/seq-kn-sequence-0", sluice.gateway)
+    );
+    assert_eq!(ready["status"]["observedGeneration"], 1);
 
     // One step fewer: the second step's children go.
     let mut current = sluice.get_json(&format!("{SEQUENCES}/seq")).await;
@@ -664,11 +686,11 @@ async fn sequence_children_are_owned_objects() {
         .await
         .unwrap();
     assert_eq!(replaced.status(), 200);
-    assert_eq!(names(sluice.get_json(SUBSCRIPTIONS).await), ["seq-kn-sequence-0"]);
-    assert_eq!(names(sluice.get_json(CHANNELS).await), ["seq-kn-sequence-0"]);
+    settle(SUBSCRIPTIONS, vec!["seq-kn-sequence-0"]).await;
+    settle(CHANNELS, vec!["seq-kn-sequence-0"]).await;
 
     let deleted = client.delete(format!("{}{SEQUENCES}/seq", sluice.api)).send().await.unwrap();
     assert_eq!(deleted.status(), 200);
-    assert!(names(sluice.get_json(SUBSCRIPTIONS).await).is_empty());
-    assert!(names(sluice.get_json(CHANNELS).await).is_empty());
+    settle(SUBSCRIPTIONS, vec![]).await;
+    settle(CHANNELS, vec![]).await;
 }

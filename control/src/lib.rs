@@ -9,7 +9,6 @@
 
 pub mod api;
 pub mod discovery;
-mod flows;
 pub mod jsonpath;
 pub mod openapi;
 pub mod openapi_proto;
@@ -127,30 +126,6 @@ impl ControlPlane {
         Ok(obj)
     }
 
-    /// Creates or updates the channels and subscriptions of every Sequence and Parallel, and
-    /// deletes those a flow no longer has (a removed step or branch).
-    fn write_flow_children(&self) {
-        let desired = self.store.with_all(flows::desired_children);
-        let names: std::collections::BTreeSet<(String, String, String)> = desired
-            .iter()
-            .flat_map(|c| &c.objects)
-            .map(|o| {
-                let text = |f: &str| o["metadata"][f].as_str().unwrap_or("").to_string();
-                (o["kind"].as_str().unwrap_or("").to_string(), text("namespace"), text("name"))
-            })
-            .collect();
-        for children in desired {
-            if let Err(e) = self.store.apply(children.objects, false) {
-                tracing::error!(flow = %children.owner, error = %e, "cannot write the flow's channels and subscriptions");
-            }
-        }
-        for key in self.store.with_all(|objects| flows::stale_children(objects, &names)) {
-            if let Err(e) = self.store.delete_with(&key, store::Propagation::Background) {
-                tracing::warn!(object = %key.name, error = %e, "cannot delete a flow's stale child");
-            }
-        }
-    }
-
     /// Recomputes every status and brings the data plane in line with the store.
     ///
     /// Writers that arrive while a reconcile runs share the next one: each waits until a
@@ -162,9 +137,6 @@ impl ControlPlane {
         if self.reconciled.load(std::sync::atomic::Ordering::Acquire) >= written {
             return; // a pass that started after this write has already run
         }
-        // Sequence and Parallel children first: they are objects like any other, served by
-        // the pass below.
-        self.write_flow_children();
         let start = self.store.revision();
         let mut out = self.store.with_all(|objects| reconcile::reconcile(objects, &self.env));
         if self.store.set_channel_subscribers(std::mem::take(&mut out.channel_subscribers)) {

@@ -225,10 +225,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         _ => tracing::info!(gateway = %gateway_url, api = %api_url, "sluice is running"),
     }
+    // The kube-rs controllers talk to this process's own API, as they would to a cluster's.
+    let mut kube_config = kube::Config::new(api_url.parse().context("the API URL")?);
+    if let (Some(token), false) = (&token, loopback) {
+        let bearer = http::HeaderValue::from_str(&format!("Bearer {token}")).context("the API token")?;
+        kube_config.headers.push((http::header::AUTHORIZATION, bearer));
+    }
+    let kube_client = kube::Client::try_from(kube_config).context("a client of the own API")?;
     let api_app = match token {
         Some(token) if !loopback => sluice_control::api::router_with_token(cp, token),
         _ => sluice_control::api::router(cp),
     };
+    let controllers = sluice_controllers::run(
+        kube_client,
+        sluice_controllers::Settings {
+            gateway_url: gateway_url.clone(),
+        },
+    );
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let terminated = async {
@@ -250,6 +263,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     tokio::select! {
         r = gw => r.context("gateway server")?,
         r = ap => r.context("api server")?,
+        () = controllers => anyhow::bail!("the controllers stopped"),
         _ = shutdown => {},
     }
     // The listeners are closed; connections still open get 503 for new events while what was
