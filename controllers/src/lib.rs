@@ -10,6 +10,7 @@
 
 pub mod conditions;
 pub mod flows;
+pub mod leader;
 
 /// What every controller needs besides the API client.
 #[derive(Clone, Debug)]

@@ -20,6 +20,7 @@ macro_rules! outln {
 mod bench;
 mod bench_control;
 mod client;
+mod controller;
 mod manifests;
 mod run;
 mod send;
@@ -67,6 +68,8 @@ struct ServerArgs {
 enum Command {
     /// Run the embedded control plane and data plane with the given manifests.
     Run(run::RunArgs),
+    /// Run the kube-rs controllers against a Kubernetes API, with leader election on a Lease.
+    Controller(controller::ControllerArgs),
     /// Create or update objects from manifest files or directories.
     Apply {
         /// Files or directories of YAML/JSON manifests.
@@ -138,6 +141,7 @@ enum Command {
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(args).await,
+        Command::Controller(args) => controller::controller(args).await,
         Command::Apply { files, server } => client::apply(&server.server, &files).await,
         Command::Get {
             kind,

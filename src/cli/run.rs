@@ -52,7 +52,7 @@ pub struct RunArgs {
 }
 
 /// Parses `500ms`, `30s` or `2m`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = text.split_at(text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len()));
     let value: f64 = number
@@ -142,7 +142,7 @@ fn write_kubeconfig(dir: &std::path::Path, api_url: &str, token: &str) -> anyhow
     Ok(path)
 }
 
-fn init_logging() {
+pub(crate) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
