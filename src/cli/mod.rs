@@ -21,6 +21,7 @@ mod bench;
 mod bench_control;
 mod client;
 mod controller;
+mod dataplane;
 mod manifests;
 mod run;
 mod send;
@@ -70,6 +71,8 @@ enum Command {
     Run(run::RunArgs),
     /// Run the kube-rs controllers against a Kubernetes API, with leader election on a Lease.
     Controller(controller::ControllerArgs),
+    /// Run the gateway and dispatch loops alone, fed by watching a Kubernetes API.
+    Dataplane(dataplane::DataplaneArgs),
     /// Create or update objects from manifest files or directories.
     Apply {
         /// Files or directories of YAML/JSON manifests.
@@ -142,6 +145,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(args).await,
         Command::Controller(args) => controller::controller(args).await,
+        Command::Dataplane(args) => dataplane::dataplane(args).await,
         Command::Apply { files, server } => client::apply(&server.server, &files).await,
         Command::Get {
             kind,
