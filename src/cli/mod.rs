@@ -22,6 +22,7 @@ mod bench_control;
 mod client;
 mod controller;
 mod dataplane;
+mod deploy;
 mod manifests;
 mod run;
 mod send;
@@ -133,6 +134,12 @@ enum Command {
     },
     /// Print the CustomResourceDefinitions of every Knative kind as YAML.
     Crds,
+    /// Print the manifests that install Sluice on a cluster (namespace, RBAC, Deployments).
+    Deploy {
+        /// The image the Deployments run.
+        #[arg(long, default_value = deploy::DEFAULT_IMAGE, value_name = "IMAGE")]
+        image: String,
+    },
     /// Benchmarks of the data path.
     Bench {
         #[command(subcommand)]
@@ -172,6 +179,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => client::delete(&server.server, &kind, &name, &namespace).await,
         Command::Send(args) => send::send(args).await,
         Command::Validate { files } => manifests::validate(&files),
+        Command::Deploy { image } => {
+            out!("{}", deploy::yaml(&image));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Crds => {
             out!("{}", sluice_crds::crd::crds_yaml());
             Ok(ExitCode::SUCCESS)
