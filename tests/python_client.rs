@@ -52,16 +52,6 @@ fn python_with_client() -> Option<PathBuf> {
     }
 }
 
-/// The `kubeconfig=` path of the `sluice is running` log line.
-fn kubeconfig_from_log(log: &str) -> PathBuf {
-    let line = log.lines().find(|l| l.contains("sluice is running")).expect("running line");
-    let path = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("kubeconfig="))
-        .unwrap_or_else(|| panic!("no kubeconfig= in {line:?}"));
-    PathBuf::from(path)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_kubernetes_client_creates_lists_watches_patches_and_deletes() {
     let Some(python) = python_with_client() else {
@@ -71,7 +61,7 @@ async fn python_kubernetes_client_creates_lists_watches_patches_and_deletes() {
     // watch replays exactly what came after it.
     let sluice =
         Sluice::start("apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: existing\n  namespace: default\n").await;
-    let kubeconfig = kubeconfig_from_log(&sluice.log());
+    let kubeconfig = common::kubeconfig_from_log(&sluice.log());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/kube_client.py");
     let output_path = sluice.dir.path().join("python.out");
     let output = std::fs::File::create(&output_path).unwrap();

@@ -887,24 +887,10 @@ mod tests {
             "reply": {"uri": "http://127.0.0.1:1/out"}}),
         )];
         let mut world = world(objs);
-        // The channels and subscriptions the control plane writes for the flow.
+        // The channels and subscriptions the flow's controller writes.
         let flow = world.values().next().unwrap().clone();
         let children = sluice_controllers::flows::children(&flow);
-        let names: Vec<String> = children
-            .iter()
-            .map(|c| format!("{} {}", c["kind"].as_str().unwrap(), c["metadata"]["name"].as_str().unwrap()))
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "InMemoryChannel seq-kn-sequence-0",
-                "InMemoryChannel seq-kn-sequence-1",
-                "Subscription seq-kn-sequence-0",
-                "Subscription seq-kn-sequence-1"
-            ]
-        );
-        assert_eq!(children[2]["metadata"]["ownerReferences"][0]["uid"], "uid-seq");
-        assert_eq!(children[2]["spec"]["reply"]["ref"]["name"], "seq-kn-sequence-1");
+        // (What the children are is the controller's test; here they are served.)
         for mut child in children {
             let (kind, name) = (
                 child["kind"].as_str().unwrap().to_string(),

@@ -500,11 +500,29 @@ impl Store {
             .filter(|(_, v)| !v["metadata"]["deletionTimestamp"].is_null() && finalizers_of(v).is_empty())
             .map(|(k, _)| k.clone())
             .collect();
+        let written: Vec<ObjectKey> = staged.keys().cloned().collect();
         objects.extend(staged);
         // Published before the lock goes, so a list never sees objects newer than its version.
         self.revision.send_replace(rv);
         // A terminating object whose last finalizer was just removed goes now.
         for key in finalized {
+            self.remove_locked(&mut objects, &key, Propagation::Background)?;
+        }
+        // So does one written with owners that are all gone (say, a child a controller made
+        // again just after its owner was deleted), as the garbage collector deletes it.
+        let uids: std::collections::HashSet<&str> = objects.values().map(uid_of).collect();
+        let dangling: Vec<ObjectKey> = written
+            .into_iter()
+            .filter(|k| {
+                objects.get(k).is_some_and(|v| {
+                    v["metadata"]["ownerReferences"]
+                        .as_array()
+                        .is_some_and(|refs| !refs.is_empty() && refs.iter().all(|r| !uids.contains(r["uid"].as_str().unwrap_or(""))))
+                })
+            })
+            .collect();
+        for key in dangling {
+            tracing::info!(object = %key.name, namespace = %key.namespace, "deleting an object whose owners are gone");
             self.remove_locked(&mut objects, &key, Propagation::Background)?;
         }
         drop(objects);
@@ -1158,6 +1176,16 @@ mod tests {
         store.apply(vec![released], false).unwrap();
         assert!(store.get(&key("Trigger", "t-fg")).is_none());
         assert!(store.get(&key("Broker", "fg")).is_none(), "the owner went after its last dependent");
+    }
+
+    /// An object written with owners that are all gone is collected at once, as the garbage
+    /// collector would (a controller recreating a child just after its owner was deleted).
+    #[test]
+    fn an_object_whose_owners_are_gone_is_collected() {
+        let store = Store::open(None).unwrap();
+        let ghost = json!({"metadata": {"name": "gone", "uid": "no-such-uid"}});
+        store.apply(vec![owned_trigger("orphaned", &ghost, &[])], false).unwrap();
+        assert!(store.get(&key("Trigger", "orphaned")).is_none());
     }
 
     #[test]

@@ -35,11 +35,10 @@ pub struct ControllerArgs {
     lease_duration: Duration,
 }
 
-/// Waits for leadership, then runs the controllers until leadership is lost (exit 1, so the
-/// replica restarts as a follower) or the process is told to stop.
-pub async fn controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
-    init_logging();
-    let config = match &args.kubeconfig {
+/// A client of the API in `kubeconfig`, or else of the one `KUBECONFIG`, `~/.kube/config` or
+/// the in-cluster service account names.
+pub(crate) async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
+    let config = match kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
@@ -48,7 +47,14 @@ pub async fn controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         }
         None => kube::Config::infer().await.context("finding a kubeconfig or in-cluster config")?,
     };
-    let client = kube::Client::try_from(config).context("a Kubernetes client")?;
+    kube::Client::try_from(config).context("a Kubernetes client")
+}
+
+/// Waits for leadership, then runs the controllers until leadership is lost (exit 1, so the
+/// replica restarts as a follower) or the process is told to stop.
+pub async fn controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let client = kube_client(args.kubeconfig.as_deref()).await?;
     let host = std::env::var("HOSTNAME")
         .ok()
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())

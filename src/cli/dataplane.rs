@@ -60,16 +60,7 @@ const WATCHED: [(&str, &str, &str, &str); 7] = [
 /// Serves the gateway and keeps its hubs in line with the watched objects.
 pub async fn dataplane(args: DataplaneArgs) -> anyhow::Result<ExitCode> {
     init_logging();
-    let config = match &args.kubeconfig {
-        Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-                .await
-                .context("the kubeconfig")?
-        }
-        None => kube::Config::infer().await.context("finding a kubeconfig or in-cluster config")?,
-    };
-    let client = kube::Client::try_from(config).context("a Kubernetes client")?;
+    let client = super::controller::kube_client(args.kubeconfig.as_deref()).await?;
     let gateway = tokio::net::TcpListener::bind(args.gateway)
         .await
         .with_context(|| format!("binding gateway {}", args.gateway))?;
