@@ -308,27 +308,6 @@ impl Store {
         f(&self.objects.read().expect("store poisoned"))
     }
 
-    /// Every object (a consistent copy).
-    pub fn all(&self) -> Vec<(ObjectKey, Value)> {
-        self.objects
-            .read()
-            .expect("store poisoned")
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    }
-
-    /// Objects of one kind, in one namespace or all.
-    pub fn list(&self, info: &KindInfo, namespace: Option<&str>) -> Vec<Value> {
-        self.objects
-            .read()
-            .expect("store poisoned")
-            .iter()
-            .filter(|(k, _)| k.group == info.group && k.plural == info.plural && namespace.is_none_or(|ns| k.namespace == ns))
-            .map(|(_, v)| v.clone())
-            .collect()
-    }
-
     /// Objects of one kind, in one namespace or all, with the resourceVersion of the list: a
     /// watch from it sees every later change and none of the listed ones again.
     pub fn list_at(&self, info: &KindInfo, namespace: Option<&str>) -> (Vec<Value>, u64) {
@@ -571,7 +550,7 @@ impl Store {
         }
         marked["metadata"]["finalizers"] = json!(finalizers);
         if marked != obj {
-            self.write_metadata_locked(objects, key, marked)?;
+            self.commit_locked(objects, key, marked, true)?;
         }
         if foreground {
             for dependent in dependents(objects, &obj) {
@@ -633,7 +612,7 @@ impl Store {
         }
         let mut updated = obj.clone();
         updated["metadata"]["finalizers"] = json!(remaining);
-        self.write_metadata_locked(objects, key, updated)
+        self.commit_locked(objects, key, updated, true).map(drop)
     }
 
     /// Removes the owner reference to `owner_uid` from a dependent (orphan propagation).
@@ -649,19 +628,30 @@ impl Store {
                     .remove("ownerReferences");
             }
         }
-        self.write_metadata_locked(objects, key, updated)
+        self.commit_locked(objects, key, updated, true).map(drop)
     }
 
-    /// Writes a server-made metadata change (deletion marks, finalizers, owner references):
-    /// a new resourceVersion, on disk, a watch event.
-    fn write_metadata_locked(&self, objects: &mut BTreeMap<ObjectKey, Value>, key: &ObjectKey, mut value: Value) -> Result<(), StoreError> {
+    /// Commits a server-made change of one object (status, server-owned spec, deletion marks,
+    /// finalizers, owner references): the next resourceVersion, on disk, then in memory and as
+    /// a watch event. `desired_state` wakes the `subscribe`rs (the reconciler); a status or
+    /// derived change does not, as it changes no desired state.
+    fn commit_locked(
+        &self,
+        objects: &mut BTreeMap<ObjectKey, Value>,
+        key: &ObjectKey,
+        mut value: Value,
+        desired_state: bool,
+    ) -> Result<Value, StoreError> {
         let rv = *self.revision.borrow() + 1;
         value["metadata"]["resourceVersion"] = json!(rv.to_string());
         self.persist(key, &value)?;
         self.record(rv, ChangeType::Modified, key, &value);
-        objects.insert(key.clone(), value);
-        self.revision.send_replace(rv);
-        Ok(())
+        objects.insert(key.clone(), value.clone());
+        self.revision.send_if_modified(|r| {
+            *r = rv;
+            desired_state
+        });
+        Ok(value)
     }
 
     /// Writes server-owned `spec.subscribers` of channels (reconciler output). A change is a
@@ -672,13 +662,14 @@ impl Store {
         let mut objects = self.objects.write().expect("store poisoned");
         let mut changed = false;
         for (key, subs) in subscribers {
-            let Some(obj) = objects.get_mut(&key) else { continue };
+            let Some(obj) = objects.get(&key) else { continue };
             let empty = subs.as_array().is_none_or(Vec::is_empty);
             let current = obj["spec"].get("subscribers");
             if current == Some(&subs) || (empty && current.is_none()) {
                 continue;
             }
-            match obj["spec"].as_object_mut() {
+            let mut updated = obj.clone();
+            match updated["spec"].as_object_mut() {
                 Some(spec) if empty => {
                     spec.remove("subscribers");
                 }
@@ -687,20 +678,12 @@ impl Store {
                 }
                 None => continue,
             }
-            let generation = obj["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
-            obj["metadata"]["generation"] = json!(generation);
-            let mut rv = 0;
-            self.revision.send_if_modified(|r| {
-                *r += 1;
-                rv = *r;
-                false
-            });
-            obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-            if let Err(e) = self.persist(&key, obj) {
-                tracing::warn!(error = %e, "cannot persist channel subscribers");
+            let generation = updated["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
+            updated["metadata"]["generation"] = json!(generation);
+            match self.commit_locked(&mut objects, &key, updated, false) {
+                Ok(_) => changed = true,
+                Err(e) => tracing::warn!(error = %e, "cannot persist channel subscribers"),
             }
-            self.record(rv, ChangeType::Modified, &key, obj);
-            changed = true;
         }
         changed
     }
@@ -711,22 +694,15 @@ impl Store {
     pub fn set_statuses(&self, statuses: Vec<(ObjectKey, Value)>) {
         let mut objects = self.objects.write().expect("store poisoned");
         for (key, status) in statuses {
-            let Some(obj) = objects.get_mut(&key) else { continue };
+            let Some(obj) = objects.get(&key) else { continue };
             if obj.get("status") == Some(&status) {
                 continue;
             }
-            let mut rv = 0;
-            self.revision.send_if_modified(|r| {
-                *r += 1;
-                rv = *r;
-                false
-            });
-            obj["status"] = status;
-            obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-            if let Err(e) = self.persist(&key, obj) {
+            let mut updated = obj.clone();
+            updated["status"] = status;
+            if let Err(e) = self.commit_locked(&mut objects, &key, updated, false) {
                 tracing::warn!(error = %e, "cannot persist status");
             }
-            self.record(rv, ChangeType::Modified, &key, obj);
         }
     }
 
@@ -740,7 +716,7 @@ impl Store {
             namespace: key.namespace.clone(),
             name: key.name.clone(),
         };
-        let obj = objects.get_mut(key).ok_or_else(not_found)?;
+        let obj = objects.get(key).ok_or_else(not_found)?;
         let current = obj["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_string();
         if let Some(given) = expected.filter(|given| !given.is_empty() && *given != current) {
             return Err(StoreError::Conflict {
@@ -755,18 +731,9 @@ impl Store {
             return Ok(obj.clone());
         }
         let mut updated = obj.clone();
-        let rv = *self.revision.borrow() + 1;
         updated["status"] = status;
-        updated["metadata"]["resourceVersion"] = json!(rv.to_string());
-        self.persist(key, &updated)?;
-        *obj = updated.clone();
-        self.record(rv, ChangeType::Modified, key, &updated);
         // A status write never changes desired state: no reconcile is triggered.
-        self.revision.send_if_modified(|r| {
-            *r = rv;
-            false
-        });
-        Ok(updated)
+        self.commit_locked(&mut objects, key, updated, false)
     }
 
     /// Removes an object's file (a missing file is not an error), durably.
@@ -1213,7 +1180,7 @@ mod tests {
             .expect("stored under its generated name");
         assert_eq!(stored["metadata"]["name"], json!(first[0].name));
         let reopened = Store::open(Some(dir.path().to_path_buf())).unwrap();
-        assert_eq!(reopened.all().len(), 2);
+        assert_eq!(reopened.with_all(|o| o.len()), 2);
     }
 
     #[test]
@@ -1231,13 +1198,13 @@ mod tests {
         let err = store.apply(vec![broker("a-new-one"), trigger], false).unwrap_err();
         assert!(matches!(err, StoreError::Io { .. }), "{err}");
         // Neither the broker written before the failure nor the trigger is in memory or on disk.
-        let names: Vec<String> = store.all().into_iter().map(|(k, _)| k.name).collect();
+        let names: Vec<String> = store.with_all(|o| o.keys().map(|k| k.name.clone()).collect());
         assert_eq!(names, ["kept"]);
         assert!(!dir
             .path()
             .join("objects/eventing.knative.dev/brokers/default/a-new-one.json")
             .exists());
         let reopened = Store::open(Some(dir.path().to_path_buf())).unwrap();
-        assert_eq!(reopened.all().len(), 1);
+        assert_eq!(reopened.with_all(|o| o.len()), 1);
     }
 }
