@@ -42,67 +42,17 @@ pub struct Reconciled {
     pub channel_subscribers: Vec<(ObjectKey, Value)>,
 }
 
-/// One condition being computed.
-pub(crate) struct Cond {
-    type_: &'static str,
-    ok: Result<(), (String, String)>,
-}
+/// One condition being computed (`sluice_crds::duck::ConditionCheck`).
+pub(crate) use sluice_crds::duck::ConditionCheck as Cond;
 
-impl Cond {
-    pub(crate) fn ok(type_: &'static str) -> Self {
-        Self { type_, ok: Ok(()) }
-    }
-    pub(crate) fn fail(type_: &'static str, reason: &str, message: impl Into<String>) -> Self {
-        Self {
-            type_,
-            ok: Err((reason.to_string(), message.into())),
-        }
-    }
-}
-
-/// Builds a Knative status block: the conditions plus a summary `Ready`, keeping the
-/// `lastTransitionTime` of conditions whose status did not change.
+/// Builds a Knative status block: `extra`, the conditions plus a summary `Ready` (keeping the
+/// `lastTransitionTime` of conditions whose status did not change) and `observedGeneration`.
 pub(crate) fn status_with(obj: &Value, conds: Vec<Cond>, mut extra: serde_json::Map<String, Value>) -> Value {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let old: HashMap<String, Value> = obj["status"]["conditions"]
-        .as_array()
-        .map(|cs| {
-            cs.iter()
-                .filter_map(|c| Some((c["type"].as_str()?.to_string(), c.clone())))
-                .collect()
-        })
-        .unwrap_or_default();
-    let first_failure = conds.iter().find_map(|c| c.ok.as_ref().err().cloned());
-    let mut all = conds;
-    if !all.iter().any(|c| c.type_ == "Ready") {
-        all.push(Cond {
-            type_: "Ready",
-            ok: first_failure.map_or(Ok(()), Err),
-        });
-    }
-    let mut out: Vec<Value> = all
-        .into_iter()
-        .map(|c| {
-            let (status, reason, message) = match c.ok {
-                Ok(()) => ("True", None, None),
-                Err((r, m)) => ("False", Some(r), Some(m)),
-            };
-            let since = match old.get(c.type_) {
-                Some(prev) if prev["status"] == status => prev["lastTransitionTime"].clone(),
-                _ => json!(now),
-            };
-            let mut v = json!({"type": c.type_, "status": status, "lastTransitionTime": since});
-            if let Some(r) = reason {
-                v["reason"] = json!(r);
-            }
-            if let Some(m) = message {
-                v["message"] = json!(m);
-            }
-            v
-        })
-        .collect();
-    out.sort_by(|a, b| a["type"].as_str().cmp(&b["type"].as_str()));
-    extra.insert("conditions".into(), Value::Array(out));
+    extra.insert(
+        "conditions".into(),
+        sluice_crds::duck::conditions(&obj["status"]["conditions"], conds, &now),
+    );
     extra.insert("observedGeneration".into(), obj["metadata"]["generation"].clone());
     Value::Object(extra)
 }

@@ -25,8 +25,8 @@ use serde_json::{json, Value};
 use sluice_crds::flows::{Parallel, Sequence};
 use sluice_crds::messaging::{InMemoryChannel, Subscription};
 
-use crate::conditions::{conditions, Condition};
 use crate::{Error, Settings};
+use sluice_crds::duck::{conditions, ConditionCheck};
 
 /// The channel kind of a flow's `channelTemplate` (InMemoryChannel unless it says otherwise).
 fn template(flow: &Value) -> (String, String, Value) {
@@ -290,9 +290,9 @@ async fn status(client: &Client, flow: &Value, children: &[Value], settings: &Se
         match names.first() {
             Some(first) => {
                 status["address"] = json!({"name": "http", "url": format!("{gateway}/channels/{ns}/{first}")});
-                conds.push(Condition::ok("Addressable"));
+                conds.push(ConditionCheck::ok("Addressable"));
             }
-            None => conds.push(Condition::fail("Addressable", "NoSteps", "sequence has no steps")),
+            None => conds.push(ConditionCheck::fail("Addressable", "NoSteps", "sequence has no steps")),
         }
     } else {
         let ingress = format!("{name}-kn-parallel");
@@ -308,18 +308,19 @@ async fn status(client: &Client, flow: &Value, children: &[Value], settings: &Se
                 })
             })
             .collect();
-        conds.push(Condition::ok("Addressable"));
+        conds.push(ConditionCheck::ok("Addressable"));
     }
     conds.push(match channel_failures.is_empty() {
-        true => Condition::ok("ChannelsReady"),
-        false => Condition::fail("ChannelsReady", "ChannelsNotReady", channel_failures.join("; ")),
+        true => ConditionCheck::ok("ChannelsReady"),
+        false => ConditionCheck::fail("ChannelsReady", "ChannelsNotReady", channel_failures.join("; ")),
     });
     conds.push(match subscription_failures.is_empty() {
-        true => Condition::ok("SubscriptionsReady"),
-        false => Condition::fail("SubscriptionsReady", "SubscriptionsNotReady", subscription_failures.join("; ")),
+        true => ConditionCheck::ok("SubscriptionsReady"),
+        false => ConditionCheck::fail("SubscriptionsReady", "SubscriptionsNotReady", subscription_failures.join("; ")),
     });
-    conds.push(Condition::ok("EventPoliciesReady"));
-    status["conditions"] = conditions(&flow["status"]["conditions"], conds);
+    conds.push(ConditionCheck::ok("EventPoliciesReady"));
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    status["conditions"] = conditions(&flow["status"]["conditions"], conds, &now);
     Ok(status)
 }
 

@@ -8,7 +8,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod conditions;
 pub mod flows;
 pub mod leader;
 

@@ -758,9 +758,91 @@ impl SubscriberSpec {
     }
 }
 
+/// One condition of a Knative status being computed: `Ok` is True, `Err((reason, message))`
+/// is False.
+pub struct ConditionCheck {
+    /// The condition's type, e.g. `ChannelsReady`.
+    pub type_: &'static str,
+    /// Its outcome.
+    pub outcome: Result<(), (String, String)>,
+}
+
+impl ConditionCheck {
+    /// A condition that holds.
+    pub fn ok(type_: &'static str) -> Self {
+        Self { type_, outcome: Ok(()) }
+    }
+
+    /// A condition that does not hold, with the reason and a message.
+    pub fn fail(type_: &'static str, reason: &str, message: impl Into<String>) -> Self {
+        Self {
+            type_,
+            outcome: Err((reason.to_string(), message.into())),
+        }
+    }
+}
+
+/// A Knative `conditions` array: the `checks` plus a summary `Ready` (unless given; False with
+/// the first failure's reason), sorted by type, each keeping its `lastTransitionTime` from
+/// `previous` while its status is unchanged, else stamped `now` (RFC 3339).
+pub fn conditions(previous: &serde_json::Value, checks: Vec<ConditionCheck>, now: &str) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let first_failure = checks.iter().find_map(|c| c.outcome.as_ref().err().cloned());
+    let mut all = checks;
+    if !all.iter().any(|c| c.type_ == "Ready") {
+        all.push(ConditionCheck {
+            type_: "Ready",
+            outcome: first_failure.map_or(Ok(()), Err),
+        });
+    }
+    let mut out: Vec<Value> = all
+        .into_iter()
+        .map(|c| {
+            let (status, failure) = match c.outcome {
+                Ok(()) => ("True", None),
+                Err(failure) => ("False", Some(failure)),
+            };
+            let before = previous.as_array().into_iter().flatten().find(|p| p["type"] == c.type_);
+            let since = match before {
+                Some(p) if p["status"] == status => p["lastTransitionTime"].clone(),
+                _ => json!(now),
+            };
+            let mut v = json!({"type": c.type_, "status": status, "lastTransitionTime": since});
+            if let Some((reason, message)) = failure {
+                v["reason"] = json!(reason);
+                v["message"] = json!(message);
+            }
+            v
+        })
+        .collect();
+    out.sort_by(|a, b| a["type"].as_str().cmp(&b["type"].as_str()));
+    Value::Array(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ready_follows_the_first_failure_and_times_move_only_on_change() {
+        let previous = serde_json::json!([{"type": "ChannelsReady", "status": "True", "lastTransitionTime": "2020-01-01T00:00:00Z"}]);
+        let out = conditions(
+            &previous,
+            vec![
+                ConditionCheck::ok("ChannelsReady"),
+                ConditionCheck::fail("SubscriptionsReady", "NotReady", "sub x"),
+            ],
+            "2026-12-02T00:00:00Z",
+        );
+        let types: Vec<_> = out.as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["ChannelsReady", "Ready", "SubscriptionsReady"]);
+        assert_eq!(out[0]["lastTransitionTime"], "2020-01-01T00:00:00Z");
+        assert_eq!(
+            (out[1]["status"].as_str(), out[1]["reason"].as_str()),
+            (Some("False"), Some("NotReady"))
+        );
+        assert_eq!(out[2]["lastTransitionTime"], "2026-12-02T00:00:00Z");
+    }
 
     #[test]
     fn durations() {
