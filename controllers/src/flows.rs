@@ -27,6 +27,7 @@ use sluice_crds::messaging::{InMemoryChannel, Subscription};
 
 use crate::{Error, Settings};
 use sluice_crds::duck::{conditions, ConditionCheck};
+use sluice_crds::registry::find_by_type;
 
 /// The channel kind of a flow's `channelTemplate` (InMemoryChannel unless it says otherwise).
 fn template(flow: &Value) -> (String, String, Value) {
@@ -158,18 +159,12 @@ pub fn children(flow: &Value) -> Vec<Value> {
     b.objects
 }
 
-/// The API of a child's kind in the flow's namespace.
-fn api_for(client: &Client, child: &Value) -> Api<DynamicObject> {
-    let (group, version) = match child["apiVersion"].as_str().unwrap_or("").split_once('/') {
-        Some((g, v)) => (g.to_string(), v.to_string()),
-        None => (String::new(), child["apiVersion"].as_str().unwrap_or("v1").to_string()),
-    };
-    let kind = child["kind"].as_str().unwrap_or("");
-    let resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk(&group, &version, kind),
-        &format!("{}s", kind.to_ascii_lowercase()),
-    );
-    Api::namespaced_with(client.clone(), text(child, "namespace"), &resource)
+/// The API of a child's kind in the flow's namespace, its plural from the registry of kinds.
+fn api_for(client: &Client, child: &Value) -> Result<Api<DynamicObject>, Error> {
+    let (api_version, kind) = (child["apiVersion"].as_str().unwrap_or(""), child["kind"].as_str().unwrap_or(""));
+    let info = find_by_type(api_version, kind).ok_or_else(|| Error::UnknownKind(format!("{kind} ({api_version})")))?;
+    let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(info.group, info.version, info.kind), info.plural);
+    Ok(Api::namespaced_with(client.clone(), text(child, "namespace"), &resource))
 }
 
 /// The parts of a child the controller owns: its spec (less the server-filled channel
@@ -184,7 +179,7 @@ fn owned_parts(v: &Value) -> Value {
 
 /// Creates a child, or replaces it when what the controller owns differs.
 async fn put(client: &Client, child: &Value) -> Result<(), Error> {
-    let api = api_for(client, child);
+    let api = api_for(client, child)?;
     let name = text(child, "name").to_string();
     let desired: DynamicObject = serde_json::from_value(child.clone())?;
     match api.get_opt(&name).await? {
@@ -216,7 +211,7 @@ async fn delete_stale(client: &Client, flow: &Value, desired: &[Value]) -> Resul
         json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Subscription", "metadata": {"namespace": text(flow, "namespace")}}),
     ];
     for kind in kinds {
-        let api = api_for(client, &kind);
+        let api = api_for(client, &kind)?;
         for object in api.list(&ListParams::default()).await? {
             let owned = object.owner_references().iter().any(|r| r.uid == uid && r.controller == Some(true));
             let key = (kind["kind"].as_str().unwrap_or("").to_string(), object.name_any());
@@ -230,7 +225,7 @@ async fn delete_stale(client: &Client, flow: &Value, desired: &[Value]) -> Resul
 
 /// A child's Ready condition, from the API: (ready, message); `None` when it has none yet.
 async fn child_ready(client: &Client, child: &Value) -> Result<Option<(bool, String)>, Error> {
-    let Some(object) = api_for(client, child).get_opt(text(child, "name")).await? else {
+    let Some(object) = api_for(client, child)?.get_opt(text(child, "name")).await? else {
         return Ok(None);
     };
     let status = object.data.get("status").cloned().unwrap_or_default();

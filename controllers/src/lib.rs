@@ -25,6 +25,9 @@ pub enum Error {
     /// The API refused or failed a request.
     #[error("kubernetes API: {0}")]
     Api(#[from] kube::Error),
+    /// A flow's `channelTemplate` names a kind Sluice does not know.
+    #[error("unknown channel kind {0}")]
+    UnknownKind(String),
     /// An object could not be turned into JSON or back.
     #[error("encoding: {0}")]
     Encoding(#[from] serde_json::Error),
