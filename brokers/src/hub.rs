@@ -97,6 +97,9 @@ pub struct SubscriberConfig {
     pub dead_letter: Option<Target>,
     /// Deliveries in flight at most.
     pub max_in_flight: usize,
+    /// `metadata.generation` of the Trigger or Subscription this configuration was made from
+    /// (so a controller can tell when the data plane serves its latest spec).
+    pub generation: i64,
 }
 
 impl SubscriberConfig {
@@ -318,6 +321,13 @@ impl Hub {
                 },
             );
         }
+    }
+
+    /// Whether subscriber `id` runs here with a configuration made from generation
+    /// `generation` or a later one.
+    pub async fn serves(&self, id: &str, generation: i64) -> bool {
+        let running = self.subscribers.lock().await;
+        running.get(id).is_some_and(|s| s.config.load().generation >= generation)
     }
 
     /// Events accepted and not yet done: queued in the backend, or taken and being delivered.

@@ -61,6 +61,8 @@ pub struct DataPlane {
     dispatcher: Dispatcher,
     metrics: Arc<Metrics>,
     config: PlaneConfig,
+    /// Counts applied snapshots; [`DataPlane::wait_serving`] waits on it.
+    applied: tokio::sync::watch::Sender<u64>,
 }
 
 impl DataPlane {
@@ -72,6 +74,7 @@ impl DataPlane {
             dispatcher: Dispatcher::new(config.timeouts),
             metrics,
             config,
+            applied: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -144,6 +147,34 @@ impl DataPlane {
             };
             hub.set_acknowledge(spec.acknowledge);
             hub.reconcile_subscribers(spec.subscribers).await;
+        }
+        self.applied.send_modify(|n| *n += 1);
+    }
+
+    /// Whether hub `key` runs and, when `subscriber` names one (its id and generation), runs
+    /// it with a configuration from that generation or a later one.
+    pub async fn serves(&self, key: &HubKey, subscriber: Option<(&str, i64)>) -> bool {
+        let Some(hub) = self.hub(key) else { return false };
+        match subscriber {
+            None => true,
+            Some((id, generation)) => hub.serves(id, generation).await,
+        }
+    }
+
+    /// Waits at most `timeout` until [`DataPlane::serves`] holds; returns whether it does. A
+    /// controller in the same process waits so before it reports an object Ready, so that
+    /// Ready means "receiving events".
+    pub async fn wait_serving(&self, key: &HubKey, subscriber: Option<(&str, i64)>, timeout: std::time::Duration) -> bool {
+        let mut applied = self.applied.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            applied.borrow_and_update();
+            if self.serves(key, subscriber).await {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, applied.changed()).await.is_err() {
+                return false;
+            }
         }
     }
 }

@@ -675,9 +675,33 @@ async fn patch_one(
 ) -> ApiResult {
     let info = kind(&g, &v, &p)?;
     let format = patch_format(info, &headers)?;
-    let current = cp.store.get(&ObjectKey::new(info, &ns, &name));
-    let patched = patch::apply(format, current.as_ref(), &body).map_err(|e| patch_error(info, &ns, &name, e))?;
-    write_one(&cp, info, &ns, Some(&name), patched, current.is_none()).await
+    let mut attempts = 0;
+    loop {
+        let current = cp.store.get(&ObjectKey::new(info, &ns, &name));
+        let patched = patch::apply(format, current.as_ref(), &body).map_err(|e| patch_error(info, &ns, &name, e))?;
+        // A patch that names no resourceVersion of its own applies to whatever is current, as
+        // the API server's update loop does: a write that slipped in between (a controller's
+        // status, say) means patching again, not a conflict.
+        let pinned = current
+            .as_ref()
+            .is_some_and(|c| patch::apply(format, Some(&without_version(c)), &body).is_ok_and(|p| p["metadata"].get("resourceVersion").is_some()));
+        match write_one(&cp, info, &ns, Some(&name), patched, current.is_none()).await {
+            Err(e) if e.code == StatusCode::CONFLICT && !pinned && attempts < PATCH_ATTEMPTS => attempts += 1,
+            result => return result,
+        }
+    }
+}
+
+/// How often a patch is applied again when a concurrent write moved the object under it.
+const PATCH_ATTEMPTS: usize = 5;
+
+/// An object without `metadata.resourceVersion` (to see whether a patch sets one).
+fn without_version(obj: &Value) -> Value {
+    let mut obj = obj.clone();
+    if let Some(meta) = obj["metadata"].as_object_mut() {
+        meta.remove("resourceVersion");
+    }
+    obj
 }
 
 /// The kind at a `/status` path, if it has that subresource.

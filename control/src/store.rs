@@ -302,8 +302,7 @@ impl Store {
         self.revision.subscribe()
     }
 
-    /// Runs `f` over every object, under the read lock (no copy): for the reconciler, which
-    /// reads the whole store on every pass.
+    /// Runs `f` over every object, under the read lock (no copy).
     pub fn with_all<T>(&self, f: impl FnOnce(&BTreeMap<ObjectKey, Value>) -> T) -> T {
         f(&self.objects.read().expect("store poisoned"))
     }
@@ -633,8 +632,8 @@ impl Store {
 
     /// Commits a server-made change of one object (status, server-owned spec, deletion marks,
     /// finalizers, owner references): the next resourceVersion, on disk, then in memory and as
-    /// a watch event. `desired_state` wakes the `subscribe`rs (the reconciler); a status or
-    /// derived change does not, as it changes no desired state.
+    /// a watch event. `desired_state` wakes the `subscribe`rs; a status or derived change does
+    /// not, as it changes no desired state.
     fn commit_locked(
         &self,
         objects: &mut BTreeMap<ObjectKey, Value>,
@@ -652,58 +651,6 @@ impl Store {
             desired_state
         });
         Ok(value)
-    }
-
-    /// Writes server-owned `spec.subscribers` of channels (reconciler output). A change is a
-    /// spec change, so it bumps `generation` and `resourceVersion` as in Kubernetes; it does not
-    /// notify watchers (it is derived from other objects, not desired state). Returns whether
-    /// anything changed.
-    pub fn set_channel_subscribers(&self, subscribers: Vec<(ObjectKey, Value)>) -> bool {
-        let mut objects = self.objects.write().expect("store poisoned");
-        let mut changed = false;
-        for (key, subs) in subscribers {
-            let Some(obj) = objects.get(&key) else { continue };
-            let empty = subs.as_array().is_none_or(Vec::is_empty);
-            let current = obj["spec"].get("subscribers");
-            if current == Some(&subs) || (empty && current.is_none()) {
-                continue;
-            }
-            let mut updated = obj.clone();
-            match updated["spec"].as_object_mut() {
-                Some(spec) if empty => {
-                    spec.remove("subscribers");
-                }
-                Some(spec) => {
-                    spec.insert("subscribers".into(), subs);
-                }
-                None => continue,
-            }
-            let generation = updated["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
-            updated["metadata"]["generation"] = json!(generation);
-            match self.commit_locked(&mut objects, &key, updated, false) {
-                Ok(_) => changed = true,
-                Err(e) => tracing::warn!(error = %e, "cannot persist channel subscribers"),
-            }
-        }
-        changed
-    }
-
-    /// Replaces the status of objects (reconciler output); unchanged statuses are skipped.
-    /// A new status gets a new resourceVersion and is a change for watches, as in Kubernetes,
-    /// but does not notify `subscribe`rs: status never changes desired state.
-    pub fn set_statuses(&self, statuses: Vec<(ObjectKey, Value)>) {
-        let mut objects = self.objects.write().expect("store poisoned");
-        for (key, status) in statuses {
-            let Some(obj) = objects.get(&key) else { continue };
-            if obj.get("status") == Some(&status) {
-                continue;
-            }
-            let mut updated = obj.clone();
-            updated["status"] = status;
-            if let Err(e) = self.commit_locked(&mut objects, &key, updated, false) {
-                tracing::warn!(error = %e, "cannot persist status");
-            }
-        }
     }
 
     /// Writes an object's status through the `/status` subresource: nothing but `status`
@@ -891,10 +838,8 @@ pub fn without_status(value: &Value) -> Value {
     v
 }
 
-/// Fills server-set metadata (uid, creationTimestamp, generation, resourceVersion) and keeps
-/// the old status; returns what happened.
 /// Carries `spec.subscribers` of an InMemoryChannel over from the stored object when the
-/// applied document does not set it: the Subscription reconciler owns that field, and a user
+/// applied document does not set it: the channel controller owns that field, and a user
 /// re-applying the channel's manifest must neither erase it nor count as a spec change (what
 /// `kubectl apply`'s merge of fields it does not manage gives in Kubernetes).
 fn keep_server_owned_fields(value: &mut Value, old: Option<&Value>) {
@@ -909,6 +854,9 @@ fn keep_server_owned_fields(value: &mut Value, old: Option<&Value>) {
     }
 }
 
+/// Fills server-set metadata (uid, creationTimestamp, generation, resourceVersion) and keeps
+/// the old status; returns what happened. A new Namespace is `Active` at once: nothing here
+/// provisions one.
 fn merge_metadata(value: &mut Value, old: Option<&Value>, rv: &mut u64) -> &'static str {
     let spec_of = |v: &Value| {
         let mut v = v.clone();
@@ -967,8 +915,12 @@ fn merge_metadata(value: &mut Value, old: Option<&Value>, rv: &mut u64) -> &'sta
                 m.remove("deletionTimestamp");
                 m.remove("deletionGracePeriodSeconds");
             }
+            let namespace = value["apiVersion"] == "v1" && value["kind"] == "Namespace";
             if let Some(m) = value.as_object_mut() {
                 m.remove("status");
+                if namespace {
+                    m.insert("status".into(), json!({"phase": "Active"}));
+                }
             }
             "created"
         }

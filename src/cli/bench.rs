@@ -328,6 +328,7 @@ pub async fn bench(which: BenchCommand) -> anyhow::Result<ExitCode> {
                     policy: RetryPolicy::default(),
                     dead_letter: None,
                     max_in_flight: opts.max_in_flight,
+                    generation: 1,
                 }],
             }],
         })

@@ -71,6 +71,8 @@ pub async fn controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
     }
     let settings = sluice_controllers::Settings {
         gateway_url: args.gateway_url,
+        data_plane: None,
+        mirror: None,
     };
     tokio::select! {
         () = sluice_controllers::run(client.clone(), settings) => anyhow::bail!("the controllers stopped"),

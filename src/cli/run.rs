@@ -1,5 +1,6 @@
-//! `sluice run`: the embedded control plane (store, reconciler, resource API) and the data
-//! plane (gateway with broker and channel ingress) in one process.
+//! `sluice run`: the embedded Kubernetes API (store and resource API), the kube-rs controllers
+//! and the data plane (gateway with broker and channel ingress) in one process. Controllers and
+//! data plane learn what to do by watching the API, as they do on a cluster.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,8 +11,9 @@ use std::time::Duration;
 use anyhow::Context;
 use sluice_brokers::plane::DEFAULT_MAX_BODY_BYTES;
 use sluice_brokers::{DataPlane, PlaneConfig};
-use sluice_control::reconcile::Environment;
 use sluice_control::store::Store;
+use sluice_controllers::mirror::Mirror;
+use sluice_reconcile::Environment;
 use sluice_control::ControlPlane;
 use sluice_delivery::metrics::Metrics;
 use sluice_delivery::Timeouts;
@@ -152,6 +154,37 @@ pub(crate) fn init_logging() {
         .try_init();
 }
 
+/// How long `sluice run` waits at start for stored objects to be reconciled.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Waits (at most `timeout`) until every stored Knative object that has a status has the
+/// status of its current spec (`status.observedGeneration` = `metadata.generation`); logs
+/// those that do not by then.
+async fn wait_settled(store: &Store, timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let unsettled: Vec<String> = store.with_all(|objects| {
+            objects
+                .iter()
+                .filter(|(key, o)| {
+                    key.group.ends_with("knative.dev")
+                        && o["metadata"].get("deletionTimestamp").is_none()
+                        && o["status"]["observedGeneration"] != o["metadata"]["generation"]
+                })
+                .map(|(key, _)| format!("{} {}/{}", key.plural, key.namespace, key.name))
+                .collect()
+        });
+        if unsettled.is_empty() {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(objects = %unsettled.join(", "), "not reconciled yet; serving anyway");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Starts everything and serves until interrupted.
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     init_logging();
@@ -188,15 +221,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             timeouts,
         },
     );
-    let cp = ControlPlane::start(
-        store,
-        plane.clone(),
-        metrics,
-        Environment {
-            gateway_url: gateway_url.clone(),
-        },
-    )
-    .await;
+    let cp = ControlPlane::start(store.clone(), metrics);
     let objects: Vec<serde_json::Value> = loaded.objects.iter().map(|(_, o)| o.to_value()).collect();
     if !objects.is_empty() {
         let applied = cp.apply(objects, false).await.context("applying manifests")?;
@@ -218,14 +243,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             args.api
         ),
     };
-    match (&args.data_dir, &token) {
-        (Some(dir), Some(token)) => {
-            let path = write_kubeconfig(dir, &api_url, token)?;
-            tracing::info!(gateway = %gateway_url, api = %api_url, kubeconfig = %path.display(), "sluice is running");
-        }
-        _ => tracing::info!(gateway = %gateway_url, api = %api_url, "sluice is running"),
-    }
-    // The kube-rs controllers talk to this process's own API, as they would to a cluster's.
+    let kubeconfig_path = match (&args.data_dir, &token) {
+        (Some(dir), Some(token)) => Some(write_kubeconfig(dir, &api_url, token)?),
+        _ => None,
+    };
+    // The kube-rs controllers and the data plane talk to this process's own API, as they
+    // would to a cluster's.
     let mut kube_config = kube::Config::new(api_url.parse().context("the API URL")?);
     if let (Some(token), false) = (&token, loopback) {
         let bearer = http::HeaderValue::from_str(&format!("Bearer {token}")).context("the API token")?;
@@ -236,12 +259,36 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(token) if !loopback => sluice_control::api::router_with_token(cp, token),
         _ => sluice_control::api::router(cp),
     };
+    let ap = tokio::spawn(async move { axum::serve(api, api_app).await });
+    let mirror = Mirror::start(kube_client.clone());
+    let env = Environment {
+        gateway_url: gateway_url.clone(),
+    };
+    let (fed, mut fed_rx) = tokio::sync::watch::channel(false);
+    let feeder = tokio::spawn(super::dataplane::feed(mirror.clone(), plane.clone(), env, fed));
     let controllers = sluice_controllers::run(
         kube_client,
         sluice_controllers::Settings {
             gateway_url: gateway_url.clone(),
+            data_plane: Some(plane.clone()),
+            mirror: Some(mirror),
         },
     );
+    tokio::pin!(controllers);
+    // Running means serving: the data plane has what is stored, and every stored object has
+    // the status of its spec (a Trigger's Ready is written once it receives events).
+    let settled = async {
+        let _ = fed_rx.wait_for(|fed| *fed).await;
+        wait_settled(&store, SETTLE_TIMEOUT).await;
+    };
+    tokio::select! {
+        () = settled => {}
+        () = &mut controllers => anyhow::bail!("the controllers stopped"),
+    }
+    match &kubeconfig_path {
+        Some(path) => tracing::info!(gateway = %gateway_url, api = %api_url, kubeconfig = %path.display(), "sluice is running"),
+        None => tracing::info!(gateway = %gateway_url, api = %api_url, "sluice is running"),
+    }
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let terminated = async {
@@ -259,11 +306,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("shutting down");
     };
     let gw = sluice_brokers::ingress::serve(gateway, plane.clone());
-    let ap = axum::serve(api, api_app);
     tokio::select! {
         r = gw => r.context("gateway server")?,
-        r = ap => r.context("api server")?,
-        () = controllers => anyhow::bail!("the controllers stopped"),
+        r = ap => r.context("api server task")?.context("api server")?,
+        () = &mut controllers => anyhow::bail!("the controllers stopped"),
+        _ = feeder => anyhow::bail!("the data plane's feed stopped"),
         _ = shutdown => {},
     }
     // The listeners are closed; connections still open get 503 for new events while what was
