@@ -261,9 +261,10 @@ impl Hub {
     }
 
     /// Starts, updates or stops subscribers so that exactly `configs` run.
-    pub async fn reconcile_subscribers(self: &Arc<Self>, configs: Vec<SubscriberConfig>) {
+    /// A configuration that is the one running (the same `Arc`) changes nothing.
+    pub async fn reconcile_subscribers(self: &Arc<Self>, configs: Vec<Arc<SubscriberConfig>>) {
         let mut running = self.subscribers.lock().await;
-        let wanted: HashMap<String, SubscriberConfig> = configs.into_iter().map(|c| (c.id.clone(), c)).collect();
+        let wanted: HashMap<String, Arc<SubscriberConfig>> = configs.into_iter().map(|c| (c.id.clone(), c)).collect();
         let gone: Vec<String> = running.keys().filter(|id| !wanted.contains_key(*id)).cloned().collect();
         for id in gone {
             if let Some(sub) = running.remove(&id) {
@@ -276,6 +277,9 @@ impl Hub {
         }
         for (id, config) in wanted {
             if let Some(sub) = running.get_mut(&id) {
+                if Arc::ptr_eq(&sub.config.load(), &config) {
+                    continue;
+                }
                 if config.max_in_flight > sub.max_in_flight {
                     sub.permits.add_permits(config.max_in_flight - sub.max_in_flight);
                 } else if config.max_in_flight < sub.max_in_flight {
@@ -291,7 +295,7 @@ impl Hub {
                     });
                 }
                 sub.max_in_flight = config.max_in_flight;
-                sub.config.store(Arc::new(config));
+                sub.config.store(config);
                 continue;
             }
             let cursor = match self.backend.open_cursor(&id).await {
@@ -307,7 +311,7 @@ impl Hub {
             // The id (namespace, name, uid) does not change while the subscriber runs, so
             // neither does its label.
             let label: Arc<str> = config.label(&self.key).into();
-            let shared = Arc::new(ArcSwap::from_pointee(config));
+            let shared = Arc::new(ArcSwap::new(config));
             let permits = Arc::new(Semaphore::new(max));
             let task = tokio::spawn(dispatch_loop(self.clone(), cursor, shared.clone(), label, permits.clone(), metrics));
             tracing::info!(hub = %self.key, subscriber = %id, "subscriber started");

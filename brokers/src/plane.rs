@@ -32,7 +32,7 @@ pub struct HubSpec {
     /// When its ingress answers.
     pub acknowledge: Acknowledge,
     /// Its triggers or subscriptions.
-    pub subscribers: Vec<SubscriberConfig>,
+    pub subscribers: Vec<Arc<SubscriberConfig>>,
 }
 
 /// Desired state of the whole data plane.

@@ -682,9 +682,9 @@ async fn patch_one(
         // A patch that names no resourceVersion of its own applies to whatever is current, as
         // the API server's update loop does: a write that slipped in between (a controller's
         // status, say) means patching again, not a conflict.
-        let pinned = current
-            .as_ref()
-            .is_some_and(|c| patch::apply(format, Some(&without_version(c)), &body).is_ok_and(|p| p["metadata"].get("resourceVersion").is_some()));
+        let pinned = current.as_ref().is_some_and(|c| {
+            patch::apply(format, Some(&without_version(c)), &body).is_ok_and(|p| p["metadata"].get("resourceVersion").is_some())
+        });
         match write_one(&cp, info, &ns, Some(&name), patched, current.is_none()).await {
             Err(e) if e.code == StatusCode::CONFLICT && !pinned && attempts < PATCH_ATTEMPTS => attempts += 1,
             result => return result,
@@ -875,7 +875,23 @@ struct ApplyRequest {
     objects: Vec<Value>,
 }
 
+/// How long `POST /sluice/v1/apply` waits for the controllers to reconcile what it applied.
+const APPLY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Applies objects all-or-nothing and answers once their controllers have written the status
+/// of what was applied (at most [`APPLY_WAIT`]), so that `sluice apply` followed by `sluice
+/// send` finds a new Trigger receiving. Each result says whether it was `reconciled` in time.
 async fn apply(State(cp): State<Arc<ControlPlane>>, JsonBody(req): JsonBody<ApplyRequest>) -> ApiResult {
     let applied = cp.apply(req.objects, false).await?;
-    Ok(Json(json!({"results": applied})).into_response())
+    let keys: Vec<ObjectKey> = applied.iter().map(|a| a.key.clone()).collect();
+    let pending = cp.wait_reconciled(&keys, APPLY_WAIT).await;
+    let results: Vec<Value> = applied
+        .iter()
+        .map(|a| {
+            let mut r = json!(a);
+            r["reconciled"] = json!(!pending.contains(&a.key));
+            r
+        })
+        .collect();
+    Ok(Json(json!({"results": results})).into_response())
 }

@@ -67,6 +67,29 @@ impl ControlPlane {
         Ok(applied)
     }
 
+    /// Waits (at most `timeout`) until each of `keys` that has a Knative status carries the
+    /// status of its current spec (`status.observedGeneration` = `metadata.generation`), as
+    /// its controller writes it. Returns those that do not by then.
+    pub async fn wait_reconciled(&self, keys: &[ObjectKey], timeout: std::time::Duration) -> Vec<ObjectKey> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let pending: Vec<ObjectKey> = keys
+                .iter()
+                .filter(|key| key.group.ends_with("knative.dev"))
+                .filter(|key| {
+                    self.store.get(key).is_some_and(|o| {
+                        o["metadata"].get("deletionTimestamp").is_none() && o["status"]["observedGeneration"] != o["metadata"]["generation"]
+                    })
+                })
+                .cloned()
+                .collect();
+            if pending.is_empty() || tokio::time::Instant::now() >= deadline {
+                return pending;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// Deletes an object. The `default` Namespace cannot be deleted, as in Kubernetes.
     pub async fn delete(&self, info: &KindInfo, namespace: &str, name: &str) -> Result<Value, StoreError> {
         self.delete_with(info, namespace, name, store::Propagation::Background).await

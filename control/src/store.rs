@@ -122,6 +122,9 @@ pub struct Applied {
     pub name: String,
     /// `created`, `configured` or `unchanged`.
     pub action: &'static str,
+    /// Where it is stored.
+    #[serde(skip)]
+    pub key: ObjectKey,
 }
 
 /// What a change did to an object, named as a watch event's `type`.
@@ -156,8 +159,32 @@ pub struct Change {
     pub change: ChangeType,
     /// Which object.
     pub key: ObjectKey,
-    /// The object after the change (before it, for a delete, with the delete's resourceVersion).
-    pub object: Value,
+    /// What selectors read of the object: its name, namespace and labels (for Knative kinds),
+    /// or all of it (for the built-in kinds, whose field selectors read other fields).
+    pub selectable: Value,
+    /// The object after the change (before it, for a delete, with the delete's resourceVersion),
+    /// as JSON: serialized once for every watcher, and the history keeps text, several times
+    /// smaller than the parsed value.
+    pub object: bytes::Bytes,
+}
+
+impl Change {
+    /// The change of `object` at `revision`.
+    pub fn new(revision: u64, change: ChangeType, key: &ObjectKey, object: &Value) -> Self {
+        let selectable = if key.group.ends_with("knative.dev") {
+            let meta = &object["metadata"];
+            json!({"metadata": {"name": meta["name"], "namespace": meta["namespace"], "labels": meta["labels"]}})
+        } else {
+            object.clone()
+        };
+        Self {
+            revision,
+            change,
+            key: key.clone(),
+            selectable,
+            object: serde_json::to_vec(object).expect("json values serialize").into(),
+        }
+    }
 }
 
 /// How many changes are kept for watches that resume from a resourceVersion.
@@ -251,12 +278,7 @@ impl Store {
                         .as_str()
                         .and_then(|v| v.parse().ok())
                         .unwrap_or(0);
-                    Arc::new(Change {
-                        revision,
-                        change: ChangeType::Added,
-                        key: key.clone(),
-                        object: object.clone(),
-                    })
+                    Arc::new(Change::new(revision, ChangeType::Added, key, object))
                 })
                 .collect(),
             Some(rv) if rv < changes.complete_after => {
@@ -276,12 +298,7 @@ impl Store {
     /// Records a change; called with `objects` locked for writing.
     fn record(&self, revision: u64, change: ChangeType, key: &ObjectKey, object: &Value) {
         let mut changes = self.changes.lock().expect("change history poisoned");
-        let change = Arc::new(Change {
-            revision,
-            change,
-            key: key.clone(),
-            object: object.clone(),
-        });
+        let change = Arc::new(Change::new(revision, change, key, object));
         if changes.kept.len() == KEPT_CHANGES {
             if let Some(dropped) = changes.kept.pop_front() {
                 changes.complete_after = dropped.revision;
@@ -439,9 +456,10 @@ impl Store {
             }
             results.push(Applied {
                 kind,
-                namespace: key.namespace,
-                name: key.name,
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
                 action,
+                key,
             });
         }
         let mut written: Vec<&ObjectKey> = Vec::new();
@@ -488,8 +506,22 @@ impl Store {
         }
         // So does one written with owners that are all gone (say, a child a controller made
         // again just after its owner was deleted), as the garbage collector deletes it.
-        let uids: std::collections::HashSet<&str> = objects.values().map(uid_of).collect();
-        let dangling: Vec<ObjectKey> = written
+        // (Only objects with owners are looked at: collecting every uid costs a pass over the
+        // store, which every plain write would otherwise pay.)
+        let owned: Vec<ObjectKey> = written
+            .into_iter()
+            .filter(|k| {
+                objects
+                    .get(k)
+                    .is_some_and(|v| v["metadata"]["ownerReferences"].as_array().is_some_and(|r| !r.is_empty()))
+            })
+            .collect();
+        let uids: std::collections::HashSet<&str> = if owned.is_empty() {
+            Default::default()
+        } else {
+            objects.values().map(uid_of).collect()
+        };
+        let dangling: Vec<ObjectKey> = owned
             .into_iter()
             .filter(|k| {
                 objects.get(k).is_some_and(|v| {

@@ -43,7 +43,7 @@ impl WatchRequest {
     }
 
     fn selects(&self, change: &Change) -> bool {
-        self.selects_key(&change.key) && self.selector.matches(&change.object)
+        self.selects_key(&change.key) && self.selector.matches(&change.selectable)
     }
 }
 
@@ -51,6 +51,18 @@ impl WatchRequest {
 fn event_line(kind: &str, object: &Value) -> Bytes {
     let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).expect("json values serialize");
     line.push(b'\n');
+    Bytes::from(line)
+}
+
+/// The `WatchEvent` line of a change, around the JSON the store keeps of its object.
+fn change_line(change: &Change) -> Bytes {
+    let kind = change.change.as_str();
+    let mut line = Vec::with_capacity(change.object.len() + kind.len() + 22);
+    line.extend_from_slice(b"{\"type\":\"");
+    line.extend_from_slice(kind.as_bytes());
+    line.extend_from_slice(b"\",\"object\":");
+    line.extend_from_slice(&change.object);
+    line.extend_from_slice(b"}\n");
     Bytes::from(line)
 }
 
@@ -72,7 +84,7 @@ pub fn respond(store: &Store, request: WatchRequest) -> Response {
         .initial
         .iter()
         .filter(|c| request.selects(c))
-        .map(|c| event_line(c.change.as_str(), &c.object))
+        .map(|c| change_line(c))
         .collect();
     let deadline = request.timeout.map(|t| tokio::time::Instant::now() + t);
     // Every change after the initial ones, in order, until the deadline or until the watcher
@@ -92,7 +104,7 @@ pub fn respond(store: &Store, request: WatchRequest) -> Response {
             };
             match next {
                 Ok(change) if request.selects(&change) => {
-                    let line = event_line(change.change.as_str(), &change.object);
+                    let line = change_line(&change);
                     return Some((Ok(line), (initial, live, request, deadline)));
                 }
                 Ok(_) => continue,

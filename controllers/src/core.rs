@@ -137,9 +137,16 @@ fn error_policy<K: Decides>(object: Arc<K>, error: &Error, ctx: Arc<Context>) ->
     let mut failures = ctx.failures();
     let n = failures.entry(label.clone()).or_insert(0);
     *n += 1;
-    let delay = FIRST_RETRY.saturating_mul(1 << (*n - 1).min(16)).min(LONGEST_RETRY);
+    let delay = retry_delay(*n);
     tracing::warn!(object = %label, %error, failures = *n, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
+}
+
+/// The delay before retrying an object that failed `failures` times in a row.
+fn retry_delay(failures: u32) -> Duration {
+    FIRST_RETRY
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(LONGEST_RETRY)
 }
 
 /// The objects of `store` that a change requeues: those in its namespace (all, when a relist
@@ -180,4 +187,15 @@ pub async fn run<K: Decides>(ctx: Arc<Context>) {
         .run(reconcile::<K>, error_policy::<K>, ctx)
         .for_each(|_| async {})
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_from_100_ms_doubling_to_30_s() {
+        let delays: Vec<u128> = [1, 2, 3, 4, 9, 10, 50].into_iter().map(|n| retry_delay(n).as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 25_600, 30_000, 30_000]);
+    }
 }

@@ -60,10 +60,7 @@ pub enum Error {
 /// Runs every controller until the API streams end. The Knative-kind controllers start once
 /// the mirror has listed every kind, so that no first decision misses an existing object.
 pub async fn run(client: kube::Client, settings: Settings) {
-    let mirror = settings
-        .mirror
-        .clone()
-        .unwrap_or_else(|| mirror::Mirror::start(client.clone()));
+    let mirror = settings.mirror.clone().unwrap_or_else(|| mirror::Mirror::start(client.clone()));
     mirror.ready().await;
     let env = sluice_reconcile::Environment {
         gateway_url: settings.gateway_url.clone(),

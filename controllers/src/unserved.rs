@@ -16,7 +16,15 @@ use crate::status::write_status;
 use crate::Error;
 
 /// The kinds with a controller of their own.
-const SERVED: [&str; 7] = ["Broker", "Trigger", "Channel", "InMemoryChannel", "Subscription", "Sequence", "Parallel"];
+const SERVED: [&str; 7] = [
+    "Broker",
+    "Trigger",
+    "Channel",
+    "InMemoryChannel",
+    "Subscription",
+    "Sequence",
+    "Parallel",
+];
 
 /// The Knative kinds stored without being run.
 pub fn unserved_kinds() -> impl Iterator<Item = &'static KindInfo> {
@@ -53,9 +61,13 @@ pub async fn run(client: Client) {
             client: client.clone(),
             resource: resource.clone(),
         });
-        Controller::new_with(Api::<DynamicObject>::all_with(client.clone(), &resource), watcher::Config::default(), resource)
-            .run(reconcile, error_policy, ctx)
-            .for_each(|_| async {})
+        Controller::new_with(
+            Api::<DynamicObject>::all_with(client.clone(), &resource),
+            watcher::Config::default(),
+            resource,
+        )
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| async {})
     });
     futures_util::future::join_all(controllers).await;
 }

@@ -30,7 +30,11 @@ fn address_of(group: &str, kind: &str, namespace: &str, name: &str, env: &Enviro
                 "{what} is not addressable yet: Knative Services are served by the serving core, which this build does not include"
             ))
         }
-        _ => return Err(format!("{what} is not addressable in embedded mode (kind {kind} of group {group:?})")),
+        _ => {
+            return Err(format!(
+                "{what} is not addressable in embedded mode (kind {kind} of group {group:?})"
+            ))
+        }
     };
     match world.get(group, kind, namespace, name) {
         Some(_) => Ok(url),
@@ -154,14 +158,23 @@ mod tests {
             obj("Sequence", "flows.knative.dev", "s", json!({"steps": []})),
         ]);
         let cases = [
-            (json!({"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "b"}}), Ok("http://127.0.0.1:8080/default/b")),
+            (
+                json!({"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "b"}}),
+                Ok("http://127.0.0.1:8080/default/b"),
+            ),
             (
                 json!({"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "b"}, "uri": "/x/y"}),
                 Ok("http://127.0.0.1:8080/default/b/x/y"),
             ),
-            (json!({"ref": {"apiVersion": "flows.knative.dev/v1", "kind": "Sequence", "name": "s"}}), Ok("http://127.0.0.1:8080/channels/default/s-kn-sequence-0")),
+            (
+                json!({"ref": {"apiVersion": "flows.knative.dev/v1", "kind": "Sequence", "name": "s"}}),
+                Ok("http://127.0.0.1:8080/channels/default/s-kn-sequence-0"),
+            ),
             (json!({"uri": "http://127.0.0.1:9/"}), Ok("http://127.0.0.1:9/")),
-            (json!({"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "gone"}}), Err("Broker default/gone not found")),
+            (
+                json!({"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "gone"}}),
+                Err("Broker default/gone not found"),
+            ),
             (
                 json!({"ref": {"apiVersion": "v1", "kind": "Pod", "name": "p"}}),
                 Err("Pod default/p is not addressable in embedded mode (kind Pod of group \"\")"),

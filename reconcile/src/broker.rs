@@ -30,7 +30,9 @@ pub fn hub_key(namespace: &str, name: &str) -> HubKey {
 pub(crate) fn readiness(b: &Value, env: &Environment, world: &dyn Lookup) -> Result<Option<DeliverySpec>, String> {
     let class = b["metadata"]["annotations"][BROKER_CLASS].as_str().unwrap_or(MT_CHANNEL_BASED);
     if class != MT_CHANNEL_BASED {
-        return Err(format!("broker class {class:?} is not served by this build (supported: {MT_CHANNEL_BASED})"));
+        return Err(format!(
+            "broker class {class:?} is not served by this build (supported: {MT_CHANNEL_BASED})"
+        ));
     }
     let delivery: Option<DeliverySpec> = decode(&b["spec"]["delivery"]);
     resolve_delivery(delivery.as_ref(), "spec.delivery", meta_str(b, "namespace"), env, world).map_err(|(_, m)| m)?;
@@ -52,7 +54,13 @@ pub fn broker(b: &Value, env: &Environment, world: &dyn Lookup) -> BrokerDecisio
         };
     }
     let url = broker_url(env, ns, name);
-    for ok in ["IngressReady", "TriggerChannelReady", "FilterReady", "Addressable", "EventPoliciesReady"] {
+    for ok in [
+        "IngressReady",
+        "TriggerChannelReady",
+        "FilterReady",
+        "Addressable",
+        "EventPoliciesReady",
+    ] {
         conds.push(Cond::ok(ok));
     }
     let delivery: Option<DeliverySpec> = decode(&b["spec"]["delivery"]);

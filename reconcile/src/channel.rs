@@ -59,7 +59,13 @@ pub fn channel(c: &Value, env: &Environment, world: &dyn Lookup) -> ChannelDecis
     };
     conds.extend(ready.iter().copied().map(Cond::ok));
     let mut extra = serde_json::Map::new();
-    match resolve_delivery(decode::<DeliverySpec>(&c["spec"]["delivery"]).as_ref(), "spec.delivery", ns, env, world) {
+    match resolve_delivery(
+        decode::<DeliverySpec>(&c["spec"]["delivery"]).as_ref(),
+        "spec.delivery",
+        ns,
+        env,
+        world,
+    ) {
         Ok(rd) => {
             conds.push(Cond::ok("DeadLetterSinkResolved"));
             if let Some(u) = rd.dead_letter_uri {
@@ -118,9 +124,17 @@ mod tests {
         assert_eq!(d.status["address"]["url"], "http://127.0.0.1:8080/channels/default/events");
         assert_eq!(condition(&d.status, "Ready")["status"], "True");
         let spec = d.spec_subscribers.unwrap();
-        let uris: Vec<&str> = spec.as_array().unwrap().iter().map(|e| e["subscriberUri"].as_str().unwrap()).collect();
+        let uris: Vec<&str> = spec
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["subscriberUri"].as_str().unwrap())
+            .collect();
         assert_eq!(uris, ["http://127.0.0.1:1/a", "http://127.0.0.1:1/b"]);
-        assert_eq!(d.status["subscribers"][1], json!({"uid": "uid-b", "observedGeneration": 1, "ready": "True"}));
+        assert_eq!(
+            d.status["subscribers"][1],
+            json!({"uid": "uid-b", "observedGeneration": 1, "ready": "True"})
+        );
         assert_eq!(d.hub.acknowledge, Acknowledge::AfterFanOut);
     }
 

@@ -2,6 +2,7 @@
 //! controllers over their reflector caches and by [`Objects`], the data plane's map.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -9,18 +10,19 @@ use serde_json::Value;
 /// target, a channel's subscriptions).
 pub trait Lookup {
     /// The object of `kind` in `group` named `namespace/name`, if it exists.
-    fn get(&self, group: &str, kind: &str, namespace: &str, name: &str) -> Option<Value>;
+    fn get(&self, group: &str, kind: &str, namespace: &str, name: &str) -> Option<Arc<Value>>;
     /// Every object of `kind` in `group` in `namespace`.
-    fn list(&self, group: &str, kind: &str, namespace: &str) -> Vec<Value>;
+    fn list(&self, group: &str, kind: &str, namespace: &str) -> Vec<Arc<Value>>;
 }
 
 /// The key of an object in [`Objects`]: group, kind, namespace, name.
 pub type ObjectId = (String, String, String, String);
 
-/// Objects held in a map, keyed by group, kind, namespace and name.
+/// Objects held in a map, keyed by group, kind, namespace and name. Each is shared (`Arc`), so
+/// a copy of the map (the data plane's, to decide outside the lock) copies no object.
 #[derive(Clone, Debug, Default)]
 pub struct Objects {
-    map: BTreeMap<ObjectId, Value>,
+    map: BTreeMap<ObjectId, Arc<Value>>,
 }
 
 impl Objects {
@@ -37,18 +39,18 @@ impl Objects {
     }
 
     /// Adds or replaces an object; returns the one it replaced.
-    pub fn insert(&mut self, obj: Value) -> Option<Value> {
-        self.map.insert(Self::id(&obj), obj)
+    pub fn insert(&mut self, obj: Value) -> Option<Arc<Value>> {
+        self.map.insert(Self::id(&obj), Arc::new(obj))
     }
 
     /// Removes an object.
-    pub fn remove(&mut self, id: &ObjectId) -> Option<Value> {
+    pub fn remove(&mut self, id: &ObjectId) -> Option<Arc<Value>> {
         self.map.remove(id)
     }
 
     /// The object with this key.
     pub fn by_id(&self, id: &ObjectId) -> Option<&Value> {
-        self.map.get(id)
+        self.map.get(id).map(|v| v.as_ref())
     }
 
     /// Removes every object of `kind` in `group` (before a full relist of that kind).
@@ -61,7 +63,7 @@ impl Objects {
         self.map
             .iter()
             .filter(move |((g, k, _, _), _)| g == group && k == kind)
-            .map(|(_, v)| v)
+            .map(|(_, v)| v.as_ref())
     }
 
     /// How many objects there are.
@@ -76,13 +78,13 @@ impl Objects {
 }
 
 impl Lookup for Objects {
-    fn get(&self, group: &str, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+    fn get(&self, group: &str, kind: &str, namespace: &str, name: &str) -> Option<Arc<Value>> {
         self.map
             .get(&(group.to_string(), kind.to_string(), namespace.to_string(), name.to_string()))
             .cloned()
     }
 
-    fn list(&self, group: &str, kind: &str, namespace: &str) -> Vec<Value> {
+    fn list(&self, group: &str, kind: &str, namespace: &str) -> Vec<Arc<Value>> {
         self.map
             .iter()
             .filter(|((g, k, ns, _), _)| g == group && k == kind && ns == namespace)

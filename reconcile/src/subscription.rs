@@ -206,7 +206,10 @@ mod tests {
         let config = d.subscriber.unwrap();
         assert_eq!(config.policy.retries, 4);
         assert_eq!(config.dead_letter.unwrap().url, "http://127.0.0.1:3/dls");
-        assert_eq!(d.status["physicalSubscription"]["replyUri"], "http://127.0.0.1:8080/channels/default/events");
+        assert_eq!(
+            d.status["physicalSubscription"]["replyUri"],
+            "http://127.0.0.1:8080/channels/default/events"
+        );
         assert_eq!(d.status["physicalSubscription"]["deadLetterSinkUri"], "http://127.0.0.1:3/dls");
         let entry = d.spec_entry.unwrap();
         assert_eq!(entry["delivery"]["deadLetterSink"]["uri"], "http://127.0.0.1:3/dls");
@@ -222,7 +225,10 @@ mod tests {
             json!({"reply": {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "nope"}}}),
         );
         let d = subscription(&s, &env(), &world(vec![imc]));
-        assert_eq!(condition(&d.status, "ReferencesResolved")["message"], "Broker default/nope not found");
+        assert_eq!(
+            condition(&d.status, "ReferencesResolved")["message"],
+            "Broker default/nope not found"
+        );
         assert_eq!(condition(&d.status, "AddedToChannel")["status"], "False");
         assert!(d.subscriber.is_none());
     }

@@ -266,7 +266,12 @@ mod tests {
         let d = decided(
             vec![
                 kafka,
-                obj("Trigger", "eventing.knative.dev", "t", json!({"broker": "k", "subscriber": {"uri": "http://127.0.0.1:1/"}})),
+                obj(
+                    "Trigger",
+                    "eventing.knative.dev",
+                    "t",
+                    json!({"broker": "k", "subscriber": {"uri": "http://127.0.0.1:1/"}}),
+                ),
             ],
             "t",
         );

@@ -317,7 +317,7 @@ pub async fn bench(which: BenchCommand) -> anyhow::Result<ExitCode> {
                 key: key.clone(),
                 backend: BackendKind::Memory,
                 acknowledge: Acknowledge::WhenStored,
-                subscribers: vec![SubscriberConfig {
+                subscribers: vec![std::sync::Arc::new(SubscriberConfig {
                     id: "bench/trigger/1".into(),
                     kind: "trigger",
                     namespace: "bench".into(),
@@ -329,7 +329,7 @@ pub async fn bench(which: BenchCommand) -> anyhow::Result<ExitCode> {
                     dead_letter: None,
                     max_in_flight: opts.max_in_flight,
                     generation: 1,
-                }],
+                })],
             }],
         })
         .await;

@@ -87,8 +87,10 @@ pub async fn apply(server: &str, files: &[PathBuf]) -> anyhow::Result<ExitCode> 
     for r in v["results"].as_array().into_iter().flatten() {
         let kind = r["kind"].as_str().unwrap_or("");
         let singular = find_kind(kind).map(qualified).unwrap_or_else(|| kind.to_lowercase());
+        // The server answers once controllers have written the status of what was applied.
+        let pending = if r["reconciled"] == false { " (not reconciled yet)" } else { "" };
         outln!(
-            "{singular}/{} {}",
+            "{singular}/{} {}{pending}",
             r["name"].as_str().unwrap_or(""),
             r["action"].as_str().unwrap_or("")
         );

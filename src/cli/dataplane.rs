@@ -45,12 +45,12 @@ pub struct DataplaneArgs {
 /// true after the first snapshot is applied.
 pub(crate) async fn feed(mirror: Arc<Mirror>, plane: Arc<DataPlane>, env: Environment, fed: watch::Sender<bool>) {
     let mut changes = mirror.changes();
+    let mut snapshotter = sluice_reconcile::snapshot::Snapshotter::new(env);
     mirror.ready().await;
     loop {
-        // Decided outside the mirror's lock: compiling every filter takes a while.
-        let objects = mirror.with_objects(Clone::clone);
-        let snapshot = sluice_reconcile::snapshot::snapshot(&objects, &env);
-        drop(objects);
+        // Under the mirror's read lock: the snapshotter decides again only what changed, so
+        // this is a pass of lookups, shorter than copying the map would be.
+        let snapshot = mirror.with_objects(|objects| snapshotter.snapshot(objects));
         plane.apply(snapshot).await;
         fed.send_replace(true);
         loop {
@@ -61,7 +61,10 @@ pub(crate) async fn feed(mirror: Arc<Mirror>, plane: Arc<DataPlane>, env: Enviro
             }
         }
         // Whatever else has queued meanwhile is in the next snapshot.
-        while !matches!(changes.try_recv(), Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed)) {}
+        while !matches!(
+            changes.try_recv(),
+            Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed)
+        ) {}
     }
 }
 

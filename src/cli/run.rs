@@ -12,11 +12,11 @@ use anyhow::Context;
 use sluice_brokers::plane::DEFAULT_MAX_BODY_BYTES;
 use sluice_brokers::{DataPlane, PlaneConfig};
 use sluice_control::store::Store;
-use sluice_controllers::mirror::Mirror;
-use sluice_reconcile::Environment;
 use sluice_control::ControlPlane;
+use sluice_controllers::mirror::Mirror;
 use sluice_delivery::metrics::Metrics;
 use sluice_delivery::Timeouts;
+use sluice_reconcile::Environment;
 
 use super::manifests;
 
