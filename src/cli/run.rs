@@ -51,6 +51,10 @@ pub struct RunArgs {
     /// Time limit for opening a connection to a subscriber.
     #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = parse_duration)]
     connect_timeout: Duration,
+    /// Serve the API and the gateway without running the controllers, as a cluster's API server
+    /// runs none: `sluice controller` pointed at this API (its kubeconfig) reconciles instead.
+    #[arg(long)]
+    no_controllers: bool,
 }
 
 /// Parses `500ms`, `30s` or `2m`.
@@ -266,20 +270,27 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let (fed, mut fed_rx) = tokio::sync::watch::channel(false);
     let feeder = tokio::spawn(super::dataplane::feed(mirror.clone(), plane.clone(), env, fed));
-    let controllers = sluice_controllers::run(
-        kube_client,
-        sluice_controllers::Settings {
-            gateway_url: gateway_url.clone(),
-            data_plane: Some(plane.clone()),
+    let (gateway_url_for_controllers, plane_for_controllers) = (gateway_url.clone(), plane.clone());
+    let run_controllers = !args.no_controllers;
+    let controllers = async move {
+        if !run_controllers {
+            return std::future::pending().await;
+        }
+        let settings = sluice_controllers::Settings {
+            gateway_url: gateway_url_for_controllers,
+            data_plane: Some(plane_for_controllers),
             mirror: Some(mirror),
-        },
-    );
+        };
+        sluice_controllers::run(kube_client, settings).await
+    };
     tokio::pin!(controllers);
     // Running means serving: the data plane has what is stored, and every stored object has
     // the status of its spec (a Trigger's Ready is written once it receives events).
     let settled = async {
         let _ = fed_rx.wait_for(|fed| *fed).await;
-        wait_settled(&store, SETTLE_TIMEOUT).await;
+        if run_controllers {
+            wait_settled(&store, SETTLE_TIMEOUT).await;
+        }
     };
     tokio::select! {
         () = settled => {}

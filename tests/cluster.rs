@@ -1,0 +1,157 @@
+//! End-to-end in the shape of a cluster: an API server that runs no controllers (`sluice run
+//! --no-controllers`), `sluice controller` and `sluice dataplane` as separate processes that
+//! know it only through its kubeconfig. Every status comes from the controller process, every
+//! delivery from the data-plane process.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{send_binary, Recorder, Sluice};
+use serde_json::{json, Value};
+
+/// A `sluice` child process, killed on drop.
+struct Process {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Process {
+    fn start(dir: &Path, name: &str, args: &[&str]) -> Process {
+        let log = dir.join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(args)
+            .arg("--kubeconfig")
+            .arg(dir.join("data/kubeconfig"))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Process { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits for a log line containing `marker` and returns its `field=` value.
+    async fn wait_log(&self, marker: &str, field: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let text = self.log();
+            if let Some(value) = text
+                .lines()
+                .find(|l| l.contains(marker))
+                .and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix(field)))
+            {
+                return value.to_string();
+            }
+            assert!(Instant::now() < deadline, "no {marker:?} in:\n{text}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The condition `ty` of an object, once it has it.
+async fn wait_condition(sluice: &Sluice, path: &str, ty: &str, status: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let v = sluice.get_json(path).await;
+        let found = v["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == ty && c["status"] == status);
+        if found {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{path}: no {ty}={status} in {v:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_and_dataplane_apart_serve_what_the_api_holds() {
+    let sluice = Sluice::start_with_args("", &["--no-controllers"]).await;
+    let ns = "/apis/eventing.knative.dev/v1/namespaces/default";
+    let client = reqwest::Client::new();
+    let post = |path: String, body: Value| {
+        let client = client.clone();
+        let url = format!("{}{path}", sluice.api);
+        async move { client.post(url).json(&body).send().await.unwrap().status().as_u16() }
+    };
+    let recorder = Recorder::accept().await;
+    assert_eq!(
+        post(format!("{ns}/brokers"), json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "metadata": {"name": "default"}})).await,
+        201
+    );
+    assert_eq!(
+        post(
+            format!("{ns}/triggers"),
+            json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": {"name": "t"},
+                "spec": {"broker": "default", "filter": {"attributes": {"type": "wanted"}}, "subscriber": {"uri": recorder.url}}})
+        )
+        .await,
+        201
+    );
+    assert_eq!(
+        post(
+            "/apis/sources.knative.dev/v1/namespaces/default/pingsources".into(),
+            json!({"apiVersion": "sources.knative.dev/v1", "kind": "PingSource", "metadata": {"name": "p"},
+                "spec": {"schedule": "* * * * *", "sink": {"uri": "http://127.0.0.1:9/"}}})
+        )
+        .await,
+        201
+    );
+    // Nothing reconciles them yet: the API server runs no controllers.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = sluice.get_json(&format!("{ns}/triggers/t")).await;
+    assert!(t["status"].get("conditions").is_none(), "{t:#}");
+
+    let controller = Process::start(
+        sluice.dir.path(),
+        "controller",
+        &["controller", "--gateway-url", "http://gateway.example", "--lease-namespace", "default"],
+    );
+    let dataplane = Process::start(sluice.dir.path(), "dataplane", &["dataplane", "--gateway", "127.0.0.1:0"]);
+    let gateway = dataplane.wait_log("sluice dataplane is running", "gateway=").await;
+
+    // The controller writes every status, addresses on the gateway it was told of.
+    let broker = wait_condition(&sluice, &format!("{ns}/brokers/default"), "Ready", "True").await;
+    assert_eq!(broker["status"]["address"]["url"], "http://gateway.example/default/default");
+    let t = wait_condition(&sluice, &format!("{ns}/triggers/t"), "Ready", "True").await;
+    assert_eq!(t["status"]["subscriberUri"], recorder.url.as_str());
+    assert_eq!(t["status"]["observedGeneration"], 1);
+    let p = wait_condition(&sluice, "/apis/sources.knative.dev/v1/namespaces/default/pingsources/p", "Ready", "False").await;
+    assert!(p["status"]["conditions"].to_string().contains("NotServedYet"), "{p:#}");
+
+    // The data plane delivers through its own gateway, filtering as the trigger says. (On a
+    // cluster Ready means resolved, not yet served: send until the trigger receives.)
+    let url = format!("{gateway}/default/default");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut i = 0;
+    while recorder.received().is_empty() {
+        i += 1;
+        assert_eq!(send_binary(&url, &format!("skip{i}"), "unwanted", &[], "{}").await, 202);
+        assert_eq!(send_binary(&url, &format!("e{i}"), "wanted", &[], "{}").await, 202);
+        assert!(
+            Instant::now() < deadline,
+            "nothing delivered;\ncontroller:\n{}\ndataplane:\n{}",
+            controller.log(),
+            dataplane.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ids = recorder.ids();
+    assert!(ids.iter().all(|id| id.starts_with('e')), "the filter let through {ids:?}");
+}
