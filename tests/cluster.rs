@@ -92,7 +92,11 @@ async fn controller_and_dataplane_apart_serve_what_the_api_holds() {
     };
     let recorder = Recorder::accept().await;
     assert_eq!(
-        post(format!("{ns}/brokers"), json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "metadata": {"name": "default"}})).await,
+        post(
+            format!("{ns}/brokers"),
+            json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "metadata": {"name": "default"}})
+        )
+        .await,
         201
     );
     assert_eq!(
@@ -121,7 +125,13 @@ async fn controller_and_dataplane_apart_serve_what_the_api_holds() {
     let controller = Process::start(
         sluice.dir.path(),
         "controller",
-        &["controller", "--gateway-url", "http://gateway.example", "--lease-namespace", "default"],
+        &[
+            "controller",
+            "--gateway-url",
+            "http://gateway.example",
+            "--lease-namespace",
+            "default",
+        ],
     );
     let dataplane = Process::start(sluice.dir.path(), "dataplane", &["dataplane", "--gateway", "127.0.0.1:0"]);
     let gateway = dataplane.wait_log("sluice dataplane is running", "gateway=").await;
@@ -132,7 +142,13 @@ async fn controller_and_dataplane_apart_serve_what_the_api_holds() {
     let t = wait_condition(&sluice, &format!("{ns}/triggers/t"), "Ready", "True").await;
     assert_eq!(t["status"]["subscriberUri"], recorder.url.as_str());
     assert_eq!(t["status"]["observedGeneration"], 1);
-    let p = wait_condition(&sluice, "/apis/sources.knative.dev/v1/namespaces/default/pingsources/p", "Ready", "False").await;
+    let p = wait_condition(
+        &sluice,
+        "/apis/sources.knative.dev/v1/namespaces/default/pingsources/p",
+        "Ready",
+        "False",
+    )
+    .await;
     assert!(p["status"]["conditions"].to_string().contains("NotServedYet"), "{p:#}");
 
     // The data plane delivers through its own gateway, filtering as the trigger says. (On a
