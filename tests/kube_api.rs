@@ -282,19 +282,23 @@ async fn patches_and_the_status_subresource() {
     let (code, _) = patch(&sluice, &format!("{TRIGGERS}/nope"), "application/merge-patch+json", "{}").await;
     assert_eq!(code, 404);
 
-    // The status subresource writes status only; the object's own writes never do.
-    let mut t = sluice.get_json(&format!("{TRIGGERS}/t")).await;
-    t["status"] = json!({"observedGeneration": 99, "note": "from the status subresource"});
-    t["spec"]["subscriber"]["uri"] = json!("http://127.0.0.1:11/");
-    let written: Value = reqwest::Client::new()
-        .put(format!("{}{TRIGGERS}/t/status", sluice.api))
-        .json(&t)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // The status subresource writes status only; the object's own writes never do. (The
+    // trigger's controller writes its status too: a PUT that lost the race is a 409, and a
+    // client reads again and retries, as any Kubernetes client does.)
+    let written: Value = loop {
+        let mut t = sluice.get_json(&format!("{TRIGGERS}/t")).await;
+        t["status"] = json!({"observedGeneration": 99, "note": "from the status subresource"});
+        t["spec"]["subscriber"]["uri"] = json!("http://127.0.0.1:11/");
+        let response = reqwest::Client::new()
+            .put(format!("{}{TRIGGERS}/t/status", sluice.api))
+            .json(&t)
+            .send()
+            .await
+            .unwrap();
+        if response.status() != 409 {
+            break response.json().await.unwrap();
+        }
+    };
     assert_eq!(written["status"]["note"], "from the status subresource");
     assert_eq!(
         written["spec"]["subscriber"]["uri"], "http://127.0.0.1:10/",
@@ -499,14 +503,21 @@ async fn requests_as_the_python_client_sends_them() {
     let body = broker("plain", "x").to_string();
     let created = http.post(format!("{}{BROKERS}", sluice.api)).body(body).send().await.unwrap();
     assert_eq!(created.status(), 201);
-    let mut created: Value = created.json().await.unwrap();
-    created["metadata"]["labels"]["team"] = json!("y");
-    let replaced = http
-        .put(format!("{}{BROKERS}/plain", sluice.api))
-        .body(created.to_string())
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(created.json::<Value>().await.unwrap()["metadata"]["name"], "plain");
+    // (Read again and retried when the broker's controller wrote its status in between: 409.)
+    let replaced = loop {
+        let mut current = sluice.get_json(&format!("{BROKERS}/plain")).await;
+        current["metadata"]["labels"]["team"] = json!("y");
+        let replaced = http
+            .put(format!("{}{BROKERS}/plain", sluice.api))
+            .body(current.to_string())
+            .send()
+            .await
+            .unwrap();
+        if replaced.status() != 409 {
+            break replaced;
+        }
+    };
     assert_eq!(replaced.status(), 200);
     assert_eq!(
         sluice.get_json(&format!("{BROKERS}/plain")).await["metadata"]["labels"]["team"],
@@ -679,14 +690,20 @@ async fn sequence_children_are_owned_objects() {
     assert_eq!(ready["status"]["observedGeneration"], 1);
 
     // One step fewer: the second step's children go.
-    let mut current = sluice.get_json(&format!("{SEQUENCES}/seq")).await;
-    current["spec"]["steps"] = json!([step("a")]);
-    let replaced = client
-        .put(format!("{}{SEQUENCES}/seq", sluice.api))
-        .json(&current)
-        .send()
-        .await
-        .unwrap();
+    // (Read again and retried when the flow's controller wrote its status in between: 409.)
+    let replaced = loop {
+        let mut current = sluice.get_json(&format!("{SEQUENCES}/seq")).await;
+        current["spec"]["steps"] = json!([step("a")]);
+        let replaced = client
+            .put(format!("{}{SEQUENCES}/seq", sluice.api))
+            .json(&current)
+            .send()
+            .await
+            .unwrap();
+        if replaced.status() != 409 {
+            break replaced;
+        }
+    };
     assert_eq!(replaced.status(), 200);
     settle(SUBSCRIPTIONS, vec!["seq-kn-sequence-0"]).await;
     settle(CHANNELS, vec!["seq-kn-sequence-0"]).await;

@@ -109,7 +109,12 @@ async fn reconcile<K: Decides>(object: Arc<K>, ctx: Arc<Context>) -> Result<Acti
         return Ok(Action::await_change());
     }
     let value = serde_json::to_value(object.as_ref())?;
-    let decision = K::decide(&value, &ctx.env, &ctx.mirror);
+    let mut decision = K::decide(&value, &ctx.env, &ctx.mirror);
+    // `status.annotations` is free-form state that Sluice writes none of: what others put
+    // there stays.
+    if let (Some(annotations), Some(status)) = (value["status"].get("annotations"), decision.status.as_object_mut()) {
+        status.entry("annotations").or_insert_with(|| annotations.clone());
+    }
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
     if let Some((field, v)) = &decision.spec_field {
         if write_spec_field(&api, &value, field, v).await? {
