@@ -48,9 +48,13 @@ async fn live_apply_change_and_delete_take_effect() {
         "{}",
         stdout(&out)
     );
-    sluice
-        .wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/live")
+    // `sluice apply` answers once the controllers have reconciled what it applied, and in
+    // `sluice run` a Trigger is reconciled (Ready) once the data plane runs it: the next event
+    // reaches it, without waiting.
+    let live = sluice
+        .get_json("/apis/eventing.knative.dev/v1/namespaces/default/triggers/live")
         .await;
+    assert_eq!(live["status"]["observedGeneration"], 1, "{live:#}");
     assert_eq!(send_binary(&url, "1", "a", &[], "{}").await, 202);
     sub.wait_for(1).await;
 
@@ -73,14 +77,24 @@ async fn live_apply_change_and_delete_take_effect() {
     let out = sluice.cli(&["delete", "trigger", "live"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("\"live\" deleted"));
-    // The delete answers once the data plane has stopped `live` and dropped its queue (its log
-    // says so), so event 4 can be queued only for `witness`, which delivers in arrival order:
-    // once the sentinel is in, 4 was judged.
-    let log = sluice.log();
-    let stopped = log
-        .lines()
-        .any(|l| l.contains("subscriber stopped") && l.contains(&format!("default/live/{uid}")));
-    assert!(stopped, "`live` still running after its delete answered:\n{log}");
+    // The data plane learns of the delete by watching, a moment after it is answered; once it
+    // has stopped `live` and dropped its queue (its log says so), event 4 can be queued only
+    // for `witness`, which delivers in arrival order: once the sentinel is in, 4 was judged.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let log = sluice.log();
+        let stopped = log
+            .lines()
+            .any(|l| l.contains("subscriber stopped") && l.contains(&format!("default/live/{uid}")));
+        if stopped {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "`live` still running after its delete:\n{log}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert_eq!(send_binary(&url, "4", "b", &[], "{}").await, 202);
     assert_eq!(send_binary(&url, "sentinel", "sentinel", &[], "{}").await, 202);
     sub.wait_for_id("sentinel").await;
