@@ -76,8 +76,32 @@ pub struct Context {
     pub mirror: Arc<Mirror>,
     /// The data plane of this process, if it has one (`sluice run`).
     pub data_plane: Option<Arc<DataPlane>>,
-    /// Failures in a row per object (`kind namespace/name`), for the retry backoff.
+    /// Failures in a row per object, for the retry backoff.
+    backoff: Backoff,
+}
+
+/// Failures in a row per object (`Kind namespace/name`): a failed reconcile is retried after
+/// 100 ms, doubling up to 30 s while it keeps failing; a success forgets them.
+#[derive(Default)]
+pub struct Backoff {
     failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Backoff {
+    /// Counts a failure of `object` and returns how long to wait before retrying it.
+    pub fn failed(&self, object: &str, error: &dyn std::fmt::Display) -> Duration {
+        let mut failures = self.failures.lock().expect("failure counts poisoned");
+        let n = failures.entry(object.to_string()).or_insert(0);
+        *n += 1;
+        let delay = retry_delay(*n);
+        tracing::warn!(%object, %error, failures = *n, retry_in = ?delay, "reconcile failed");
+        delay
+    }
+
+    /// Forgets the failures of `object` after it reconciled.
+    pub fn succeeded(&self, object: &str) {
+        self.failures.lock().expect("failure counts poisoned").remove(object);
+    }
 }
 
 impl Context {
@@ -88,17 +112,13 @@ impl Context {
             env,
             mirror,
             data_plane,
-            failures: Mutex::default(),
+            backoff: Backoff::default(),
         })
-    }
-
-    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
-        self.failures.lock().expect("failure counts poisoned")
     }
 }
 
 /// `Kind namespace/name` of an object, for logs and the backoff.
-fn label<K: Resource<DynamicType = ()>>(object: &K) -> String {
+pub fn label<K: Resource<DynamicType = ()>>(object: &K) -> String {
     format!("{} {}/{}", K::kind(&()), object.namespace().unwrap_or_default(), object.name_any())
 }
 
@@ -131,20 +151,14 @@ async fn reconcile<K: Decides>(object: Arc<K>, ctx: Arc<Context>) -> Result<Acti
     if write_status(&api, &value, &decision.status).await? {
         tracing::debug!(object = %label(object.as_ref()), "status written");
     }
-    ctx.failures().remove(&label(object.as_ref()));
+    ctx.backoff.succeeded(&label(object.as_ref()));
     Ok(Action::await_change())
 }
 
 /// A failed reconcile is retried after 100 ms, doubling up to 30 s while it keeps failing;
 /// other objects go on meanwhile.
 fn error_policy<K: Decides>(object: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
-    let label = label(object.as_ref());
-    let mut failures = ctx.failures();
-    let n = failures.entry(label.clone()).or_insert(0);
-    *n += 1;
-    let delay = retry_delay(*n);
-    tracing::warn!(object = %label, %error, failures = *n, retry_in = ?delay, "reconcile failed");
-    Action::requeue(delay)
+    Action::requeue(ctx.backoff.failed(&label(object.as_ref()), error))
 }
 
 /// The delay before retrying an object that failed `failures` times in a row.

@@ -13,10 +13,9 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::StreamExt;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::controller::Action;
 use kube::runtime::{watcher, Controller};
@@ -338,28 +337,22 @@ where
     }
     delete_stale(&ctx.client, &value, &desired).await?;
     let status = status(&ctx.client, &value, &desired, &ctx.settings).await?;
-    if value.get("status") != Some(&status) {
-        let api: Api<K> = Api::namespaced(ctx.client.clone(), text(&value, "namespace"));
-        api.patch_status(
-            text(&value, "name"),
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": status})),
-        )
-        .await?;
-    }
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), text(&value, "namespace"));
+    crate::status::write_status(&api, &value, &status).await?;
+    ctx.backoff.succeeded(&crate::core::label(flow.as_ref()));
     Ok(Action::await_change())
 }
 
-/// A failed reconcile is logged and retried after a second; other flows go on.
-fn error_policy<K: Resource>(flow: Arc<K>, error: &Error, _: Arc<Context>) -> Action {
-    tracing::warn!(flow = %flow.meta().name.as_deref().unwrap_or(""), %error, "reconciling a flow failed; retrying");
-    Action::requeue(Duration::from_secs(1))
+/// A failed reconcile is retried with backoff (100 ms, doubling to 30 s); other flows go on.
+fn error_policy<K: Resource<DynamicType = ()>>(flow: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
+    Action::requeue(ctx.backoff.failed(&crate::core::label(flow.as_ref()), error))
 }
 
 /// What the flow controllers share.
 pub struct Context {
     client: Client,
     settings: Settings,
+    backoff: crate::core::Backoff,
 }
 
 /// Runs the Sequence and Parallel controllers until their watches end.
@@ -367,6 +360,7 @@ pub async fn run(client: Client, settings: Settings) {
     let ctx = Arc::new(Context {
         client: client.clone(),
         settings,
+        backoff: Default::default(),
     });
     let sequences = Controller::new(Api::<Sequence>::all(client.clone()), watcher::Config::default())
         .owns(Api::<Subscription>::all(client.clone()), watcher::Config::default())

@@ -159,7 +159,7 @@ pub(crate) fn init_logging() {
 }
 
 /// How long `sluice run` waits at start for stored objects to be reconciled.
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Waits (at most `timeout`) until every stored Knative object that has a status has the
 /// status of its current spec (`status.observedGeneration` = `metadata.generation`); logs
