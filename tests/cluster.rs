@@ -62,24 +62,6 @@ impl Drop for Process {
     }
 }
 
-/// The condition `ty` of an object, once it has it.
-async fn wait_condition(sluice: &Sluice, path: &str, ty: &str, status: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let v = sluice.get_json(path).await;
-        let found = v["status"]["conditions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| c["type"] == ty && c["status"] == status);
-        if found {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{path}: no {ty}={status} in {v:#}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_and_dataplane_apart_serve_what_the_api_holds() {
     let sluice = Sluice::start_with_args("", &["--no-controllers"]).await;
@@ -137,18 +119,14 @@ async fn controller_and_dataplane_apart_serve_what_the_api_holds() {
     let gateway = dataplane.wait_log("sluice dataplane is running", "gateway=").await;
 
     // The controller writes every status, addresses on the gateway it was told of.
-    let broker = wait_condition(&sluice, &format!("{ns}/brokers/default"), "Ready", "True").await;
+    let broker = sluice.wait_condition(&format!("{ns}/brokers/default"), "Ready", "True").await;
     assert_eq!(broker["status"]["address"]["url"], "http://gateway.example/default/default");
-    let t = wait_condition(&sluice, &format!("{ns}/triggers/t"), "Ready", "True").await;
+    let t = sluice.wait_condition(&format!("{ns}/triggers/t"), "Ready", "True").await;
     assert_eq!(t["status"]["subscriberUri"], recorder.url.as_str());
     assert_eq!(t["status"]["observedGeneration"], 1);
-    let p = wait_condition(
-        &sluice,
-        "/apis/sources.knative.dev/v1/namespaces/default/pingsources/p",
-        "Ready",
-        "False",
-    )
-    .await;
+    let p = sluice
+        .wait_condition("/apis/sources.knative.dev/v1/namespaces/default/pingsources/p", "Ready", "False")
+        .await;
     assert!(p["status"]["conditions"].to_string().contains("NotServedYet"), "{p:#}");
 
     // The data plane delivers through its own gateway, filtering as the trigger says. (On a

@@ -117,6 +117,31 @@ pub fn resolve_delivery(
     })
 }
 
+/// The status of a Broker or channel as an addressable with a delivery: `address(es)` at
+/// `url`, and `DeadLetterSinkResolved` with `deadLetterSinkUri` from its `spec.delivery`.
+pub(crate) fn addressable_with_delivery(
+    obj: &serde_json::Value,
+    url: &str,
+    env: &Environment,
+    world: &dyn Lookup,
+    conds: &mut Vec<sluice_crds::duck::ConditionCheck>,
+    extra: &mut serde_json::Map<String, serde_json::Value>,
+) {
+    use sluice_crds::duck::ConditionCheck as Cond;
+    let delivery: Option<DeliverySpec> = crate::decode(&obj["spec"]["delivery"]);
+    match resolve_delivery(delivery.as_ref(), "spec.delivery", crate::meta_str(obj, "namespace"), env, world) {
+        Ok(rd) => {
+            conds.push(Cond::ok("DeadLetterSinkResolved"));
+            if let Some(u) = rd.dead_letter_uri {
+                extra.insert("deadLetterSinkUri".into(), serde_json::json!(u));
+            }
+        }
+        Err((reason, msg)) => conds.push(Cond::fail("DeadLetterSinkResolved", &reason, msg)),
+    }
+    extra.insert("address".into(), serde_json::json!({"name": "http", "url": url}));
+    extra.insert("addresses".into(), serde_json::json!([{"name": "http", "url": url}]));
+}
+
 /// Whether a delivery spec sets any option of the retry group (SUB-03).
 pub(crate) fn sets_retry_group(d: &DeliverySpec) -> bool {
     d.retry.is_some() || d.backoff_policy.is_some() || d.backoff_delay.is_some() || d.timeout.is_some() || d.retry_after_max.is_some()

@@ -1,11 +1,11 @@
 //! The Broker decision (BRK-01, BRK-03): served by the memory backend when its class is
 //! `MTChannelBasedBroker`; addressable at `{gateway}/{namespace}/{name}`.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use sluice_brokers::{Acknowledge, BackendKind, HubKey, HubKind, HubSpec};
 use sluice_crds::duck::{ConditionCheck as Cond, DeliverySpec};
 
-use crate::address::{broker_url, resolve_delivery};
+use crate::address::{addressable_with_delivery, broker_url, resolve_delivery};
 use crate::{decode, meta_str, status_with, Environment, Lookup, BROKER_CLASS, MT_CHANNEL_BASED};
 
 /// What a Broker is: its status and, when it is served, its hub.
@@ -63,18 +63,7 @@ pub fn broker(b: &Value, env: &Environment, world: &dyn Lookup) -> BrokerDecisio
     ] {
         conds.push(Cond::ok(ok));
     }
-    let delivery: Option<DeliverySpec> = decode(&b["spec"]["delivery"]);
-    match resolve_delivery(delivery.as_ref(), "spec.delivery", ns, env, world) {
-        Ok(rd) => {
-            conds.push(Cond::ok("DeadLetterSinkResolved"));
-            if let Some(u) = rd.dead_letter_uri {
-                extra.insert("deadLetterSinkUri".into(), json!(u));
-            }
-        }
-        Err((reason, msg)) => conds.push(Cond::fail("DeadLetterSinkResolved", &reason, msg)),
-    }
-    extra.insert("address".into(), json!({"name": "http", "url": url}));
-    extra.insert("addresses".into(), json!([{"name": "http", "url": url}]));
+    addressable_with_delivery(b, &url, env, world, &mut conds, &mut extra);
     // The ingress takes events whatever its dead-letter sink does; triggers wait for it.
     let hub = HubSpec {
         key: hub_key(ns, name),

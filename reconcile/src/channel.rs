@@ -5,11 +5,11 @@
 
 use serde_json::{json, Value};
 use sluice_brokers::{Acknowledge, BackendKind, HubKey, HubKind, HubSpec};
-use sluice_crds::duck::{ConditionCheck as Cond, DeliverySpec};
+use sluice_crds::duck::ConditionCheck as Cond;
 
-use crate::address::{channel_url, resolve_delivery};
+use crate::address::{addressable_with_delivery, channel_url};
 use crate::subscription::{channel_of, subscription};
-use crate::{decode, meta_str, status_with, Environment, Lookup, ASYNC_HANDLER_ANNOTATION};
+use crate::{meta_str, status_with, Environment, Lookup, ASYNC_HANDLER_ANNOTATION};
 
 /// What a channel is: its status, its hub, and its subscribers.
 #[derive(Debug)]
@@ -59,23 +59,7 @@ pub fn channel(c: &Value, env: &Environment, world: &dyn Lookup) -> ChannelDecis
     };
     conds.extend(ready.iter().copied().map(Cond::ok));
     let mut extra = serde_json::Map::new();
-    match resolve_delivery(
-        decode::<DeliverySpec>(&c["spec"]["delivery"]).as_ref(),
-        "spec.delivery",
-        ns,
-        env,
-        world,
-    ) {
-        Ok(rd) => {
-            conds.push(Cond::ok("DeadLetterSinkResolved"));
-            if let Some(u) = rd.dead_letter_uri {
-                extra.insert("deadLetterSinkUri".into(), json!(u));
-            }
-        }
-        Err((r, m)) => conds.push(Cond::fail("DeadLetterSinkResolved", &r, m)),
-    }
-    extra.insert("address".into(), json!({"name": "http", "url": url}));
-    extra.insert("addresses".into(), json!([{"name": "http", "url": url}]));
+    addressable_with_delivery(c, &url, env, world, &mut conds, &mut extra);
     let mut subscriptions = world.list("messaging.knative.dev", "Subscription", ns);
     subscriptions.retain(|s| channel_of(s) == (kind, name));
     subscriptions.sort_by(|a, b| meta_str(a, "name").cmp(meta_str(b, "name")));

@@ -170,18 +170,23 @@ impl Sluice {
 
     /// Waits until the object at the API path has Ready=True.
     pub async fn wait_ready(&self, path: &str) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        self.wait_condition(path, "Ready", "True").await
+    }
+
+    /// Waits until the object at the API path has condition `ty` with `status`.
+    pub async fn wait_condition(&self, path: &str, ty: &str, status: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let v = self.get_json(path).await;
-            let ready = v["status"]["conditions"]
+            let found = v["status"]["conditions"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True");
-            if ready {
+                .any(|c| c["type"] == ty && c["status"] == status);
+            if found {
                 return v;
             }
-            assert!(Instant::now() < deadline, "{path} not ready: {v:#}");
+            assert!(Instant::now() < deadline, "{path}: no {ty}={status} in {v:#}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
