@@ -15,8 +15,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::api::{Api, DeleteParams, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::{watcher, Controller};
 use kube::{Client, Resource, ResourceExt};
@@ -24,9 +23,9 @@ use serde_json::{json, Value};
 use sluice_crds::flows::{Parallel, Sequence};
 use sluice_crds::messaging::{InMemoryChannel, Subscription};
 
+use crate::children::{api_for, put};
 use crate::{Error, Settings};
 use sluice_crds::duck::{conditions, ConditionCheck};
-use sluice_crds::registry::find_by_type;
 
 /// The channel kind of a flow's `channelTemplate` (InMemoryChannel unless it says otherwise).
 fn template(flow: &Value) -> (String, String, Value) {
@@ -156,45 +155,6 @@ pub fn children(flow: &Value) -> Vec<Value> {
         _ => {}
     }
     b.objects
-}
-
-/// The API of a child's kind in the flow's namespace, its plural from the registry of kinds.
-fn api_for(client: &Client, child: &Value) -> Result<Api<DynamicObject>, Error> {
-    let (api_version, kind) = (child["apiVersion"].as_str().unwrap_or(""), child["kind"].as_str().unwrap_or(""));
-    let info = find_by_type(api_version, kind).ok_or_else(|| Error::UnknownKind(format!("{kind} ({api_version})")))?;
-    let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(info.group, info.version, info.kind), info.plural);
-    Ok(Api::namespaced_with(client.clone(), text(child, "namespace"), &resource))
-}
-
-/// The parts of a child the controller owns: its spec (less the server-filled channel
-/// `subscribers`) and its owner references.
-fn owned_parts(v: &Value) -> Value {
-    let mut spec = v.get("spec").cloned().unwrap_or_else(|| json!({}));
-    if let Some(m) = spec.as_object_mut() {
-        m.remove("subscribers");
-    }
-    json!({"spec": spec, "ownerReferences": v["metadata"]["ownerReferences"]})
-}
-
-/// Creates a child, or replaces it when what the controller owns differs.
-async fn put(client: &Client, child: &Value) -> Result<(), Error> {
-    let api = api_for(client, child)?;
-    let name = text(child, "name").to_string();
-    let desired: DynamicObject = serde_json::from_value(child.clone())?;
-    match api.get_opt(&name).await? {
-        None => {
-            api.create(&PostParams::default(), &desired).await?;
-        }
-        Some(existing) => {
-            let existing_json = serde_json::to_value(&existing)?;
-            if owned_parts(&existing_json) != owned_parts(child) {
-                let mut replacement = desired;
-                replacement.metadata.resource_version = existing.resource_version();
-                api.replace(&name, &PostParams::default(), &replacement).await?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Deletes the flow's children that are not in `desired` (a removed step or branch).

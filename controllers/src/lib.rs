@@ -12,10 +12,12 @@
 
 pub mod broker;
 pub mod channel;
+pub mod children;
 pub mod core;
 pub mod flows;
 pub mod leader;
 pub mod mirror;
+pub mod serving;
 pub mod status;
 pub mod subscription;
 pub mod trigger;
@@ -72,7 +74,8 @@ pub async fn run(client: kube::Client, settings: Settings) {
         core::run::<Channel>(ctx.clone()),
         core::run::<InMemoryChannel>(ctx.clone()),
         core::run::<Subscription>(ctx),
-        flows::run(client.clone(), settings),
+        flows::run(client.clone(), settings.clone()),
+        serving::run(client.clone(), settings),
         unserved::run(client),
     );
 }

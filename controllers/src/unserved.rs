@@ -16,7 +16,7 @@ use crate::status::write_status;
 use crate::Error;
 
 /// The kinds with a controller of their own.
-const SERVED: [&str; 7] = [
+const SERVED: [&str; 10] = [
     "Broker",
     "Trigger",
     "Channel",
@@ -24,6 +24,9 @@ const SERVED: [&str; 7] = [
     "Subscription",
     "Sequence",
     "Parallel",
+    "Service",
+    "Configuration",
+    "Route",
 ];
 
 /// The Knative kinds stored without being run.

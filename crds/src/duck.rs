@@ -759,18 +759,24 @@ impl SubscriberSpec {
 }
 
 /// One condition of a Knative status being computed: `Ok` is True, `Err((reason, message))`
-/// is False.
+/// is False, or Unknown when `unknown` is set (not decided yet: waiting for something).
 pub struct ConditionCheck {
     /// The condition's type, e.g. `ChannelsReady`.
     pub type_: &'static str,
     /// Its outcome.
     pub outcome: Result<(), (String, String)>,
+    /// Whether a failed outcome is `Unknown` rather than `False`.
+    pub unknown: bool,
 }
 
 impl ConditionCheck {
     /// A condition that holds.
     pub fn ok(type_: &'static str) -> Self {
-        Self { type_, outcome: Ok(()) }
+        Self {
+            type_,
+            outcome: Ok(()),
+            unknown: false,
+        }
     }
 
     /// A condition that does not hold, with the reason and a message.
@@ -778,6 +784,15 @@ impl ConditionCheck {
         Self {
             type_,
             outcome: Err((reason.to_string(), message.into())),
+            unknown: false,
+        }
+    }
+
+    /// A condition not known yet, with the reason and a message.
+    pub fn unknown(type_: &'static str, reason: &str, message: impl Into<String>) -> Self {
+        Self {
+            unknown: true,
+            ..Self::fail(type_, reason, message)
         }
     }
 }
@@ -787,19 +802,36 @@ impl ConditionCheck {
 /// `previous` while its status is unchanged, else stamped `now` (RFC 3339).
 pub fn conditions(previous: &serde_json::Value, checks: Vec<ConditionCheck>, now: &str) -> serde_json::Value {
     use serde_json::{json, Value};
-    let first_failure = checks.iter().find_map(|c| c.outcome.as_ref().err().cloned());
+    // Ready is False with the first failure, else Unknown with the first unknown, else True.
+    let first = |unknown: bool| {
+        checks
+            .iter()
+            .filter(|c| c.unknown == unknown)
+            .find_map(|c| c.outcome.as_ref().err().cloned())
+    };
+    let summary = match (first(false), first(true)) {
+        (Some(failure), _) => ConditionCheck {
+            type_: "Ready",
+            outcome: Err(failure),
+            unknown: false,
+        },
+        (None, Some(pending)) => ConditionCheck {
+            type_: "Ready",
+            outcome: Err(pending),
+            unknown: true,
+        },
+        (None, None) => ConditionCheck::ok("Ready"),
+    };
     let mut all = checks;
     if !all.iter().any(|c| c.type_ == "Ready") {
-        all.push(ConditionCheck {
-            type_: "Ready",
-            outcome: first_failure.map_or(Ok(()), Err),
-        });
+        all.push(summary);
     }
     let mut out: Vec<Value> = all
         .into_iter()
         .map(|c| {
             let (status, failure) = match c.outcome {
                 Ok(()) => ("True", None),
+                Err(failure) if c.unknown => ("Unknown", Some(failure)),
                 Err(failure) => ("False", Some(failure)),
             };
             let before = previous.as_array().into_iter().flatten().find(|p| p["type"] == c.type_);

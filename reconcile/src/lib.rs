@@ -15,6 +15,7 @@ pub mod address;
 pub mod broker;
 pub mod channel;
 pub mod objects;
+pub mod serving;
 pub mod snapshot;
 pub mod subscription;
 pub mod trigger;

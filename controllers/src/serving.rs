@@ -1,0 +1,166 @@
+//! The Service, Configuration and Route controllers (`sluice_reconcile::serving`): a Service
+//! owns a Configuration and a Route of its name, a Configuration owns the Revision of each of
+//! its generations, and a Route reports its URL and the revisions its traffic resolves to.
+//! Revisions themselves are not run yet (`unserved`), so nothing here becomes Ready.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use kube::api::{Api, ListParams};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{watcher, Controller};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::Value;
+use sluice_crds::serving::{Configuration, Revision, Route, Service};
+use sluice_reconcile::serving;
+
+use crate::children::put;
+use crate::core::{label, Backoff};
+use crate::status::write_status;
+use crate::{Error, Settings};
+
+/// What the serving controllers share.
+struct Context {
+    client: Client,
+    gateway_url: String,
+    backoff: Backoff,
+}
+
+/// Every object of kind `K` in `namespace`, as JSON.
+async fn list_json<K>(client: &Client, namespace: &str) -> Result<Vec<Value>, Error>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let mut out = Vec::new();
+    for o in api.list(&ListParams::default()).await? {
+        out.push(serde_json::to_value(&o)?);
+    }
+    Ok(out)
+}
+
+/// The object of kind `K` named `name` in `namespace`, as JSON, if it exists.
+async fn get_json<K>(client: &Client, namespace: &str, name: &str) -> Result<Option<Value>, Error>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    match api.get_opt(name).await? {
+        Some(o) => Ok(Some(serde_json::to_value(&o)?)),
+        None => Ok(None),
+    }
+}
+
+async fn reconcile_service(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if svc.meta().deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let ns = svc.namespace().unwrap_or_default();
+    let value = serde_json::to_value(svc.as_ref())?;
+    let configuration = get_json::<Configuration>(&ctx.client, &ns, &svc.name_any()).await?;
+    let route = get_json::<Route>(&ctx.client, &ns, &svc.name_any()).await?;
+    let d = serving::service(&value, configuration.as_ref(), route.as_ref());
+    put(&ctx.client, &d.configuration).await?;
+    put(&ctx.client, &d.route).await?;
+    write_status(&Api::<Service>::namespaced(ctx.client.clone(), &ns), &value, &d.status).await?;
+    ctx.backoff.succeeded(&label(svc.as_ref()));
+    Ok(Action::await_change())
+}
+
+async fn reconcile_configuration(cfg: Arc<Configuration>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if cfg.meta().deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let ns = cfg.namespace().unwrap_or_default();
+    let value = serde_json::to_value(cfg.as_ref())?;
+    let uid = cfg.uid().unwrap_or_default();
+    let revisions: Vec<Value> = list_json::<Revision>(&ctx.client, &ns)
+        .await?
+        .into_iter()
+        .filter(|r| {
+            r["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|o| o["uid"] == uid.as_str()))
+        })
+        .collect();
+    let d = serving::configuration(&value, &revisions);
+    // Revisions are immutable: the one of this generation is created once.
+    let name = serving::revision_name(&value);
+    if !revisions.iter().any(|r| r["metadata"]["name"] == name.as_str()) {
+        put(&ctx.client, &d.revision).await?;
+    }
+    write_status(&Api::<Configuration>::namespaced(ctx.client.clone(), &ns), &value, &d.status).await?;
+    ctx.backoff.succeeded(&label(cfg.as_ref()));
+    Ok(Action::await_change())
+}
+
+async fn reconcile_route(rt: Arc<Route>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if rt.meta().deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let ns = rt.namespace().unwrap_or_default();
+    let value = serde_json::to_value(rt.as_ref())?;
+    let configurations = list_json::<Configuration>(&ctx.client, &ns).await?;
+    let revisions = list_json::<Revision>(&ctx.client, &ns).await?;
+    let status = serving::route(&value, &configurations, &revisions, &ctx.gateway_url);
+    write_status(&Api::<Route>::namespaced(ctx.client.clone(), &ns), &value, &status).await?;
+    ctx.backoff.succeeded(&label(rt.as_ref()));
+    Ok(Action::await_change())
+}
+
+fn error_policy<K: Resource<DynamicType = ()>>(object: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
+    Action::requeue(ctx.backoff.failed(&label(object.as_ref()), error))
+}
+
+/// Every object of `store` in the namespace of `other` (a change there may concern them).
+fn in_namespace_of<K, O>(store: Store<K>) -> impl Fn(O) -> Vec<ObjectRef<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+    O: Resource,
+{
+    move |other: O| {
+        let ns = other.meta().namespace.clone();
+        store
+            .state()
+            .iter()
+            .filter(|o| o.meta().namespace == ns)
+            .map(|o| ObjectRef::from_obj(o.as_ref()))
+            .collect()
+    }
+}
+
+/// Runs the Service, Configuration and Route controllers until their watches end.
+pub async fn run(client: Client, settings: Settings) {
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        gateway_url: settings.gateway_url,
+        backoff: Backoff::default(),
+    });
+    let wc = watcher::Config::default;
+    let services = Controller::new(Api::<Service>::all(client.clone()), wc())
+        .owns(Api::<Configuration>::all(client.clone()), wc())
+        .owns(Api::<Route>::all(client.clone()), wc())
+        .run(reconcile_service, error_policy, ctx.clone())
+        .for_each(|_| async {});
+    let configurations = Controller::new(Api::<Configuration>::all(client.clone()), wc())
+        .owns(Api::<Revision>::all(client.clone()), wc())
+        .run(reconcile_configuration, error_policy, ctx.clone())
+        .for_each(|_| async {});
+    let routes = Controller::new(Api::<Route>::all(client.clone()), wc());
+    let store = routes.store();
+    let routes = routes
+        .watches(Api::<Configuration>::all(client.clone()), wc(), in_namespace_of(store.clone()))
+        .watches(Api::<Revision>::all(client), wc(), in_namespace_of(store))
+        .run(reconcile_route, error_policy, ctx)
+        .for_each(|_| async {});
+    tokio::join!(services, configurations, routes);
+}

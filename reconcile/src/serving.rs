@@ -1,0 +1,345 @@
+//! Knative Serving's object model (SVC-*, CFG-*, RTE-*): a Service owns a Configuration and a
+//! Route of its name; a Configuration stamps an immutable Revision per template generation
+//! (`{name}-00001`, ...); a Route resolves its traffic targets to revisions and has a URL
+//! (`http://{name}.{namespace}.{domain}`, with the gateway's port when it is not 80). Pure:
+//! objects in, children and status out. Revisions are not run yet (the process runtime and the
+//! routing on the gateway are still to come), so their controller reports them not served,
+//! and nothing here becomes Ready.
+
+use serde_json::{json, Map, Value};
+use sluice_crds::duck::ConditionCheck as Cond;
+
+use crate::{meta_str, status_with};
+
+/// The domain of routes until `config-domain` is read: `localhost`, so the URLs resolve here.
+pub const DEFAULT_DOMAIN: &str = "localhost";
+/// Label naming the Service of a Configuration, Route or Revision.
+pub const SERVICE_LABEL: &str = "serving.knative.dev/service";
+/// Label naming the Configuration of a Revision.
+pub const CONFIGURATION_LABEL: &str = "serving.knative.dev/configuration";
+/// Label with the Configuration generation a Revision was stamped from.
+pub const CONFIGURATION_GENERATION_LABEL: &str = "serving.knative.dev/configurationGeneration";
+
+/// An owner reference to `owner` as its controller.
+fn owned_by(owner: &Value) -> Value {
+    json!([{
+        "apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": meta_str(owner, "name"),
+        "uid": meta_str(owner, "uid"), "controller": true, "blockOwnerDeletion": true,
+    }])
+}
+
+/// The Ready condition of an object: (status, reason, message); `None` when it has none.
+fn ready_of(obj: &Value) -> Option<(String, String, String)> {
+    let c = obj["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "Ready")?;
+    let text = |k: &str| c[k].as_str().unwrap_or("").to_string();
+    Some((text("status"), text("reason"), text("message")))
+}
+
+/// The name of the Revision a Configuration stamps for its current generation: the
+/// template's own name when it has one, else `{name}-{generation:05}`.
+pub fn revision_name(configuration: &Value) -> String {
+    match configuration["spec"]["template"]["metadata"]["name"].as_str() {
+        Some(n) if !n.is_empty() => n.to_string(),
+        _ => format!(
+            "{}-{:05}",
+            meta_str(configuration, "name"),
+            configuration["metadata"]["generation"].as_i64().unwrap_or(1)
+        ),
+    }
+}
+
+/// What a Configuration is: the Revision of its generation, and its status.
+#[derive(Debug)]
+pub struct ConfigurationDecision {
+    /// The Revision it should have (created once: revisions are immutable).
+    pub revision: Value,
+    /// Its status.
+    pub status: Value,
+}
+
+/// Decides a Configuration from its `revisions` (the ones it owns).
+pub fn configuration(cfg: &Value, revisions: &[Value]) -> ConfigurationDecision {
+    let name = meta_str(cfg, "name");
+    let template = &cfg["spec"]["template"];
+    let latest = revision_name(cfg);
+    let mut labels = template["metadata"]["labels"].as_object().cloned().unwrap_or_default();
+    labels.insert(CONFIGURATION_LABEL.into(), json!(name));
+    labels.insert(
+        CONFIGURATION_GENERATION_LABEL.into(),
+        json!(cfg["metadata"]["generation"].as_i64().unwrap_or(1).to_string()),
+    );
+    if let Some(service) = cfg["metadata"]["labels"][SERVICE_LABEL].as_str() {
+        labels.insert(SERVICE_LABEL.into(), json!(service));
+    }
+    let mut metadata = json!({"name": latest, "namespace": meta_str(cfg, "namespace"), "labels": labels, "ownerReferences": owned_by(cfg)});
+    if let Some(a) = template["metadata"].get("annotations").filter(|a| a.is_object()) {
+        metadata["annotations"] = a.clone();
+    }
+    let revision = json!({"apiVersion": "serving.knative.dev/v1", "kind": "Revision", "metadata": metadata,
+        "spec": template.get("spec").cloned().unwrap_or_else(|| json!({}))});
+    // The newest ready revision (by the generation it was stamped from).
+    let generation = |r: &Value| {
+        r["metadata"]["labels"][CONFIGURATION_GENERATION_LABEL]
+            .as_str()
+            .and_then(|g| g.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    let latest_ready = revisions
+        .iter()
+        .filter(|r| ready_of(r).is_some_and(|(s, _, _)| s == "True"))
+        .max_by_key(|r| generation(r))
+        .map(|r| meta_str(r, "name").to_string());
+    let mut extra = Map::new();
+    extra.insert("latestCreatedRevisionName".into(), json!(latest));
+    if let Some(ready) = &latest_ready {
+        extra.insert("latestReadyRevisionName".into(), json!(ready));
+    }
+    // CFG: Ready follows the latest created revision.
+    let current = revisions.iter().find(|r| meta_str(r, "name") == latest);
+    let cond = match current.and_then(ready_of) {
+        Some((s, _, _)) if s == "True" => Cond::ok("Ready"),
+        Some((s, reason, message)) if s == "False" => Cond::fail(
+            "Ready",
+            if reason.is_empty() { "RevisionFailed" } else { &reason },
+            format!("Revision {latest:?} failed with message: {message}."),
+        ),
+        _ => Cond::unknown(
+            "Ready",
+            "RevisionMissing",
+            format!("Configuration {name:?} is waiting for a Revision to become ready."),
+        ),
+    };
+    ConfigurationDecision {
+        revision,
+        status: status_with(cfg, vec![cond], extra),
+    }
+}
+
+/// A Route's URL on the gateway: `http://{name}.{namespace}.{domain}`, with the port of
+/// `gateway_url` unless it is 80.
+pub fn route_url(name: &str, namespace: &str, gateway_url: &str) -> String {
+    let port = url::Url::parse(gateway_url).ok().and_then(|u| u.port()).filter(|p| *p != 80);
+    match port {
+        Some(p) => format!("http://{name}.{namespace}.{DEFAULT_DOMAIN}:{p}"),
+        None => format!("http://{name}.{namespace}.{DEFAULT_DOMAIN}"),
+    }
+}
+
+/// Decides a Route's status from the Configurations and Revisions of its namespace.
+pub fn route(rt: &Value, configurations: &[Value], revisions: &[Value], gateway_url: &str) -> Value {
+    let (name, ns) = (meta_str(rt, "name"), meta_str(rt, "namespace"));
+    let url = route_url(name, ns, gateway_url);
+    let by_name = |list: &[Value], n: &str| list.iter().find(|o| meta_str(o, "name") == n).cloned();
+    let mut traffic = Vec::new();
+    let mut missing = Vec::new();
+    for target in rt["spec"]["traffic"].as_array().into_iter().flatten() {
+        let mut resolved = Map::new();
+        let revision = match (target["revisionName"].as_str(), target["configurationName"].as_str()) {
+            (Some(r), _) => match by_name(revisions, r) {
+                Some(rev) if ready_of(&rev).is_some_and(|(s, _, _)| s == "True") => Some(r.to_string()),
+                _ => {
+                    missing.push(format!("Revision {r:?} is not ready."));
+                    None
+                }
+            },
+            (None, Some(c)) => {
+                match by_name(configurations, c).and_then(|cfg| cfg["status"]["latestReadyRevisionName"].as_str().map(str::to_string)) {
+                    Some(r) => {
+                        resolved.insert("configurationName".into(), json!(c));
+                        resolved.insert("latestRevision".into(), json!(true));
+                        Some(r)
+                    }
+                    None => {
+                        missing.push(format!("Configuration {c:?} does not have any ready Revision."));
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        if let Some(r) = revision {
+            resolved.insert("revisionName".into(), json!(r));
+            resolved.insert("percent".into(), target["percent"].clone());
+            if let Some(tag) = target["tag"].as_str() {
+                resolved.insert("tag".into(), json!(tag));
+                resolved.insert("url".into(), json!(route_url(&format!("{tag}-{name}"), ns, gateway_url)));
+            }
+            traffic.push(Value::Object(resolved));
+        }
+    }
+    let mut extra = Map::new();
+    extra.insert("url".into(), json!(url));
+    extra.insert("address".into(), json!({"url": url}));
+    let mut conds = Vec::new();
+    if missing.is_empty() {
+        extra.insert("traffic".into(), json!(traffic));
+        conds.push(Cond::ok("AllTrafficAssigned"));
+    } else {
+        conds.push(Cond::fail("AllTrafficAssigned", "RevisionMissing", missing.join(" ")));
+    }
+    conds.push(Cond::fail(
+        "IngressReady",
+        "NotServedYet",
+        "routing by Host on the gateway is not in this build yet",
+    ));
+    conds.push(Cond::ok("CertificateProvisioned"));
+    status_with(rt, conds, extra)
+}
+
+/// What a Service is: its Configuration and Route, and its status.
+#[derive(Debug)]
+pub struct ServiceDecision {
+    /// The Configuration it owns.
+    pub configuration: Value,
+    /// The Route it owns.
+    pub route: Value,
+    /// Its status.
+    pub status: Value,
+}
+
+/// Decides a Service from its children as they are (`None`: not created yet).
+pub fn service(svc: &Value, configuration: Option<&Value>, route: Option<&Value>) -> ServiceDecision {
+    let (name, ns) = (meta_str(svc, "name"), meta_str(svc, "namespace"));
+    let mut labels = svc["metadata"]["labels"].as_object().cloned().unwrap_or_default();
+    labels.insert(SERVICE_LABEL.into(), json!(name));
+    let metadata = json!({"name": name, "namespace": ns, "labels": labels, "ownerReferences": owned_by(svc)});
+    let child = |kind: &str, spec: Value| json!({"apiVersion": "serving.knative.dev/v1", "kind": kind, "metadata": metadata, "spec": spec});
+    let traffic = match svc["spec"]["traffic"].as_array().filter(|t| !t.is_empty()) {
+        // SVC: targets of the latest revision follow the Service's Configuration.
+        Some(targets) => json!(targets
+            .iter()
+            .map(|t| {
+                let mut t = t.clone();
+                if t["revisionName"].is_null() {
+                    t["configurationName"] = json!(name);
+                    t["latestRevision"] = json!(true);
+                }
+                t
+            })
+            .collect::<Vec<_>>()),
+        None => json!([{"configurationName": name, "latestRevision": true, "percent": 100}]),
+    };
+    let configuration_child = child("Configuration", json!({"template": svc["spec"]["template"]}));
+    let route_child = child("Route", json!({"traffic": traffic}));
+    let mut extra = Map::new();
+    if let Some(c) = configuration {
+        for k in ["latestCreatedRevisionName", "latestReadyRevisionName"] {
+            if let Some(v) = c["status"].get(k) {
+                extra.insert(k.into(), v.clone());
+            }
+        }
+    }
+    if let Some(r) = route {
+        for k in ["url", "address", "traffic"] {
+            if let Some(v) = r["status"].get(k) {
+                extra.insert(k.into(), v.clone());
+            }
+        }
+    }
+    let from_child = |ty: &'static str, kind: &str, child: Option<&Value>| match child.and_then(ready_of) {
+        Some((s, _, _)) if s == "True" => Cond::ok(ty),
+        Some((s, reason, message)) if s == "False" => Cond::fail(ty, &reason, message),
+        _ => Cond::unknown(ty, "Outdated", format!("{kind} {name:?} is not ready yet")),
+    };
+    let conds = vec![
+        from_child("ConfigurationsReady", "Configuration", configuration),
+        from_child("RoutesReady", "Route", route),
+    ];
+    ServiceDecision {
+        configuration: configuration_child,
+        route: route_child,
+        status: status_with(svc, conds, extra),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{condition, obj};
+
+    fn ksvc() -> Value {
+        obj(
+            "Service",
+            "serving.knative.dev",
+            "hello",
+            json!({"template": {"metadata": {"annotations": {"autoscaling.knative.dev/target": "10"}},
+                "spec": {"containers": [{"image": "ghcr.io/knative/helloworld-go:latest"}]}}}),
+        )
+    }
+
+    #[test]
+    fn a_service_owns_a_configuration_and_a_route_of_its_name() {
+        let d = service(&ksvc(), None, None);
+        assert_eq!(d.configuration["kind"], "Configuration");
+        assert_eq!(d.configuration["metadata"]["name"], "hello");
+        assert_eq!(d.configuration["metadata"]["labels"][SERVICE_LABEL], "hello");
+        assert_eq!(d.configuration["metadata"]["ownerReferences"][0]["uid"], "uid-hello");
+        assert_eq!(
+            d.configuration["spec"]["template"]["spec"]["containers"][0]["image"],
+            "ghcr.io/knative/helloworld-go:latest"
+        );
+        assert_eq!(
+            d.route["spec"]["traffic"],
+            json!([{"configurationName": "hello", "latestRevision": true, "percent": 100}])
+        );
+        assert_eq!(condition(&d.status, "Ready")["status"], "Unknown");
+    }
+
+    #[test]
+    fn a_configuration_stamps_a_revision_per_generation() {
+        let mut cfg = obj("Configuration", "serving.knative.dev", "hello", ksvc()["spec"].clone());
+        cfg["metadata"]["labels"] = json!({SERVICE_LABEL: "hello"});
+        let d = configuration(&cfg, &[]);
+        assert_eq!(d.revision["metadata"]["name"], "hello-00001");
+        assert_eq!(d.revision["metadata"]["labels"][CONFIGURATION_GENERATION_LABEL], "1");
+        assert_eq!(d.revision["metadata"]["labels"][SERVICE_LABEL], "hello");
+        assert_eq!(d.revision["metadata"]["annotations"]["autoscaling.knative.dev/target"], "10");
+        assert_eq!(d.status["latestCreatedRevisionName"], "hello-00001");
+        cfg["metadata"]["generation"] = json!(2);
+        assert_eq!(revision_name(&cfg), "hello-00002");
+        // The latest ready one is the newest revision that is Ready.
+        let mut r1 = d.revision.clone();
+        r1["status"] = json!({"conditions": [{"type": "Ready", "status": "True"}]});
+        let mut r2 = configuration(&cfg, &[]).revision;
+        r2["status"] = json!({"conditions": [{"type": "Ready", "status": "False", "reason": "NotServedYet", "message": "no runtime"}]});
+        let d = configuration(&cfg, &[r1, r2]);
+        assert_eq!(d.status["latestReadyRevisionName"], "hello-00001");
+        assert_eq!(d.status["latestCreatedRevisionName"], "hello-00002");
+        let ready = condition(&d.status, "Ready");
+        assert_eq!(
+            (ready["status"].as_str(), ready["reason"].as_str()),
+            (Some("False"), Some("NotServedYet"))
+        );
+    }
+
+    #[test]
+    fn a_route_has_a_url_on_the_gateway_and_resolves_its_traffic() {
+        let rt = obj(
+            "Route",
+            "serving.knative.dev",
+            "hello",
+            json!({"traffic": [{"configurationName": "hello", "latestRevision": true, "percent": 90},
+                {"revisionName": "hello-00001", "percent": 10, "tag": "old"}]}),
+        );
+        let mut cfg = obj("Configuration", "serving.knative.dev", "hello", json!({}));
+        let mut rev = obj("Revision", "serving.knative.dev", "hello-00001", json!({}));
+        let status = route(&rt, &[cfg.clone()], &[rev.clone()], "http://127.0.0.1:8080");
+        assert_eq!(status["url"], "http://hello.default.localhost:8080");
+        let c = condition(&status, "AllTrafficAssigned");
+        assert_eq!(c["status"], "False");
+        assert!(
+            c["message"]
+                .as_str()
+                .unwrap()
+                .contains("Configuration \"hello\" does not have any ready Revision."),
+            "{c}"
+        );
+        cfg["status"] = json!({"latestReadyRevisionName": "hello-00002"});
+        rev["status"] = json!({"conditions": [{"type": "Ready", "status": "True"}]});
+        let status = route(&rt, &[cfg], &[rev], "http://127.0.0.1:80");
+        assert_eq!(status["url"], "http://hello.default.localhost");
+        assert_eq!(condition(&status, "AllTrafficAssigned")["status"], "True");
+        assert_eq!(status["traffic"][0]["revisionName"], "hello-00002");
+        assert_eq!(status["traffic"][1]["url"], "http://old-hello.default.localhost");
+    }
+}
