@@ -101,6 +101,22 @@ async fn a_service_makes_its_configuration_route_and_revisions() {
         "hello-00001"
     );
 
+    // The domain comes from Knative's config-domain, applied like any object and watched.
+    let config_domain = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "config-domain", "namespace": "knative-serving"}, "data": {"example.org": ""}});
+    let created = client
+        .post(format!("{}/api/v1/namespaces/knative-serving/configmaps", sluice.api))
+        .json(&config_domain)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let svc = wait_until(&sluice, &format!("{NS}/services/hello"), |s| {
+        s["status"]["url"] == format!("http://hello.default.example.org:{port}").as_str()
+    })
+    .await;
+    assert_eq!(svc["status"]["address"]["url"], svc["status"]["url"]);
+
     // Deleting the Service takes everything it owns, down to the revisions.
     let deleted = client.delete(format!("{}{NS}/services/hello", sluice.api)).send().await.unwrap();
     assert_eq!(deleted.status(), 200);

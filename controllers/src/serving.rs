@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -111,7 +112,9 @@ async fn reconcile_route(rt: Arc<Route>, ctx: Arc<Context>) -> Result<Action, Er
     let value = serde_json::to_value(rt.as_ref())?;
     let configurations = list_json::<Configuration>(&ctx.client, &ns).await?;
     let revisions = list_json::<Revision>(&ctx.client, &ns).await?;
-    let status = serving::route(&value, &configurations, &revisions, &ctx.gateway_url);
+    let config_domain = get_json::<ConfigMap>(&ctx.client, serving::SETTINGS_NAMESPACE, serving::CONFIG_DOMAIN).await?;
+    let domain = serving::domain(config_domain.as_ref());
+    let status = serving::route(&value, &configurations, &revisions, &domain, &ctx.gateway_url);
     write_status(&Api::<Route>::namespaced(ctx.client.clone(), &ns), &value, &status).await?;
     ctx.backoff.succeeded(&label(rt.as_ref()));
     Ok(Action::await_change())
@@ -157,9 +160,19 @@ pub async fn run(client: Client, settings: Settings) {
         .for_each(|_| async {});
     let routes = Controller::new(Api::<Route>::all(client.clone()), wc());
     let store = routes.store();
+    let every_route = {
+        let store = store.clone();
+        move |_: ConfigMap| store.state().iter().map(|r| ObjectRef::from_obj(r.as_ref())).collect::<Vec<_>>()
+    };
+    let config_domain = watcher::Config::default().fields(&format!("metadata.name={}", serving::CONFIG_DOMAIN));
     let routes = routes
         .watches(Api::<Configuration>::all(client.clone()), wc(), in_namespace_of(store.clone()))
-        .watches(Api::<Revision>::all(client), wc(), in_namespace_of(store))
+        .watches(Api::<Revision>::all(client.clone()), wc(), in_namespace_of(store))
+        .watches(
+            Api::<ConfigMap>::namespaced(client, serving::SETTINGS_NAMESPACE),
+            config_domain,
+            every_route,
+        )
         .run(reconcile_route, error_policy, ctx)
         .for_each(|_| async {});
     tokio::join!(services, configurations, routes);

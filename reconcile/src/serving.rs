@@ -11,8 +11,27 @@ use sluice_crds::duck::ConditionCheck as Cond;
 
 use crate::{meta_str, status_with};
 
-/// The domain of routes until `config-domain` is read: `localhost`, so the URLs resolve here.
+/// The domain of routes when `config-domain` names none: `localhost`, so the URLs resolve here
+/// (Knative's own default, `svc.cluster.local`, means nothing on a laptop).
 pub const DEFAULT_DOMAIN: &str = "localhost";
+/// Namespace of Knative Serving's settings ConfigMaps.
+pub const SETTINGS_NAMESPACE: &str = "knative-serving";
+/// The ConfigMap naming the domain of routes.
+pub const CONFIG_DOMAIN: &str = "config-domain";
+
+/// The default domain of `config-domain`'s `data`: a key whose value (a label selector) is
+/// empty, as Knative reads it; [`DEFAULT_DOMAIN`] when there is none. (Selectors for other
+/// routes are not applied yet: every route gets the default domain.)
+pub fn domain(config_domain: Option<&Value>) -> String {
+    config_domain
+        .and_then(|cm| cm["data"].as_object())
+        .and_then(|data| {
+            data.iter()
+                .find(|(k, v)| !k.starts_with('_') && v.as_str().is_some_and(|s| s.trim().is_empty()))
+                .map(|(k, _)| k.clone())
+        })
+        .unwrap_or_else(|| DEFAULT_DOMAIN.to_string())
+}
 /// Label naming the Service of a Configuration, Route or Revision.
 pub const SERVICE_LABEL: &str = "serving.knative.dev/service";
 /// Label naming the Configuration of a Revision.
@@ -117,18 +136,19 @@ pub fn configuration(cfg: &Value, revisions: &[Value]) -> ConfigurationDecision 
 
 /// A Route's URL on the gateway: `http://{name}.{namespace}.{domain}`, with the port of
 /// `gateway_url` unless it is 80.
-pub fn route_url(name: &str, namespace: &str, gateway_url: &str) -> String {
+pub fn route_url(name: &str, namespace: &str, domain: &str, gateway_url: &str) -> String {
     let port = url::Url::parse(gateway_url).ok().and_then(|u| u.port()).filter(|p| *p != 80);
     match port {
-        Some(p) => format!("http://{name}.{namespace}.{DEFAULT_DOMAIN}:{p}"),
-        None => format!("http://{name}.{namespace}.{DEFAULT_DOMAIN}"),
+        Some(p) => format!("http://{name}.{namespace}.{domain}:{p}"),
+        None => format!("http://{name}.{namespace}.{domain}"),
     }
 }
 
-/// Decides a Route's status from the Configurations and Revisions of its namespace.
-pub fn route(rt: &Value, configurations: &[Value], revisions: &[Value], gateway_url: &str) -> Value {
+/// Decides a Route's status from the Configurations and Revisions of its namespace, with its
+/// URL under `domain`.
+pub fn route(rt: &Value, configurations: &[Value], revisions: &[Value], domain: &str, gateway_url: &str) -> Value {
     let (name, ns) = (meta_str(rt, "name"), meta_str(rt, "namespace"));
-    let url = route_url(name, ns, gateway_url);
+    let url = route_url(name, ns, domain, gateway_url);
     let by_name = |list: &[Value], n: &str| list.iter().find(|o| meta_str(o, "name") == n).cloned();
     let mut traffic = Vec::new();
     let mut missing = Vec::new();
@@ -162,7 +182,7 @@ pub fn route(rt: &Value, configurations: &[Value], revisions: &[Value], gateway_
             resolved.insert("percent".into(), target["percent"].clone());
             if let Some(tag) = target["tag"].as_str() {
                 resolved.insert("tag".into(), json!(tag));
-                resolved.insert("url".into(), json!(route_url(&format!("{tag}-{name}"), ns, gateway_url)));
+                resolved.insert("url".into(), json!(route_url(&format!("{tag}-{name}"), ns, domain, gateway_url)));
             }
             traffic.push(Value::Object(resolved));
         }
@@ -323,7 +343,7 @@ mod tests {
         );
         let mut cfg = obj("Configuration", "serving.knative.dev", "hello", json!({}));
         let mut rev = obj("Revision", "serving.knative.dev", "hello-00001", json!({}));
-        let status = route(&rt, &[cfg.clone()], &[rev.clone()], "http://127.0.0.1:8080");
+        let status = route(&rt, &[cfg.clone()], &[rev.clone()], DEFAULT_DOMAIN, "http://127.0.0.1:8080");
         assert_eq!(status["url"], "http://hello.default.localhost:8080");
         let c = condition(&status, "AllTrafficAssigned");
         assert_eq!(c["status"], "False");
@@ -336,10 +356,18 @@ mod tests {
         );
         cfg["status"] = json!({"latestReadyRevisionName": "hello-00002"});
         rev["status"] = json!({"conditions": [{"type": "Ready", "status": "True"}]});
-        let status = route(&rt, &[cfg], &[rev], "http://127.0.0.1:80");
-        assert_eq!(status["url"], "http://hello.default.localhost");
+        let status = route(&rt, &[cfg], &[rev], "example.org", "http://127.0.0.1:80");
+        assert_eq!(status["url"], "http://hello.default.example.org");
         assert_eq!(condition(&status, "AllTrafficAssigned")["status"], "True");
         assert_eq!(status["traffic"][0]["revisionName"], "hello-00002");
-        assert_eq!(status["traffic"][1]["url"], "http://old-hello.default.localhost");
+        assert_eq!(status["traffic"][1]["url"], "http://old-hello.default.example.org");
+    }
+
+    #[test]
+    fn the_domain_is_the_config_domain_key_with_an_empty_selector() {
+        assert_eq!(domain(None), "localhost");
+        let cm = json!({"data": {"_example": "", "internal.example.com": "app: secret", "example.org": ""}});
+        assert_eq!(domain(Some(&cm)), "example.org");
+        assert_eq!(domain(Some(&json!({"data": {"internal.example.com": "app: secret"}}))), "localhost");
     }
 }
