@@ -681,12 +681,13 @@ async fn patch_one(
         let patched = patch::apply(format, current.as_ref(), &body).map_err(|e| patch_error(info, &ns, &name, e))?;
         // A patch that names no resourceVersion of its own applies to whatever is current, as
         // the API server's update loop does: a write that slipped in between (a controller's
-        // status, say) means patching again, not a conflict.
-        let pinned = current.as_ref().is_some_and(|c| {
+        // status, say) means patching again, not a conflict. (Whether the patch names one is
+        // asked only on a conflict, so a patch that goes through is applied once.)
+        let pinned = |c: &Value| {
             patch::apply(format, Some(&without_version(c)), &body).is_ok_and(|p| p["metadata"].get("resourceVersion").is_some())
-        });
+        };
         match write_one(&cp, info, &ns, Some(&name), patched, current.is_none()).await {
-            Err(e) if e.code == StatusCode::CONFLICT && !pinned && attempts < PATCH_ATTEMPTS => attempts += 1,
+            Err(e) if e.code == StatusCode::CONFLICT && attempts < PATCH_ATTEMPTS && !current.as_ref().is_some_and(pinned) => attempts += 1,
             result => return result,
         }
     }

@@ -73,16 +73,18 @@ impl ControlPlane {
     pub async fn wait_reconciled(&self, keys: &[ObjectKey], timeout: std::time::Duration) -> Vec<ObjectKey> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let pending: Vec<ObjectKey> = keys
-                .iter()
-                .filter(|key| key.group.ends_with("knative.dev"))
-                .filter(|key| {
-                    self.store.get(key).is_some_and(|o| {
-                        o["metadata"].get("deletionTimestamp").is_none() && o["status"]["observedGeneration"] != o["metadata"]["generation"]
+            let pending: Vec<ObjectKey> = self.store.with_all(|objects| {
+                keys.iter()
+                    .filter(|key| key.group.ends_with("knative.dev"))
+                    .filter(|key| {
+                        objects.get(key).is_some_and(|o| {
+                            o["metadata"].get("deletionTimestamp").is_none()
+                                && o["status"]["observedGeneration"] != o["metadata"]["generation"]
+                        })
                     })
-                })
-                .cloned()
-                .collect();
+                    .cloned()
+                    .collect()
+            });
             if pending.is_empty() || tokio::time::Instant::now() >= deadline {
                 return pending;
             }

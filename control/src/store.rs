@@ -314,11 +314,6 @@ impl Store {
         *self.revision.borrow()
     }
 
-    /// A receiver notified after every change.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.revision.subscribe()
-    }
-
     /// Runs `f` over every object, under the read lock (no copy).
     pub fn with_all<T>(&self, f: impl FnOnce(&BTreeMap<ObjectKey, Value>) -> T) -> T {
         f(&self.objects.read().expect("store poisoned"))
@@ -581,7 +576,7 @@ impl Store {
         }
         marked["metadata"]["finalizers"] = json!(finalizers);
         if marked != obj {
-            self.commit_locked(objects, key, marked, true)?;
+            self.commit_locked(objects, key, marked)?;
         }
         if foreground {
             for dependent in dependents(objects, &obj) {
@@ -643,7 +638,7 @@ impl Store {
         }
         let mut updated = obj.clone();
         updated["metadata"]["finalizers"] = json!(remaining);
-        self.commit_locked(objects, key, updated, true).map(drop)
+        self.commit_locked(objects, key, updated).map(drop)
     }
 
     /// Removes the owner reference to `owner_uid` from a dependent (orphan propagation).
@@ -659,29 +654,19 @@ impl Store {
                     .remove("ownerReferences");
             }
         }
-        self.commit_locked(objects, key, updated, true).map(drop)
+        self.commit_locked(objects, key, updated).map(drop)
     }
 
     /// Commits a server-made change of one object (status, server-owned spec, deletion marks,
     /// finalizers, owner references): the next resourceVersion, on disk, then in memory and as
-    /// a watch event. `desired_state` wakes the `subscribe`rs; a status or derived change does
-    /// not, as it changes no desired state.
-    fn commit_locked(
-        &self,
-        objects: &mut BTreeMap<ObjectKey, Value>,
-        key: &ObjectKey,
-        mut value: Value,
-        desired_state: bool,
-    ) -> Result<Value, StoreError> {
+    /// a watch event.
+    fn commit_locked(&self, objects: &mut BTreeMap<ObjectKey, Value>, key: &ObjectKey, mut value: Value) -> Result<Value, StoreError> {
         let rv = *self.revision.borrow() + 1;
         value["metadata"]["resourceVersion"] = json!(rv.to_string());
         self.persist(key, &value)?;
         self.record(rv, ChangeType::Modified, key, &value);
         objects.insert(key.clone(), value.clone());
-        self.revision.send_if_modified(|r| {
-            *r = rv;
-            desired_state
-        });
+        self.revision.send_replace(rv);
         Ok(value)
     }
 
@@ -711,8 +696,7 @@ impl Store {
         }
         let mut updated = obj.clone();
         updated["status"] = status;
-        // A status write never changes desired state: no reconcile is triggered.
-        self.commit_locked(&mut objects, key, updated, false)
+        self.commit_locked(&mut objects, key, updated)
     }
 
     /// Removes an object's file (a missing file is not an error), durably.

@@ -174,7 +174,7 @@ mod tests {
         store
             .apply(vec![broker("a", json!({"team": "x"})), broker("b", json!({"team": "y"}))], false)
             .unwrap();
-        let from = *store.subscribe().borrow();
+        let from = store.revision();
 
         // From nothing: the current objects, then live changes, until the timeout.
         let response = respond(&store, request(None, "team=x"));

@@ -12,7 +12,6 @@ use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::watcher;
 use kube::Client;
 use serde_json::Value;
-use sluice_reconcile::objects::ObjectId;
 use sluice_reconcile::{Lookup, Objects};
 use tokio::sync::{broadcast, watch};
 
@@ -166,11 +165,6 @@ impl Mirror {
     /// Runs `f` over the mirrored objects (under a read lock: `f` must not wait).
     pub fn with_objects<T>(&self, f: impl FnOnce(&Objects) -> T) -> T {
         f(&self.objects.read().expect("mirror poisoned"))
-    }
-
-    /// One object by its key.
-    pub fn by_id(&self, id: &ObjectId) -> Option<Value> {
-        self.objects.read().expect("mirror poisoned").by_id(id).cloned()
     }
 }
 

@@ -61,6 +61,21 @@ where
     }
 }
 
+/// Writes the status decided for `object` (as JSON, `value`) and forgets its failures.
+async fn finish<K>(ctx: &Context, object: &K, value: &Value, status: &Value) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
+    write_status(&api, value, status).await?;
+    ctx.backoff.succeeded(&label(object));
+    Ok(Action::await_change())
+}
+
 async fn reconcile_service(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Action, Error> {
     if svc.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change());
@@ -72,9 +87,7 @@ async fn reconcile_service(svc: Arc<Service>, ctx: Arc<Context>) -> Result<Actio
     let d = serving::service(&value, configuration.as_ref(), route.as_ref());
     put(&ctx.client, &d.configuration).await?;
     put(&ctx.client, &d.route).await?;
-    write_status(&Api::<Service>::namespaced(ctx.client.clone(), &ns), &value, &d.status).await?;
-    ctx.backoff.succeeded(&label(svc.as_ref()));
-    Ok(Action::await_change())
+    finish(&ctx, svc.as_ref(), &value, &d.status).await
 }
 
 async fn reconcile_configuration(cfg: Arc<Configuration>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -99,9 +112,7 @@ async fn reconcile_configuration(cfg: Arc<Configuration>, ctx: Arc<Context>) -> 
     if !revisions.iter().any(|r| r["metadata"]["name"] == name.as_str()) {
         put(&ctx.client, &d.revision).await?;
     }
-    write_status(&Api::<Configuration>::namespaced(ctx.client.clone(), &ns), &value, &d.status).await?;
-    ctx.backoff.succeeded(&label(cfg.as_ref()));
-    Ok(Action::await_change())
+    finish(&ctx, cfg.as_ref(), &value, &d.status).await
 }
 
 async fn reconcile_route(rt: Arc<Route>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -115,9 +126,7 @@ async fn reconcile_route(rt: Arc<Route>, ctx: Arc<Context>) -> Result<Action, Er
     let config_domain = get_json::<ConfigMap>(&ctx.client, serving::SETTINGS_NAMESPACE, serving::CONFIG_DOMAIN).await?;
     let domain = serving::domain(config_domain.as_ref());
     let status = serving::route(&value, &configurations, &revisions, &domain, &ctx.gateway_url);
-    write_status(&Api::<Route>::namespaced(ctx.client.clone(), &ns), &value, &status).await?;
-    ctx.backoff.succeeded(&label(rt.as_ref()));
-    Ok(Action::await_change())
+    finish(&ctx, rt.as_ref(), &value, &status).await
 }
 
 fn error_policy<K: Resource<DynamicType = ()>>(object: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {

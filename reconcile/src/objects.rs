@@ -65,16 +65,6 @@ impl Objects {
             .filter(move |((g, k, _, _), _)| g == group && k == kind)
             .map(|(_, v)| v.as_ref())
     }
-
-    /// How many objects there are.
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
 }
 
 impl Lookup for Objects {

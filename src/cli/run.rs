@@ -161,34 +161,6 @@ pub(crate) fn init_logging() {
 /// How long `sluice run` waits at start for stored objects to be reconciled.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Waits (at most `timeout`) until every stored Knative object that has a status has the
-/// status of its current spec (`status.observedGeneration` = `metadata.generation`); logs
-/// those that do not by then.
-async fn wait_settled(store: &Store, timeout: Duration) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let unsettled: Vec<String> = store.with_all(|objects| {
-            objects
-                .iter()
-                .filter(|(key, o)| {
-                    key.group.ends_with("knative.dev")
-                        && o["metadata"].get("deletionTimestamp").is_none()
-                        && o["status"]["observedGeneration"] != o["metadata"]["generation"]
-                })
-                .map(|(key, _)| format!("{} {}/{}", key.plural, key.namespace, key.name))
-                .collect()
-        });
-        if unsettled.is_empty() {
-            return;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            tracing::warn!(objects = %unsettled.join(", "), "not reconciled yet; serving anyway");
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// Starts everything and serves until interrupted.
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     init_logging();
@@ -260,8 +232,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let kube_client = kube::Client::try_from(kube_config).context("a client of the own API")?;
     let api_app = match token {
-        Some(token) if !loopback => sluice_control::api::router_with_token(cp, token),
-        _ => sluice_control::api::router(cp),
+        Some(token) if !loopback => sluice_control::api::router_with_token(cp.clone(), token),
+        _ => sluice_control::api::router(cp.clone()),
     };
     let ap = tokio::spawn(async move { axum::serve(api, api_app).await });
     let mirror = Mirror::start(kube_client.clone());
@@ -289,7 +261,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let settled = async {
         let _ = fed_rx.wait_for(|fed| *fed).await;
         if run_controllers {
-            wait_settled(&store, SETTLE_TIMEOUT).await;
+            let stored: Vec<_> = store.with_all(|objects| objects.keys().cloned().collect());
+            let pending = cp.wait_reconciled(&stored, SETTLE_TIMEOUT).await;
+            if !pending.is_empty() {
+                let names: Vec<String> = pending.iter().map(|k| format!("{} {}/{}", k.plural, k.namespace, k.name)).collect();
+                tracing::warn!(objects = %names.join(", "), "not reconciled yet; serving anyway");
+            }
         }
     };
     tokio::select! {
