@@ -22,7 +22,24 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::Parser;
 
+/// Opts the process out of transparent huge pages. mimalloc reserves a 1 GiB arena and advises
+/// huge pages on it, so every 2 MiB region it touches becomes resident whole: measured on
+/// 2026-12-03, `sluice run` started at 34 MiB RSS with them and 22 MiB without, and carried
+/// over 100 MiB of huge pages after `sluice bench control`. A small control plane and gateway
+/// is better served by resident memory that tracks what it uses.
+fn disable_transparent_huge_pages() {
+    // SAFETY: PR_SET_THP_DISABLE takes integer arguments and touches no memory of ours.
+    let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    if rc != 0 {
+        eprintln!(
+            "warning: cannot opt out of transparent huge pages: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 fn main() -> std::process::ExitCode {
+    disable_transparent_huge_pages();
     let args = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

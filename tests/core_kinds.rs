@@ -436,20 +436,23 @@ async fn kubectl_applies_lists_and_creates_builtin_kinds() {
     assert_eq!(yaml["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"], "1");
     assert_eq!(yaml["spec"]["strategy"]["type"], "RollingUpdate");
 
-    // kubectl's typed create: JSON, or protobuf (refused with 415, then the documented
-    // fallback of a client-side dry run piped to apply).
-    let out = k.run(&["create", "namespace", "x"]);
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains("protobuf"),
-            "kubectl create namespace failed for another reason: {err}"
-        );
-        eprintln!("kubectl create namespace sent protobuf: {err}");
-        let manifest = k.ok(&["create", "namespace", "x", "-o", "json", "--dry-run=client"]);
-        let file = common::write(sluice.dir.path(), "x.json", &manifest);
-        k.ok(&["apply", "-f", file.to_str().unwrap()]);
-    }
+    // kubectl's typed creates send protobuf (client-go's typed clients for built-in kinds).
+    k.ok(&["create", "namespace", "x"]);
+    k.ok(&[
+        "create",
+        "configmap",
+        "settings",
+        "-n",
+        "x",
+        "--from-literal=mode=fast",
+        "--from-literal=size=3",
+    ]);
+    k.ok(&["create", "secret", "generic", "token", "-n", "x", "--from-literal=key=s3cret"]);
+    let cm: Value = serde_json::from_str(&k.ok(&["get", "configmap", "settings", "-n", "x", "-o", "json"])).unwrap();
+    assert_eq!(cm["data"], serde_json::json!({"mode": "fast", "size": "3"}));
+    let secret: Value = serde_json::from_str(&k.ok(&["get", "secret", "token", "-n", "x", "-o", "json"])).unwrap();
+    assert_eq!(secret["data"]["key"], "czNjcmV0", "{secret}");
+    assert_eq!(secret["type"], "Opaque", "{secret}");
     let namespaces = k.ok(&["get", "namespaces", "-o", "name"]);
     assert!(namespaces.lines().any(|l| l == "namespace/x"), "{namespaces}");
     let deleted = k.ok(&["delete", "namespace", "x"]);

@@ -136,16 +136,18 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
         let parsed = match content_type.as_str() {
             "" | "application/json" => serde_json::from_slice::<T>(&bytes).map_err(|e| e.to_string()),
             "application/yaml" => serde_yaml::from_slice::<T>(&bytes).map_err(|e| e.to_string()),
-            other if other.starts_with("application/vnd.kubernetes.protobuf") => {
-                return Err(unsupported_media_type(format!(
-                    "the body of the request was in an unknown format ({other}): Sluice takes application/json and application/yaml (protobuf is not served)"
-                )))
-            }
+            crate::k8s_proto::MEDIA_TYPE => match crate::k8s_proto::decode(&bytes) {
+                Ok(object) => serde_json::from_value::<T>(object).map_err(|e| e.to_string()),
+                Err(e @ crate::k8s_proto::ProtoError::UnsupportedKind { .. }) => {
+                    return Err(unsupported_media_type(e.to_string()))
+                }
+                Err(e) => Err(e.to_string()),
+            },
             other => {
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     "UnsupportedMediaType",
-                    format!("unsupported content type {other:?}: send application/json or application/yaml"),
+                    format!("unsupported content type {other:?}: send application/json, application/yaml or (for v1 Namespace, ConfigMap and Secret) application/vnd.kubernetes.protobuf"),
                 ))
             }
         };

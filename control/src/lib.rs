@@ -9,6 +9,7 @@
 pub mod api;
 pub mod discovery;
 pub mod jsonpath;
+pub mod k8s_proto;
 pub mod openapi;
 pub mod openapi_proto;
 pub mod patch;
