@@ -70,12 +70,31 @@ impl IntoResponse for IngressError {
     }
 }
 
+/// Requests the gateway hands elsewhere by their `Host`: the Routes of the serving plane.
+pub trait HostRouter: Send + Sync + 'static {
+    /// Whether requests with this `Host` header are this router's.
+    fn claims(&self, host: &str) -> bool;
+    /// Serves a request whose host it claims; `peer` is the client's address.
+    fn serve(&self, req: Request, peer: std::net::SocketAddr)
+        -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send + '_>>;
+}
+
 /// Serves broker and channel ingress on `listener` until the listener fails.
+pub async fn serve(listener: tokio::net::TcpListener, plane: Arc<DataPlane>) -> std::io::Result<()> {
+    serve_with(listener, plane, None).await
+}
+
+/// Serves the gateway on `listener`: requests whose `Host` the `hosts` router claims go to
+/// it, the rest are broker and channel ingress.
 ///
 /// Paths are matched by hand instead of through a router: this is the hottest request path
 /// of the process, and a router's per-request layers cost more than the two `match` arms.
 /// HTTP/1.1 and HTTP/2 (prior knowledge) are both served.
-pub async fn serve(listener: tokio::net::TcpListener, plane: Arc<DataPlane>) -> std::io::Result<()> {
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    plane: Arc<DataPlane>,
+    hosts: Option<Arc<dyn HostRouter>>,
+) -> std::io::Result<()> {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -88,10 +107,27 @@ pub async fn serve(listener: tokio::net::TcpListener, plane: Arc<DataPlane>) -> 
         };
         let _ = stream.set_nodelay(true);
         let plane = plane.clone();
+        let hosts = hosts.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let plane = plane.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(plane, req.map(Body::new)).await) }
+                let hosts = hosts.clone();
+                async move {
+                    let req = req.map(Body::new);
+                    if let Some(router) = hosts.as_ref() {
+                        // HTTP/2 carries the host as the URI's authority.
+                        let host = req
+                            .headers()
+                            .get(header::HOST)
+                            .and_then(|h| h.to_str().ok())
+                            .or_else(|| req.uri().authority().map(|a| a.as_str()))
+                            .unwrap_or("");
+                        if router.claims(host) {
+                            return Ok::<_, std::convert::Infallible>(router.serve(req, peer).await);
+                        }
+                    }
+                    Ok::<_, std::convert::Infallible>(handle(plane, req).await)
+                }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
             if let Err(e) = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service).await {

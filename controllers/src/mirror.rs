@@ -16,7 +16,7 @@ use sluice_reconcile::{Lookup, Objects};
 use tokio::sync::{broadcast, watch};
 
 /// The kinds the decisions read and the data plane serves: (group, version, kind, plural).
-pub const MIRRORED: [(&str, &str, &str, &str); 7] = [
+pub const MIRRORED: [(&str, &str, &str, &str); 8] = [
     ("eventing.knative.dev", "v1", "Broker", "brokers"),
     ("eventing.knative.dev", "v1", "Trigger", "triggers"),
     ("messaging.knative.dev", "v1", "Channel", "channels"),
@@ -24,6 +24,8 @@ pub const MIRRORED: [(&str, &str, &str, &str); 7] = [
     ("messaging.knative.dev", "v1", "Subscription", "subscriptions"),
     ("flows.knative.dev", "v1", "Sequence", "sequences"),
     ("flows.knative.dev", "v1", "Parallel", "parallels"),
+    // Addressable as a sink: its URL is the route's host on the gateway.
+    ("serving.knative.dev", "v1", "Service", "services"),
 ];
 
 /// One change of the mirror.

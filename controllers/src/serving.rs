@@ -1,7 +1,9 @@
 //! The Service, Configuration and Route controllers (`sluice_reconcile::serving`): a Service
 //! owns a Configuration and a Route of its name, a Configuration owns the Revision of each of
 //! its generations, and a Route reports its URL and the revisions its traffic resolves to.
-//! Revisions themselves are not run yet (`unserved`), so nothing here becomes Ready.
+//! Where a serving plane runs in the process (`sluice run`), the Revision controller reports
+//! its instances (`sluice_reconcile::serving::revision`), woken by every change of the runtime;
+//! elsewhere Revisions stay not served (`unserved`).
 
 use std::sync::Arc;
 
@@ -26,6 +28,7 @@ struct Context {
     client: Client,
     gateway_url: String,
     backoff: Backoff,
+    serving: Option<Arc<sluice_router::ServingPlane>>,
 }
 
 /// Every object of kind `K` in `namespace`, as JSON.
@@ -125,8 +128,41 @@ async fn reconcile_route(rt: Arc<Route>, ctx: Arc<Context>) -> Result<Action, Er
     let revisions = list_json::<Revision>(&ctx.client, &ns).await?;
     let config_domain = get_json::<ConfigMap>(&ctx.client, serving::SETTINGS_NAMESPACE, serving::CONFIG_DOMAIN).await?;
     let domain = serving::domain(config_domain.as_ref());
-    let status = serving::route(&value, &configurations, &revisions, &domain, &ctx.gateway_url);
+    let status = serving::route(
+        &value,
+        &configurations,
+        &revisions,
+        &domain,
+        &ctx.gateway_url,
+        ctx.serving.is_some(),
+    );
     finish(&ctx, rt.as_ref(), &value, &status).await
+}
+
+async fn reconcile_revision(rev: Arc<Revision>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let Some(plane) = ctx.serving.as_ref() else {
+        return Ok(Action::await_change());
+    };
+    if rev.meta().deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let key = sluice_runtime::RevisionKey {
+        namespace: rev.namespace().unwrap_or_default(),
+        name: rev.name_any(),
+    };
+    // The serving plane learns of it from its own watch: until then there is nothing to say.
+    let Some(observed) = plane.observe(&key) else {
+        return Ok(Action::requeue(std::time::Duration::from_millis(200)));
+    };
+    let facts = serving::RevisionFacts {
+        desired: observed.state.desired,
+        ready: observed.state.ready.len() as u32,
+        failure: observed.state.failure.map(|f| (f.reason, f.message)),
+        not_runnable: observed.error.map(|e| e.to_string()),
+    };
+    let value = serde_json::to_value(rev.as_ref())?;
+    let status = serving::revision(&value, &facts);
+    finish(&ctx, rev.as_ref(), &value, &status).await
 }
 
 fn error_policy<K: Resource<DynamicType = ()>>(object: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -156,7 +192,39 @@ pub async fn run(client: Client, settings: Settings) {
         client: client.clone(),
         gateway_url: settings.gateway_url,
         backoff: Backoff::default(),
+        serving: settings.serving.clone(),
     });
+    let revisions = Controller::new(Api::<Revision>::all(client.clone()), watcher::Config::default());
+    let revisions = match &settings.serving {
+        // Every change of the runtime may change any revision's status.
+        Some(plane) => {
+            let runtime = plane.runtime().clone();
+            let changes = futures_util::stream::unfold(runtime.changes(), |mut rx| async move {
+                rx.changed().await.ok()?;
+                Some(((), rx))
+            });
+            let touched = changes.flat_map(move |()| {
+                let refs: Vec<ObjectRef<Revision>> = runtime
+                    .revisions()
+                    .into_iter()
+                    .map(|k| ObjectRef::new(&k.name).within(&k.namespace))
+                    .collect();
+                futures_util::stream::iter(refs)
+            });
+            revisions.reconcile_on(touched)
+        }
+        None => revisions,
+    };
+    let run_revisions = settings.serving.is_some();
+    let revision_ctx = ctx.clone();
+    let revisions = async move {
+        if run_revisions {
+            revisions
+                .run(reconcile_revision, error_policy, revision_ctx)
+                .for_each(|_| async {})
+                .await;
+        }
+    };
     let wc = watcher::Config::default;
     let services = Controller::new(Api::<Service>::all(client.clone()), wc())
         .owns(Api::<Configuration>::all(client.clone()), wc())
@@ -184,5 +252,5 @@ pub async fn run(client: Client, settings: Settings) {
         )
         .run(reconcile_route, error_policy, ctx)
         .for_each(|_| async {});
-    tokio::join!(services, configurations, routes);
+    tokio::join!(services, configurations, routes, revisions);
 }

@@ -29,11 +29,12 @@ const SERVED: [&str; 10] = [
     "Route",
 ];
 
-/// The Knative kinds stored without being run.
-pub fn unserved_kinds() -> impl Iterator<Item = &'static KindInfo> {
+/// The Knative kinds stored without being run; Revisions are run only where a serving runtime
+/// is (`revisions_run`).
+pub fn unserved_kinds(revisions_run: bool) -> impl Iterator<Item = &'static KindInfo> {
     kinds()
         .iter()
-        .filter(|k| k.is_knative() && k.status_subresource && !SERVED.contains(&k.kind))
+        .filter(move |k| k.is_knative() && k.status_subresource && !SERVED.contains(&k.kind) && !(revisions_run && k.kind == "Revision"))
 }
 
 struct Context {
@@ -57,8 +58,8 @@ fn error_policy(object: Arc<DynamicObject>, error: &Error, _: Arc<Context>) -> A
 }
 
 /// Runs a controller for every kind stored without being run.
-pub async fn run(client: Client) {
-    let controllers = unserved_kinds().map(|info| {
+pub async fn run(client: Client, revisions_run: bool) {
+    let controllers = unserved_kinds(revisions_run).map(|info| {
         let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(info.group, info.version, info.kind), info.plural);
         let ctx = Arc::new(Context {
             client: client.clone(),

@@ -198,12 +198,29 @@ async fn drive<T>(driver: &mut Driver, exchange: impl Future<Output = T>) -> T {
     .await
 }
 
+/// Names under `localhost` are loopback (RFC 6761, section 6.3), as curl and browsers treat
+/// them: a Knative Service's URL here is `http://{name}.{namespace}.localhost:{port}`, which
+/// the system resolver may not know.
+fn localhost_as_loopback(authority: &str) -> std::borrow::Cow<'_, str> {
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, Some(p)),
+        _ => (authority, None),
+    };
+    let lower = host.to_ascii_lowercase();
+    if lower == "localhost" || lower.ends_with(".localhost") {
+        std::borrow::Cow::Owned(format!("127.0.0.1:{}", port.unwrap_or("80")))
+    } else {
+        std::borrow::Cow::Borrowed(authority)
+    }
+}
+
 async fn connect(authority: &str, timeout: Duration) -> Result<PooledConnection, ExchangeError> {
     let connect_error = |source| ExchangeError::Connect {
         authority: authority.to_string(),
         source,
     };
-    let stream = match tokio::time::timeout(timeout, TcpStream::connect(authority)).await {
+    let address = localhost_as_loopback(authority);
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(address.as_ref())).await {
         Ok(connected) => connected.map_err(connect_error)?,
         Err(_) => {
             let message = format!("no connection within {} ms", timeout.as_millis());
@@ -236,6 +253,19 @@ fn keeps_alive(parts: &Parts) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn localhost_names_are_loopback() {
+        for (authority, want) in [
+            ("hello.default.localhost:8080", "127.0.0.1:8080"),
+            ("LOCALHOST:81", "127.0.0.1:81"),
+            ("example.com:80", "example.com:80"),
+            ("notlocalhost:80", "notlocalhost:80"),
+            ("[::1]:80", "[::1]:80"),
+        ] {
+            assert_eq!(localhost_as_loopback(authority), want, "{authority}");
+        }
+    }
 
     fn response(version: http::Version, connection: Option<&str>) -> Parts {
         let mut b = http::Response::builder().version(version);

@@ -25,11 +25,7 @@ fn address_of(group: &str, kind: &str, namespace: &str, name: &str, env: &Enviro
         ("messaging.knative.dev", "Channel" | "InMemoryChannel") => channel_url(env, namespace, name),
         ("flows.knative.dev", "Sequence") => channel_url(env, namespace, &format!("{name}-kn-sequence-0")),
         ("flows.knative.dev", "Parallel") => channel_url(env, namespace, &format!("{name}-kn-parallel")),
-        ("serving.knative.dev", _) => {
-            return Err(format!(
-                "{what} is not addressable yet: Knative Services are served by the serving core, which this build does not include"
-            ))
-        }
+        ("serving.knative.dev", "Service") => crate::serving::route_url(name, namespace, &env.domain, env.gateway()),
         _ => {
             return Err(format!(
                 "{what} is not addressable in embedded mode (kind {kind} of group {group:?})"

@@ -146,7 +146,7 @@ pub fn route_url(name: &str, namespace: &str, domain: &str, gateway_url: &str) -
 
 /// Decides a Route's status from the Configurations and Revisions of its namespace, with its
 /// URL under `domain`.
-pub fn route(rt: &Value, configurations: &[Value], revisions: &[Value], domain: &str, gateway_url: &str) -> Value {
+pub fn route(rt: &Value, configurations: &[Value], revisions: &[Value], domain: &str, gateway_url: &str, routed: bool) -> Value {
     let (name, ns) = (meta_str(rt, "name"), meta_str(rt, "namespace"));
     let url = route_url(name, ns, domain, gateway_url);
     let by_name = |list: &[Value], n: &str| list.iter().find(|o| meta_str(o, "name") == n).cloned();
@@ -197,11 +197,15 @@ pub fn route(rt: &Value, configurations: &[Value], revisions: &[Value], domain: 
     } else {
         conds.push(Cond::fail("AllTrafficAssigned", "RevisionMissing", missing.join(" ")));
     }
-    conds.push(Cond::fail(
-        "IngressReady",
-        "NotServedYet",
-        "routing by Host on the gateway is not in this build yet",
-    ));
+    conds.push(if routed {
+        Cond::ok("IngressReady")
+    } else {
+        Cond::fail(
+            "IngressReady",
+            "NotServedYet",
+            "no serving runtime routes by Host here: run the Route under `sluice run`",
+        )
+    });
     conds.push(Cond::ok("CertificateProvisioned"));
     status_with(rt, conds, extra)
 }
@@ -270,6 +274,79 @@ pub fn service(svc: &Value, configuration: Option<&Value>, route: Option<&Value>
         route: route_child,
         status: status_with(svc, conds, extra),
     }
+}
+
+/// What the runtime reports of a Revision, for its status.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RevisionFacts {
+    /// Instances wanted.
+    pub desired: u32,
+    /// Instances ready.
+    pub ready: u32,
+    /// The last crash: reason and message (cleared once an instance is ready again).
+    pub failure: Option<(String, String)>,
+    /// Why the Revision cannot run at all (field path and message).
+    pub not_runnable: Option<String>,
+}
+
+/// A Revision's status (REV-02): `ResourcesAvailable` once an instance has been ready (and
+/// still when scaled to zero), `ContainerHealthy` False with the exit message of a crashing
+/// process, `Active` while instances are ready, `actualReplicas` and `desiredReplicas`.
+pub fn revision(rev: &Value, facts: &RevisionFacts) -> Value {
+    let was = |ty: &str| {
+        rev["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == ty && c["status"] == "True")
+    };
+    let mut conds = Vec::new();
+    if let Some(why) = &facts.not_runnable {
+        conds.push(Cond::fail("ContainerHealthy", "InvalidContainer", why.clone()));
+        conds.push(Cond::fail("ResourcesAvailable", "NotRunnable", why.clone()));
+    } else {
+        let resources = facts.ready > 0 || was("ResourcesAvailable");
+        conds.push(match &facts.failure {
+            Some((reason, message)) => Cond::fail("ContainerHealthy", reason, message.clone()),
+            None if resources => Cond::ok("ContainerHealthy"),
+            None => Cond::unknown(
+                "ContainerHealthy",
+                "Deploying",
+                "waiting for an instance to pass its readiness probe",
+            ),
+        });
+        conds.push(if resources {
+            Cond::ok("ResourcesAvailable")
+        } else {
+            Cond::unknown("ResourcesAvailable", "Deploying", "starting the first instance")
+        });
+    }
+    let mut extra = Map::new();
+    extra.insert("actualReplicas".into(), json!(facts.ready));
+    extra.insert("desiredReplicas".into(), json!(facts.desired));
+    if let Some(image) = rev["spec"]["containers"][0]["image"].as_str() {
+        let name = rev["spec"]["containers"][0]["name"].as_str().unwrap_or("user-container");
+        extra.insert("containerStatuses".into(), json!([{"name": name, "imageDigest": image}]));
+    }
+    let mut status = status_with(rev, conds, extra);
+    // Active is informational (REV-02): it does not count towards Ready.
+    let active = if facts.ready > 0 {
+        json!({"type": "Active", "status": "True"})
+    } else {
+        json!({"type": "Active", "status": "False", "reason": "NoTraffic", "message": "The target is not receiving traffic."})
+    };
+    if let Some(conditions) = status["conditions"].as_array_mut() {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let previous = rev["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "Active"))
+            .filter(|c| c["status"] == active["status"])
+            .and_then(|c| c["lastTransitionTime"].as_str().map(str::to_string));
+        let mut active = active;
+        active["lastTransitionTime"] = json!(previous.unwrap_or(now));
+        conditions.push(active);
+    }
+    status
 }
 
 #[cfg(test)]
@@ -343,7 +420,7 @@ mod tests {
         );
         let mut cfg = obj("Configuration", "serving.knative.dev", "hello", json!({}));
         let mut rev = obj("Revision", "serving.knative.dev", "hello-00001", json!({}));
-        let status = route(&rt, &[cfg.clone()], &[rev.clone()], DEFAULT_DOMAIN, "http://127.0.0.1:8080");
+        let status = route(&rt, &[cfg.clone()], &[rev.clone()], DEFAULT_DOMAIN, "http://127.0.0.1:8080", true);
         assert_eq!(status["url"], "http://hello.default.localhost:8080");
         let c = condition(&status, "AllTrafficAssigned");
         assert_eq!(c["status"], "False");
@@ -356,7 +433,7 @@ mod tests {
         );
         cfg["status"] = json!({"latestReadyRevisionName": "hello-00002"});
         rev["status"] = json!({"conditions": [{"type": "Ready", "status": "True"}]});
-        let status = route(&rt, &[cfg], &[rev], "example.org", "http://127.0.0.1:80");
+        let status = route(&rt, &[cfg], &[rev], "example.org", "http://127.0.0.1:80", false);
         assert_eq!(status["url"], "http://hello.default.example.org");
         assert_eq!(condition(&status, "AllTrafficAssigned")["status"], "True");
         assert_eq!(status["traffic"][0]["revisionName"], "hello-00002");
@@ -369,5 +446,67 @@ mod tests {
         let cm = json!({"data": {"_example": "", "internal.example.com": "app: secret", "example.org": ""}});
         assert_eq!(domain(Some(&cm)), "example.org");
         assert_eq!(domain(Some(&json!({"data": {"internal.example.com": "app: secret"}}))), "localhost");
+    }
+
+    #[test]
+    fn a_revision_reports_its_instances_and_crashes() {
+        let rev = obj(
+            "Revision",
+            "serving.knative.dev",
+            "hello-00001",
+            json!({"containers": [{"image": "app"}]}),
+        );
+        let starting = revision(
+            &rev,
+            &RevisionFacts {
+                desired: 1,
+                ..Default::default()
+            },
+        );
+        assert_eq!(condition(&starting, "Ready")["status"], "Unknown");
+        assert_eq!(condition(&starting, "ResourcesAvailable")["reason"], "Deploying");
+
+        let mut rev = rev;
+        rev["status"] = revision(
+            &rev,
+            &RevisionFacts {
+                desired: 1,
+                ready: 1,
+                ..Default::default()
+            },
+        );
+        assert_eq!(condition(&rev["status"], "Ready")["status"], "True");
+        assert_eq!(condition(&rev["status"], "Active")["status"], "True");
+        assert_eq!(
+            (rev["status"]["actualReplicas"].clone(), rev["status"]["desiredReplicas"].clone()),
+            (json!(1), json!(1))
+        );
+
+        // Scaled to zero: still Ready, no longer Active.
+        let idle = revision(&rev, &RevisionFacts::default());
+        assert_eq!(condition(&idle, "Ready")["status"], "True");
+        assert_eq!(condition(&idle, "Active")["reason"], "NoTraffic");
+        assert_eq!(idle["actualReplicas"], 0);
+
+        let crashing = revision(
+            &rev,
+            &RevisionFacts {
+                desired: 1,
+                failure: Some(("ExitCode1".into(), "Container exited with code 1: boom".into())),
+                ..Default::default()
+            },
+        );
+        assert_eq!(condition(&crashing, "ContainerHealthy")["reason"], "ExitCode1");
+        assert_eq!(condition(&crashing, "Ready")["status"], "False");
+        assert!(condition(&crashing, "Ready")["message"].as_str().unwrap().contains("boom"));
+
+        let invalid = revision(
+            &rev,
+            &RevisionFacts {
+                not_runnable: Some("spec.containers[0].command: required".into()),
+                ..Default::default()
+            },
+        );
+        assert_eq!(condition(&invalid, "Ready")["status"], "False");
     }
 }

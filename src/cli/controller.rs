@@ -73,6 +73,8 @@ pub async fn controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         gateway_url: args.gateway_url,
         data_plane: None,
         mirror: None,
+        // On a cluster Revisions would run as Deployments: not in this build yet.
+        serving: None,
     };
     tokio::select! {
         () = sluice_controllers::run(client.clone(), settings) => anyhow::bail!("the controllers stopped"),

@@ -26,6 +26,7 @@ mod deploy;
 mod manifests;
 mod run;
 mod send;
+mod serving;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

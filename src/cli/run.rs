@@ -239,9 +239,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mirror = Mirror::start(kube_client.clone());
     let env = Environment {
         gateway_url: gateway_url.clone(),
+        domain: sluice_reconcile::serving::DEFAULT_DOMAIN.to_string(),
     };
     let (fed, mut fed_rx) = tokio::sync::watch::channel(false);
     let feeder = tokio::spawn(super::dataplane::feed(mirror.clone(), plane.clone(), env, fed));
+    // The serving core: Revisions as child processes behind the gateway's Route hosts.
+    let runtime = sluice_runtime::ProcessRuntime::new(sluice_runtime::RuntimeOptions::new(super::serving::logs_dir(
+        args.data_dir.as_deref(),
+    )));
+    let serving = sluice_router::ServingPlane::new(runtime.clone(), sluice_router::PlaneSettings::default());
+    let serving_feed = tokio::spawn(super::serving::feed(kube_client.clone(), serving.clone()));
+    let autoscaler = tokio::spawn(serving.clone().run_autoscaler());
+    let serving_for_controllers = serving.clone();
     let (gateway_url_for_controllers, plane_for_controllers) = (gateway_url.clone(), plane.clone());
     let run_controllers = !args.no_controllers;
     let controllers = async move {
@@ -252,6 +261,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             gateway_url: gateway_url_for_controllers,
             data_plane: Some(plane_for_controllers),
             mirror: Some(mirror),
+            serving: Some(serving_for_controllers),
         };
         sluice_controllers::run(kube_client, settings).await
     };
@@ -293,14 +303,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         tracing::info!("shutting down");
     };
-    let gw = sluice_brokers::ingress::serve(gateway, plane.clone());
+    let hosts: Arc<dyn sluice_brokers::ingress::HostRouter> = Arc::new(super::serving::RouteHosts(serving.clone()));
+    let gw = sluice_brokers::ingress::serve_with(gateway, plane.clone(), Some(hosts));
     tokio::select! {
         r = gw => r.context("gateway server")?,
         r = ap => r.context("api server task")?.context("api server")?,
         () = &mut controllers => anyhow::bail!("the controllers stopped"),
         _ = feeder => anyhow::bail!("the data plane's feed stopped"),
+        _ = serving_feed => anyhow::bail!("the serving plane's feed stopped"),
+        _ = autoscaler => anyhow::bail!("the autoscaler stopped"),
         _ = shutdown => {},
     }
+    // Revision instances get SIGTERM, and SIGKILL after their grace period.
+    runtime.shutdown().await;
     // The listeners are closed; connections still open get 503 for new events while what was
     // accepted is delivered, within the grace period.
     let left = plane.drain(args.shutdown_grace).await;

@@ -264,7 +264,12 @@ impl ServingPlane {
     /// Serves one request for a Route host: picks a revision, holds it until an instance is
     /// free, forwards it. `None` when `Host` is not a Route's.
     pub async fn handle(&self, req: Request<Body>, peer: SocketAddr) -> Option<Response> {
-        let host = req.headers().get(http::header::HOST).and_then(|h| h.to_str().ok())?.to_string();
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()))?
+            .to_string();
         let key = {
             let table = self.table.read().expect("table lock").clone();
             let destination = table.lookup(&host)?;

@@ -470,6 +470,14 @@ async fn start(workload: &Workload, port: u16, log_path: &Path, tail: Arc<Mutex<
     if let Some(dir) = &workload.working_dir {
         command.current_dir(dir);
     }
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which
+    // is async-signal-safe. An instance must not outlive Sluice when Sluice is killed.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
     if let Some(parent) = log_path.parent() {
         tokio::fs::create_dir_all(parent).await?;
     }
