@@ -270,3 +270,84 @@ async fn wait_until_for(sluice: &Sluice, path: &str, limit: Duration, check: imp
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_wakes_a_service_at_zero_and_is_delivered_on_the_first_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = common::write(dir.path(), "app.py", APP);
+    let manifests = format!(
+        "{FAST_AUTOSCALER}---
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata:
+  name: default
+---
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: display
+spec:
+  template:
+    spec:
+      containers:
+        - image: example.com/display
+          command: [{python:?}, {app:?}]
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata:
+  name: to-display
+spec:
+  broker: default
+  delivery:
+    retry: 0
+  subscriber:
+    ref:
+      apiVersion: serving.knative.dev/v1
+      kind: Service
+      name: display
+",
+        python = python(),
+        app = app.display().to_string()
+    );
+    let sluice = Sluice::start(&manifests).await;
+    let port = sluice.gateway.rsplit(':').next().unwrap().to_string();
+    let trigger = sluice
+        .wait_ready("/apis/eventing.knative.dev/v1/namespaces/default/triggers/to-display")
+        .await;
+    assert_eq!(
+        trigger["status"]["subscriberUri"],
+        format!("http://display.default.localhost:{port}")
+    );
+    wait_until_for(&sluice, &format!("{NS}/revisions/display-00001"), Duration::from_secs(40), |r| {
+        r["status"]["actualReplicas"] == 0 && r["status"]["desiredReplicas"] == 0
+    })
+    .await;
+
+    // No retries: only a delivery held until the instance is ready can succeed.
+    let code = common::send_binary(
+        &format!("{}/default/default", sluice.gateway),
+        "wake-1",
+        "dev.example.wake",
+        &[],
+        "{}",
+    )
+    .await;
+    assert_eq!(code, 202);
+    let logs_dir = sluice.dir.path().join("data");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["logs", "ksvc", "display", "--data-dir"])
+            .arg(&logs_dir)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if text.contains("event wake-1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not delivered: {text}\n{}", sluice.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(sluice.log().contains("scaled from zero"), "{}", sluice.log());
+}

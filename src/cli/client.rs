@@ -182,7 +182,12 @@ fn age(o: &Value) -> String {
 
 fn table(items: &[Value], with_namespace: bool) -> String {
     let mut rows = vec![];
+    // Revisions show their scale, as `kubectl get revisions` does with Knative's columns.
+    let revisions = items.first().is_some_and(|o| o["kind"] == "Revision");
     let mut header = vec!["NAME", "READY", "REASON", "URL", "AGE"];
+    if revisions {
+        header.splice(3..4, ["ACTUAL", "DESIRED"]);
+    }
     if with_namespace {
         header.insert(0, "NAMESPACE");
     }
@@ -196,6 +201,10 @@ fn table(items: &[Value], with_namespace: bool) -> String {
             url_of(o).to_string(),
             age(o),
         ];
+        if revisions {
+            let count = |f: &str| o["status"][f].as_u64().map(|n| n.to_string()).unwrap_or_default();
+            row.splice(3..4, [count("actualReplicas"), count("desiredReplicas")]);
+        }
         if with_namespace {
             row.insert(0, o["metadata"]["namespace"].as_str().unwrap_or("").to_string());
         }

@@ -23,6 +23,7 @@ mod client;
 mod controller;
 mod dataplane;
 mod deploy;
+mod logs;
 mod manifests;
 mod run;
 mod send;
@@ -127,6 +128,8 @@ enum Command {
     },
     /// Send a CloudEvent to a URL or a broker (like `kn event send`).
     Send(send::SendArgs),
+    /// Print what the instances of a Service (`ksvc NAME`) or a Revision wrote; `-f` follows.
+    Logs(logs::LogsArgs),
     /// Check manifests offline; exit 1 and print every error with its field path.
     Validate {
         /// Files or directories of YAML/JSON manifests.
@@ -179,6 +182,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             server,
         } => client::delete(&server.server, &kind, &name, &namespace).await,
         Command::Send(args) => send::send(args).await,
+        Command::Logs(args) => logs::logs(args).await,
         Command::Validate { files } => manifests::validate(&files),
         Command::Deploy { image } => {
             out!("{}", deploy::yaml(&image));
