@@ -28,8 +28,11 @@ use base64::Engine;
 use common::{Received, Recorder, Sluice};
 use serde_json::Value;
 
-/// Every example folder; a folder that is not listed fails `every_example_folder_is_tested`.
+/// Every eventing example folder (run from its README's lines); a folder that is not listed
+/// here or in [`SERVING_FOLDERS`] fails `every_example_folder_is_tested`.
 const FOLDERS: &[&str] = &["channel", "dead-letter", "filters", "parallel", "quickstart", "sequence"];
+/// Examples of Knative Services, each with its own test below.
+const SERVING_FOLDERS: &[&str] = &["helloworld-python"];
 
 /// Where the examples send to; rewritten to the test's gateway.
 const EXAMPLE_GATEWAY: &str = "http://127.0.0.1:8080";
@@ -49,13 +52,17 @@ fn every_example_folder_is_tested() {
         .map(|e| e.file_name().into_string().unwrap())
         .collect();
     found.sort();
+    let mut tested: Vec<&str> = FOLDERS.iter().chain(SERVING_FOLDERS).copied().collect();
+    tested.sort();
     assert_eq!(
-        found, FOLDERS,
+        found, tested,
         "examples/ and the folders this test runs differ: add a test for the new folder"
     );
     let index = std::fs::read_to_string(repo().join("examples/README.md")).unwrap();
-    for f in FOLDERS {
+    for f in &tested {
         assert!(index.contains(&format!("[{f}]({f}/)")), "examples/README.md does not list {f}");
+    }
+    for f in FOLDERS {
         parse_example(f);
     }
 }
@@ -731,4 +738,47 @@ fn check_request(folder: &str, url: &str, asked_for_reply: bool, wanted: &Expect
     for (name, value) in &wanted.attributes {
         assert_eq!(attribute(r, name).as_deref(), Some(value.as_str()), "{at}: attribute {name}");
     }
+}
+
+/// `examples/helloworld-python`: Knative's Flask sample under gunicorn, as its `service.yaml`
+/// says, with gunicorn from the test venv (`SLUICE_PYTHON`'s) and the example folder as the
+/// working directory; it answers by Host through the gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helloworld_python_answers_through_the_gateway() {
+    let Some(python) = std::env::var_os("SLUICE_PYTHON") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs SLUICE_PYTHON (the venv of scripts/test, with Flask and gunicorn)"
+        );
+        eprintln!("skipped: SLUICE_PYTHON is not set (scripts/test sets it)");
+        return;
+    };
+    let gunicorn = PathBuf::from(python).with_file_name("gunicorn");
+    assert!(gunicorn.exists(), "{} is missing: scripts/test installs it", gunicorn.display());
+    let dir = repo().join("examples/helloworld-python");
+    let manifest = std::fs::read_to_string(dir.join("service.yaml")).unwrap();
+    let manifest = manifest.replace(
+        r#"command: ["gunicorn","#,
+        &format!(
+            "workingDir: {:?}\n          command: [{:?},",
+            dir.display().to_string(),
+            gunicorn.display().to_string()
+        ),
+    );
+    assert!(manifest.contains("workingDir"), "service.yaml's command changed: {manifest}");
+    let sluice = Sluice::start(&manifest).await;
+    let port = sluice.gateway.rsplit(':').next().unwrap().to_string();
+    let svc = sluice
+        .wait_ready("/apis/serving.knative.dev/v1/namespaces/default/services/helloworld-python")
+        .await;
+    let host = format!("helloworld-python.default.localhost:{port}");
+    assert_eq!(svc["status"]["url"], format!("http://{host}"));
+    let response = reqwest::Client::new()
+        .get(format!("{}/", sluice.gateway))
+        .header("host", &host)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "Hello Python Sample v1!\n");
 }

@@ -1469,6 +1469,9 @@ mod tests {
                                 "readinessProbe": {"httpGet": {"path": "/", "pathh": "/"}}}]
             }}}}),
         );
+        // Sorted by path: the order of the walk follows the object's keys.
+        let mut errs = errs;
+        errs.sort_by(|a, b| a.path.cmp(&b.path));
         let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(
             paths,
