@@ -28,15 +28,7 @@ spec:
 
 /// Waits until `check` holds for the object at `path` (404 counts as not yet).
 async fn wait_until(sluice: &Sluice, path: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let v = sluice.get_json(path).await;
-        if v["kind"] != "Status" && check(&v) {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "{path}: {v:#}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_for(sluice, path, Duration::from_secs(15), check).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -258,7 +250,7 @@ spec:
     assert_eq!(code, 404);
 }
 
-/// [`wait_until`] with its own time limit.
+/// Waits up to `limit` until `check` holds for the object at `path` (404 counts as not yet).
 async fn wait_until_for(sluice: &Sluice, path: &str, limit: Duration, check: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + limit;
     loop {

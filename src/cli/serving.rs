@@ -136,9 +136,8 @@ pub(crate) async fn feed(client: Client, plane: Arc<ServingPlane>) {
             workloads.retain(|k, _| revisions.state().iter().any(|r| r.metadata.uid.as_deref() == Some(k.2.as_str())));
             plane.apply(&route_values, inputs, &config);
             // Changes, batched; and a periodic pass for ConfigMaps and Secrets that appear.
-            match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
-                Ok(None) => return,
-                Ok(Some(())) | Err(_) => {}
+            if let Ok(None) = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
             while rx.try_recv().is_ok() {}
