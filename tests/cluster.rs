@@ -149,3 +149,74 @@ async fn controller_and_dataplane_apart_serve_what_the_api_holds() {
     let ids = recorder.ids();
     assert!(ids.iter().all(|id| id.starts_with('e')), "the filter let through {ids:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_revision_gets_a_deployment_and_a_service() {
+    let sluice = Sluice::start_with_args(
+        "apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: hello
+spec:
+  template:
+    metadata:
+      annotations:
+        autoscaling.knative.dev/initial-scale: \"2\"
+    spec:
+      containers:
+        - image: ghcr.io/knative/helloworld-go:latest
+          env:
+            - name: TARGET
+              value: World
+",
+        &["--no-controllers"],
+    )
+    .await;
+    let _controller = Process::start(
+        sluice.dir.path(),
+        "controller",
+        &[
+            "controller",
+            "--gateway-url",
+            "http://gateway.example",
+            "--lease-namespace",
+            "default",
+        ],
+    );
+    let revision = "/apis/serving.knative.dev/v1/namespaces/default/revisions/hello-00001";
+    let rev = sluice.wait_condition(revision, "ResourcesAvailable", "Unknown").await;
+    assert_eq!(rev["status"]["desiredReplicas"], 2, "{rev:#}");
+    let deployment_path = "/apis/apps/v1/namespaces/default/deployments/hello-00001-deployment";
+    let deployment = sluice.get_json(deployment_path).await;
+    assert_eq!(deployment["spec"]["replicas"], 2, "{deployment:#}");
+    assert_eq!(deployment["metadata"]["ownerReferences"][0]["uid"], rev["metadata"]["uid"]);
+    let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"].to_string();
+    assert!(
+        env.contains("K_REVISION") && env.contains("hello-00001") && env.contains("TARGET"),
+        "{env}"
+    );
+    let service = sluice.get_json("/api/v1/namespaces/default/services/hello-00001").await;
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], 8080, "{service:#}");
+
+    // The pods come up (the kubelet's part, played here through /status): the Revision, and
+    // with it the Configuration, becomes Ready.
+    let client = reqwest::Client::new();
+    let patched = client
+        .patch(format!("{}{deployment_path}/status", sluice.api))
+        .header("content-type", "application/merge-patch+json")
+        .body(json!({"status": {"replicas": 2, "readyReplicas": 2}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    let rev = sluice.wait_condition(revision, "Ready", "True").await;
+    assert_eq!(rev["status"]["actualReplicas"], 2);
+    let cfg = sluice
+        .wait_condition(
+            "/apis/serving.knative.dev/v1/namespaces/default/configurations/hello",
+            "Ready",
+            "True",
+        )
+        .await;
+    assert_eq!(cfg["status"]["latestReadyRevisionName"], "hello-00001");
+}

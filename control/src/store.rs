@@ -250,6 +250,8 @@ impl Store {
             .max()
             .unwrap_or(0)
             .max(recorded);
+        let defaults = objects.iter().find(|(k, _)| is_config_defaults(k)).map(|(_, v)| v);
+        apply_config_defaults(defaults);
         let (revision, _) = watch::channel(max_rv);
         let changes = Changes {
             kept: Default::default(),
@@ -297,6 +299,9 @@ impl Store {
 
     /// Records a change; called with `objects` locked for writing.
     fn record(&self, revision: u64, change: ChangeType, key: &ObjectKey, object: &Value) {
+        if is_config_defaults(key) {
+            apply_config_defaults((!matches!(change, ChangeType::Deleted)).then_some(object));
+        }
         let mut changes = self.changes.lock().expect("change history poisoned");
         let change = Arc::new(Change::new(revision, change, key, object));
         if changes.kept.len() == KEPT_CHANGES {
@@ -753,6 +758,29 @@ pub enum Propagation {
 
 /// The finalizer that holds an owner in foreground deletion.
 pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+
+/// Whether `key` is Serving's `knative-serving/config-defaults`, which admission applies.
+fn is_config_defaults(key: &ObjectKey) -> bool {
+    key.group.is_empty()
+        && key.plural == "configmaps"
+        && key.namespace == sluice_crds::serving::SETTINGS_NAMESPACE
+        && key.name == sluice_crds::serving::CONFIG_DEFAULTS
+}
+
+/// Makes admission apply `config-defaults` (Knative's defaults when it is absent; admission
+/// refused invalid values before they were stored).
+fn apply_config_defaults(config: Option<&Value>) {
+    let data: Vec<(String, String)> = config
+        .and_then(|c| c["data"].as_object())
+        .map(|d| {
+            d.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let defaults = sluice_crds::serving::ServingDefaults::from_data(data.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap_or_default();
+    sluice_crds::serving::set_serving_defaults(defaults);
+}
 
 fn uid_of(obj: &Value) -> &str {
     obj["metadata"]["uid"].as_str().unwrap_or_default()

@@ -64,6 +64,7 @@ pub const ADDRESSABLE: &[(&str, &str)] = &[
     ("messaging.knative.dev", "InMemoryChannel"),
     ("flows.knative.dev", "Sequence"),
     ("flows.knative.dev", "Parallel"),
+    ("serving.knative.dev", "Service"),
 ];
 
 /// What the controllers share.

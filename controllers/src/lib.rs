@@ -40,8 +40,9 @@ pub struct Settings {
     pub data_plane: Option<Arc<DataPlane>>,
     /// A mirror to share with the data plane; `None` starts one.
     pub mirror: Option<Arc<mirror::Mirror>>,
-    /// The serving plane of this process (`sluice run`), which runs Revisions: their status
-    /// reports its instances. `None` where nothing runs Revisions (they stay not served).
+    /// The serving plane of this process (`sluice run`), which runs Revisions as child
+    /// processes: their status reports its instances. `None` on a cluster, where each Revision
+    /// gets a Deployment and a Service.
     pub serving: Option<Arc<sluice_router::ServingPlane>>,
 }
 
@@ -69,10 +70,8 @@ pub async fn run(client: kube::Client, settings: Settings) {
     mirror.ready().await;
     let env = sluice_reconcile::Environment {
         gateway_url: settings.gateway_url.clone(),
-        domain: sluice_reconcile::serving::DEFAULT_DOMAIN.to_string(),
     };
     let ctx = core::Context::new(client.clone(), env, mirror, settings.data_plane.clone());
-    let revisions_run = settings.serving.is_some();
     tokio::join!(
         core::run::<Broker>(ctx.clone()),
         core::run::<Trigger>(ctx.clone()),
@@ -81,6 +80,6 @@ pub async fn run(client: kube::Client, settings: Settings) {
         core::run::<Subscription>(ctx),
         flows::run(client.clone(), settings.clone()),
         serving::run(client.clone(), settings),
-        unserved::run(client, revisions_run),
+        unserved::run(client),
     );
 }

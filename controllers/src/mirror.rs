@@ -51,10 +51,19 @@ pub struct Mirror {
 
 /// An object as the mirror keeps it: without its status and managed fields, which no decision
 /// reads (each controller compares statuses on its own typed copy). About half a Trigger's size.
+/// A Service keeps `status.address`: a sink that is a Service resolves to it, as in Knative.
 fn kept(o: &DynamicObject) -> Option<Value> {
     let mut v = serde_json::to_value(o).ok()?;
     let object = v.as_object_mut()?;
-    object.remove("status");
+    let status = object.remove("status");
+    let is_service = object.get("kind").and_then(Value::as_str) == Some("Service")
+        && object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|a| a.starts_with("serving.knative.dev/"));
+    if let (true, Some(address)) = (is_service, status.as_ref().and_then(|s| s.get("address"))) {
+        object.insert("status".into(), serde_json::json!({"address": address}));
+    }
     if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("managedFields");
     }
@@ -63,7 +72,7 @@ fn kept(o: &DynamicObject) -> Option<Value> {
 
 /// What of an object the data plane and the decisions read: a change of only the rest
 /// (status, resourceVersion) is `status_only`.
-fn desired_part(v: &Value) -> (&Value, &Value, &Value, &Value, &Value) {
+fn desired_part(v: &Value) -> (&Value, &Value, &Value, &Value, &Value, &Value) {
     let m = &v["metadata"];
     (
         &v["spec"],
@@ -71,6 +80,7 @@ fn desired_part(v: &Value) -> (&Value, &Value, &Value, &Value, &Value) {
         &m["labels"],
         &m["annotations"],
         &m["deletionTimestamp"],
+        &v["status"]["address"],
     )
 }
 

@@ -2,8 +2,10 @@
 //! owns a Configuration and a Route of its name, a Configuration owns the Revision of each of
 //! its generations, and a Route reports its URL and the revisions its traffic resolves to.
 //! Where a serving plane runs in the process (`sluice run`), the Revision controller reports
-//! its instances (`sluice_reconcile::serving::revision`), woken by every change of the runtime;
-//! elsewhere Revisions stay not served (`unserved`).
+//! its instances (`sluice_reconcile::serving::revision`), woken by every change of the runtime.
+//! On a cluster it gives each Revision a Deployment and a Service
+//! (`sluice_reconcile::serving::revision_workloads`), whose `replicas` the autoscaler of
+//! `sluice dataplane` sets, and reports the Deployment's ready replicas.
 
 use std::sync::Arc;
 
@@ -139,13 +141,49 @@ async fn reconcile_route(rt: Arc<Route>, ctx: Arc<Context>) -> Result<Action, Er
     finish(&ctx, rt.as_ref(), &value, &status).await
 }
 
-async fn reconcile_revision(rev: Arc<Revision>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let Some(plane) = ctx.serving.as_ref() else {
-        return Ok(Action::await_change());
+/// The scale a Revision starts at on a cluster: its `initial-scale` annotation (at least its
+/// `min-scale`), 1 without.
+fn initial_replicas(rev: &Value) -> i64 {
+    let annotation = |key: &str| rev["metadata"]["annotations"][key].as_str().and_then(|v| v.parse::<i64>().ok());
+    let initial = annotation("autoscaling.knative.dev/initial-scale").unwrap_or(1);
+    initial.max(annotation("autoscaling.knative.dev/min-scale").unwrap_or(0))
+}
+
+/// On a cluster: the Revision's Deployment and Service, made once (a Revision never changes,
+/// and `replicas` is the autoscaler's), and its status from the Deployment.
+async fn reconcile_revision_on_cluster(rev: &Revision, ctx: &Context) -> Result<Action, Error> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Service as CoreService;
+    let ns = rev.namespace().unwrap_or_default();
+    let value = serde_json::to_value(rev)?;
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
+    let services: Api<CoreService> = Api::namespaced(ctx.client.clone(), &ns);
+    let (deployment, service) = serving::revision_workloads(&value, initial_replicas(&value));
+    let existing = match deployments.get_opt(&serving::deployment_name(&rev.name_any())).await? {
+        Some(d) => serde_json::to_value(&d)?,
+        None => {
+            let created = deployments
+                .create(&kube::api::PostParams::default(), &serde_json::from_value(deployment)?)
+                .await?;
+            serde_json::to_value(&created)?
+        }
     };
+    if services.get_opt(&rev.name_any()).await?.is_none() {
+        services
+            .create(&kube::api::PostParams::default(), &serde_json::from_value(service)?)
+            .await?;
+    }
+    let status = serving::revision(&value, &serving::facts_from_deployment(Some(&existing)));
+    finish(ctx, rev, &value, &status).await
+}
+
+async fn reconcile_revision(rev: Arc<Revision>, ctx: Arc<Context>) -> Result<Action, Error> {
     if rev.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
+    let Some(plane) = ctx.serving.as_ref() else {
+        return reconcile_revision_on_cluster(&rev, &ctx).await;
+    };
     let key = sluice_runtime::RevisionKey {
         namespace: rev.namespace().unwrap_or_default(),
         name: rev.name_any(),
@@ -213,18 +251,13 @@ pub async fn run(client: Client, settings: Settings) {
             });
             revisions.reconcile_on(touched)
         }
-        None => revisions,
+        // A Deployment's ready replicas are its Revision's.
+        None => revisions.owns(
+            Api::<k8s_openapi::api::apps::v1::Deployment>::all(client.clone()),
+            watcher::Config::default(),
+        ),
     };
-    let run_revisions = settings.serving.is_some();
-    let revision_ctx = ctx.clone();
-    let revisions = async move {
-        if run_revisions {
-            revisions
-                .run(reconcile_revision, error_policy, revision_ctx)
-                .for_each(|_| async {})
-                .await;
-        }
-    };
+    let revisions = revisions.run(reconcile_revision, error_policy, ctx.clone()).for_each(|_| async {});
     let wc = watcher::Config::default;
     let services = Controller::new(Api::<Service>::all(client.clone()), wc())
         .owns(Api::<Configuration>::all(client.clone()), wc())

@@ -16,7 +16,7 @@ use crate::status::write_status;
 use crate::Error;
 
 /// The kinds with a controller of their own.
-const SERVED: [&str; 10] = [
+const SERVED: [&str; 11] = [
     "Broker",
     "Trigger",
     "Channel",
@@ -27,14 +27,14 @@ const SERVED: [&str; 10] = [
     "Service",
     "Configuration",
     "Route",
+    "Revision",
 ];
 
-/// The Knative kinds stored without being run; Revisions are run only where a serving runtime
-/// is (`revisions_run`).
-pub fn unserved_kinds(revisions_run: bool) -> impl Iterator<Item = &'static KindInfo> {
+/// The Knative kinds stored without being run.
+pub fn unserved_kinds() -> impl Iterator<Item = &'static KindInfo> {
     kinds()
         .iter()
-        .filter(move |k| k.is_knative() && k.status_subresource && !SERVED.contains(&k.kind) && !(revisions_run && k.kind == "Revision"))
+        .filter(|k| k.is_knative() && k.status_subresource && !SERVED.contains(&k.kind))
 }
 
 struct Context {
@@ -58,8 +58,8 @@ fn error_policy(object: Arc<DynamicObject>, error: &Error, _: Arc<Context>) -> A
 }
 
 /// Runs a controller for every kind stored without being run.
-pub async fn run(client: Client, revisions_run: bool) {
-    let controllers = unserved_kinds(revisions_run).map(|info| {
+pub async fn run(client: Client) {
+    let controllers = unserved_kinds().map(|info| {
         let resource = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(info.group, info.version, info.kind), info.plural);
         let ctx = Arc::new(Context {
             client: client.clone(),

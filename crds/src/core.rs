@@ -50,6 +50,15 @@ impl Admission for ConfigMap {
                 errs.push(FieldError::new(key("data", k), "duplicate of key present in binaryData"));
             }
         }
+        // Serving's config-defaults is checked as Knative's webhook checks its ConfigMaps.
+        if self.metadata.namespace.as_deref() == Some(crate::serving::SETTINGS_NAMESPACE)
+            && self.metadata.name.as_deref() == Some(crate::serving::CONFIG_DEFAULTS)
+        {
+            let data = self.data.iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()));
+            if let Err(e) = crate::serving::ServingDefaults::from_data(data) {
+                errs.extend(e);
+            }
+        }
         errs
     }
 

@@ -23,6 +23,102 @@ pub const DEFAULT_TIMEOUT_SECONDS: i64 = 300;
 pub const MAX_TIMEOUT_SECONDS: i64 = 600;
 /// Largest allowed `containerConcurrency` (`container-concurrency-max-limit`).
 pub const MAX_CONTAINER_CONCURRENCY: i64 = 1000;
+/// Namespace of Knative Serving's settings ConfigMaps.
+pub const SETTINGS_NAMESPACE: &str = "knative-serving";
+/// The ConfigMap of Revision defaults and limits.
+pub const CONFIG_DEFAULTS: &str = "config-defaults";
+
+/// `config-defaults` (namespace `knative-serving`) as admission applies it: the defaults and
+/// limits of Revisions, Knative's when the ConfigMap is absent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServingDefaults {
+    /// `revision-timeout-seconds`: `timeoutSeconds` when unset.
+    pub revision_timeout_seconds: i64,
+    /// `max-revision-timeout-seconds`: the largest `timeoutSeconds`.
+    pub max_revision_timeout_seconds: i64,
+    /// `container-concurrency`: `containerConcurrency` when unset.
+    pub container_concurrency: i64,
+    /// `container-concurrency-max-limit`: the largest `containerConcurrency`.
+    pub container_concurrency_max_limit: i64,
+}
+
+impl Default for ServingDefaults {
+    fn default() -> Self {
+        Self {
+            revision_timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
+            max_revision_timeout_seconds: MAX_TIMEOUT_SECONDS,
+            container_concurrency: 0,
+            container_concurrency_max_limit: MAX_CONTAINER_CONCURRENCY,
+        }
+    }
+}
+
+impl ServingDefaults {
+    /// Reads `config-defaults`' `data`; unknown keys are ignored, as Knative does, and a value
+    /// that is not a whole number in range is an error naming its key (`data.{key}`).
+    pub fn from_data<'a>(data: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, Vec<FieldError>> {
+        let mut d = Self::default();
+        let mut errors = Vec::new();
+        for (key, value) in data {
+            let slot = match key {
+                "revision-timeout-seconds" => &mut d.revision_timeout_seconds,
+                "max-revision-timeout-seconds" => &mut d.max_revision_timeout_seconds,
+                "container-concurrency" => &mut d.container_concurrency,
+                "container-concurrency-max-limit" => &mut d.container_concurrency_max_limit,
+                _ => continue,
+            };
+            match value.trim().parse::<i64>() {
+                Ok(n) if n >= 0 => *slot = n,
+                _ => errors.push(FieldError::new(
+                    format!("data.{key}"),
+                    format!("{value:?} is not a whole number of 0 or more"),
+                )),
+            }
+        }
+        if d.revision_timeout_seconds > d.max_revision_timeout_seconds {
+            errors.push(FieldError::new(
+                "data.revision-timeout-seconds",
+                format!(
+                    "{} is above max-revision-timeout-seconds ({})",
+                    d.revision_timeout_seconds, d.max_revision_timeout_seconds
+                ),
+            ));
+        }
+        if d.container_concurrency > d.container_concurrency_max_limit {
+            errors.push(FieldError::new(
+                "data.container-concurrency",
+                format!(
+                    "{} is above container-concurrency-max-limit ({})",
+                    d.container_concurrency, d.container_concurrency_max_limit
+                ),
+            ));
+        }
+        if errors.is_empty() {
+            Ok(d)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+static SERVING_DEFAULTS: std::sync::RwLock<ServingDefaults> = std::sync::RwLock::new(ServingDefaults {
+    revision_timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
+    max_revision_timeout_seconds: MAX_TIMEOUT_SECONDS,
+    container_concurrency: 0,
+    container_concurrency_max_limit: MAX_CONTAINER_CONCURRENCY,
+});
+
+/// The `config-defaults` admission applies now.
+pub fn serving_defaults() -> ServingDefaults {
+    *SERVING_DEFAULTS.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sets what admission applies, as the store calls it when `knative-serving/config-defaults`
+/// is written or deleted (like the webhook's watch of its ConfigMap).
+pub fn set_serving_defaults(defaults: ServingDefaults) {
+    *SERVING_DEFAULTS.write().unwrap_or_else(|e| e.into_inner()) = defaults;
+}
+
 /// Name given to the only (or each, numbered) container without one.
 pub const DEFAULT_CONTAINER_NAME: &str = "user-container";
 /// Name given to init containers without one.
@@ -446,11 +542,12 @@ impl RevisionSpec {
     /// Knative's Revision defaults: timeout 300 s, container concurrency 0, container names,
     /// a TCP readiness probe on the serving container, read-only mounts of read-only volumes.
     pub fn set_defaults(&mut self) {
+        let defaults = serving_defaults();
         if self.timeout_seconds.unwrap_or(0) == 0 {
-            self.timeout_seconds = Some(DEFAULT_TIMEOUT_SECONDS);
+            self.timeout_seconds = Some(defaults.revision_timeout_seconds);
         }
         if self.container_concurrency.is_none() {
-            self.container_concurrency = Some(0);
+            self.container_concurrency = Some(defaults.container_concurrency);
         }
         let mut taken: Vec<String> = self
             .containers
@@ -517,10 +614,11 @@ impl RevisionSpec {
     pub fn validate(&self, path: &str) -> Vec<FieldError> {
         let mut errs = validate_serving_pod(&self.pod_spec(), path);
         if let Some(t) = self.timeout_seconds {
-            if t != 0 && !(0..=MAX_TIMEOUT_SECONDS).contains(&t) {
+            let limits = serving_defaults();
+            if t != 0 && !(0..=limits.max_revision_timeout_seconds).contains(&t) {
                 errs.push(FieldError::new(
                     field(path, "timeoutSeconds"),
-                    format!("expected 0 <= {t} <= {MAX_TIMEOUT_SECONDS}"),
+                    format!("expected 0 <= {t} <= {}", limits.max_revision_timeout_seconds),
                 ));
             }
         }
@@ -536,10 +634,11 @@ impl RevisionSpec {
             }
         }
         if let Some(cc) = self.container_concurrency {
-            if !(0..=MAX_CONTAINER_CONCURRENCY).contains(&cc) {
+            let max = serving_defaults().container_concurrency_max_limit;
+            if !(0..=max).contains(&cc) {
                 errs.push(FieldError::new(
                     field(path, "containerConcurrency"),
-                    format!("expected 0 <= {cc} <= {MAX_CONTAINER_CONCURRENCY}"),
+                    format!("expected 0 <= {cc} <= {max}"),
                 ));
             }
         }
@@ -932,5 +1031,15 @@ spec:
         let old = a.clone();
         a.spec.timeout_seconds = Some(10);
         assert_eq!(a.validate_update(&old), vec![FieldError::immutable("spec")]);
+    }
+
+    #[test]
+    fn config_defaults_is_read_with_knatives_keys() {
+        let d = ServingDefaults::from_data([("revision-timeout-seconds", "45"), ("container-concurrency", "3"), ("unknown", "x")]).unwrap();
+        assert_eq!((d.revision_timeout_seconds, d.container_concurrency), (45, 3));
+        assert_eq!(d.max_revision_timeout_seconds, MAX_TIMEOUT_SECONDS);
+        let errs = ServingDefaults::from_data([("container-concurrency", "-1"), ("revision-timeout-seconds", "900")]).unwrap_err();
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["data.container-concurrency", "data.revision-timeout-seconds"]);
     }
 }

@@ -1,4 +1,5 @@
-//! Prometheus metrics of the event path: broker ingress and deliveries.
+//! Prometheus metrics of the event path (broker ingress and deliveries) and of the serving
+//! path (requests to revisions, the activator, cold starts, scale).
 //!
 //! One [`Metrics`] per process holds every family; components take cheap per-object handles
 //! ([`BrokerMetrics`], [`DeliveryMetrics`]) once, so the hot path never builds label sets.
@@ -6,6 +7,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -44,6 +46,31 @@ pub struct DeliveryLabels {
     pub name: String,
 }
 
+/// Labels of serving metrics: one revision.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RevisionLabels {
+    /// Namespace of the revision.
+    pub namespace: String,
+    /// Its name.
+    pub revision: String,
+}
+
+/// Labels of requests a revision could not take.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabels {
+    /// Namespace of the revision.
+    pub namespace: String,
+    /// Its name.
+    pub revision: String,
+    /// `queue_full`, `timeout` or `failing`.
+    pub reason: String,
+}
+
+/// Cold starts last from milliseconds to tens of seconds.
+fn start_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 2.0, 20))
 }
@@ -60,6 +87,13 @@ pub struct Metrics {
     filtered_out: Family<DeliveryLabels, Counter>,
     attempt_seconds: Family<DeliveryLabels, Histogram, fn() -> Histogram>,
     latency_seconds: Family<DeliveryLabels, Histogram, fn() -> Histogram>,
+    revision_requests: Family<RevisionLabels, Counter>,
+    revision_refused: Family<RefusedLabels, Counter>,
+    revision_in_flight: Family<RevisionLabels, Gauge>,
+    revision_desired: Family<RevisionLabels, Gauge>,
+    revision_ready: Family<RevisionLabels, Gauge>,
+    cold_start_seconds: Family<RevisionLabels, Histogram, fn() -> Histogram>,
+    app_start_seconds: Family<RevisionLabels, Histogram, fn() -> Histogram>,
 }
 
 impl Default for Metrics {
@@ -82,6 +116,13 @@ impl Metrics {
             filtered_out: Family::default(),
             attempt_seconds: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             latency_seconds: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            revision_requests: Family::default(),
+            revision_refused: Family::default(),
+            revision_in_flight: Family::default(),
+            revision_desired: Family::default(),
+            revision_ready: Family::default(),
+            cold_start_seconds: Family::new_with_constructor(start_histogram as fn() -> Histogram),
+            app_start_seconds: Family::new_with_constructor(start_histogram as fn() -> Histogram),
             registry: Registry::default(),
         };
         registry.register(
@@ -113,7 +154,52 @@ impl Metrics {
             "Time from ingress arrival to successful delivery",
             m.latency_seconds.clone(),
         );
+        registry.register("revision_requests", "Requests routed to a revision", m.revision_requests.clone());
+        registry.register(
+            "revision_requests_refused",
+            "Requests a revision could not take (503): its queue was full, or no instance was free in time",
+            m.revision_refused.clone(),
+        );
+        registry.register(
+            "revision_requests_in_flight",
+            "Requests held by the activator or proxied to a revision now",
+            m.revision_in_flight.clone(),
+        );
+        registry.register(
+            "revision_desired_instances",
+            "Instances the autoscaler wants",
+            m.revision_desired.clone(),
+        );
+        registry.register("revision_ready_instances", "Instances passing readiness", m.revision_ready.clone());
+        registry.register(
+            "revision_cold_start_seconds",
+            "From the first request held at zero to a ready instance",
+            m.cold_start_seconds.clone(),
+        );
+        registry.register(
+            "revision_app_start_seconds",
+            "From an instance's process start to its first passed readiness probe",
+            m.app_start_seconds.clone(),
+        );
         Self { registry, ..m }
+    }
+
+    /// Handles for one revision of the serving path.
+    pub fn revision(&self, namespace: &str, revision: &str) -> RevisionMetrics {
+        let labels = RevisionLabels {
+            namespace: namespace.into(),
+            revision: revision.into(),
+        };
+        RevisionMetrics {
+            requests: self.revision_requests.get_or_create(&labels).clone(),
+            in_flight: self.revision_in_flight.get_or_create(&labels).clone(),
+            desired: self.revision_desired.get_or_create(&labels).clone(),
+            ready: self.revision_ready.get_or_create(&labels).clone(),
+            cold_start_seconds: self.cold_start_seconds.get_or_create(&labels).clone(),
+            app_start_seconds: self.app_start_seconds.get_or_create(&labels).clone(),
+            refused: self.revision_refused.clone(),
+            labels,
+        }
     }
 
     /// Handles for one broker's or channel's ingress.
@@ -207,5 +293,37 @@ impl DeliveryMetrics {
     pub fn detached() -> &'static Self {
         static DETACHED: std::sync::OnceLock<DeliveryMetrics> = std::sync::OnceLock::new();
         DETACHED.get_or_init(|| Metrics::new().delivery("detached", "", ""))
+    }
+}
+
+/// Serving metrics of one revision.
+#[derive(Clone, Debug)]
+pub struct RevisionMetrics {
+    labels: RevisionLabels,
+    /// Requests routed to it.
+    pub requests: Counter,
+    /// Requests held or proxied now.
+    pub in_flight: Gauge,
+    /// Instances wanted.
+    pub desired: Gauge,
+    /// Instances ready.
+    pub ready: Gauge,
+    /// Cold starts (first held request to ready instance).
+    pub cold_start_seconds: Histogram,
+    /// Instance start to ready.
+    pub app_start_seconds: Histogram,
+    refused: Family<RefusedLabels, Counter>,
+}
+
+impl RevisionMetrics {
+    /// Counts a refused request (`queue_full` or `timeout`).
+    pub fn refused(&self, reason: &str) {
+        self.refused
+            .get_or_create(&RefusedLabels {
+                namespace: self.labels.namespace.clone(),
+                revision: self.labels.revision.clone(),
+                reason: reason.into(),
+            })
+            .inc();
     }
 }

@@ -25,7 +25,14 @@ fn address_of(group: &str, kind: &str, namespace: &str, name: &str, env: &Enviro
         ("messaging.knative.dev", "Channel" | "InMemoryChannel") => channel_url(env, namespace, name),
         ("flows.knative.dev", "Sequence") => channel_url(env, namespace, &format!("{name}-kn-sequence-0")),
         ("flows.knative.dev", "Parallel") => channel_url(env, namespace, &format!("{name}-kn-parallel")),
-        ("serving.knative.dev", "Service") => crate::serving::route_url(name, namespace, &env.domain, env.gateway()),
+        // A Service's address is its Route's URL, once its status has one.
+        ("serving.knative.dev", "Service") => {
+            let service = world.get(group, kind, namespace, name).ok_or_else(|| format!("{what} not found"))?;
+            return service["status"]["address"]["url"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("{what} has no address yet"));
+        }
         _ => {
             return Err(format!(
                 "{what} is not addressable in embedded mode (kind {kind} of group {group:?})"

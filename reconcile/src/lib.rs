@@ -40,8 +40,6 @@ pub use sluice_crds::meta::MAX_IN_FLIGHT_ANNOTATION;
 pub struct Environment {
     /// Base URL of the gateway, e.g. `http://127.0.0.1:8080`.
     pub gateway_url: String,
-    /// The domain of Knative Services' URLs (`config-domain`; `localhost` by default).
-    pub domain: String,
 }
 
 impl Environment {
@@ -117,7 +115,6 @@ pub(crate) mod test_support {
     pub fn env() -> Environment {
         Environment {
             gateway_url: "http://127.0.0.1:8080".into(),
-            domain: crate::serving::DEFAULT_DOMAIN.into(),
         }
     }
 

@@ -163,14 +163,25 @@ pub fn route(rt: &Value, configurations: &[Value], revisions: &[Value], domain: 
                 }
             },
             (None, Some(c)) => {
-                match by_name(configurations, c).and_then(|cfg| cfg["status"]["latestReadyRevisionName"].as_str().map(str::to_string)) {
+                let cfg = by_name(configurations, c);
+                match cfg
+                    .as_ref()
+                    .and_then(|cfg| cfg["status"]["latestReadyRevisionName"].as_str().map(str::to_string))
+                {
                     Some(r) => {
                         resolved.insert("configurationName".into(), json!(c));
                         resolved.insert("latestRevision".into(), json!(true));
                         Some(r)
                     }
                     None => {
-                        missing.push(format!("Configuration {c:?} does not have any ready Revision."));
+                        // Why not, when the Configuration says (a failing revision's message).
+                        let why = cfg
+                            .as_ref()
+                            .and_then(ready_of)
+                            .filter(|(s, _, m)| s == "False" && !m.is_empty())
+                            .map(|(_, _, m)| format!(" {m}"))
+                            .unwrap_or_default();
+                        missing.push(format!("Configuration {c:?} does not have any ready Revision.{why}"));
                         None
                     }
                 }
@@ -273,6 +284,94 @@ pub fn service(svc: &Value, configuration: Option<&Value>, route: Option<&Value>
         configuration: configuration_child,
         route: route_child,
         status: status_with(svc, conds, extra),
+    }
+}
+
+/// Label naming the Revision of a Deployment, Service or pod.
+pub const REVISION_LABEL: &str = "serving.knative.dev/revision";
+/// Label with the Revision's uid, which a Revision's Deployment selects its pods by.
+pub const REVISION_UID_LABEL: &str = "serving.knative.dev/revisionUID";
+/// The port a container listens on when it names none (RT-01).
+pub const DEFAULT_CONTAINER_PORT: i64 = 8080;
+
+/// The name of a Revision's Deployment on a cluster, as Knative names it.
+pub fn deployment_name(revision: &str) -> String {
+    format!("{revision}-deployment")
+}
+
+/// What runs a Revision on a cluster (`sluice controller`): a Deployment of its pod spec,
+/// scaled through `replicas` (the autoscaler's), with `PORT` and `K_*` set (RT-01), and a
+/// Service of the Revision's name in front of its pods. Both are owned by the Revision.
+pub fn revision_workloads(rev: &Value, replicas: i64) -> (Value, Value) {
+    let (name, ns) = (meta_str(rev, "name"), meta_str(rev, "namespace"));
+    let labels_in = &rev["metadata"]["labels"];
+    let mut labels = Map::new();
+    for key in [SERVICE_LABEL, CONFIGURATION_LABEL] {
+        if let Some(v) = labels_in[key].as_str() {
+            labels.insert(key.into(), json!(v));
+        }
+    }
+    labels.insert(REVISION_LABEL.into(), json!(name));
+    labels.insert(REVISION_UID_LABEL.into(), json!(meta_str(rev, "uid")));
+    let selector = json!({REVISION_UID_LABEL: meta_str(rev, "uid")});
+    let mut pod = rev["spec"].clone();
+    let mut port = DEFAULT_CONTAINER_PORT;
+    if let Some(pod) = pod.as_object_mut() {
+        for field in [
+            "containerConcurrency",
+            "timeoutSeconds",
+            "responseStartTimeoutSeconds",
+            "idleTimeoutSeconds",
+        ] {
+            pod.remove(field);
+        }
+        if let Some(timeout) = rev["spec"]["timeoutSeconds"].as_i64() {
+            // Knative gives an instance its request timeout to finish when stopped.
+            pod.insert("terminationGracePeriodSeconds".into(), json!(timeout));
+        }
+        if let Some(containers) = pod.get_mut("containers").and_then(Value::as_array_mut) {
+            // The serving container is the one with a port, else the first.
+            let serving = containers.iter().position(|c| c["ports"].is_array()).unwrap_or(0);
+            if let Some(c) = containers.get_mut(serving) {
+                port = c["ports"][0]["containerPort"].as_i64().unwrap_or(DEFAULT_CONTAINER_PORT);
+                c["ports"] = json!([{"name": "http1", "containerPort": port}]);
+                let mut env: Vec<Value> = c["env"].as_array().cloned().unwrap_or_default();
+                env.retain(|e| !matches!(e["name"].as_str(), Some("PORT" | "K_SERVICE" | "K_CONFIGURATION" | "K_REVISION")));
+                env.push(json!({"name": "PORT", "value": port.to_string()}));
+                env.push(json!({"name": "K_REVISION", "value": name}));
+                env.push(json!({"name": "K_CONFIGURATION", "value": labels_in[CONFIGURATION_LABEL].as_str().unwrap_or("")}));
+                env.push(json!({"name": "K_SERVICE", "value": labels_in[SERVICE_LABEL].as_str().unwrap_or("")}));
+                c["env"] = json!(env);
+            }
+        }
+    }
+    let owner = owned_by(rev);
+    let deployment = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": deployment_name(name), "namespace": ns, "labels": labels, "ownerReferences": owner},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector},
+            "template": {"metadata": {"labels": labels}, "spec": pod},
+        },
+    });
+    let service = json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": owner},
+        "spec": {"selector": selector, "ports": [{"name": "http", "port": 80, "targetPort": port}]},
+    });
+    (deployment, service)
+}
+
+/// The facts of a Revision from its Deployment on a cluster: wanted and ready replicas.
+pub fn facts_from_deployment(deployment: Option<&Value>) -> RevisionFacts {
+    let Some(d) = deployment else {
+        return RevisionFacts::default();
+    };
+    RevisionFacts {
+        desired: d["spec"]["replicas"].as_u64().unwrap_or(0) as u32,
+        ready: d["status"]["readyReplicas"].as_u64().unwrap_or(0) as u32,
+        ..Default::default()
     }
 }
 
@@ -508,5 +607,38 @@ mod tests {
             },
         );
         assert_eq!(condition(&invalid, "Ready")["status"], "False");
+    }
+
+    #[test]
+    fn on_a_cluster_a_revision_is_a_deployment_and_a_service() {
+        let mut rev = obj(
+            "Revision",
+            "serving.knative.dev",
+            "hello-00001",
+            json!({"containerConcurrency": 2, "timeoutSeconds": 30,
+                "containers": [{"image": "app", "env": [{"name": "TARGET", "value": "x"}], "ports": [{"containerPort": 9000}]}]}),
+        );
+        rev["metadata"]["labels"] = json!({SERVICE_LABEL: "hello", CONFIGURATION_LABEL: "hello"});
+        let (deployment, service) = revision_workloads(&rev, 1);
+        assert_eq!(deployment["metadata"]["name"], "hello-00001-deployment");
+        assert_eq!(deployment["spec"]["replicas"], 1);
+        assert_eq!(deployment["metadata"]["ownerReferences"][0]["uid"], "uid-hello-00001");
+        assert_eq!(deployment["spec"]["selector"]["matchLabels"][REVISION_UID_LABEL], "uid-hello-00001");
+        let pod = &deployment["spec"]["template"]["spec"];
+        assert_eq!(pod["terminationGracePeriodSeconds"], 30);
+        assert!(pod.get("containerConcurrency").is_none());
+        let env = pod["containers"][0]["env"].as_array().unwrap();
+        let value = |n: &str| env.iter().find(|e| e["name"] == n).map(|e| e["value"].clone());
+        assert_eq!(value("PORT"), Some(json!("9000")));
+        assert_eq!(value("K_SERVICE"), Some(json!("hello")));
+        assert_eq!(value("TARGET"), Some(json!("x")));
+        assert_eq!(service["metadata"]["name"], "hello-00001");
+        assert_eq!(service["spec"]["ports"][0]["targetPort"], 9000);
+
+        let mut d = deployment;
+        d["status"] = json!({"readyReplicas": 1});
+        let facts = facts_from_deployment(Some(&d));
+        assert_eq!((facts.desired, facts.ready), (1, 1));
+        assert_eq!(condition(&revision(&rev, &facts), "Ready")["status"], "True");
     }
 }

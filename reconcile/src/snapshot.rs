@@ -17,12 +17,13 @@ use crate::objects::ObjectId;
 use crate::{broker, channel, meta_str, subscription, trigger, Environment, Objects};
 
 /// The kinds a Trigger's or Subscription's decision reads besides the object itself.
-const ADDRESSABLE: [(&str, &str); 5] = [
+const ADDRESSABLE: [(&str, &str); 6] = [
     ("eventing.knative.dev", "Broker"),
     ("messaging.knative.dev", "Channel"),
     ("messaging.knative.dev", "InMemoryChannel"),
     ("flows.knative.dev", "Sequence"),
     ("flows.knative.dev", "Parallel"),
+    ("serving.knative.dev", "Service"),
 ];
 
 /// A subscriber as decided, with the versions it was decided from.

@@ -93,7 +93,6 @@ pub async fn dataplane(args: DataplaneArgs) -> anyhow::Result<ExitCode> {
     let mirror = Mirror::start(client);
     let env = Environment {
         gateway_url: gateway_url.clone(),
-        domain: sluice_reconcile::serving::DEFAULT_DOMAIN.to_string(),
     };
     let applier = tokio::spawn(feed(mirror, plane.clone(), env, watch::Sender::new(false)));
     tracing::info!(gateway = %gateway_url, "sluice dataplane is running");

@@ -62,6 +62,10 @@ pub fn manifests(image: &str) -> Vec<Value> {
             {"apiGroups": GROUPS, "resources": ["*/status"], "verbs": ["get", "update", "patch"]},
             {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
             {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+            // Serving's settings (config-domain), and each Revision's Deployment and Service.
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+            {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
         ]),
     ));
     docs.push(cluster_role_binding("sluice-controller"));
@@ -69,7 +73,11 @@ pub fn manifests(image: &str) -> Vec<Value> {
     docs.push(service_account("sluice-dataplane"));
     docs.push(cluster_role(
         "sluice-dataplane",
-        json!([{"apiGroups": ["eventing.knative.dev", "messaging.knative.dev", "flows.knative.dev"], "resources": ["brokers", "triggers", "channels", "inmemorychannels", "subscriptions", "sequences", "parallels"], "verbs": ["get", "list", "watch"]}]),
+        json!([
+            {"apiGroups": ["eventing.knative.dev", "messaging.knative.dev", "flows.knative.dev"], "resources": ["brokers", "triggers", "channels", "inmemorychannels", "subscriptions", "sequences", "parallels"], "verbs": ["get", "list", "watch"]},
+            // Knative Services as sinks: their address.
+            {"apiGroups": ["serving.knative.dev"], "resources": ["services"], "verbs": ["get", "list", "watch"]},
+        ]),
     ));
     docs.push(cluster_role_binding("sluice-dataplane"));
     let gateway = format!("http://sluice-dataplane.{NAMESPACE}.svc.cluster.local");

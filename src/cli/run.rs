@@ -51,6 +51,10 @@ pub struct RunArgs {
     /// Time limit for opening a connection to a subscriber.
     #[arg(long, default_value = "5s", value_name = "DURATION", value_parser = parse_duration)]
     connect_timeout: Duration,
+    /// How long a Revision's instance has to pass its readiness probe before it is reported
+    /// (`ReadinessProbeFailed`) and restarted.
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = parse_duration)]
+    revision_startup_timeout: Duration,
     /// Serve the API and the gateway without running the controllers, as a cluster's API server
     /// runs none: `sluice controller` pointed at this API (its kubeconfig) reconciles instead.
     #[arg(long)]
@@ -197,7 +201,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             timeouts,
         },
     );
-    let cp = ControlPlane::start(store.clone(), metrics);
+    let cp = ControlPlane::start(store.clone(), metrics.clone());
     let objects: Vec<serde_json::Value> = loaded.objects.iter().map(|(_, o)| o.to_value()).collect();
     if !objects.is_empty() {
         let applied = cp.apply(objects, false).await.context("applying manifests")?;
@@ -239,15 +243,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mirror = Mirror::start(kube_client.clone());
     let env = Environment {
         gateway_url: gateway_url.clone(),
-        domain: sluice_reconcile::serving::DEFAULT_DOMAIN.to_string(),
     };
     let (fed, mut fed_rx) = tokio::sync::watch::channel(false);
     let feeder = tokio::spawn(super::dataplane::feed(mirror.clone(), plane.clone(), env, fed));
     // The serving core: Revisions as child processes behind the gateway's Route hosts.
-    let runtime = sluice_runtime::ProcessRuntime::new(sluice_runtime::RuntimeOptions::new(super::serving::logs_dir(
-        args.data_dir.as_deref(),
-    )));
-    let serving = sluice_router::ServingPlane::new(runtime.clone(), sluice_router::PlaneSettings::default());
+    let runtime = sluice_runtime::ProcessRuntime::new(sluice_runtime::RuntimeOptions {
+        startup_timeout: args.revision_startup_timeout,
+        ..sluice_runtime::RuntimeOptions::new(super::serving::logs_dir(args.data_dir.as_deref()))
+    });
+    let serving = sluice_router::ServingPlane::new(runtime.clone(), sluice_router::PlaneSettings::default(), metrics.clone());
     let serving_feed = tokio::spawn(super::serving::feed(kube_client.clone(), serving.clone()));
     let autoscaler = tokio::spawn(serving.clone().run_autoscaler());
     let serving_for_controllers = serving.clone();

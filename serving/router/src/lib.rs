@@ -28,6 +28,7 @@ use http::{Request, StatusCode};
 use serde_json::Value;
 use sluice_autoscaler::config::{Config, Metric, RevisionSpec};
 use sluice_autoscaler::kpa::{Autoscaler, Scaler};
+use sluice_delivery::metrics::{Metrics, RevisionMetrics};
 use sluice_runtime::workload::WorkloadError;
 use sluice_runtime::{RevisionKey, RevisionState, Runtime, Workload};
 
@@ -75,6 +76,7 @@ pub struct Observed {
 /// One served revision.
 struct Served {
     pool: Arc<RevisionPool>,
+    metrics: RevisionMetrics,
     timeout: Duration,
     error: Option<WorkloadError>,
     scaling: Mutex<Scaling>,
@@ -102,6 +104,7 @@ pub struct ServingPlane {
     served: RwLock<HashMap<RevisionKey, Arc<Served>>>,
     client: proxy::InstanceClient,
     cold_starts: Mutex<Vec<ColdStart>>,
+    metrics: Arc<Metrics>,
 }
 
 /// One scale from zero: from the first held request to a ready instance.
@@ -116,8 +119,8 @@ pub struct ColdStart {
 }
 
 impl ServingPlane {
-    /// A plane that runs revisions on `runtime`.
-    pub fn new(runtime: Arc<dyn Runtime>, settings: PlaneSettings) -> Arc<Self> {
+    /// A plane that runs revisions on `runtime`, counting into `metrics`.
+    pub fn new(runtime: Arc<dyn Runtime>, settings: PlaneSettings, metrics: Arc<Metrics>) -> Arc<Self> {
         Arc::new(Self {
             runtime,
             settings,
@@ -125,6 +128,7 @@ impl ServingPlane {
             served: RwLock::new(HashMap::new()),
             client: proxy::client(),
             cold_starts: Mutex::new(Vec::new()),
+            metrics,
         })
     }
 
@@ -194,6 +198,7 @@ impl ServingPlane {
                         key.clone(),
                         Arc::new(Served {
                             pool: RevisionPool::new(key.clone(), concurrency),
+                            metrics: self.metrics.revision(&key.namespace, &key.name),
                             timeout,
                             error,
                             scaling: Mutex::new(Scaling {
@@ -270,19 +275,14 @@ impl ServingPlane {
             .and_then(|h| h.to_str().ok())
             .or_else(|| req.uri().authority().map(|a| a.as_str()))?
             .to_string();
-        let key = {
+        let (key, pending) = {
             let table = self.table.read().expect("table lock").clone();
             let destination = table.lookup(&host)?;
-            destination.pick(fastrand::u32(0..100)).cloned()
+            (destination.pick(fastrand::u32(0..100)).cloned(), destination.pending.clone())
         };
         let Some(key) = key else {
-            return Some(
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("{host}: the route has no ready revision yet\n"),
-                )
-                    .into_response(),
-            );
+            let why = pending.unwrap_or_else(|| "the route has no ready revision yet".into());
+            return Some((StatusCode::SERVICE_UNAVAILABLE, format!("{host}: {why}\n")).into_response());
         };
         let served = self.served.read().expect("served lock").get(&key).cloned();
         let Some(served) = served else {
@@ -291,6 +291,7 @@ impl ServingPlane {
         if let Some(error) = &served.error {
             return Some((StatusCode::SERVICE_UNAVAILABLE, format!("revision {key} cannot run: {error}\n")).into_response());
         }
+        served.metrics.requests.inc();
         let in_flight = served.pool.enter();
         let deadline = Instant::now() + self.settings.hold_timeout.min(served.timeout);
         let slot = match served
@@ -300,6 +301,11 @@ impl ServingPlane {
         {
             Ok(slot) => slot,
             Err(unavailable) => {
+                served.metrics.refused(match unavailable {
+                    pool::Unavailable::QueueFull { .. } => "queue_full",
+                    pool::Unavailable::Timeout { .. } => "timeout",
+                    pool::Unavailable::Failing { .. } => "failing",
+                });
                 tracing::warn!(revision = %key, reason = %unavailable, "request refused");
                 return Some((StatusCode::SERVICE_UNAVAILABLE, format!("{unavailable}\n")).into_response());
             }
@@ -323,6 +329,10 @@ impl ServingPlane {
                 total: since.elapsed(),
                 app_start: self.runtime.state(key).last_start_time,
             };
+            served.metrics.cold_start_seconds.observe(start.total.as_secs_f64());
+            if let Some(app) = start.app_start {
+                served.metrics.app_start_seconds.observe(app.as_secs_f64());
+            }
             tracing::info!(revision = %key, cold_start_ms = start.total.as_millis() as u64,
                 app_start_ms = start.app_start.map(|d| d.as_millis() as u64), "scaled from zero");
             self.cold_starts.lock().expect("cold starts lock").push(start);
@@ -350,6 +360,10 @@ impl ServingPlane {
                 last_tick = now;
             }
             for (key, s) in served {
+                let state = self.runtime.state(&key);
+                s.metrics.in_flight.set(s.pool.in_flight() as i64);
+                s.metrics.desired.set(i64::from(state.desired));
+                s.metrics.ready.set(state.ready.len() as i64);
                 let mut scaling = s.scaling.lock().expect("scaling lock");
                 scaling.samples.push(s.pool.in_flight());
                 if now.duration_since(scaling.second_began) >= Duration::from_secs(1) {
@@ -366,7 +380,6 @@ impl ServingPlane {
                 if !decide || s.error.is_some() {
                     continue;
                 }
-                let state = self.runtime.state(&key);
                 let ready = state.ready.len() as u32;
                 let is_reachable = reachable.contains(&key);
                 let result = scaling.autoscaler.scale(now, ready, is_reachable);

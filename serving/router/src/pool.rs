@@ -28,6 +28,15 @@ pub enum Unavailable {
         /// Requests waiting.
         queued: usize,
     },
+    /// The revision's instances fail to start (crash, missing command, readiness never
+    /// passed): answered at once instead of holding the request.
+    #[error("revision {revision} is failing: {reason}")]
+    Failing {
+        /// The revision.
+        revision: String,
+        /// The runtime's report of the last failure.
+        reason: String,
+    },
     /// No instance became ready (or free) in time.
     #[error("revision {revision}: no instance was ready within {waited:?}")]
     Timeout {
@@ -125,7 +134,18 @@ impl RevisionPool {
         let started = Instant::now();
         let mut changes = runtime.changes();
         loop {
-            let ready = runtime.state(&self.key).ready;
+            let state = runtime.state(&self.key);
+            let ready = state.ready;
+            if ready.is_empty() {
+                if let Some(failure) = state.failure {
+                    // Start it again if it was scaled away; this request is not held for it.
+                    at_zero();
+                    return Err(Unavailable::Failing {
+                        revision: self.key.to_string(),
+                        reason: failure.message,
+                    });
+                }
+            }
             if !ready.is_empty() {
                 let start = self.next.fetch_add(1, Ordering::Relaxed);
                 if self.concurrency == 0 {

@@ -21,6 +21,8 @@ pub struct Target {
 pub struct Destination {
     /// Targets with a share above zero.
     pub targets: Vec<Target>,
+    /// Why there are none yet, as the Route's status says (`AllTrafficAssigned`).
+    pub pending: Option<String>,
 }
 
 impl Destination {
@@ -70,12 +72,25 @@ impl RoutingTable {
             };
             if let Some(host) = route["status"]["url"].as_str().and_then(host_of) {
                 let targets = traffic.iter().filter_map(target).filter(|t| t.percent > 0).collect();
-                hosts.insert(host, Destination { targets });
+                let pending = route["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|c| c["type"] == "AllTrafficAssigned" && c["status"] == "False")
+                    .and_then(|c| c["message"].as_str())
+                    .map(str::to_string);
+                hosts.insert(host, Destination { targets, pending });
             }
             for t in &traffic {
                 if let (Some(host), Some(mut target)) = (t["url"].as_str().and_then(host_of), target(t)) {
                     target.percent = 100;
-                    hosts.insert(host, Destination { targets: vec![target] });
+                    hosts.insert(
+                        host,
+                        Destination {
+                            targets: vec![target],
+                            pending: None,
+                        },
+                    );
                 }
             }
         }

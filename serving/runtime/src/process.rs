@@ -40,11 +40,14 @@ pub struct RuntimeOptions {
     pub max_restart_backoff: Duration,
     /// The longest grace period a stop waits for, whatever `timeoutSeconds` says.
     pub max_grace_period: Duration,
+    /// How long a started instance has to pass its readiness probe; past it the instance is
+    /// reported (`ReadinessProbeFailed`), stopped and started again after the backoff.
+    pub startup_timeout: Duration,
 }
 
 impl RuntimeOptions {
-    /// Defaults, with logs under `logs_dir`: probes every 5 ms, restarts after 1 s doubling
-    /// to 30 s, at most 30 s between SIGTERM and SIGKILL.
+    /// Defaults, with logs under `logs_dir`: probes every 5 ms for up to 60 s, restarts after
+    /// 1 s doubling to 30 s, at most 30 s between SIGTERM and SIGKILL.
     pub fn new(logs_dir: impl Into<PathBuf>) -> Self {
         Self {
             logs_dir: logs_dir.into(),
@@ -52,6 +55,7 @@ impl RuntimeOptions {
             restart_backoff: Duration::from_secs(1),
             max_restart_backoff: Duration::from_secs(30),
             max_grace_period: Duration::from_secs(30),
+            startup_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -359,12 +363,14 @@ impl ProcessRuntime {
             };
             tracing::info!(revision = %key, instance = id, port, pid = child.id(), "instance started");
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            // Probe until ready, or until it exits or is stopped.
+            // Probe until ready, or until it exits, is stopped or runs out of startup time.
             let mut ready_at = None;
+            let startup_deadline = tokio::time::Instant::now() + self.options.startup_timeout;
             let exit = loop {
                 tokio::select! {
-                    status = child.wait() => break Some(status),
-                    _ = stopped.changed() => break None,
+                    status = child.wait() => break Exit::Exited(status),
+                    _ = stopped.changed() => break Exit::Stop,
+                    _ = tokio::time::sleep_until(startup_deadline), if ready_at.is_none() => break Exit::NeverReady,
                     passed = probe_once(addr, &workload.readiness), if ready_at.is_none() => {
                         if passed {
                             ready_at = Some(Instant::now());
@@ -379,6 +385,35 @@ impl ProcessRuntime {
                             tokio::time::sleep(self.options.probe_interval).await;
                         }
                     }
+                }
+            };
+            let exit = match exit {
+                Exit::Stop => None,
+                Exit::Exited(status) => Some(status),
+                Exit::NeverReady => {
+                    let what = match &workload.readiness {
+                        crate::workload::Readiness::Http { path, .. } => format!("GET {path} on port {port}"),
+                        crate::workload::Readiness::Tcp => format!("a connection to port {port} ($PORT)"),
+                    };
+                    let message = format!(
+                        "the container did not pass its readiness probe ({what}) within {:?}",
+                        self.options.startup_timeout
+                    );
+                    tracing::warn!(revision = %key, instance = id, %message, "instance never became ready; restarting after backoff");
+                    stop(&mut child, Duration::from_secs(1)).await;
+                    self.record(key, |entry| {
+                        entry.failure = Some(Failure {
+                            reason: "ReadinessProbeFailed".into(),
+                            message,
+                        });
+                        entry.restarts += 1;
+                    });
+                    self.set_state(&shared, InstanceState::CrashBackoff);
+                    if wait_or_stop(&mut stopped, backoff).await {
+                        break;
+                    }
+                    backoff = (backoff * 2).min(self.options.max_restart_backoff);
+                    continue;
                 }
             };
             match exit {
@@ -426,6 +461,16 @@ impl ProcessRuntime {
         }
         self.notify();
     }
+}
+
+/// How the wait on a starting or running instance ended.
+enum Exit {
+    /// The process exited on its own.
+    Exited(std::io::Result<std::process::ExitStatus>),
+    /// A stop was asked for.
+    Stop,
+    /// It did not pass its readiness probe within the startup timeout.
+    NeverReady,
 }
 
 /// Waits `delay` unless a stop comes first; true when stopped.
@@ -631,6 +676,24 @@ while True: time.sleep(0.05)
         assert_eq!(failure.reason, "ExitCode3");
         assert!(failure.message.contains("cannot open the database"), "{}", failure.message);
         assert!(state.ready.is_empty());
+        runtime.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_instance_that_never_opens_its_port_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = ProcessRuntime::new(RuntimeOptions {
+            startup_timeout: Duration::from_millis(300),
+            ..options(dir.path())
+        });
+        let w = workload("mute-00001", "import time; time.sleep(30)", Duration::from_secs(1));
+        let key = w.key.clone();
+        runtime.set_workload(w);
+        runtime.scale(&key, 1);
+        until(&runtime, |r| r.state(&key).failure.is_some()).await;
+        let failure = runtime.state(&key).failure.unwrap();
+        assert_eq!(failure.reason, "ReadinessProbeFailed");
+        assert!(failure.message.contains("readiness probe"), "{}", failure.message);
         runtime.shutdown().await;
     }
 
