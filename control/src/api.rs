@@ -98,18 +98,34 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for RawBody {
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, _: &S) -> Result<Self, ApiError> {
-        let limited = http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES);
-        match http_body_util::BodyExt::collect(limited).await {
-            Ok(collected) => Ok(Self(collected.to_bytes())),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
+        let mut body = req.into_body();
+        let mut bytes = bytes::BytesMut::new();
+        let mut seen = 0usize;
+        while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+            let frame = frame.map_err(|e| bad_request(format!("cannot read the request body: {e}")))?;
+            let Ok(data) = frame.into_data() else { continue };
+            seen += data.len();
+            if seen <= MAX_BODY_BYTES {
+                bytes.extend_from_slice(&data);
+            } else if seen > DRAIN_LIMIT_BYTES {
+                break;
+            }
+        }
+        if seen > MAX_BODY_BYTES {
+            // Read (and dropped) up to DRAIN_LIMIT_BYTES, so the client gets this answer
+            // instead of a connection reset while it is still sending.
+            return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "RequestEntityTooLarge",
                 format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
-            )),
-            Err(e) => Err(bad_request(format!("cannot read the request body: {e}"))),
+            ));
         }
+        Ok(Self(bytes.freeze()))
     }
 }
+
+/// How much of an oversized body is read before answering 413.
+const DRAIN_LIMIT_BYTES: usize = 16 * 1024 * 1024;
 
 /// An object in a request body, JSON (`application/json`) or YAML (`application/yaml`), as
 /// the API server takes them; a malformed body, another content type or an oversized body is a

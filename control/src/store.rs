@@ -250,8 +250,9 @@ impl Store {
             .max()
             .unwrap_or(0)
             .max(recorded);
-        let defaults = objects.iter().find(|(k, _)| is_config_defaults(k)).map(|(_, v)| v);
-        apply_config_defaults(defaults);
+        let config = |name: &str| objects.iter().find(|(k, _)| is_serving_config(k, name)).map(|(_, v)| v);
+        apply_config_defaults(config(sluice_crds::serving::CONFIG_DEFAULTS));
+        apply_config_autoscaler(config(CONFIG_AUTOSCALER));
         let (revision, _) = watch::channel(max_rv);
         let changes = Changes {
             kept: Default::default(),
@@ -299,8 +300,11 @@ impl Store {
 
     /// Records a change; called with `objects` locked for writing.
     fn record(&self, revision: u64, change: ChangeType, key: &ObjectKey, object: &Value) {
-        if is_config_defaults(key) {
+        if is_serving_config(key, sluice_crds::serving::CONFIG_DEFAULTS) {
             apply_config_defaults((!matches!(change, ChangeType::Deleted)).then_some(object));
+        }
+        if is_serving_config(key, CONFIG_AUTOSCALER) {
+            apply_config_autoscaler((!matches!(change, ChangeType::Deleted)).then_some(object));
         }
         let mut changes = self.changes.lock().expect("change history poisoned");
         let change = Arc::new(Change::new(revision, change, key, object));
@@ -759,12 +763,18 @@ pub enum Propagation {
 /// The finalizer that holds an owner in foreground deletion.
 pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
 
-/// Whether `key` is Serving's `knative-serving/config-defaults`, which admission applies.
-fn is_config_defaults(key: &ObjectKey) -> bool {
-    key.group.is_empty()
-        && key.plural == "configmaps"
-        && key.namespace == sluice_crds::serving::SETTINGS_NAMESPACE
-        && key.name == sluice_crds::serving::CONFIG_DEFAULTS
+/// Serving's autoscaler settings, of which admission reads `allow-zero-initial-scale`.
+const CONFIG_AUTOSCALER: &str = "config-autoscaler";
+
+/// Whether `key` is Serving's ConfigMap `knative-serving/{name}`, which admission reads.
+fn is_serving_config(key: &ObjectKey, name: &str) -> bool {
+    key.group.is_empty() && key.plural == "configmaps" && key.namespace == sluice_crds::serving::SETTINGS_NAMESPACE && key.name == name
+}
+
+/// Makes admission allow `initial-scale: "0"` when `config-autoscaler` says so.
+fn apply_config_autoscaler(config: Option<&Value>) {
+    let allowed = config.is_some_and(|c| c["data"]["allow-zero-initial-scale"].as_str().is_some_and(|v| v.trim() == "true"));
+    sluice_crds::autoscaling::set_zero_initial_scale_allowed(allowed);
 }
 
 /// Makes admission apply `config-defaults` (Knative's defaults when it is absent; admission

@@ -130,15 +130,20 @@ async fn reconcile_route(rt: Arc<Route>, ctx: Arc<Context>) -> Result<Action, Er
     let revisions = list_json::<Revision>(&ctx.client, &ns).await?;
     let config_domain = get_json::<ConfigMap>(&ctx.client, serving::SETTINGS_NAMESPACE, serving::CONFIG_DOMAIN).await?;
     let domain = serving::domain(config_domain.as_ref());
-    let status = serving::route(
-        &value,
-        &configurations,
-        &revisions,
-        &domain,
-        &ctx.gateway_url,
-        ctx.serving.is_some(),
-    );
-    finish(&ctx, rt.as_ref(), &value, &status).await
+    let decide = |routed| serving::route(&value, &configurations, &revisions, &domain, &ctx.gateway_url, routed);
+    let Some(plane) = ctx.serving.as_ref() else {
+        return finish(&ctx, rt.as_ref(), &value, &decide(None)).await;
+    };
+    // Ready once the gateway routes it as its status says: the status is written first (the
+    // gateway learns the traffic from it), then this checks again.
+    let status = decide(Some(true));
+    let mut decided = value.clone();
+    decided["status"] = status.clone();
+    if plane.routes(&decided) {
+        return finish(&ctx, rt.as_ref(), &value, &status).await;
+    }
+    finish(&ctx, rt.as_ref(), &value, &decide(Some(false))).await?;
+    Ok(Action::requeue(std::time::Duration::from_millis(50)))
 }
 
 /// The scale a Revision starts at on a cluster: its `initial-scale` annotation (at least its
@@ -197,6 +202,7 @@ async fn reconcile_revision(rev: Arc<Revision>, ctx: Arc<Context>) -> Result<Act
         ready: observed.state.ready.len() as u32,
         failure: observed.state.failure.map(|f| (f.reason, f.message)),
         not_runnable: observed.error.map(|e| e.to_string()),
+        starts_at_zero: observed.starts_at_zero,
     };
     let value = serde_json::to_value(rev.as_ref())?;
     let status = serving::revision(&value, &facts);

@@ -6,6 +6,19 @@ use std::time::Duration;
 
 use crate::{key, FieldError};
 
+static ALLOW_ZERO_INITIAL_SCALE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether `config-autoscaler` has `allow-zero-initial-scale: "true"`, as admission reads it
+/// (the store sets it when the ConfigMap is written).
+pub fn zero_initial_scale_allowed() -> bool {
+    ALLOW_ZERO_INITIAL_SCALE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Sets what admission reads of `config-autoscaler`: whether `initial-scale: "0"` is allowed.
+pub fn set_zero_initial_scale_allowed(allowed: bool) {
+    ALLOW_ZERO_INITIAL_SCALE.store(allowed, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The annotation prefix of autoscaling settings.
 pub const GROUP: &str = "autoscaling.knative.dev";
 /// `class`: `kpa.autoscaling.knative.dev` (default) or `hpa.autoscaling.knative.dev`.
@@ -244,6 +257,7 @@ pub fn validate_annotations(annotations: &BTreeMap<String, String>, path: &str) 
         match v.parse::<i64>() {
             Err(_) => errs.push(invalid(k, v)),
             Ok(n) if n < 0 => errs.push(FieldError::new(at(k), format!("invalid value: {v}: must be greater than 0"))),
+            Ok(0) if zero_initial_scale_allowed() => {}
             Ok(0) => errs.push(FieldError::new(
                 at(k),
                 format!("invalid value: {v}: initial-scale=0 not allowed by cluster"),

@@ -146,7 +146,7 @@ pub fn route_url(name: &str, namespace: &str, domain: &str, gateway_url: &str) -
 
 /// Decides a Route's status from the Configurations and Revisions of its namespace, with its
 /// URL under `domain`.
-pub fn route(rt: &Value, configurations: &[Value], revisions: &[Value], domain: &str, gateway_url: &str, routed: bool) -> Value {
+pub fn route(rt: &Value, configurations: &[Value], revisions: &[Value], domain: &str, gateway_url: &str, routed: Option<bool>) -> Value {
     let (name, ns) = (meta_str(rt, "name"), meta_str(rt, "namespace"));
     let url = route_url(name, ns, domain, gateway_url);
     let by_name = |list: &[Value], n: &str| list.iter().find(|o| meta_str(o, "name") == n).cloned();
@@ -208,14 +208,14 @@ pub fn route(rt: &Value, configurations: &[Value], revisions: &[Value], domain: 
     } else {
         conds.push(Cond::fail("AllTrafficAssigned", "RevisionMissing", missing.join(" ")));
     }
-    conds.push(if routed {
-        Cond::ok("IngressReady")
-    } else {
-        Cond::fail(
+    conds.push(match routed {
+        Some(true) => Cond::ok("IngressReady"),
+        Some(false) => Cond::unknown("IngressReady", "Programming", "the gateway is not routing the new traffic yet"),
+        None => Cond::fail(
             "IngressReady",
             "NotServedYet",
             "no serving runtime routes by Host here: run the Route under `sluice run`",
-        )
+        ),
     });
     conds.push(Cond::ok("CertificateProvisioned"));
     status_with(rt, conds, extra)
@@ -386,6 +386,8 @@ pub struct RevisionFacts {
     pub failure: Option<(String, String)>,
     /// Why the Revision cannot run at all (field path and message).
     pub not_runnable: Option<String>,
+    /// Its initial scale is 0 (`allow-zero-initial-scale`): it is ready with no instance.
+    pub starts_at_zero: bool,
 }
 
 /// A Revision's status (REV-02): `ResourcesAvailable` once an instance has been ready (and
@@ -404,7 +406,8 @@ pub fn revision(rev: &Value, facts: &RevisionFacts) -> Value {
         conds.push(Cond::fail("ContainerHealthy", "InvalidContainer", why.clone()));
         conds.push(Cond::fail("ResourcesAvailable", "NotRunnable", why.clone()));
     } else {
-        let resources = facts.ready > 0 || was("ResourcesAvailable");
+        let resources =
+            facts.ready > 0 || was("ResourcesAvailable") || (facts.starts_at_zero && facts.desired == 0 && facts.failure.is_none());
         conds.push(match &facts.failure {
             Some((reason, message)) => Cond::fail("ContainerHealthy", reason, message.clone()),
             None if resources => Cond::ok("ContainerHealthy"),
@@ -519,7 +522,14 @@ mod tests {
         );
         let mut cfg = obj("Configuration", "serving.knative.dev", "hello", json!({}));
         let mut rev = obj("Revision", "serving.knative.dev", "hello-00001", json!({}));
-        let status = route(&rt, &[cfg.clone()], &[rev.clone()], DEFAULT_DOMAIN, "http://127.0.0.1:8080", true);
+        let status = route(
+            &rt,
+            &[cfg.clone()],
+            &[rev.clone()],
+            DEFAULT_DOMAIN,
+            "http://127.0.0.1:8080",
+            Some(true),
+        );
         assert_eq!(status["url"], "http://hello.default.localhost:8080");
         let c = condition(&status, "AllTrafficAssigned");
         assert_eq!(c["status"], "False");
@@ -532,7 +542,7 @@ mod tests {
         );
         cfg["status"] = json!({"latestReadyRevisionName": "hello-00002"});
         rev["status"] = json!({"conditions": [{"type": "Ready", "status": "True"}]});
-        let status = route(&rt, &[cfg], &[rev], "example.org", "http://127.0.0.1:80", false);
+        let status = route(&rt, &[cfg], &[rev], "example.org", "http://127.0.0.1:80", None);
         assert_eq!(status["url"], "http://hello.default.example.org");
         assert_eq!(condition(&status, "AllTrafficAssigned")["status"], "True");
         assert_eq!(status["traffic"][0]["revisionName"], "hello-00002");

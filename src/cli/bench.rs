@@ -32,6 +32,8 @@ pub enum BenchCommand {
     Broker(BrokerBench),
     /// Brokers and Triggers created through the API: time until Ready and delivering, and RSS.
     Control(super::bench_control::ControlBench),
+    /// Knative Services: cold-start and warm overhead against the app reached directly.
+    Serving(super::bench_serving::ServingBench),
 }
 
 /// Options of `sluice bench broker`.
@@ -289,6 +291,7 @@ pub async fn bench(which: BenchCommand) -> anyhow::Result<ExitCode> {
     let opts = match which {
         BenchCommand::Broker(opts) => opts,
         BenchCommand::Control(opts) => return super::bench_control::bench(opts).await,
+        BenchCommand::Serving(opts) => return super::bench_serving::bench(opts).await,
     };
     base();
     let sub = Arc::new(Subscriber::default());

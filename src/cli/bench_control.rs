@@ -28,10 +28,12 @@ pub struct ControlBench {
 }
 
 /// A `sluice run` child on free loopback ports, killed on drop.
-struct Child {
-    process: std::process::Child,
-    gateway: String,
-    api: String,
+pub(super) struct Child {
+    pub(super) process: std::process::Child,
+    pub(super) gateway: String,
+    pub(super) api: String,
+    /// Its log file.
+    pub(super) log: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -43,11 +45,22 @@ impl Drop for Child {
 }
 
 async fn start_sluice() -> anyhow::Result<Child> {
+    start_sluice_with("").await
+}
+
+/// Starts `sluice run` with `manifests` applied at start (none when empty).
+pub(super) async fn start_sluice_with(manifests: &str) -> anyhow::Result<Child> {
     let dir = tempfile::tempdir()?;
     let log = dir.path().join("sluice.log");
-    let process = std::process::Command::new(std::env::current_exe()?)
-        .args(["run", "--gateway", "127.0.0.1:0", "--api", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn,sluice::cli::run=info")
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command.args(["run", "--gateway", "127.0.0.1:0", "--api", "127.0.0.1:0"]);
+    if !manifests.is_empty() {
+        let file = dir.path().join("manifests.yaml");
+        std::fs::write(&file, manifests)?;
+        command.arg("-f").arg(file);
+    }
+    let process = command
+        .env("RUST_LOG", "warn,sluice::cli::run=info,sluice_runtime=info")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log)?)
         .spawn()
@@ -62,6 +75,7 @@ async fn start_sluice() -> anyhow::Result<Child> {
                     process,
                     gateway,
                     api,
+                    log,
                     _dir: dir,
                 });
             }

@@ -19,6 +19,7 @@ macro_rules! outln {
 
 mod bench;
 mod bench_control;
+mod bench_serving;
 mod client;
 mod controller;
 mod dataplane;
@@ -130,6 +131,9 @@ enum Command {
     Send(send::SendArgs),
     /// Print what the instances of a Service (`ksvc NAME`) or a Revision wrote; `-f` follows.
     Logs(logs::LogsArgs),
+    /// The app `sluice bench serving` runs as a Knative Service: answers "ok" on $PORT.
+    #[command(hide = true)]
+    BenchApp,
     /// Check manifests offline; exit 1 and print every error with its field path.
     Validate {
         /// Files or directories of YAML/JSON manifests.
@@ -183,6 +187,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => client::delete(&server.server, &kind, &name, &namespace).await,
         Command::Send(args) => send::send(args).await,
         Command::Logs(args) => logs::logs(args).await,
+        Command::BenchApp => bench_serving::app().await,
         Command::Validate { files } => manifests::validate(&files),
         Command::Deploy { image } => {
             out!("{}", deploy::yaml(&image));

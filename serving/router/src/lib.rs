@@ -71,6 +71,8 @@ pub struct Observed {
     pub error: Option<WorkloadError>,
     /// Why its autoscaling settings cannot be used, if they cannot.
     pub scaling_error: Option<String>,
+    /// Its initial scale is 0.
+    pub starts_at_zero: bool,
 }
 
 /// One served revision.
@@ -229,6 +231,13 @@ impl ServingPlane {
         });
     }
 
+    /// Whether the gateway routes `route` (a Route with the status decided for it) as its
+    /// status says: each of its hosts to the same revisions and shares.
+    pub fn routes(&self, route: &Value) -> bool {
+        let wanted = RoutingTable::new(std::slice::from_ref(route));
+        self.table.read().expect("table lock").covers(&wanted)
+    }
+
     /// Whether a request with this `Host` is for a Route.
     pub fn serves_host(&self, host: &str) -> bool {
         self.table.read().expect("table lock").lookup(host).is_some()
@@ -237,11 +246,15 @@ impl ServingPlane {
     /// What the plane knows of `key`, if it serves it.
     pub fn observe(&self, key: &RevisionKey) -> Option<Observed> {
         let served = self.served.read().expect("served lock").get(key).cloned()?;
-        let scaling_error = served.scaling.lock().expect("scaling lock").error.clone();
+        let (scaling_error, starts_at_zero) = {
+            let scaling = served.scaling.lock().expect("scaling lock");
+            (scaling.error.clone(), scaling.spec.initial_scale == 0)
+        };
         Some(Observed {
             state: self.runtime.state(key),
             error: served.error.clone(),
             scaling_error,
+            starts_at_zero,
         })
     }
 

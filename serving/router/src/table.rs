@@ -106,6 +106,14 @@ impl RoutingTable {
         self.hosts.get(&name.to_ascii_lowercase())
     }
 
+    /// Whether every host of `other` leads to the same targets here.
+    pub fn covers(&self, other: &RoutingTable) -> bool {
+        other
+            .hosts
+            .iter()
+            .all(|(host, d)| self.hosts.get(host).is_some_and(|mine| mine.targets == d.targets))
+    }
+
     /// Every revision some host sends traffic to.
     pub fn reachable(&self) -> impl Iterator<Item = &RevisionKey> {
         self.hosts.values().flat_map(|d| d.targets.iter().map(|t| &t.revision))
