@@ -172,6 +172,26 @@ spec:
         &["--no-controllers"],
     )
     .await;
+    // The pods behind the Revision's Service: a local server, at the cluster IP and port the
+    // Service is given here before the controller would make it.
+    let pods = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let pods_port = pods.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let app = axum::Router::new()
+            .fallback(|headers: axum::http::HeaderMap| async move { format!("from a pod, for {}", headers["host"].to_str().unwrap()) });
+        axum::serve(pods, app).await
+    });
+    let client = reqwest::Client::new();
+    let core_service = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "hello-00001",
+        "labels": {"serving.knative.dev/revision": "hello-00001"}},
+        "spec": {"clusterIP": "127.0.0.1", "ports": [{"name": "http", "port": pods_port, "targetPort": 8080}]}});
+    let created = client
+        .post(format!("{}/api/v1/namespaces/default/services", sluice.api))
+        .json(&core_service)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
     let _controller = Process::start(
         sluice.dir.path(),
         "controller",
@@ -183,6 +203,8 @@ spec:
             "default",
         ],
     );
+    let dataplane = Process::start(sluice.dir.path(), "dataplane", &["dataplane", "--gateway", "127.0.0.1:0"]);
+    let gateway = dataplane.wait_log("sluice dataplane is running", "gateway=").await;
     let revision = "/apis/serving.knative.dev/v1/namespaces/default/revisions/hello-00001";
     let rev = sluice.wait_condition(revision, "ResourcesAvailable", "Unknown").await;
     assert_eq!(rev["status"]["desiredReplicas"], 2, "{rev:#}");
@@ -195,12 +217,9 @@ spec:
         env.contains("K_REVISION") && env.contains("hello-00001") && env.contains("TARGET"),
         "{env}"
     );
-    let service = sluice.get_json("/api/v1/namespaces/default/services/hello-00001").await;
-    assert_eq!(service["spec"]["ports"][0]["targetPort"], 8080, "{service:#}");
 
     // The pods come up (the kubelet's part, played here through /status): the Revision, and
     // with it the Configuration, becomes Ready.
-    let client = reqwest::Client::new();
     let patched = client
         .patch(format!("{}{deployment_path}/status", sluice.api))
         .header("content-type", "application/merge-patch+json")
@@ -219,4 +238,26 @@ spec:
         )
         .await;
     assert_eq!(cfg["status"]["latestReadyRevisionName"], "hello-00001");
+
+    // `sluice dataplane` routes the Knative Service's host to the Revision's Service.
+    let svc = sluice
+        .wait_condition("/apis/serving.knative.dev/v1/namespaces/default/services/hello", "Ready", "True")
+        .await;
+    assert_eq!(svc["status"]["url"], "http://hello.default.localhost");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let response = client
+            .get(format!("{gateway}/"))
+            .header("host", "hello.default.localhost")
+            .send()
+            .await
+            .unwrap();
+        let (code, body) = (response.status().as_u16(), response.text().await.unwrap());
+        if code == 200 {
+            assert_eq!(body, "from a pod, for hello.default.localhost");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{code} {body}\n{}", dataplane.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -131,8 +131,10 @@ async fn reconcile_route(rt: Arc<Route>, ctx: Arc<Context>) -> Result<Action, Er
     let config_domain = get_json::<ConfigMap>(&ctx.client, serving::SETTINGS_NAMESPACE, serving::CONFIG_DOMAIN).await?;
     let domain = serving::domain(config_domain.as_ref());
     let decide = |routed| serving::route(&value, &configurations, &revisions, &domain, &ctx.gateway_url, routed);
+    // On a cluster `sluice dataplane` routes every Route as its status says, as Ready means
+    // resolved for eventing there.
     let Some(plane) = ctx.serving.as_ref() else {
-        return finish(&ctx, rt.as_ref(), &value, &decide(None)).await;
+        return finish(&ctx, rt.as_ref(), &value, &decide(Some(true))).await;
     };
     // Ready once the gateway routes it as its status says: the status is written first (the
     // gateway learns the traffic from it), then this checks again.

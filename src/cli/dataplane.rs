@@ -82,7 +82,7 @@ pub async fn dataplane(args: DataplaneArgs) -> anyhow::Result<ExitCode> {
         ..Timeouts::default()
     };
     let plane = DataPlane::new(
-        metrics,
+        metrics.clone(),
         PlaneConfig {
             gateway_url: gateway_url.clone(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -90,15 +90,23 @@ pub async fn dataplane(args: DataplaneArgs) -> anyhow::Result<ExitCode> {
         },
     );
 
-    let mirror = Mirror::start(client);
+    let mirror = Mirror::start(client.clone());
     let env = Environment {
         gateway_url: gateway_url.clone(),
     };
     let applier = tokio::spawn(feed(mirror, plane.clone(), env, watch::Sender::new(false)));
+    // Knative Services: Route hosts to each Revision's Service, its Deployment scaled by the KPA.
+    let runtime = sluice_runtime::deployment::DeploymentRuntime::start(client.clone());
+    let serving = sluice_router::ServingPlane::new(runtime, sluice_router::PlaneSettings::default(), metrics.clone());
+    let serving_feed = tokio::spawn(super::serving::feed(client.clone(), serving.clone(), false));
+    let autoscaler = tokio::spawn(serving.clone().run_autoscaler());
+    let hosts: Arc<dyn sluice_brokers::ingress::HostRouter> = Arc::new(super::serving::RouteHosts(serving));
     tracing::info!(gateway = %gateway_url, "sluice dataplane is running");
     tokio::select! {
-        r = sluice_brokers::ingress::serve(gateway, plane.clone()) => r.context("gateway server")?,
+        r = sluice_brokers::ingress::serve_with(gateway, plane.clone(), Some(hosts)) => r.context("gateway server")?,
         _ = applier => anyhow::bail!("the snapshot applier stopped"),
+        _ = serving_feed => anyhow::bail!("the serving plane's feed stopped"),
+        _ = autoscaler => anyhow::bail!("the autoscaler stopped"),
         _ = tokio::signal::ctrl_c() => {}
     }
     let left = plane.drain(args.shutdown_grace).await;

@@ -75,8 +75,11 @@ pub fn manifests(image: &str) -> Vec<Value> {
         "sluice-dataplane",
         json!([
             {"apiGroups": ["eventing.knative.dev", "messaging.knative.dev", "flows.knative.dev"], "resources": ["brokers", "triggers", "channels", "inmemorychannels", "subscriptions", "sequences", "parallels"], "verbs": ["get", "list", "watch"]},
-            // Knative Services as sinks: their address.
-            {"apiGroups": ["serving.knative.dev"], "resources": ["services"], "verbs": ["get", "list", "watch"]},
+            // Knative Services: sinks' addresses, and the Routes and Revisions the gateway serves.
+            {"apiGroups": ["serving.knative.dev"], "resources": ["services", "routes", "revisions"], "verbs": ["get", "list", "watch"]},
+            // config-autoscaler, and Revisions' Deployments (scaled by the autoscaler) and Services.
+            {"apiGroups": [""], "resources": ["configmaps", "services"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch", "patch"]},
         ]),
     ));
     docs.push(cluster_role_binding("sluice-dataplane"));

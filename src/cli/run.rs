@@ -252,7 +252,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ..sluice_runtime::RuntimeOptions::new(super::serving::logs_dir(args.data_dir.as_deref()))
     });
     let serving = sluice_router::ServingPlane::new(runtime.clone(), sluice_router::PlaneSettings::default(), metrics.clone());
-    let serving_feed = tokio::spawn(super::serving::feed(kube_client.clone(), serving.clone()));
+    let serving_feed = tokio::spawn(super::serving::feed(kube_client.clone(), serving.clone(), true));
     let autoscaler = tokio::spawn(serving.clone().run_autoscaler());
     let serving_for_controllers = serving.clone();
     let (gateway_url_for_controllers, plane_for_controllers) = (gateway_url.clone(), plane.clone());

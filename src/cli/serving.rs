@@ -74,8 +74,10 @@ where
     (reader, run)
 }
 
-/// Keeps `plane` in line with the Routes and Revisions of the API behind `client`.
-pub(crate) async fn feed(client: Client, plane: Arc<ServingPlane>) {
+/// Keeps `plane` in line with the Routes and Revisions of the API behind `client`. With
+/// `processes`, each Revision's workload (command, env) is read for the process runtime; on a
+/// cluster the Deployment runs the pod spec itself.
+pub(crate) async fn feed(client: Client, plane: Arc<ServingPlane>, processes: bool) {
     let (tx, mut rx) = mpsc::channel(1);
     let (routes, watch_routes) = reflect(Api::<Route>::all(client.clone()), watcher::Config::default(), tx.clone());
     let (revisions, watch_revisions) = reflect(Api::<Revision>::all(client.clone()), watcher::Config::default(), tx.clone());
@@ -110,6 +112,13 @@ pub(crate) async fn feed(client: Client, plane: Arc<ServingPlane>) {
                 let Ok(value) = serde_json::to_value(revision.as_ref()) else {
                     continue;
                 };
+                if !processes {
+                    inputs.push(RevisionInput {
+                        revision: value,
+                        workload: Ok(None),
+                    });
+                    continue;
+                }
                 let uid = value["metadata"]["uid"].as_str().unwrap_or_default().to_string();
                 let ns = value["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
                 let name = value["metadata"]["name"].as_str().unwrap_or_default().to_string();
@@ -125,7 +134,7 @@ pub(crate) async fn feed(client: Client, plane: Arc<ServingPlane>) {
                     }
                 };
                 let lookup = |kind: &str, _ns: &str, name: &str| spec[kind][name].as_object().map(|o| Value::Object(o.clone()));
-                let workload = from_revision(&value, &lookup);
+                let workload = from_revision(&value, &lookup).map(Some);
                 if let Err(e) = &workload {
                     // Read again next time: the missing ConfigMap or Secret may come.
                     workloads.remove(&key);

@@ -58,8 +58,9 @@ impl Default for PlaneSettings {
 pub struct RevisionInput {
     /// The Revision object.
     pub revision: Value,
-    /// What it runs, or why it cannot run.
-    pub workload: Result<Workload, WorkloadError>,
+    /// What it runs (`None` where the runtime runs the Revision's own pod spec), or why it
+    /// cannot run.
+    pub workload: Result<Option<Workload>, WorkloadError>,
 }
 
 /// What the plane knows of a revision, for its status.
@@ -176,7 +177,7 @@ impl ServingPlane {
                 ),
             };
             let error = input.workload.as_ref().err().cloned();
-            if let Ok(workload) = input.workload {
+            if let Ok(Some(workload)) = input.workload {
                 self.runtime.set_workload(workload);
             }
             match served.get(&key) {

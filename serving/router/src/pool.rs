@@ -52,7 +52,9 @@ pub struct RevisionPool {
     key: RevisionKey,
     /// `containerConcurrency` (0: unlimited, no breaker).
     concurrency: u32,
-    slots: Mutex<HashMap<SocketAddr, Arc<Semaphore>>>,
+    /// One breaker per instance: its address and, for an address listed more than once (a
+    /// cluster Service in front of several pods), which of them.
+    slots: Mutex<HashMap<(SocketAddr, usize), Arc<Semaphore>>>,
     freed: Notify,
     waiting: AtomicUsize,
     in_flight: AtomicUsize,
@@ -156,12 +158,14 @@ impl RevisionPool {
                     });
                 }
                 for i in 0..ready.len() {
-                    let addr = ready[(start + i) % ready.len()];
+                    let at = (start + i) % ready.len();
+                    let addr = ready[at];
+                    let nth = ready[..at].iter().filter(|a| **a == addr).count();
                     let slot = {
                         let mut slots = self.slots.lock().expect("slots lock");
-                        slots.retain(|a, _| ready.contains(a));
+                        slots.retain(|(a, n), _| ready.iter().filter(|r| *r == a).count() > *n);
                         slots
-                            .entry(addr)
+                            .entry((addr, nth))
                             .or_insert_with(|| Arc::new(Semaphore::new(self.concurrency as usize)))
                             .clone()
                     };

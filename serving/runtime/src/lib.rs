@@ -9,8 +9,10 @@
 //!   SIGTERM and then SIGKILL.
 //!
 //! The `image` of a container is recorded, never pulled: a Revision runs its `command` on this
-//! machine.
+//! machine. On a cluster, [`deployment::DeploymentRuntime`] scales each Revision's Deployment
+//! instead.
 
+pub mod deployment;
 pub mod expand;
 pub mod probe;
 pub mod process;
