@@ -217,25 +217,7 @@ async fn get_host(sluice: &Sluice, host: &str, path: &str) -> (u16, String) {
 async fn a_service_scales_from_zero_on_a_request_and_back_to_zero() {
     let dir = tempfile::tempdir().unwrap();
     let app = common::write(dir.path(), "app.py", APP);
-    let ksvc = format!(
-        "{FAST_AUTOSCALER}---
-apiVersion: serving.knative.dev/v1
-kind: Service
-metadata:
-  name: hello
-spec:
-  template:
-    spec:
-      containers:
-        - image: example.com/hello
-          command: [{python:?}, {app:?}]
-          env:
-            - name: TARGET
-              value: Sluice
-",
-        python = python(),
-        app = app.display().to_string()
-    );
+    let ksvc = format!("{FAST_AUTOSCALER}---\n{}", app_service(&app, "hello", "", "Sluice"));
     let sluice = Sluice::start(&ksvc).await;
     let port = sluice.gateway.rsplit(':').next().unwrap().to_string();
     let host = format!("hello.default.localhost:{port}");
@@ -323,17 +305,7 @@ kind: Broker
 metadata:
   name: default
 ---
-apiVersion: serving.knative.dev/v1
-kind: Service
-metadata:
-  name: display
-spec:
-  template:
-    spec:
-      containers:
-        - image: example.com/display
-          command: [{python:?}, {app:?}]
----
+{display}---
 apiVersion: eventing.knative.dev/v1
 kind: Trigger
 metadata:
@@ -350,8 +322,7 @@ spec:
       kind: Service
       name: display
 ",
-        python = python(),
-        app = app.display().to_string()
+        display = app_service(&app, "display", "", "World")
     );
     let sluice = Sluice::start(&manifests).await;
     let port = sluice.gateway.rsplit(':').next().unwrap().to_string();

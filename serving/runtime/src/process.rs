@@ -315,6 +315,28 @@ impl ProcessRuntime {
         self.notify();
     }
 
+    /// Reports `failure` for the revision of `key`, marks the instance as waiting to restart,
+    /// and waits out `backoff` (doubled for next time); true when it was stopped meanwhile.
+    async fn fail_and_back_off(
+        &self,
+        key: &RevisionKey,
+        shared: &Mutex<InstanceShared>,
+        failure: Failure,
+        stopped: &mut watch::Receiver<bool>,
+        backoff: &mut Duration,
+    ) -> bool {
+        self.record(key, |entry| {
+            entry.failure = Some(failure);
+            entry.restarts += 1;
+        });
+        self.set_state(shared, InstanceState::CrashBackoff);
+        if wait_or_stop(stopped, *backoff).await {
+            return true;
+        }
+        *backoff = (*backoff * 2).min(self.options.max_restart_backoff);
+        false
+    }
+
     /// The life of one instance: start, probe, wait; restart after crashes; stop on request.
     async fn supervise(
         self: Arc<Self>,
@@ -346,18 +368,13 @@ impl ProcessRuntime {
                 Ok(child) => child,
                 Err(e) => {
                     tracing::warn!(revision = %key, instance = id, error = %e, "cannot start an instance");
-                    self.record(key, |entry| {
-                        entry.failure = Some(Failure {
-                            reason: "ExecFailed".into(),
-                            message: format!("cannot start {:?}: {e}", workload.argv.first().map(String::as_str).unwrap_or("")),
-                        });
-                        entry.restarts += 1;
-                    });
-                    self.set_state(&shared, InstanceState::CrashBackoff);
-                    if wait_or_stop(&mut stopped, backoff).await {
+                    let failure = Failure {
+                        reason: "ExecFailed".into(),
+                        message: format!("cannot start {:?}: {e}", workload.argv.first().map(String::as_str).unwrap_or("")),
+                    };
+                    if self.fail_and_back_off(key, &shared, failure, &mut stopped, &mut backoff).await {
                         break;
                     }
-                    backoff = (backoff * 2).min(self.options.max_restart_backoff);
                     continue;
                 }
             };
@@ -401,18 +418,13 @@ impl ProcessRuntime {
                     );
                     tracing::warn!(revision = %key, instance = id, %message, "instance never became ready; restarting after backoff");
                     stop(&mut child, Duration::from_secs(1)).await;
-                    self.record(key, |entry| {
-                        entry.failure = Some(Failure {
-                            reason: "ReadinessProbeFailed".into(),
-                            message,
-                        });
-                        entry.restarts += 1;
-                    });
-                    self.set_state(&shared, InstanceState::CrashBackoff);
-                    if wait_or_stop(&mut stopped, backoff).await {
+                    let failure = Failure {
+                        reason: "ReadinessProbeFailed".into(),
+                        message,
+                    };
+                    if self.fail_and_back_off(key, &shared, failure, &mut stopped, &mut backoff).await {
                         break;
                     }
-                    backoff = (backoff * 2).min(self.options.max_restart_backoff);
                     continue;
                 }
             };
@@ -439,19 +451,16 @@ impl ProcessRuntime {
                         format!("Container {what}: {}", last.join("\n"))
                     };
                     tracing::warn!(revision = %key, instance = id, %reason, %message, "instance exited; restarting after backoff");
-                    self.record(key, |entry| {
-                        entry.failure = Some(Failure { reason, message });
-                        entry.restarts += 1;
-                    });
-                    self.set_state(&shared, InstanceState::CrashBackoff);
                     // A process that served for a while starts again from the first backoff.
                     if ready_at.is_some_and(|at| at.elapsed() > Duration::from_secs(10)) {
                         backoff = self.options.restart_backoff;
                     }
-                    if wait_or_stop(&mut stopped, backoff).await {
+                    if self
+                        .fail_and_back_off(key, &shared, Failure { reason, message }, &mut stopped, &mut backoff)
+                        .await
+                    {
                         break;
                     }
-                    backoff = (backoff * 2).min(self.options.max_restart_backoff);
                 }
             }
         }
