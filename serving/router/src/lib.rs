@@ -70,8 +70,6 @@ pub struct Observed {
     pub state: RevisionState,
     /// Why it cannot run, if it cannot.
     pub error: Option<WorkloadError>,
-    /// Why its autoscaling settings cannot be used, if they cannot.
-    pub scaling_error: Option<String>,
     /// Its initial scale is 0.
     pub starts_at_zero: bool,
 }
@@ -96,7 +94,6 @@ struct Scaling {
     second_began: Instant,
     /// When the first request held at zero arrived (for the cold-start time).
     cold_since: Option<Instant>,
-    error: Option<String>,
 }
 
 /// The serving data path. See the crate documentation.
@@ -106,19 +103,7 @@ pub struct ServingPlane {
     table: RwLock<Arc<RoutingTable>>,
     served: RwLock<HashMap<RevisionKey, Arc<Served>>>,
     client: proxy::InstanceClient,
-    cold_starts: Mutex<Vec<ColdStart>>,
     metrics: Arc<Metrics>,
-}
-
-/// One scale from zero: from the first held request to a ready instance.
-#[derive(Clone, Debug)]
-pub struct ColdStart {
-    /// The revision.
-    pub revision: RevisionKey,
-    /// From the first held request to the first ready instance.
-    pub total: Duration,
-    /// Of which the app took from its start to passing readiness.
-    pub app_start: Option<Duration>,
 }
 
 impl ServingPlane {
@@ -130,7 +115,6 @@ impl ServingPlane {
             table: RwLock::new(Arc::new(RoutingTable::default())),
             served: RwLock::new(HashMap::new()),
             client: proxy::client(),
-            cold_starts: Mutex::new(Vec::new()),
             metrics,
         })
     }
@@ -169,13 +153,13 @@ impl ServingPlane {
                         .collect()
                 })
                 .unwrap_or_default();
-            let (scaling_spec, scaling_error) = match RevisionSpec::new(config, &annotations, concurrency) {
-                Ok(s) => (s, None),
-                Err(errors) => (
-                    RevisionSpec::new(config, &BTreeMap::new(), concurrency).expect("defaults are valid"),
-                    Some(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
-                ),
-            };
+            // Admission validated the annotations; one that still cannot be read leaves the
+            // revision on config-autoscaler's settings, and says so.
+            let scaling_spec = RevisionSpec::new(config, &annotations, concurrency).unwrap_or_else(|errors| {
+                let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                tracing::warn!(revision = %key, errors = %text.join("; "), "autoscaling annotations not used");
+                RevisionSpec::new(config, &BTreeMap::new(), concurrency).expect("defaults are valid")
+            });
             let error = input.workload.as_ref().err().cloned();
             if let Ok(Some(workload)) = input.workload {
                 self.runtime.set_workload(workload);
@@ -188,7 +172,6 @@ impl ServingPlane {
                         scaling.scaler = Scaler::new(scaling_spec.clone());
                         scaling.spec = scaling_spec;
                     }
-                    scaling.error = scaling_error;
                 }
                 _ => {
                     let initial = if error.is_none() {
@@ -212,7 +195,6 @@ impl ServingPlane {
                                 arrived_at_second: 0,
                                 second_began: Instant::now(),
                                 cold_since: None,
-                                error: scaling_error,
                             }),
                         }),
                     );
@@ -247,21 +229,12 @@ impl ServingPlane {
     /// What the plane knows of `key`, if it serves it.
     pub fn observe(&self, key: &RevisionKey) -> Option<Observed> {
         let served = self.served.read().expect("served lock").get(key).cloned()?;
-        let (scaling_error, starts_at_zero) = {
-            let scaling = served.scaling.lock().expect("scaling lock");
-            (scaling.error.clone(), scaling.spec.initial_scale == 0)
-        };
+        let starts_at_zero = served.scaling.lock().expect("scaling lock").spec.initial_scale == 0;
         Some(Observed {
             state: self.runtime.state(key),
             error: served.error.clone(),
-            scaling_error,
             starts_at_zero,
         })
-    }
-
-    /// The cold starts so far, oldest first.
-    pub fn cold_starts(&self) -> Vec<ColdStart> {
-        self.cold_starts.lock().expect("cold starts lock").clone()
     }
 
     /// Tells the autoscaler that a request waits for `served` at zero: scale to the
@@ -335,21 +308,19 @@ impl ServingPlane {
         }))
     }
 
+    /// Records a scale from zero that ends with this request: from the first held request to
+    /// a ready instance, and the app's own start time, in the metrics and the log.
     fn note_cold_start(&self, key: &RevisionKey, served: &Served) {
         let since = served.scaling.lock().expect("scaling lock").cold_since.take();
         if let Some(since) = since {
-            let start = ColdStart {
-                revision: key.clone(),
-                total: since.elapsed(),
-                app_start: self.runtime.state(key).last_start_time,
-            };
-            served.metrics.cold_start_seconds.observe(start.total.as_secs_f64());
-            if let Some(app) = start.app_start {
+            let total = since.elapsed();
+            let app_start = self.runtime.state(key).last_start_time;
+            served.metrics.cold_start_seconds.observe(total.as_secs_f64());
+            if let Some(app) = app_start {
                 served.metrics.app_start_seconds.observe(app.as_secs_f64());
             }
-            tracing::info!(revision = %key, cold_start_ms = start.total.as_millis() as u64,
-                app_start_ms = start.app_start.map(|d| d.as_millis() as u64), "scaled from zero");
-            self.cold_starts.lock().expect("cold starts lock").push(start);
+            tracing::info!(revision = %key, cold_start_ms = total.as_millis() as u64,
+                app_start_ms = app_start.map(|d| d.as_millis() as u64), "scaled from zero");
         }
     }
 
