@@ -38,8 +38,24 @@ fn disable_transparent_huge_pages() {
     }
 }
 
+/// `mi_option_purge_delay` in mimalloc v3's `mi_option_e` (libmimalloc-sys names no constant
+/// for it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Makes mimalloc return freed memory to the OS at once instead of after its default 10 ms
+/// delay, whose delayed purges only run on later allocations of the same thread and were left
+/// pending when the control plane went idle. Measured on 2026-12-03 (release, 2 cores):
+/// `sluice bench control` RSS 102 MiB with the default and 73 MiB with immediate purging, and
+/// `sluice bench broker` 20,168 against 19,841 events/s at 97.8 and 97.2 µs CPU per event:
+/// no cost on the event path.
+fn purge_freed_memory_at_once() {
+    // SAFETY: `mi_option_set` takes an option number and a value, and only stores the value.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+}
+
 fn main() -> std::process::ExitCode {
     disable_transparent_huge_pages();
+    purge_freed_memory_at_once();
     let args = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

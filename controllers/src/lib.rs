@@ -3,7 +3,7 @@
 //! children it creates through `ownerReferences`, and writes status through `/status`.
 //!
 //! One module per kind: [`broker`], [`trigger`], [`channel`] (Channel and InMemoryChannel),
-//! [`subscription`], [`flows`] (Sequence and Parallel) and [`unserved`] (the kinds stored but
+//! [`subscription`], [`flows`] (Sequence and Parallel), [`serving`], [`sources`] and [`unserved`] (the kinds stored but
 //! not run). What each decides is a pure function of `sluice-reconcile`; [`core`] is the
 //! kube-rs `Controller` they share, and [`mirror`] the objects their decisions read.
 
@@ -18,6 +18,7 @@ pub mod flows;
 pub mod leader;
 pub mod mirror;
 pub mod serving;
+pub mod sources;
 pub mod status;
 pub mod subscription;
 pub mod trigger;
@@ -44,6 +45,9 @@ pub struct Settings {
     /// processes: their status reports its instances. `None` on a cluster, where each Revision
     /// gets a Deployment and a Service.
     pub serving: Option<Arc<sluice_router::ServingPlane>>,
+    /// The source adapters of this process (`sluice run`): a source's `Deployed` is its
+    /// adapter's health. `None` on a cluster, where `sluice dataplane` runs them.
+    pub sources: Option<Arc<sluice_sources::SourcePlane>>,
 }
 
 /// Why a reconcile failed; it is retried with backoff and never blocks other objects.
@@ -71,7 +75,7 @@ pub async fn run(client: kube::Client, settings: Settings) {
     let env = sluice_reconcile::Environment {
         gateway_url: settings.gateway_url.clone(),
     };
-    let ctx = core::Context::new(client.clone(), env, mirror, settings.data_plane.clone());
+    let ctx = core::Context::new(client.clone(), env.clone(), mirror.clone(), settings.data_plane.clone());
     tokio::join!(
         core::run::<Broker>(ctx.clone()),
         core::run::<Trigger>(ctx.clone()),
@@ -79,6 +83,7 @@ pub async fn run(client: kube::Client, settings: Settings) {
         core::run::<InMemoryChannel>(ctx.clone()),
         core::run::<Subscription>(ctx),
         flows::run(client.clone(), settings.clone()),
+        sources::run(client.clone(), env, mirror, settings.sources.clone()),
         serving::run(client.clone(), settings),
         unserved::run(client),
     );

@@ -16,7 +16,7 @@ use sluice_reconcile::{Lookup, Objects};
 use tokio::sync::{broadcast, watch};
 
 /// The kinds the decisions read and the data plane serves: (group, version, kind, plural).
-pub const MIRRORED: [(&str, &str, &str, &str); 8] = [
+pub const MIRRORED: [(&str, &str, &str, &str); 10] = [
     ("eventing.knative.dev", "v1", "Broker", "brokers"),
     ("eventing.knative.dev", "v1", "Trigger", "triggers"),
     ("messaging.knative.dev", "v1", "Channel", "channels"),
@@ -26,6 +26,9 @@ pub const MIRRORED: [(&str, &str, &str, &str); 8] = [
     ("flows.knative.dev", "v1", "Parallel", "parallels"),
     // Addressable as a sink: its URL is the route's host on the gateway.
     ("serving.knative.dev", "v1", "Service", "services"),
+    // The sources whose adapters the data plane runs (`sluice_reconcile::source::RUN`).
+    ("sources.knative.dev", "v1", "PingSource", "pingsources"),
+    ("sources.knative.dev", "v1alpha1", "RabbitmqSource", "rabbitmqsources"),
 ];
 
 /// One change of the mirror.

@@ -16,7 +16,7 @@ use crate::status::write_status;
 use crate::Error;
 
 /// The kinds with a controller of their own.
-const SERVED: [&str; 11] = [
+const SERVED: [&str; 13] = [
     "Broker",
     "Trigger",
     "Channel",
@@ -28,6 +28,8 @@ const SERVED: [&str; 11] = [
     "Configuration",
     "Route",
     "Revision",
+    "PingSource",
+    "RabbitmqSource",
 ];
 
 /// The Knative kinds stored without being run.

@@ -94,6 +94,10 @@ pub struct Metrics {
     revision_ready: Family<RevisionLabels, Gauge>,
     cold_start_seconds: Family<RevisionLabels, Histogram, fn() -> Histogram>,
     app_start_seconds: Family<RevisionLabels, Histogram, fn() -> Histogram>,
+    source_received: Family<DeliveryLabels, Counter>,
+    source_acknowledged: Family<DeliveryLabels, Counter>,
+    source_rejected: Family<DeliveryLabels, Counter>,
+    source_lag: Family<DeliveryLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -123,6 +127,10 @@ impl Metrics {
             revision_ready: Family::default(),
             cold_start_seconds: Family::new_with_constructor(start_histogram as fn() -> Histogram),
             app_start_seconds: Family::new_with_constructor(start_histogram as fn() -> Histogram),
+            source_received: Family::default(),
+            source_acknowledged: Family::default(),
+            source_rejected: Family::default(),
+            source_lag: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -181,7 +189,44 @@ impl Metrics {
             "From an instance's process start to its first passed readiness probe",
             m.app_start_seconds.clone(),
         );
+        registry.register(
+            "source_messages_received",
+            "Messages a source took from upstream (webhook, record, queue message, tick)",
+            m.source_received.clone(),
+        );
+        registry.register(
+            "source_messages_acknowledged",
+            "Messages a source acknowledged upstream after its sink accepted them or they were dead-lettered",
+            m.source_acknowledged.clone(),
+        );
+        registry.register(
+            "source_messages_rejected",
+            "Messages a source could not turn into a CloudEvent (rejected or dead-lettered upstream)",
+            m.source_rejected.clone(),
+        );
+        registry.register(
+            "source_lag",
+            "Messages waiting upstream for a source, where the protocol tells (Kafka consumer lag, SQS visible messages)",
+            m.source_lag.clone(),
+        );
         Self { registry, ..m }
+    }
+
+    /// Handles for one source (`kind` in lower case, e.g. `kafkasource`): its own counters and
+    /// the delivery metrics of its sink.
+    pub fn source(&self, kind: &str, namespace: &str, name: &str) -> SourceMetrics {
+        let l = DeliveryLabels {
+            namespace: namespace.into(),
+            kind: kind.into(),
+            name: name.into(),
+        };
+        SourceMetrics {
+            received: self.source_received.get_or_create(&l).clone(),
+            acknowledged: self.source_acknowledged.get_or_create(&l).clone(),
+            rejected: self.source_rejected.get_or_create(&l).clone(),
+            lag: self.source_lag.get_or_create(&l).clone(),
+            delivery: self.delivery(kind, namespace, name),
+        }
     }
 
     /// Handles for one revision of the serving path.
@@ -293,6 +338,29 @@ impl DeliveryMetrics {
     pub fn detached() -> &'static Self {
         static DETACHED: std::sync::OnceLock<DeliveryMetrics> = std::sync::OnceLock::new();
         DETACHED.get_or_init(|| Metrics::new().delivery("detached", "", ""))
+    }
+}
+
+/// Metrics of one source: what it took from upstream and acknowledged there, and the delivery
+/// metrics (delivered, failed, retried, dead-lettered) of its sink.
+#[derive(Clone)]
+pub struct SourceMetrics {
+    /// Messages taken from upstream.
+    pub received: Counter,
+    /// Messages acknowledged upstream (Kafka commit, SQS delete, AMQP ack, webhook 2xx).
+    pub acknowledged: Counter,
+    /// Messages that could not be turned into a CloudEvent.
+    pub rejected: Counter,
+    /// Messages waiting upstream, where the protocol tells.
+    pub lag: Gauge,
+    /// Deliveries to the sink.
+    pub delivery: DeliveryMetrics,
+}
+
+impl SourceMetrics {
+    /// Handles registered nowhere, for tests.
+    pub fn detached() -> Self {
+        Metrics::new().source("detached", "", "")
     }
 }
 

@@ -17,6 +17,7 @@ pub mod channel;
 pub mod objects;
 pub mod serving;
 pub mod snapshot;
+pub mod source;
 pub mod subscription;
 pub mod trigger;
 pub mod unserved;

@@ -75,6 +75,7 @@ pub async fn controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         mirror: None,
         // On a cluster Revisions would run as Deployments: not in this build yet.
         serving: None,
+        sources: None,
     };
     tokio::select! {
         () = sluice_controllers::run(client.clone(), settings) => anyhow::bail!("the controllers stopped"),

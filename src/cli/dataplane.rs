@@ -94,7 +94,10 @@ pub async fn dataplane(args: DataplaneArgs) -> anyhow::Result<ExitCode> {
     let env = Environment {
         gateway_url: gateway_url.clone(),
     };
-    let applier = tokio::spawn(feed(mirror, plane.clone(), env, watch::Sender::new(false)));
+    let applier = tokio::spawn(feed(mirror.clone(), plane.clone(), env.clone(), watch::Sender::new(false)));
+    // Sources: one adapter per source object, delivering to its sink.
+    let sources = sluice_sources::SourcePlane::new(sluice_delivery::Dispatcher::new(timeouts), metrics.clone());
+    let sources_feed = tokio::spawn(super::sources::feed(client.clone(), mirror, sources.clone(), env));
     // Knative Services: Route hosts to each Revision's Service, its Deployment scaled by the KPA.
     let runtime = sluice_runtime::deployment::DeploymentRuntime::start(client.clone());
     let serving = sluice_router::ServingPlane::new(runtime, sluice_router::PlaneSettings::default(), metrics.clone());
@@ -106,9 +109,11 @@ pub async fn dataplane(args: DataplaneArgs) -> anyhow::Result<ExitCode> {
         r = sluice_brokers::ingress::serve_with(gateway, plane.clone(), Some(hosts)) => r.context("gateway server")?,
         _ = applier => anyhow::bail!("the snapshot applier stopped"),
         _ = serving_feed => anyhow::bail!("the serving plane's feed stopped"),
+        _ = sources_feed => anyhow::bail!("the sources' feed stopped"),
         _ = autoscaler => anyhow::bail!("the autoscaler stopped"),
         _ = tokio::signal::ctrl_c() => {}
     }
+    sources.stop_all(args.shutdown_grace).await;
     let left = plane.drain(args.shutdown_grace).await;
     tracing::info!(undelivered = left, "sluice dataplane stopped");
     Ok(ExitCode::SUCCESS)

@@ -80,6 +80,9 @@ pub fn manifests(image: &str) -> Vec<Value> {
             // config-autoscaler, and Revisions' Deployments (scaled by the autoscaler) and Services.
             {"apiGroups": [""], "resources": ["configmaps", "services"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch", "patch"]},
+            // The sources whose adapters it runs, and the Secrets their connections read.
+            {"apiGroups": ["sources.knative.dev"], "resources": ["pingsources", "rabbitmqsources"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
         ]),
     ));
     docs.push(cluster_role_binding("sluice-dataplane"));

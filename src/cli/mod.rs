@@ -29,6 +29,7 @@ mod manifests;
 mod run;
 mod send;
 mod serving;
+mod sources;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -245,7 +245,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         gateway_url: gateway_url.clone(),
     };
     let (fed, mut fed_rx) = tokio::sync::watch::channel(false);
-    let feeder = tokio::spawn(super::dataplane::feed(mirror.clone(), plane.clone(), env, fed));
+    let feeder = tokio::spawn(super::dataplane::feed(mirror.clone(), plane.clone(), env.clone(), fed));
     // The serving core: Revisions as child processes behind the gateway's Route hosts.
     let runtime = sluice_runtime::ProcessRuntime::new(sluice_runtime::RuntimeOptions {
         startup_timeout: args.revision_startup_timeout,
@@ -255,6 +255,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let serving_feed = tokio::spawn(super::serving::feed(kube_client.clone(), serving.clone(), true));
     let autoscaler = tokio::spawn(serving.clone().run_autoscaler());
     let serving_for_controllers = serving.clone();
+    // Sources: one adapter per source object, delivering to its sink.
+    let sources = sluice_sources::SourcePlane::new(sluice_delivery::Dispatcher::new(timeouts), metrics.clone());
+    let sources_feed = tokio::spawn(super::sources::feed(
+        kube_client.clone(),
+        mirror.clone(),
+        sources.clone(),
+        env.clone(),
+    ));
+    let sources_for_controllers = sources.clone();
     let (gateway_url_for_controllers, plane_for_controllers) = (gateway_url.clone(), plane.clone());
     let run_controllers = !args.no_controllers;
     let controllers = async move {
@@ -266,6 +275,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             data_plane: Some(plane_for_controllers),
             mirror: Some(mirror),
             serving: Some(serving_for_controllers),
+            sources: Some(sources_for_controllers),
         };
         sluice_controllers::run(kube_client, settings).await
     };
@@ -315,9 +325,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         () = &mut controllers => anyhow::bail!("the controllers stopped"),
         _ = feeder => anyhow::bail!("the data plane's feed stopped"),
         _ = serving_feed => anyhow::bail!("the serving plane's feed stopped"),
+        _ = sources_feed => anyhow::bail!("the sources' feed stopped"),
         _ = autoscaler => anyhow::bail!("the autoscaler stopped"),
         _ = shutdown => {},
     }
+    // Sources stop taking messages; what they took is delivered and acknowledged first.
+    sources.stop_all(args.shutdown_grace).await;
     // Revision instances get SIGTERM, and SIGKILL after their grace period.
     runtime.shutdown().await;
     // The listeners are closed; connections still open get 503 for new events while what was

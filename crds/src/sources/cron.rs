@@ -1,30 +1,21 @@
-//! Cron schedules as PingSource accepts them (PING-01): five fields (minute hour
+//! Cron schedules as PingSource accepts them (PING-01), parsed by the `croner` crate set up as
+//! Knative's robfig/cron v3 with `SecondOptional | Descriptor`: five fields (minute hour
 //! day-of-month month day-of-week) or six with a leading seconds field, `*`/`?`, lists,
-//! ranges, steps, month and weekday names, the `@yearly`…`@hourly` descriptors (not `@every`),
-//! and an optional `CRON_TZ=<zone>` or `TZ=<zone>` prefix — the rules of robfig/cron v3 with
-//! `SecondOptional | Descriptor`, which Knative uses.
+//! ranges, steps (`5/10` too), month and weekday names, the `@yearly`…`@hourly` descriptors
+//! (not `@every`), and an optional `CRON_TZ=<zone>` or `TZ=<zone>` prefix. Zones are IANA names
+//! looked up in `chrono-tz`.
 
 use std::fmt;
+use std::str::FromStr;
 
-/// A parsed cron schedule: one bit per allowed value of each field.
+use chrono::{DateTime, TimeZone};
+use croner::parser::{CronParser, Seconds, Year};
+
+/// A parsed cron schedule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CronSchedule {
-    /// Seconds 0..=59 (bit n = second n); `1` (second 0) for five-field schedules.
-    pub seconds: u64,
-    /// Minutes 0..=59.
-    pub minutes: u64,
-    /// Hours 0..=23.
-    pub hours: u64,
-    /// Days of the month 1..=31.
-    pub days_of_month: u64,
-    /// Months 1..=12.
-    pub months: u64,
-    /// Days of the week 0..=6 (Sunday = 0).
-    pub days_of_week: u64,
-    /// True when the day-of-month field was `*` or `?` (then only day-of-week restricts days).
-    pub dom_any: bool,
-    /// True when the day-of-week field was `*` or `?` (then only day-of-month restricts days).
-    pub dow_any: bool,
+    /// The schedule without its zone prefix.
+    pub cron: croner::Cron,
     /// The `CRON_TZ=`/`TZ=` zone given in the schedule text, if any.
     pub timezone: Option<String>,
 }
@@ -41,122 +32,14 @@ impl fmt::Display for CronError {
 
 impl std::error::Error for CronError {}
 
-struct Bounds {
-    min: u32,
-    max: u32,
-    names: &'static [&'static str],
-}
-
-const SECONDS: Bounds = Bounds {
-    min: 0,
-    max: 59,
-    names: &[],
-};
-const MINUTES: Bounds = Bounds {
-    min: 0,
-    max: 59,
-    names: &[],
-};
-const HOURS: Bounds = Bounds {
-    min: 0,
-    max: 23,
-    names: &[],
-};
-const DOM: Bounds = Bounds {
-    min: 1,
-    max: 31,
-    names: &[],
-};
-const MONTHS: Bounds = Bounds {
-    min: 1,
-    max: 12,
-    names: &[
-        "", "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ],
-};
-const DOW: Bounds = Bounds {
-    min: 0,
-    max: 6,
-    names: &["sun", "mon", "tue", "wed", "thu", "fri", "sat"],
-};
-
-fn all_bits(b: &Bounds) -> u64 {
-    (b.min..=b.max).fold(0, |acc, v| acc | (1 << v))
-}
-
-fn parse_value(text: &str, b: &Bounds) -> Result<u32, CronError> {
-    let lower = text.to_ascii_lowercase();
-    if let Some(pos) = b.names.iter().position(|n| !n.is_empty() && *n == lower) {
-        return Ok(pos as u32);
-    }
-    text.parse::<u32>()
-        .map_err(|_| CronError(format!("failed to parse int from {text}")))
-}
-
-fn parse_range(expr: &str, b: &Bounds) -> Result<(u64, bool), CronError> {
-    let (range, step) = match expr.split_once('/') {
-        Some((r, s)) => (r, Some(s)),
-        None => (expr, None),
-    };
-    if step.is_some_and(|s| s.contains('/')) {
-        return Err(CronError(format!("too many slashes: {expr}")));
-    }
-    let any = range == "*" || range == "?";
-    let (start, end) = if any {
-        (b.min, b.max)
-    } else {
-        match range.split_once('-') {
-            Some((lo, hi)) => {
-                if hi.contains('-') {
-                    return Err(CronError(format!("too many hyphens: {expr}")));
-                }
-                (parse_value(lo, b)?, parse_value(hi, b)?)
-            }
-            None => {
-                let v = parse_value(range, b)?;
-                (v, if step.is_some() { b.max } else { v })
-            }
-        }
-    };
-    let step = match step {
-        None => 1,
-        Some(s) => {
-            let n: u32 = s.parse().map_err(|_| CronError(format!("failed to parse int from {s}")))?;
-            if n == 0 {
-                return Err(CronError(format!("step of range should be a positive number: {expr}")));
-            }
-            n
-        }
-    };
-    if start < b.min {
-        return Err(CronError(format!("beginning of range ({start}) below minimum ({}): {expr}", b.min)));
-    }
-    if end > b.max {
-        return Err(CronError(format!("end of range ({end}) above maximum ({}): {expr}", b.max)));
-    }
-    if start > end {
-        return Err(CronError(format!(
-            "beginning of range ({start}) beyond end of range ({end}): {expr}"
-        )));
-    }
-    let bits = (start..=end).step_by(step as usize).fold(0u64, |acc, v| acc | (1 << v));
-    Ok((bits, any && step == 1))
-}
-
-fn parse_field(field: &str, b: &Bounds) -> Result<(u64, bool), CronError> {
-    let mut bits = 0;
-    let mut any = false;
-    for part in field.split(',') {
-        let (b2, a) = parse_range(part, b)?;
-        bits |= b2;
-        any |= a;
-    }
-    Ok((bits, any))
+/// The IANA time zone `name`.
+pub fn time_zone(name: &str) -> Result<chrono_tz::Tz, CronError> {
+    chrono_tz::Tz::from_str(name).map_err(|_| CronError(format!("provided bad location {name}: unknown time zone")))
 }
 
 impl CronSchedule {
     /// Parses a schedule. The zone of a `CRON_TZ=` prefix is returned unchecked; callers check
-    /// it against the time-zone database.
+    /// it with [`time_zone`].
     pub fn parse(text: &str) -> Result<CronSchedule, CronError> {
         let mut spec = text.trim();
         if spec.is_empty() {
@@ -169,82 +52,74 @@ impl CronSchedule {
             spec = rest.trim();
         }
         if let Some(desc) = spec.strip_prefix('@') {
-            let (minutes, hours, dom, months, dow) = match desc {
-                "yearly" | "annually" => (1, 1, 1 << 1, 1 << 1, all_bits(&DOW)),
-                "monthly" => (1, 1, 1 << 1, all_bits(&MONTHS), all_bits(&DOW)),
-                "weekly" => (1, 1, all_bits(&DOM), all_bits(&MONTHS), 1),
-                "daily" | "midnight" => (1, 1, all_bits(&DOM), all_bits(&MONTHS), all_bits(&DOW)),
-                "hourly" => (1, all_bits(&HOURS), all_bits(&DOM), all_bits(&MONTHS), all_bits(&DOW)),
-                d if d.starts_with("every") => return Err(CronError("unsupported descriptor @every".into())),
-                _ => return Err(CronError(format!("unrecognized descriptor: @{desc}"))),
-            };
-            let weekly = desc == "weekly";
-            return Ok(CronSchedule {
-                seconds: 1,
-                minutes,
-                hours,
-                days_of_month: dom,
-                months,
-                days_of_week: dow,
-                dom_any: weekly,
-                dow_any: !weekly,
-                timezone,
-            });
+            if desc.starts_with("every") {
+                return Err(CronError("unsupported descriptor @every".into()));
+            }
+            if !matches!(desc, "yearly" | "annually" | "monthly" | "weekly" | "daily" | "midnight" | "hourly") {
+                return Err(CronError(format!("unrecognized descriptor: @{desc}")));
+            }
+        } else {
+            let fields = spec.split_whitespace().count();
+            if !(5..=6).contains(&fields) {
+                return Err(CronError(format!("expected 5 to 6 fields, found {fields}: [{spec}]")));
+            }
         }
-        let fields: Vec<&str> = spec.split_whitespace().collect();
-        let fields: Vec<&str> = match fields.len() {
-            5 => std::iter::once("0").chain(fields).collect(),
-            6 => fields,
-            n => return Err(CronError(format!("expected 5 to 6 fields, found {n}: [{}]", fields.join(" ")))),
-        };
-        let (seconds, _) = parse_field(fields[0], &SECONDS)?;
-        let (minutes, _) = parse_field(fields[1], &MINUTES)?;
-        let (hours, _) = parse_field(fields[2], &HOURS)?;
-        let (days_of_month, dom_any) = parse_field(fields[3], &DOM)?;
-        let (months, _) = parse_field(fields[4], &MONTHS)?;
-        let (days_of_week, dow_any) = parse_field(fields[5], &DOW)?;
-        Ok(CronSchedule {
-            seconds,
-            minutes,
-            hours,
-            days_of_month,
-            months,
-            days_of_week,
-            dom_any,
-            dow_any,
-            timezone,
-        })
+        let cron = CronParser::builder()
+            .seconds(Seconds::Optional)
+            .year(Year::Disallowed)
+            .sloppy_ranges(true)
+            .build()
+            .parse(spec)
+            .map_err(|e| CronError(e.to_string()))?;
+        Ok(CronSchedule { cron, timezone })
     }
 
-    /// True when the schedule fires at this wall-clock time (`weekday` 0 = Sunday), with
-    /// cron's rule that day-of-month and day-of-week are OR-ed when both are restricted.
-    pub fn matches(&self, second: u32, minute: u32, hour: u32, day: u32, month: u32, weekday: u32) -> bool {
-        let bit = |set: u64, v: u32| v < 64 && set & (1 << v) != 0;
-        let dom = bit(self.days_of_month, day);
-        let dow = bit(self.days_of_week, weekday);
-        let day_ok = if self.dom_any || self.dow_any { dom && dow } else { dom || dow };
-        bit(self.seconds, second) && bit(self.minutes, minute) && bit(self.hours, hour) && bit(self.months, month) && day_ok
+    /// The first time strictly after `after` that the schedule fires, in `after`'s zone.
+    pub fn next_after<Z: TimeZone>(&self, after: &DateTime<Z>) -> Option<DateTime<Z>>
+    where
+        DateTime<Z>: croner::CronDateTime,
+    {
+        self.cron.find_next_occurrence(after, false).ok()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use chrono::{TimeZone, Utc};
+
     use super::*;
 
+    fn next(schedule: &str, after: &str) -> String {
+        let s = CronSchedule::parse(schedule).unwrap();
+        let t = DateTime::parse_from_rfc3339(after).unwrap().with_timezone(&Utc);
+        s.next_after(&t).unwrap().to_rfc3339()
+    }
+
     #[test]
-    fn parses() {
-        let every_minute = CronSchedule::parse("* * * * *").unwrap();
-        assert!(every_minute.matches(0, 5, 3, 1, 1, 0));
-        assert!(!every_minute.matches(1, 5, 3, 1, 1, 0));
-        let s = CronSchedule::parse("*/2 * * * *").unwrap();
-        assert!(s.matches(0, 4, 0, 1, 1, 1) && !s.matches(0, 5, 0, 1, 1, 1));
-        let s = CronSchedule::parse("*/10 * * * * *").unwrap();
-        assert!(s.matches(20, 0, 0, 1, 1, 1));
-        let s = CronSchedule::parse("0 9 * JAN-MAR mon-fri").unwrap();
-        assert!(s.matches(0, 0, 9, 15, 2, 3) && !s.matches(0, 0, 9, 15, 2, 0));
+    fn parses_and_fires() {
+        assert_eq!(next("* * * * *", "2026-01-01T00:00:00Z"), "2026-01-01T00:01:00+00:00");
+        assert_eq!(next("*/2 * * * *", "2026-01-01T00:01:30Z"), "2026-01-01T00:02:00+00:00");
+        assert_eq!(next("*/10 * * * * *", "2026-01-01T00:00:01Z"), "2026-01-01T00:00:10+00:00");
+        assert_eq!(next("5/10 * * * *", "2026-01-01T00:06:00Z"), "2026-01-01T00:15:00+00:00");
+        // 2026-02-15 is a Sunday: the next weekday 09:00 in Q1 is Monday the 16th.
+        assert_eq!(next("0 9 * JAN-MAR mon-fri", "2026-02-15T10:00:00Z"), "2026-02-16T09:00:00+00:00");
+        assert_eq!(next("@hourly", "2026-01-01T07:30:00Z"), "2026-01-01T08:00:00+00:00");
+        assert_eq!(next("0 0 ? * *", "2026-01-01T07:30:00Z"), "2026-01-02T00:00:00+00:00");
         let s = CronSchedule::parse("CRON_TZ=Europe/Paris 0 12 * * *").unwrap();
         assert_eq!(s.timezone.as_deref(), Some("Europe/Paris"));
-        assert!(CronSchedule::parse("@hourly").unwrap().matches(0, 0, 7, 3, 4, 2));
+    }
+
+    #[test]
+    fn fires_in_the_zone_given() {
+        let s = CronSchedule::parse("0 12 * * *").unwrap();
+        let paris = time_zone("Europe/Paris").unwrap();
+        let after = paris.with_ymd_and_hms(2026, 7, 1, 13, 0, 0).unwrap();
+        // Noon in Paris in summer is 10:00 UTC.
+        assert_eq!(
+            s.next_after(&after).unwrap().with_timezone(&Utc).to_rfc3339(),
+            "2026-07-02T10:00:00+00:00"
+        );
+        assert!(time_zone("Mars/Olympus").is_err());
     }
 
     #[test]

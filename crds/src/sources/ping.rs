@@ -125,21 +125,15 @@ impl Admission for PingSource {
             Err(e) => errs.push(FieldError::new("spec.schedule", format!("invalid value: {e}"))),
             Ok(s) => {
                 if let Some(tz) = s.timezone.as_deref() {
-                    if jiff::tz::TimeZone::get(tz).is_err() {
-                        errs.push(FieldError::new(
-                            "spec.schedule",
-                            format!("invalid value: provided bad location {tz}"),
-                        ));
+                    if let Err(e) = super::cron::time_zone(tz) {
+                        errs.push(FieldError::new("spec.schedule", format!("invalid value: {e}")));
                     }
                 }
             }
         }
         if let Some(tz) = spec.timezone.as_deref().filter(|t| !t.is_empty()) {
-            if jiff::tz::TimeZone::get(tz).is_err() {
-                errs.push(FieldError::new(
-                    "spec.timezone",
-                    format!("invalid value: provided bad location {tz}: unknown time zone"),
-                ));
+            if let Err(e) = super::cron::time_zone(tz) {
+                errs.push(FieldError::new("spec.timezone", format!("invalid value: {e}")));
             }
         }
         errs.extend(validate_source(&spec.sink, spec.ce_overrides.as_ref()));

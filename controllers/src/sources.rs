@@ -1,0 +1,135 @@
+//! The source controllers, one kube-rs `Controller` per source kind that runs here
+//! (`sluice_reconcile::source::RUN`): each resolves the source's sink and writes its status
+//! (`SinkProvided`, `Deployed`, `sinkUri`, `ceAttributes`, `Ready`). Where the adapters run in
+//! the process (`sluice run`), `Deployed` is the adapter's health, and every change of it
+//! requeues the source; on a cluster the adapters run in `sluice dataplane`.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use kube::api::Api;
+use kube::core::NamespaceResourceScope;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{watcher, Controller};
+use kube::{Client, Resource, ResourceExt};
+use sluice_crds::sources::{PingSource, RabbitmqSource};
+use sluice_reconcile::source::{self, Adapter};
+use sluice_reconcile::Environment;
+use sluice_sources::{SourceKey, SourcePlane};
+use tokio::sync::broadcast;
+
+use crate::core::{label, Backoff, ADDRESSABLE};
+use crate::mirror::{Change, Mirror};
+use crate::status::write_status;
+use crate::Error;
+
+/// What the source controllers share.
+struct Context {
+    client: Client,
+    env: Environment,
+    mirror: Arc<Mirror>,
+    plane: Option<Arc<SourcePlane>>,
+    backoff: Backoff,
+}
+
+/// A source kind with a controller here.
+trait SourceKind:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + std::fmt::Debug
+    + serde::Serialize
+    + serde::de::DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl SourceKind for PingSource {}
+impl SourceKind for RabbitmqSource {}
+
+async fn reconcile<K: SourceKind>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if object.meta().deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let value = serde_json::to_value(object.as_ref())?;
+    let sink = ctx.mirror.with_objects(|objects| source::sink(&value, &ctx.env, objects));
+    let adapter = match &ctx.plane {
+        Some(plane) => Adapter::InProcess(plane.health(&source::key(&value))),
+        None => Adapter::DataPlane,
+    };
+    let status = source::status(&value, &sink, &adapter);
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
+    write_status(&api, &value, &status).await?;
+    ctx.backoff.succeeded(&label(object.as_ref()));
+    Ok(Action::await_change())
+}
+
+fn error_policy<K: SourceKind>(object: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
+    Action::requeue(ctx.backoff.failed(&label(object.as_ref()), error))
+}
+
+/// The sources of `store` in the namespace of a change of something a sink can name.
+fn sink_changes<K: SourceKind>(
+    store: Store<K>,
+    changes: broadcast::Receiver<Change>,
+) -> impl futures_util::Stream<Item = ObjectRef<K>> + Send {
+    futures_util::stream::unfold((store, changes), |(store, mut changes)| async move {
+        loop {
+            let refs: Vec<ObjectRef<K>> = match changes.recv().await {
+                Ok(c) if c.status_only || !ADDRESSABLE.iter().any(|(g, k)| *g == c.group && *k == c.kind) => continue,
+                Ok(c) => store
+                    .state()
+                    .iter()
+                    .filter(|o| c.namespace.is_none() || o.namespace() == c.namespace)
+                    .map(|o| ObjectRef::from_obj(o.as_ref()))
+                    .collect(),
+                Err(broadcast::error::RecvError::Lagged(_)) => store.state().iter().map(|o| ObjectRef::from_obj(o.as_ref())).collect(),
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            return Some((futures_util::stream::iter(refs), (store, changes)));
+        }
+    })
+    .flatten()
+}
+
+/// The sources of kind `K` whose adapter changed health.
+fn health_changes<K: SourceKind>(changes: broadcast::Receiver<SourceKey>) -> impl futures_util::Stream<Item = ObjectRef<K>> + Send {
+    let kind = K::kind(&()).to_ascii_lowercase();
+    futures_util::stream::unfold((kind, changes), |(kind, mut changes)| async move {
+        loop {
+            match changes.recv().await {
+                Ok(key) if key.kind == kind => {
+                    let r = ObjectRef::new(&key.name).within(&key.namespace);
+                    return Some((r, (kind, changes)));
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
+async fn run_kind<K: SourceKind>(ctx: Arc<Context>) {
+    let controller = Controller::new(Api::<K>::all(ctx.client.clone()), watcher::Config::default());
+    let store = controller.store();
+    let controller = controller.reconcile_on(sink_changes(store, ctx.mirror.changes()));
+    let controller = match &ctx.plane {
+        Some(plane) => controller.reconcile_on(health_changes::<K>(plane.changes())),
+        None => controller,
+    };
+    controller.run(reconcile::<K>, error_policy::<K>, ctx).for_each(|_| async {}).await;
+}
+
+/// Runs the controller of every source kind that runs here.
+pub async fn run(client: Client, env: Environment, mirror: Arc<Mirror>, plane: Option<Arc<SourcePlane>>) {
+    let ctx = Arc::new(Context {
+        client,
+        env,
+        mirror,
+        plane,
+        backoff: Backoff::default(),
+    });
+    tokio::join!(run_kind::<PingSource>(ctx.clone()), run_kind::<RabbitmqSource>(ctx));
+}

@@ -1,0 +1,291 @@
+//! Sources (SRC-01): where a source's events go ([`sink`]: its resolved `sink`, the retry
+//! policy of its kind and its dead-letter sink), what its adapter runs on ([`inputs`]), and its
+//! status ([`status`]: `SinkProvided`, the adapter's `Deployed`, `sinkUri`, `ceAttributes`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sluice_crds::duck::{BackoffPolicy, ConditionCheck as Cond, DeliverySpec, Destination};
+use sluice_crds::sources::{PingSource, RabbitmqSource};
+use sluice_delivery::RetryPolicy;
+use sluice_sources::plane::AdapterConfig;
+use sluice_sources::{ConfigError, Health, SecretLookup, SinkPlan, SourceInput, SourceKey};
+
+use crate::address::{resolve, resolve_delivery};
+use crate::{decode, meta_str, status_with, Environment, Lookup, Objects};
+
+/// The API group of every source kind.
+pub const GROUP: &str = "sources.knative.dev";
+
+/// The source kinds whose adapters run here.
+pub const RUN: [&str; 2] = ["PingSource", "RabbitmqSource"];
+
+/// Why a source's sink does not resolve: the condition reason and the message.
+pub type SinkError = (String, String);
+
+/// Where a source's adapter runs, for its status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Adapter {
+    /// In this process (`sluice run`), with this health; `None` while none runs.
+    InProcess(Option<Health>),
+    /// In `sluice dataplane` on a cluster, which reports faults in its logs and metrics.
+    DataPlane,
+}
+
+/// The key of a source object in the data plane.
+pub fn key(obj: &Value) -> SourceKey {
+    SourceKey {
+        kind: obj["kind"].as_str().unwrap_or("").to_ascii_lowercase(),
+        namespace: meta_str(obj, "namespace").to_string(),
+        name: meta_str(obj, "name").to_string(),
+    }
+}
+
+/// A RabbitmqSource's own delivery settings as a delivery spec (RMQS-01: no dead-letter sink).
+fn rabbitmq_delivery(obj: &Value) -> Option<DeliverySpec> {
+    let d = &obj["spec"]["delivery"];
+    if d.is_null() {
+        return None;
+    }
+    Some(DeliverySpec {
+        retry: d["retry"].as_i64().map(|r| r as i32),
+        backoff_policy: decode(&d["backoffPolicy"]),
+        backoff_delay: d["backoffDelay"].as_str().map(str::to_string),
+        ..DeliverySpec::default()
+    })
+}
+
+/// Where a source's events go: its sink, and the retries of its kind (PingSource: Knative's
+/// adapter retries 5 times, exponentially from 50 ms; RabbitmqSource: its `delivery`;
+/// KafkaSource: its `delivery`, with a dead-letter sink).
+pub fn sink(obj: &Value, env: &Environment, world: &dyn Lookup) -> Result<SinkPlan, SinkError> {
+    let namespace = meta_str(obj, "namespace");
+    let dest: Destination = decode(&obj["spec"]["sink"]).unwrap_or_default();
+    let uri = resolve(&dest, namespace, env, world).map_err(|m| ("NotFound".to_string(), format!("sink: {m}")))?;
+    let (policy, dead_letter) = match obj["kind"].as_str().unwrap_or("") {
+        "PingSource" => (
+            RetryPolicy {
+                retries: 5,
+                backoff: Some((BackoffPolicy::Exponential, Duration::from_millis(50))),
+                ..RetryPolicy::default()
+            },
+            None,
+        ),
+        "RabbitmqSource" => {
+            let resolved = resolve_delivery(rabbitmq_delivery(obj).as_ref(), "spec.delivery", namespace, env, world)?;
+            (resolved.policy, None)
+        }
+        _ => {
+            let spec: Option<DeliverySpec> = decode(&obj["spec"]["delivery"]);
+            let resolved = resolve_delivery(spec.as_ref(), "spec.delivery", namespace, env, world)?;
+            (resolved.policy, resolved.dead_letter_uri)
+        }
+    };
+    Ok(SinkPlan { uri, policy, dead_letter })
+}
+
+/// The adapter config of a source object, from its spec and the Secrets it names.
+pub fn config(obj: &Value, secrets: &dyn SecretLookup) -> Result<AdapterConfig, ConfigError> {
+    let typed = |e: serde_json::Error| ConfigError::new("spec", "InvalidSpec", e.to_string());
+    match obj["kind"].as_str().unwrap_or("") {
+        "PingSource" => {
+            let ping: PingSource = serde_json::from_value(obj.clone()).map_err(typed)?;
+            sluice_sources::ping::Config::from_source(&ping).map(|c| AdapterConfig::Ping(Box::new(c)))
+        }
+        "RabbitmqSource" => {
+            let source: RabbitmqSource = serde_json::from_value(obj.clone()).map_err(typed)?;
+            sluice_sources::rabbitmq::Config::from_source(&source, secrets).map(AdapterConfig::Rabbitmq)
+        }
+        other => Err(ConfigError::new(
+            "kind",
+            "NotServedYet",
+            format!("{other} adapters do not run in this build"),
+        )),
+    }
+}
+
+/// The `ceOverrides.extensions` of a source.
+pub fn overrides(obj: &Value) -> BTreeMap<String, String> {
+    decode(&obj["spec"]["ceOverrides"]["extensions"]).unwrap_or_default()
+}
+
+/// What the data plane runs for every source whose kind runs here.
+pub fn inputs(objects: &Objects, env: &Environment, secrets: &dyn SecretLookup) -> Vec<SourceInput> {
+    RUN.iter()
+        .flat_map(|kind| objects.of_kind(GROUP, kind))
+        .filter(|o| o["metadata"]["deletionTimestamp"].is_null())
+        .map(|o| SourceInput {
+            key: key(o),
+            sink: sink(o, env, objects).ok(),
+            overrides: overrides(o),
+            config: config(o, secrets),
+        })
+        .collect()
+}
+
+/// The CloudEvents attributes a source emits (`status.ceAttributes`).
+fn ce_attributes(obj: &Value) -> Value {
+    let ns = meta_str(obj, "namespace");
+    let name = meta_str(obj, "name");
+    match obj["kind"].as_str().unwrap_or("") {
+        "PingSource" => {
+            json!([{"type": sluice_crds::sources::ping::EVENT_TYPE, "source": format!("/apis/v1/namespaces/{ns}/pingsources/{name}")}])
+        }
+        "RabbitmqSource" => {
+            let queue = obj["spec"]["rabbitmqResourcesConfig"]["queueName"].as_str().unwrap_or("");
+            json!([{"type": sluice_crds::sources::rabbitmq::EVENT_TYPE, "source": format!("/apis/v1/namespaces/{ns}/rabbitmqsources/{name}#{queue}")}])
+        }
+        _ => Value::Null,
+    }
+}
+
+/// A source's status: `SinkProvided` from its sink, `Deployed` from its adapter, `Ready` when
+/// both hold.
+pub fn status(obj: &Value, sink: &Result<SinkPlan, SinkError>, adapter: &Adapter) -> Value {
+    let mut extra = serde_json::Map::new();
+    let sink_cond = match sink {
+        Ok(plan) => {
+            extra.insert("sinkUri".into(), Value::String(plan.uri.clone()));
+            Cond::ok("SinkProvided")
+        }
+        Err((reason, message)) => Cond::fail("SinkProvided", reason, message.clone()),
+    };
+    let deployed = match adapter {
+        Adapter::DataPlane => Cond::ok("Deployed"),
+        Adapter::InProcess(None) if sink.is_err() => {
+            Cond::unknown("Deployed", "SinkNotResolved", "the adapter starts once the sink resolves")
+        }
+        Adapter::InProcess(None) => Cond::unknown("Deployed", "Starting", "the adapter has not started yet"),
+        Adapter::InProcess(Some(Health::Starting)) => Cond::unknown("Deployed", "Starting", "the adapter is connecting"),
+        Adapter::InProcess(Some(Health::Running)) => Cond::ok("Deployed"),
+        Adapter::InProcess(Some(Health::Failing { reason, message })) => Cond::fail("Deployed", reason, message.clone()),
+    };
+    let attributes = ce_attributes(obj);
+    if !attributes.is_null() {
+        extra.insert("ceAttributes".into(), attributes);
+    }
+    status_with(obj, vec![sink_cond, deployed], extra)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{condition, env, obj, world};
+
+    fn ping(sink: Value) -> Value {
+        let mut p = obj(
+            "PingSource",
+            GROUP,
+            "ticks",
+            json!({"schedule": "* * * * *", "data": "hi", "sink": sink}),
+        );
+        p["apiVersion"] = json!("sources.knative.dev/v1");
+        p
+    }
+
+    #[test]
+    fn sinks_resolve_with_the_retries_of_the_kind() {
+        let broker = obj("Broker", "eventing.knative.dev", "default", json!({}));
+        let w = world(vec![broker]);
+        let plan = sink(
+            &ping(json!({"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "default"}})),
+            &env(),
+            &w,
+        )
+        .unwrap();
+        assert_eq!(plan.uri, "http://127.0.0.1:8080/default/default");
+        assert_eq!(plan.policy.retries, 5);
+        assert_eq!(plan.policy.backoff, Some((BackoffPolicy::Exponential, Duration::from_millis(50))));
+
+        let mut rmq = obj(
+            "RabbitmqSource",
+            GROUP,
+            "orders",
+            json!({"sink": {"uri": "http://x/"},
+            "delivery": {"retry": 3, "backoffPolicy": "linear", "backoffDelay": "PT0.2S"}}),
+        );
+        rmq["apiVersion"] = json!("sources.knative.dev/v1alpha1");
+        let plan = sink(&rmq, &env(), &w).unwrap();
+        assert_eq!(plan.policy.retries, 3);
+        assert_eq!(plan.policy.backoff, Some((BackoffPolicy::Linear, Duration::from_millis(200))));
+        assert_eq!(plan.dead_letter, None);
+
+        let missing = sink(
+            &ping(json!({"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "nope"}})),
+            &env(),
+            &w,
+        )
+        .unwrap_err();
+        assert_eq!(missing.0, "NotFound");
+        assert!(missing.1.starts_with("sink: "), "{}", missing.1);
+    }
+
+    #[test]
+    fn status_reports_the_sink_and_the_adapter() {
+        let p = ping(json!({"uri": "http://x/"}));
+        let ok = sink(&p, &env(), &world(vec![]));
+        let cases = [
+            (Adapter::InProcess(Some(Health::Running)), "True", "True", None),
+            (Adapter::InProcess(Some(Health::Starting)), "Unknown", "Unknown", Some("Starting")),
+            (
+                Adapter::InProcess(Some(Health::failing("ConnectionFailed", "refused"))),
+                "False",
+                "False",
+                Some("ConnectionFailed"),
+            ),
+            (Adapter::DataPlane, "True", "True", None),
+        ];
+        for (adapter, deployed, ready, reason) in cases {
+            let s = status(&p, &ok, &adapter);
+            assert_eq!(s["sinkUri"], "http://x/");
+            assert_eq!(condition(&s, "SinkProvided")["status"], "True");
+            assert_eq!(condition(&s, "Deployed")["status"], deployed, "{adapter:?}");
+            assert_eq!(condition(&s, "Ready")["status"], ready, "{adapter:?}");
+            if let Some(r) = reason {
+                assert_eq!(condition(&s, "Deployed")["reason"], r);
+            }
+            assert_eq!(s["ceAttributes"][0]["type"], "dev.knative.sources.ping");
+            assert_eq!(s["ceAttributes"][0]["source"], "/apis/v1/namespaces/default/pingsources/ticks");
+        }
+        let missing: Result<SinkPlan, SinkError> = Err(("NotFound".into(), "sink: broker default/nope not found".into()));
+        let s = status(&p, &missing, &Adapter::InProcess(None));
+        assert_eq!(condition(&s, "SinkProvided")["status"], "False");
+        assert_eq!(condition(&s, "Ready")["status"], "False");
+        assert_eq!(condition(&s, "Deployed")["reason"], "SinkNotResolved");
+        assert!(s.get("sinkUri").is_none());
+    }
+
+    #[test]
+    fn configs_name_what_is_wrong() {
+        let mut rmq = obj(
+            "RabbitmqSource",
+            GROUP,
+            "orders",
+            json!({"sink": {"uri": "http://x/"},
+            "rabbitmqClusterReference": {"connectionSecret": {"name": "rabbit"}},
+            "rabbitmqResourcesConfig": {"queueName": "orders", "predeclared": true}}),
+        );
+        rmq["apiVersion"] = json!("sources.knative.dev/v1alpha1");
+        let none: BTreeMap<(String, String), BTreeMap<String, Vec<u8>>> = BTreeMap::new();
+        let err = config(&rmq, &none).unwrap_err();
+        assert_eq!(err.field, "spec.rabbitmqClusterReference.connectionSecret");
+        assert_eq!(err.reason, "SecretNotFound");
+        let mut secrets = none.clone();
+        secrets.insert(
+            ("default".into(), "rabbit".into()),
+            BTreeMap::from([
+                ("uri".to_string(), b"http://127.0.0.1:15672".to_vec()),
+                ("username".to_string(), b"guest".to_vec()),
+                ("password".to_string(), b"guest".to_vec()),
+            ]),
+        );
+        match config(&rmq, &secrets).unwrap() {
+            AdapterConfig::Rabbitmq(c) => {
+                assert_eq!(c.uri, "amqp://guest:guest@127.0.0.1:5672/%2F");
+                assert_eq!(c.source, "/apis/v1/namespaces/default/rabbitmqsources/orders#orders");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

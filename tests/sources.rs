@@ -1,0 +1,319 @@
+//! Sources end to end: `sluice run` with a PingSource ticking into a Broker, and RabbitmqSources
+//! consuming the RabbitMQ server of this machine (127.0.0.1:5672, guest/guest) while `pika`
+//! publishes. Without RabbitMQ the RabbitMQ tests fail, naming it: they never skip.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use common::{metric, Recorder, Sluice};
+use serde_json::{json, Value};
+
+const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2F";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_source_ticks_into_a_broker_with_its_overrides() {
+    let recorder = Recorder::accept().await;
+    let sluice = Sluice::start(&format!(
+        "apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata:
+  name: default
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata:
+  name: pings
+spec:
+  broker: default
+  filter:
+    attributes:
+      type: dev.knative.sources.ping
+  subscriber:
+    uri: {}
+---
+apiVersion: sources.knative.dev/v1
+kind: PingSource
+metadata:
+  name: every-second
+spec:
+  schedule: '* * * * * *'
+  contentType: application/json
+  data: '{{\"message\": \"Hello world!\"}}'
+  ceOverrides:
+    extensions:
+      team: blue
+  sink:
+    ref:
+      apiVersion: eventing.knative.dev/v1
+      kind: Broker
+      name: default
+",
+        recorder.url
+    ))
+    .await;
+    let source = sluice
+        .wait_ready("/apis/sources.knative.dev/v1/namespaces/default/pingsources/every-second")
+        .await;
+    assert_eq!(source["status"]["sinkUri"], format!("{}/default/default", sluice.gateway));
+    assert_eq!(source["status"]["ceAttributes"][0]["type"], "dev.knative.sources.ping");
+    let conditions = source["status"]["conditions"].to_string();
+    assert!(
+        conditions.contains("SinkProvided") && conditions.contains("Deployed"),
+        "{conditions}"
+    );
+
+    let pings = recorder.wait_for(2).await;
+    for ping in &pings {
+        assert_eq!(ping.header("ce-type").as_deref(), Some("dev.knative.sources.ping"));
+        assert_eq!(
+            ping.header("ce-source").as_deref(),
+            Some("/apis/v1/namespaces/default/pingsources/every-second")
+        );
+        assert_eq!(ping.header("ce-team").as_deref(), Some("blue"));
+        assert_eq!(ping.header("content-type").as_deref(), Some("application/json"));
+        assert!(ping.header("ce-time").is_some());
+        assert_eq!(ping.body.as_ref(), b"{\"message\": \"Hello world!\"}");
+    }
+    assert_ne!(pings[0].header("ce-id"), pings[1].header("ce-id"), "a new id per tick");
+    let metrics = sluice.metrics().await;
+    let received = metric(
+        &metrics,
+        "sluice_source_messages_received_total{namespace=\"default\",kind=\"pingsource\",name=\"every-second\"}",
+    );
+    assert!(received.is_some_and(|n| n >= 2.0), "{metrics}");
+}
+
+/// The Python of the test venv, with pika.
+fn python() -> PathBuf {
+    let python = std::env::var_os("SLUICE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    let probe = Command::new(&python).args(["-c", "import pika"]).output();
+    assert!(
+        probe.as_ref().is_ok_and(|o| o.status.success()),
+        "pika is not installed for {} (scripts/test installs it; or set SLUICE_PYTHON)",
+        python.display()
+    );
+    python
+}
+
+/// Runs `tests/python/amqp.py` and returns its output.
+fn amqp(args: &[&str]) -> String {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/amqp.py");
+    let out = Command::new(python()).arg(script).arg(AMQP_URL).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "amqp.py {args:?} failed (is RabbitMQ running on 127.0.0.1:5672 with guest/guest?):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Ready messages in `queue`.
+fn queue_depth(queue: &str) -> u64 {
+    amqp(&["count", queue]).trim().parse().unwrap()
+}
+
+/// A name no other run uses.
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A Secret as the RabbitMQ topology operator's `connectionSecret` holds it.
+fn connection_secret(name: &str, password: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Secret
+metadata:
+  name: {name}
+stringData:
+  uri: http://127.0.0.1:15672
+  username: guest
+  password: {password}
+  port: \"5672\"
+"
+    )
+}
+
+fn rabbitmq_source(name: &str, secret: &str, queue: &str, exchange: &str, sink: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: sources.knative.dev/v1alpha1
+kind: RabbitmqSource
+metadata:
+  name: {name}
+spec:
+  rabbitmqClusterReference:
+    connectionSecret:
+      name: {secret}
+  rabbitmqResourcesConfig:
+    queueName: {queue}
+    exchangeName: {exchange}
+  sink:
+    uri: {sink}
+{extra}"
+    )
+}
+
+/// Waits until the source's condition `ty` has `status`, returning the source.
+async fn wait_condition(sluice: &Sluice, name: &str, ty: &str, status: &str) -> Value {
+    sluice
+        .wait_condition(
+            &format!("/apis/sources.knative.dev/v1alpha1/namespaces/default/rabbitmqsources/{name}"),
+            ty,
+            status,
+        )
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rabbitmq_source_turns_messages_into_cloudevents_and_acks_after_the_sink() {
+    let recorder = Recorder::accept().await;
+    let (queue, exchange) = (unique("sluice-orders"), unique("sluice-x"));
+    let sluice = Sluice::start(&format!(
+        "{}---\n{}",
+        connection_secret("rabbit", "guest"),
+        rabbitmq_source("orders", "rabbit", &queue, &exchange, &recorder.url, "")
+    ))
+    .await;
+    let source = wait_condition(&sluice, "orders", "Ready", "True").await;
+    assert_eq!(source["status"]["sinkUri"], recorder.url.as_str());
+
+    let messages = json!([
+        {"body": "{\"n\": 1}", "message_id": "m-1", "content_type": "application/json", "timestamp": 1764756000,
+         "headers": {"x-origin": "shop"}},
+        {"body": "hello", "content_type": "text/plain",
+         "headers": {"cloudEvents_specversion": "1.0", "cloudEvents_id": "ce-1", "cloudEvents_type": "com.example.greeting",
+                     "cloudEvents_source": "/greeter", "cloudEvents_tenant": "acme"}},
+        // A CloudEvent without a type: rejected, not delivered, and not requeued.
+        {"body": "broken", "headers": {"cloudEvents_specversion": "1.0", "cloudEvents_id": "broken-1"}},
+        {"body": "last", "message_id": "m-2"}
+    ]);
+    amqp(&["publish", &exchange, &messages.to_string()]);
+    let received = recorder.wait_for(3).await;
+    let plain = &received[0];
+    assert_eq!(plain.header("ce-type").as_deref(), Some("dev.knative.rabbitmq.event"));
+    assert_eq!(plain.header("ce-id").as_deref(), Some("m-1"));
+    assert_eq!(plain.header("ce-subject").as_deref(), Some("m-1"));
+    assert_eq!(
+        plain.header("ce-source"),
+        Some(format!("/apis/v1/namespaces/default/rabbitmqsources/orders#{queue}"))
+    );
+    assert_eq!(plain.header("ce-time").as_deref(), Some("2025-12-03T10:00:00Z"));
+    assert_eq!(plain.header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(plain.body.as_ref(), b"{\"n\": 1}");
+    let event = &received[1];
+    assert_eq!(event.header("ce-id").as_deref(), Some("ce-1"));
+    assert_eq!(event.header("ce-type").as_deref(), Some("com.example.greeting"));
+    assert_eq!(event.header("ce-source").as_deref(), Some("/greeter"));
+    assert_eq!(event.header("ce-tenant").as_deref(), Some("acme"));
+    assert_eq!(event.body.as_ref(), b"hello");
+    assert_eq!(received[2].header("ce-id").as_deref(), Some("m-2"));
+    // Acknowledged (or rejected) once answered: nothing is left in the queue.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(recorder.received().len(), 3, "the broken message was not delivered");
+    assert_eq!(queue_depth(&queue), 0);
+    let labels = "{namespace=\"default\",kind=\"rabbitmqsource\",name=\"orders\"}";
+    sluice
+        .wait_metric(&format!("sluice_source_messages_acknowledged_total{labels}"), 3.0)
+        .await;
+    sluice
+        .wait_metric(&format!("sluice_source_messages_rejected_total{labels}"), 1.0)
+        .await;
+    sluice
+        .wait_metric(&format!("sluice_source_messages_received_total{labels}"), 4.0)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rabbitmq_message_the_sink_refuses_is_retried_then_rejected_without_requeue() {
+    let failing = Recorder::scripted(std::sync::Arc::new(|_, _| StatusCode::SERVICE_UNAVAILABLE.into_response())).await;
+    let (queue, exchange) = (unique("sluice-refused"), unique("sluice-x"));
+    let sluice = Sluice::start(&format!(
+        "{}---\n{}",
+        connection_secret("rabbit", "guest"),
+        rabbitmq_source(
+            "refused",
+            "rabbit",
+            &queue,
+            &exchange,
+            &failing.url,
+            "  delivery:\n    retry: 2\n    backoffPolicy: linear\n    backoffDelay: PT0.05S\n"
+        )
+    ))
+    .await;
+    wait_condition(&sluice, "refused", "Ready", "True").await;
+    amqp(&["publish", &exchange, &json!([{"body": "x", "message_id": "r-1"}]).to_string()]);
+    let attempts = failing.wait_for(3).await;
+    assert!(attempts.iter().all(|a| a.header("ce-id").as_deref() == Some("r-1")));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        failing.received().len(),
+        3,
+        "one attempt and two retries, then nack without requeue"
+    );
+    assert_eq!(queue_depth(&queue), 0);
+    let labels = "{namespace=\"default\",kind=\"rabbitmqsource\",name=\"refused\"}";
+    sluice.wait_metric(&format!("sluice_events_failed_total{labels}"), 1.0).await;
+    let metrics = sluice.metrics().await;
+    assert_eq!(
+        metric(&metrics, &format!("sluice_source_messages_acknowledged_total{labels}")),
+        Some(0.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_login_makes_the_source_not_ready_until_the_secret_is_fixed() {
+    let recorder = Recorder::accept().await;
+    let (queue, exchange) = (unique("sluice-login"), unique("sluice-x"));
+    let sluice = Sluice::start(
+        &(format!(
+            "{}---\n{}",
+            connection_secret("rabbit", "not-the-password"),
+            rabbitmq_source("login", "rabbit", &queue, &exchange, &recorder.url, "")
+        ) + "---\n"
+            + &rabbitmq_source("absent", "nowhere", &queue, &exchange, &recorder.url, "")),
+    )
+    .await;
+    let source = wait_condition(&sluice, "login", "Ready", "False").await;
+    let deployed = source["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Deployed")
+        .unwrap()
+        .clone();
+    assert_eq!(deployed["reason"], "ConnectionFailed", "{deployed:#}");
+    assert!(deployed["message"].as_str().unwrap().contains("127.0.0.1:5672"), "{deployed:#}");
+    assert!(
+        !deployed["message"].as_str().unwrap().contains("not-the-password"),
+        "the password is not shown"
+    );
+
+    // A Secret that does not exist is named, with the field that refers to it.
+    let absent = wait_condition(&sluice, "absent", "Ready", "False").await;
+    let text = absent["status"]["conditions"].to_string();
+    assert!(text.contains("SecretNotFound"), "{text}");
+    assert!(
+        text.contains("spec.rabbitmqClusterReference.connectionSecret: secret default/nowhere not found"),
+        "{text}"
+    );
+
+    // Fixing the Secret restarts the adapter, which connects.
+    let path = sluice.dir.path().join("fixed.yaml");
+    std::fs::write(&path, connection_secret("rabbit", "guest")).unwrap();
+    let out = sluice.cli(&["apply", "-f", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    wait_condition(&sluice, "login", "Ready", "True").await;
+    amqp(&["publish", &exchange, &json!([{"body": "after", "message_id": "a-1"}]).to_string()]);
+    assert_eq!(recorder.wait_for(1).await[0].header("ce-id").as_deref(), Some("a-1"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while queue_depth(&queue) != 0 {
+        assert!(Instant::now() < deadline, "the message was not acknowledged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
