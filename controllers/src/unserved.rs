@@ -16,7 +16,7 @@ use crate::status::write_status;
 use crate::Error;
 
 /// The kinds with a controller of their own.
-const SERVED: [&str; 13] = [
+const SERVED: [&str; 14] = [
     "Broker",
     "Trigger",
     "Channel",
@@ -30,6 +30,7 @@ const SERVED: [&str; 13] = [
     "Revision",
     "PingSource",
     "RabbitmqSource",
+    "KafkaSource",
 ];
 
 /// The Knative kinds stored without being run.

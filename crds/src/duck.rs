@@ -760,6 +760,7 @@ impl SubscriberSpec {
 
 /// One condition of a Knative status being computed: `Ok` is True, `Err((reason, message))`
 /// is False, or Unknown when `unknown` is set (not decided yet: waiting for something).
+#[derive(Clone, Debug)]
 pub struct ConditionCheck {
     /// The condition's type, e.g. `ChannelsReady`.
     pub type_: &'static str,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sluice_crds::duck::{BackoffPolicy, ConditionCheck as Cond, DeliverySpec, Destination};
-use sluice_crds::sources::{PingSource, RabbitmqSource};
+use sluice_crds::sources::{KafkaSource, PingSource, RabbitmqSource};
 use sluice_delivery::RetryPolicy;
 use sluice_sources::plane::AdapterConfig;
 use sluice_sources::{ConfigError, Health, SecretLookup, SinkPlan, SourceInput, SourceKey};
@@ -19,7 +19,7 @@ use crate::{decode, meta_str, status_with, Environment, Lookup, Objects};
 pub const GROUP: &str = "sources.knative.dev";
 
 /// The source kinds whose adapters run here.
-pub const RUN: [&str; 2] = ["PingSource", "RabbitmqSource"];
+pub const RUN: [&str; 3] = ["PingSource", "RabbitmqSource", "KafkaSource"];
 
 /// Why a source's sink does not resolve: the condition reason and the message.
 pub type SinkError = (String, String);
@@ -97,6 +97,10 @@ pub fn config(obj: &Value, secrets: &dyn SecretLookup) -> Result<AdapterConfig, 
             let source: RabbitmqSource = serde_json::from_value(obj.clone()).map_err(typed)?;
             sluice_sources::rabbitmq::Config::from_source(&source, secrets).map(AdapterConfig::Rabbitmq)
         }
+        "KafkaSource" => {
+            let source: KafkaSource = serde_json::from_value(obj.clone()).map_err(typed)?;
+            sluice_sources::kafka::Config::from_source(&source, secrets).map(AdapterConfig::Kafka)
+        }
         other => Err(ConfigError::new(
             "kind",
             "NotServedYet",
@@ -136,6 +140,13 @@ fn ce_attributes(obj: &Value) -> Value {
             let queue = obj["spec"]["rabbitmqResourcesConfig"]["queueName"].as_str().unwrap_or("");
             json!([{"type": sluice_crds::sources::rabbitmq::EVENT_TYPE, "source": format!("/apis/v1/namespaces/{ns}/rabbitmqsources/{name}#{queue}")}])
         }
+        "KafkaSource" => obj["spec"]["topics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(|topic| json!({"type": sluice_crds::sources::kafka::EVENT_TYPE, "source": format!("/apis/v1/namespaces/{ns}/kafkasources/{name}#{topic}")}))
+            .collect(),
         _ => Value::Null,
     }
 }
@@ -161,11 +172,19 @@ pub fn status(obj: &Value, sink: &Result<SinkPlan, SinkError>, adapter: &Adapter
         Adapter::InProcess(Some(Health::Running)) => Cond::ok("Deployed"),
         Adapter::InProcess(Some(Health::Failing { reason, message })) => Cond::fail("Deployed", reason, message.clone()),
     };
+    let mut conditions = vec![sink_cond, deployed.clone()];
+    if obj["kind"] == "KafkaSource" {
+        // Knative's KafkaSource reports the brokers' reachability apart.
+        conditions.push(Cond {
+            type_: "ConnectionEstablished",
+            ..deployed
+        });
+    }
     let attributes = ce_attributes(obj);
     if !attributes.is_null() {
         extra.insert("ceAttributes".into(), attributes);
     }
-    status_with(obj, vec![sink_cond, deployed], extra)
+    status_with(obj, conditions, extra)
 }
 
 #[cfg(test)]

@@ -17,7 +17,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod convert;
 pub mod emit;
+pub mod kafka;
 pub mod ping;
 pub mod plane;
 pub mod rabbitmq;

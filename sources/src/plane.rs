@@ -14,7 +14,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{ping, rabbitmq, Adapter, AdapterContext, ConfigError, Emitter, Health, SinkPlan};
+use crate::{kafka, ping, rabbitmq, Adapter, AdapterContext, ConfigError, Emitter, Health, SinkPlan};
 
 /// One source object: its kind (lower case, e.g. `pingsource`), namespace and name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40,6 +40,8 @@ pub enum AdapterConfig {
     Ping(Box<ping::Config>),
     /// A RabbitmqSource.
     Rabbitmq(rabbitmq::Config),
+    /// A KafkaSource.
+    Kafka(kafka::Config),
 }
 
 impl AdapterConfig {
@@ -47,6 +49,7 @@ impl AdapterConfig {
         match self {
             AdapterConfig::Ping(c) => Box::new(ping::PingAdapter::new(*c)),
             AdapterConfig::Rabbitmq(c) => Box::new(rabbitmq::RabbitmqAdapter::new(c)),
+            AdapterConfig::Kafka(c) => Box::new(kafka::KafkaAdapter::new(c)),
         }
     }
 }

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use cloudevents::{AttributesReader, AttributesWriter, Event, EventBuilder, EventBuilderV10};
+use cloudevents::{AttributesReader, Event, EventBuilder, EventBuilderV10};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
@@ -26,6 +26,7 @@ use sluice_crds::sources::RabbitmqSource;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::convert::{from_attributes, from_structured, is_structured, set_data, ConversionError};
 use crate::{secret_text, Adapter, AdapterContext, Backoff, ConfigError, Health, SecretLookup};
 
 /// The AMQP port when a Secret names none.
@@ -173,11 +174,6 @@ pub struct Message {
     pub body: Vec<u8>,
 }
 
-/// The message is a CloudEvent with broken attributes.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ConversionError(pub String);
-
 /// The prefixes of CloudEvent attributes in application properties: the CloudEvents AMQP
 /// binding's two (AMQP-01), and the `ce-` of eventing-rabbitmq's sources.
 const ATTRIBUTE_PREFIXES: [&str; 3] = ["cloudEvents_", "cloudEvents:", "ce-"];
@@ -185,28 +181,21 @@ const ATTRIBUTE_PREFIXES: [&str; 3] = ["cloudEvents_", "cloudEvents:", "ce-"];
 /// The CloudEvent of one message (RMQS-03); `source` is the source's `source` attribute for
 /// plain messages, `new_id` the id of plain messages without a `message-id`.
 pub fn to_event(message: &Message, source: &str, new_id: impl FnOnce() -> String) -> Result<Event, ConversionError> {
-    if let Some(ct) = &message.content_type {
-        if ct.to_ascii_lowercase().starts_with("application/cloudevents") {
-            let mut event: Event =
-                serde_json::from_slice(&message.body).map_err(|e| ConversionError(format!("structured CloudEvent does not parse: {e}")))?;
-            if event.source().to_string().is_empty() {
-                event.set_source(source);
-            }
-            return Ok(event);
-        }
+    if message.content_type.as_deref().is_some_and(is_structured) {
+        return from_structured(&message.body, source);
     }
-    let attributes: BTreeMap<String, &str> = message
+    let attributes: BTreeMap<String, String> = message
         .headers
         .iter()
         .filter_map(|(k, v)| {
             ATTRIBUTE_PREFIXES
                 .iter()
                 .find_map(|p| k.strip_prefix(p))
-                .map(|name| (name.to_ascii_lowercase(), v.as_str()))
+                .map(|name| (name.to_ascii_lowercase(), v.clone()))
         })
         .collect();
     if attributes.contains_key("specversion") {
-        return binary_event(&attributes, message, source);
+        return from_attributes(&attributes, message.content_type.as_deref(), &message.body, source);
     }
     let id = message.message_id.clone().filter(|i| !i.is_empty()).unwrap_or_else(new_id);
     let mut builder = EventBuilderV10::new()
@@ -218,69 +207,7 @@ pub fn to_event(message: &Message, source: &str, new_id: impl FnOnce() -> String
         builder = builder.time(time);
     }
     let mut event = builder.build().map_err(|e| ConversionError(e.to_string()))?;
-    set_body(&mut event, message);
-    Ok(event)
-}
-
-/// The body as the event's data, with the `content-type` property as `datacontenttype`.
-fn set_body(event: &mut Event, message: &Message) {
-    if message.body.is_empty() {
-        return;
-    }
-    match &message.content_type {
-        Some(ct) => {
-            event.set_data(ct.clone(), message.body.clone());
-        }
-        None => {
-            event.set_data_unchecked(message.body.clone());
-        }
-    }
-}
-
-/// A binary-mode CloudEvent from its attributes.
-fn binary_event(attributes: &BTreeMap<String, &str>, message: &Message, fallback_source: &str) -> Result<Event, ConversionError> {
-    let required = |name: &str| {
-        attributes
-            .get(name)
-            .filter(|v| !v.is_empty())
-            .copied()
-            .ok_or_else(|| ConversionError(format!("CloudEvent attribute {name} is missing")))
-    };
-    let specversion = required("specversion")?;
-    if specversion != "1.0" {
-        return Err(ConversionError(format!("unsupported CloudEvents specversion {specversion:?}")));
-    }
-    let source = attributes
-        .get("source")
-        .copied()
-        .filter(|s| !s.is_empty())
-        .unwrap_or(fallback_source);
-    let mut builder = EventBuilderV10::new().id(required("id")?).ty(required("type")?).source(source);
-    for (name, value) in attributes {
-        builder = match name.as_str() {
-            "specversion" | "id" | "type" | "source" | "datacontenttype" | "dataschema" => builder,
-            "subject" => builder.subject(*value),
-            "time" => {
-                let t = DateTime::parse_from_rfc3339(value)
-                    .map_err(|e| ConversionError(format!("CloudEvent attribute time {value:?}: {e}")))?;
-                builder.time(t.with_timezone(&Utc))
-            }
-            extension => {
-                if extension.is_empty() || !extension.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
-                    return Err(ConversionError(format!("CloudEvent attribute name {extension:?} is not [a-z0-9]+")));
-                }
-                builder.extension(extension, *value)
-            }
-        };
-    }
-    let mut event = builder
-        .build()
-        .map_err(|e| ConversionError(format!("CloudEvent attributes: {e}")))?;
-    if let Some(schema) = attributes.get("dataschema") {
-        let url = url::Url::parse(schema).map_err(|e| ConversionError(format!("CloudEvent attribute dataschema {schema:?}: {e}")))?;
-        event.set_dataschema(Some(url));
-    }
-    set_body(&mut event, message);
+    set_data(&mut event, message.content_type.as_deref(), &message.body);
     Ok(event)
 }
 

@@ -434,3 +434,13 @@ pub fn kubeconfig_from_log(log: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("no kubeconfig= in {line:?}"));
     PathBuf::from(path)
 }
+
+/// A child process killed when dropped (a broker a test started).
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

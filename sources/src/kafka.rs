@@ -1,0 +1,731 @@
+//! KafkaSource (`sources.knative.dev/v1`, KFS-01..03): the records of Kafka topics as
+//! CloudEvents, through `rdkafka`.
+//!
+//! - **Config**: `bootstrapServers`, `topics`, `consumerGroup`, `consumers`, `initialOffset`,
+//!   `ordering`, and `net.sasl`/`net.tls` read from Secrets into librdkafka settings.
+//! - **Conversion**: [`to_event`] — records that already are CloudEvents (binary `ce_*` headers,
+//!   or a structured `content-type`) pass through; any other becomes `dev.knative.kafka.event`
+//!   with Knative's source, subject, id, time, `key`/`partitionkey` and `kafkaheader*`.
+//! - **Loop**: `consumers` group members; `ordered` hands each partition's records to one task
+//!   in turn, `unordered` delivers up to [`UNORDERED_IN_FLIGHT`] at once per member.
+//! - **Acknowledgement**: a record's offset is stored for commit only once the sink accepted it
+//!   or it was dead-lettered, and never past a record still in flight ([`OffsetTracker`]); a
+//!   record the sink refuses is retried with backoff and holds its partition's offset back.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use cloudevents::{AttributesReader, Event, EventBuilder, EventBuilderV10};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientContext;
+use sluice_crds::sources::kafka::KEY_TYPE_LABEL;
+use sluice_crds::sources::KafkaSource;
+use sluice_delivery::TraceContext;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::convert::{from_attributes, from_structured, is_structured, set_data, ConversionError};
+use crate::{secret_text, Adapter, AdapterContext, Backoff, ConfigError, Health, SecretLookup};
+
+/// Records delivered at once by one group member of an `unordered` source.
+pub const UNORDERED_IN_FLIGHT: usize = 64;
+/// Records queued for one partition of an `ordered` source before the member stops fetching.
+const PARTITION_QUEUE: usize = 64;
+
+/// How record keys are read (the `kafkasources.sources.knative.dev/key-type` label).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeyType {
+    /// UTF-8 text.
+    #[default]
+    String,
+    /// A big-endian integer of 4 or 8 bytes.
+    Int,
+    /// A big-endian IEEE float of 4 or 8 bytes.
+    Float,
+    /// Bytes, base64-encoded.
+    ByteArray,
+}
+
+/// What a KafkaSource's adapter runs on.
+#[derive(Clone, PartialEq)]
+pub struct Config {
+    /// librdkafka settings: brokers, group, offsets, security.
+    pub client: BTreeMap<String, String>,
+    /// Topics consumed.
+    pub topics: Vec<String>,
+    /// Group members run by the adapter.
+    pub consumers: u32,
+    /// Per-partition order (`ordered`) or parallel delivery (`unordered`).
+    pub ordered: bool,
+    /// How keys are read.
+    pub key_type: KeyType,
+    /// `/apis/v1/namespaces/<ns>/kafkasources/<name>`; events' source is this `#<topic>`.
+    pub source: String,
+}
+
+impl std::fmt::Debug for Config {
+    // Secrets stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let client: BTreeMap<&String, &str> = self
+            .client
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k,
+                    if k.contains("password") || k.contains("key") {
+                        "***"
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
+            .collect();
+        f.debug_struct("Config")
+            .field("client", &client)
+            .field("topics", &self.topics)
+            .field("consumers", &self.consumers)
+            .field("ordered", &self.ordered)
+            .field("key_type", &self.key_type)
+            .finish()
+    }
+}
+
+/// The text of a `secretKeyRef` of `net`, if set.
+fn net_secret(
+    secrets: &dyn SecretLookup,
+    namespace: &str,
+    field: &str,
+    value: &Option<sluice_crds::duck::SecretValueFromSource>,
+) -> Result<Option<String>, ConfigError> {
+    let Some(selector) = value.as_ref().and_then(|v| v.secret_key_ref.as_ref()) else {
+        return Ok(None);
+    };
+    secret_text(secrets, &format!("{field}.secretKeyRef"), namespace, &selector.name, &selector.key).map(Some)
+}
+
+impl Config {
+    /// The config of `source`, reading `net`'s Secrets from `secrets`.
+    pub fn from_source(source: &KafkaSource, secrets: &dyn SecretLookup) -> Result<Self, ConfigError> {
+        let spec = &source.spec;
+        let namespace = source.metadata.namespace.as_deref().unwrap_or("default");
+        let name = source.metadata.name.as_deref().unwrap_or_default();
+        let group = if spec.consumer_group.is_empty() {
+            format!("knative-kafka-source-{}", source.metadata.uid.as_deref().unwrap_or(name))
+        } else {
+            spec.consumer_group.clone()
+        };
+        let mut client = BTreeMap::from([
+            ("bootstrap.servers".to_string(), spec.bootstrap_servers.join(",")),
+            ("group.id".to_string(), group),
+            (
+                "auto.offset.reset".to_string(),
+                if spec.initial_offset == "earliest" { "earliest" } else { "latest" }.to_string(),
+            ),
+            // Offsets are stored by the adapter once a record is delivered, and committed in
+            // the background from what is stored.
+            ("enable.auto.commit".to_string(), "true".to_string()),
+            ("enable.auto.offset.store".to_string(), "false".to_string()),
+            ("auto.commit.interval.ms".to_string(), "1000".to_string()),
+            // A group member that stops is noticed within seconds, and a joining one waits
+            // less (brokers wait up to half the session timeout for members to join).
+            ("session.timeout.ms".to_string(), "6000".to_string()),
+            ("heartbeat.interval.ms".to_string(), "1500".to_string()),
+            // Consumer lag per partition, from the fetch side's high watermark.
+            ("statistics.interval.ms".to_string(), "1000".to_string()),
+            ("client.id".to_string(), format!("sluice-kafkasource-{namespace}-{name}")),
+        ]);
+        let net = spec.net.clone().unwrap_or_default();
+        let sasl = net.sasl.clone().unwrap_or_default();
+        let tls = net.tls.clone().unwrap_or_default();
+        let sasl_on = sasl.enable == Some(true);
+        let tls_on = tls.enable == Some(true);
+        let protocol = match (sasl_on, tls_on) {
+            (false, false) => "plaintext",
+            (false, true) => "ssl",
+            (true, false) => "sasl_plaintext",
+            (true, true) => "sasl_ssl",
+        };
+        client.insert("security.protocol".into(), protocol.into());
+        if sasl_on {
+            let p = "spec.net.sasl";
+            let mechanism = net_secret(secrets, namespace, &format!("{p}.type"), &sasl.type_)?.unwrap_or_else(|| "PLAIN".into());
+            client.insert("sasl.mechanism".into(), mechanism);
+            if let Some(user) = net_secret(secrets, namespace, &format!("{p}.user"), &sasl.user)? {
+                client.insert("sasl.username".into(), user);
+            }
+            if let Some(password) = net_secret(secrets, namespace, &format!("{p}.password"), &sasl.password)? {
+                client.insert("sasl.password".into(), password);
+            }
+        }
+        if tls_on {
+            let p = "spec.net.tls";
+            for (value, field, setting) in [
+                (&tls.ca_cert, "caCert", "ssl.ca.pem"),
+                (&tls.cert, "cert", "ssl.certificate.pem"),
+                (&tls.key, "key", "ssl.key.pem"),
+            ] {
+                if let Some(pem) = net_secret(secrets, namespace, &format!("{p}.{field}"), value)? {
+                    client.insert(setting.into(), pem);
+                }
+            }
+        }
+        let key_type = match source
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(KEY_TYPE_LABEL))
+            .map(String::as_str)
+        {
+            Some("int") => KeyType::Int,
+            Some("float") => KeyType::Float,
+            Some("byte-array") => KeyType::ByteArray,
+            _ => KeyType::String,
+        };
+        Ok(Self {
+            client,
+            topics: spec.topics.clone(),
+            consumers: spec.consumers.unwrap_or(1).max(1) as u32,
+            ordered: spec.ordering.as_deref() != Some("unordered"),
+            key_type,
+            source: format!("/apis/v1/namespaces/{namespace}/kafkasources/{name}"),
+        })
+    }
+}
+
+/// One Kafka record, as the conversion reads it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Record {
+    /// Its topic.
+    pub topic: String,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Its timestamp in milliseconds since the epoch.
+    pub timestamp_ms: Option<i64>,
+    /// Its key.
+    pub key: Option<Vec<u8>>,
+    /// Its headers, in order.
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    /// Its value.
+    pub value: Option<Vec<u8>>,
+}
+
+impl Record {
+    fn of(message: &OwnedMessage) -> Self {
+        Record {
+            topic: message.topic().to_string(),
+            partition: message.partition(),
+            offset: message.offset(),
+            timestamp_ms: message.timestamp().to_millis(),
+            key: message.key().map(<[u8]>::to_vec),
+            headers: message
+                .headers()
+                .map(|h| h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect())
+                .unwrap_or_default(),
+            value: message.payload().map(<[u8]>::to_vec),
+        }
+    }
+
+    /// The first header `name` as text.
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_deref())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    }
+
+    /// `topic/partition/offset`, for logs.
+    pub fn position(&self) -> String {
+        format!("{}/{}/{}", self.topic, self.partition, self.offset)
+    }
+}
+
+/// A key as text, read as `key_type` says.
+fn key_text(key: &[u8], key_type: KeyType) -> String {
+    match (key_type, key.len()) {
+        (KeyType::Int, 4) => i32::from_be_bytes(key.try_into().expect("4 bytes")).to_string(),
+        (KeyType::Int, 8) => i64::from_be_bytes(key.try_into().expect("8 bytes")).to_string(),
+        (KeyType::Float, 4) => f32::from_be_bytes(key.try_into().expect("4 bytes")).to_string(),
+        (KeyType::Float, 8) => f64::from_be_bytes(key.try_into().expect("8 bytes")).to_string(),
+        (KeyType::ByteArray, _) => base64::engine::general_purpose::STANDARD.encode(key),
+        _ => String::from_utf8_lossy(key).into_owned(),
+    }
+}
+
+/// A Kafka header name as an extension name: `kafkaheader` + the name in lower case without
+/// what is not `[a-z0-9]`.
+fn header_extension(name: &str) -> String {
+    let cleaned: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        .collect();
+    format!("kafkaheader{cleaned}")
+}
+
+/// The CloudEvent of one record (KFS-02); `source` is the source's `/apis/…/kafkasources/<name>`.
+pub fn to_event(record: &Record, source: &str, key_type: KeyType) -> Result<Event, ConversionError> {
+    let value = record.value.as_deref().unwrap_or_default();
+    let content_type = record.header("content-type");
+    let fallback_source = format!("{source}#{}", record.topic);
+    if content_type.as_deref().is_some_and(is_structured) {
+        return from_structured(value, &fallback_source);
+    }
+    let attributes: BTreeMap<String, String> = record
+        .headers
+        .iter()
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix("ce_")?;
+            Some((
+                name.to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_deref().unwrap_or_default()).into_owned(),
+            ))
+        })
+        .collect();
+    if attributes.contains_key("specversion") {
+        return from_attributes(&attributes, content_type.as_deref(), value, &fallback_source);
+    }
+    let mut builder = EventBuilderV10::new()
+        .id(format!("partition:{}/offset:{}", record.partition, record.offset))
+        .ty(sluice_crds::sources::kafka::EVENT_TYPE)
+        .source(fallback_source)
+        .subject(format!("partition:{}#{}", record.partition, record.offset));
+    if let Some(time) = record.timestamp_ms.and_then(DateTime::<Utc>::from_timestamp_millis) {
+        builder = builder.time(time);
+    }
+    if let Some(key) = &record.key {
+        let key = key_text(key, key_type);
+        builder = builder.extension("key", key.as_str()).extension("partitionkey", key.as_str());
+    }
+    for (name, v) in &record.headers {
+        if name.eq_ignore_ascii_case("content-type") {
+            continue;
+        }
+        let text = String::from_utf8_lossy(v.as_deref().unwrap_or_default()).into_owned();
+        builder = builder.extension(&header_extension(name), text);
+    }
+    let mut event = builder.build().map_err(|e| ConversionError(e.to_string()))?;
+    set_data(&mut event, content_type.as_deref(), value);
+    Ok(event)
+}
+
+/// Which offsets of one partition may be committed: the records still in flight hold back the
+/// commit position, so a record is never committed before every earlier one was delivered.
+#[derive(Debug, Default)]
+pub struct OffsetTracker {
+    in_flight: BTreeSet<i64>,
+    highest_done: Option<i64>,
+}
+
+impl OffsetTracker {
+    /// A record at `offset` starts.
+    pub fn start(&mut self, offset: i64) {
+        self.in_flight.insert(offset);
+    }
+
+    /// The record at `offset` was delivered (or dead-lettered, or skipped as malformed); returns
+    /// the offset that may be committed now (the next record to read), if any.
+    pub fn done(&mut self, offset: i64) -> Option<i64> {
+        self.in_flight.remove(&offset);
+        self.highest_done = Some(self.highest_done.map_or(offset, |h| h.max(offset)));
+        match self.in_flight.first() {
+            // Everything before the oldest record in flight is done.
+            Some(&oldest) if oldest > 0 => Some(oldest),
+            Some(_) => None,
+            None => self.highest_done.map(|h| h + 1),
+        }
+    }
+}
+
+/// The rdkafka context of a group member: connection faults and consumer lag reach the
+/// adapter's health and metrics.
+struct MemberContext {
+    ctx: Arc<AdapterContext>,
+}
+
+impl ClientContext for MemberContext {
+    fn stats(&self, statistics: Statistics) {
+        let lag: i64 = statistics
+            .topics
+            .values()
+            .flat_map(|t| t.partitions.values())
+            .filter(|p| p.partition >= 0)
+            .map(|p| p.consumer_lag.max(0))
+            .sum();
+        self.ctx.emitter.metrics().lag.set(lag);
+        if statistics.brokers.values().any(|b| b.state == "UP") {
+            self.ctx.report(Health::Running);
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        let fatal = matches!(
+            error.rdkafka_error_code(),
+            Some(RDKafkaErrorCode::AllBrokersDown | RDKafkaErrorCode::Authentication | RDKafkaErrorCode::Resolve)
+        );
+        if fatal {
+            let reason_code = if error.rdkafka_error_code() == Some(RDKafkaErrorCode::Authentication) {
+                "AuthenticationFailed"
+            } else {
+                "ConnectionFailed"
+            };
+            self.ctx.report(Health::failing(reason_code, format!("{error}: {reason}")));
+        } else {
+            tracing::debug!(source = self.ctx.emitter.label(), %error, reason, "kafka client error");
+        }
+    }
+}
+
+impl ConsumerContext for MemberContext {}
+
+type Member = StreamConsumer<MemberContext>;
+
+/// Consumes a KafkaSource's topics.
+pub struct KafkaAdapter {
+    config: Config,
+}
+
+impl KafkaAdapter {
+    /// An adapter for `config`.
+    pub fn new(config: Config) -> Self {
+        Self { config }
+    }
+}
+
+/// Delivers one record until the sink accepts it (or it is dead-lettered, or it is no
+/// CloudEvent); false when stopped first.
+async fn deliver(ctx: &AdapterContext, config: &Config, record: &Record) -> bool {
+    let metrics = ctx.emitter.metrics();
+    metrics.received.inc();
+    let event = match to_event(record, &config.source, config.key_type) {
+        Ok(e) => e,
+        Err(e) => {
+            metrics.rejected.inc();
+            tracing::warn!(source = ctx.emitter.label(), record = %record.position(), error = %e,
+                "record is a malformed CloudEvent; skipping it");
+            return true;
+        }
+    };
+    let trace = record.header("traceparent").and_then(|t| TraceContext::parse(&t));
+    let mut backoff = Backoff::default();
+    loop {
+        match ctx.emitter.emit(event.clone(), trace.clone()).await {
+            Ok(()) => return true,
+            Err(e) => {
+                tracing::warn!(source = ctx.emitter.label(), record = %record.position(), event_id = %event.id(), error = %e,
+                    "sink did not accept the record; its offset is held back and it is sent again");
+                if !backoff.wait(&ctx.stop).await {
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+/// Stores `offset` (the next record to read) of a partition for the background commit.
+fn store(member: &Member, label: &str, topic: &str, partition: i32, offset: i64) {
+    // `store_offset` takes the offset of the last processed record.
+    if let Err(e) = member.store_offset(topic, partition, offset - 1) {
+        tracing::debug!(source = label, topic, partition, offset, error = %e, "offset not stored (partition revoked?)");
+    }
+}
+
+/// One group member's life until stopped or broken.
+async fn run_member(ctx: Arc<AdapterContext>, config: Arc<Config>, member: Arc<Member>) {
+    let label = ctx.emitter.label().to_string();
+    let mut tasks = JoinSet::new();
+    let slots = Arc::new(Semaphore::new(UNORDERED_IN_FLIGHT));
+    let trackers: Arc<std::sync::Mutex<HashMap<(String, i32), OffsetTracker>>> = Arc::default();
+    let mut partitions: HashMap<(String, i32), mpsc::Sender<Record>> = HashMap::new();
+    loop {
+        // In unordered mode a free slot is taken before fetching, so at most
+        // UNORDERED_IN_FLIGHT records are delivered at once.
+        let permit = if config.ordered {
+            None
+        } else {
+            tokio::select! {
+                p = slots.clone().acquire_owned() => Some(p.expect("semaphore never closed")),
+                _ = ctx.stop.cancelled() => break,
+            }
+        };
+        let message = tokio::select! {
+            m = member.recv() => m,
+            _ = ctx.stop.cancelled() => break,
+        };
+        let record = match message {
+            Ok(m) => Record::of(&m.detach()),
+            Err(e) => {
+                tracing::warn!(source = %label, error = %e, "kafka fetch failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        while tasks.try_join_next().is_some() {}
+        if config.ordered {
+            let key = (record.topic.clone(), record.partition);
+            let sender = partitions.entry(key.clone()).or_insert_with(|| {
+                let (tx, mut rx) = mpsc::channel::<Record>(PARTITION_QUEUE);
+                let (ctx, config, member) = (ctx.clone(), config.clone(), member.clone());
+                tasks.spawn(async move {
+                    while let Some(record) = rx.recv().await {
+                        if !deliver(&ctx, &config, &record).await {
+                            return;
+                        }
+                        ctx.emitter.metrics().acknowledged.inc();
+                        store(&member, ctx.emitter.label(), &record.topic, record.partition, record.offset + 1);
+                    }
+                });
+                tx
+            });
+            if sender.send(record).await.is_err() {
+                // The partition's task stopped: only when the adapter stops.
+                partitions.remove(&key);
+            }
+        } else {
+            let key = (record.topic.clone(), record.partition);
+            trackers
+                .lock()
+                .expect("trackers poisoned")
+                .entry(key.clone())
+                .or_default()
+                .start(record.offset);
+            let (ctx, config, member, trackers) = (ctx.clone(), config.clone(), member.clone(), trackers.clone());
+            tasks.spawn(async move {
+                let _permit = permit;
+                if !deliver(&ctx, &config, &record).await {
+                    return;
+                }
+                ctx.emitter.metrics().acknowledged.inc();
+                let commit = trackers
+                    .lock()
+                    .expect("trackers poisoned")
+                    .entry(key)
+                    .or_default()
+                    .done(record.offset);
+                if let Some(offset) = commit {
+                    store(&member, ctx.emitter.label(), &record.topic, record.partition, offset);
+                }
+            });
+        }
+    }
+    // Stopping: the partition tasks finish what they hold; then what is stored is committed.
+    drop(partitions);
+    while tasks.join_next().await.is_some() {}
+    let member = member.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Err(e) = member.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(error = %e, "final commit");
+        }
+    })
+    .await;
+}
+
+impl KafkaAdapter {
+    /// A group member subscribed to the topics, after checking the brokers answer.
+    async fn member(&self, ctx: &Arc<AdapterContext>) -> Result<Member, (&'static str, String)> {
+        let mut client = ClientConfig::new();
+        for (k, v) in &self.config.client {
+            client.set(k, v);
+        }
+        let member: Member = client
+            .create_with_context(MemberContext { ctx: ctx.clone() })
+            .map_err(|e| ("InvalidConfig", e.to_string()))?;
+        let member = Arc::new(member);
+        let probe = member.clone();
+        let topics = self.config.topics.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let metadata = probe.fetch_metadata(None, Duration::from_secs(5))?;
+            let missing: Vec<&String> = topics
+                .iter()
+                .filter(|t| !metadata.topics().iter().any(|m| m.name() == t.as_str()))
+                .collect();
+            Ok::<_, KafkaError>(missing.into_iter().cloned().collect::<Vec<String>>())
+        })
+        .await
+        .map_err(|e| ("ConnectionFailed", e.to_string()))?;
+        match checked {
+            Err(e) => return Err(("ConnectionFailed", format!("{}: {e}", self.config.client["bootstrap.servers"]))),
+            Ok(missing) if !missing.is_empty() => {
+                // Subscribing still works: records arrive once the topics exist.
+                tracing::warn!(source = ctx.emitter.label(), topics = ?missing, "topics do not exist yet");
+            }
+            Ok(_) => {}
+        }
+        let topics: Vec<&str> = self.config.topics.iter().map(String::as_str).collect();
+        member.subscribe(&topics).map_err(|e| ("SubscribeFailed", e.to_string()))?;
+        Arc::try_unwrap(member).map_err(|_| ("InvalidConfig", "the metadata probe kept the consumer".to_string()))
+    }
+}
+
+#[async_trait::async_trait]
+impl Adapter for KafkaAdapter {
+    async fn run(self: Box<Self>, ctx: AdapterContext) {
+        let ctx = Arc::new(ctx);
+        let config = Arc::new(self.config.clone());
+        let mut backoff = Backoff::default();
+        'connect: loop {
+            let mut members = Vec::new();
+            for _ in 0..config.consumers {
+                match self.member(&ctx).await {
+                    Ok(m) => members.push(Arc::new(m)),
+                    Err((reason, message)) => {
+                        ctx.report(Health::failing(reason, message));
+                        if !backoff.wait(&ctx.stop).await {
+                            return;
+                        }
+                        continue 'connect;
+                    }
+                }
+            }
+            ctx.report(Health::Running);
+            backoff.reset();
+            let runs = members.into_iter().map(|m| run_member(ctx.clone(), config.clone(), m));
+            futures_util::future::join_all(runs).await;
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOURCE: &str = "/apis/v1/namespaces/default/kafkasources/orders";
+
+    fn record(headers: &[(&str, &str)], key: Option<&[u8]>, value: &str) -> Record {
+        Record {
+            topic: "orders".into(),
+            partition: 2,
+            offset: 41,
+            timestamp_ms: Some(1_764_756_000_123),
+            key: key.map(<[u8]>::to_vec),
+            headers: headers.iter().map(|(k, v)| (k.to_string(), Some(v.as_bytes().to_vec()))).collect(),
+            value: Some(value.as_bytes().to_vec()),
+        }
+    }
+
+    fn data(e: &Event) -> Vec<u8> {
+        match e.data() {
+            Some(cloudevents::Data::Binary(b)) => b.clone(),
+            Some(cloudevents::Data::String(s)) => s.clone().into_bytes(),
+            Some(cloudevents::Data::Json(j)) => serde_json::to_vec(j).unwrap(),
+            None => vec![],
+        }
+    }
+
+    #[test]
+    fn plain_records_become_kafka_events() {
+        let r = record(
+            &[("content-type", "application/json"), ("X-Trace_Id", "abc")],
+            Some(b"customer-7"),
+            "{\"n\":1}",
+        );
+        let e = to_event(&r, SOURCE, KeyType::String).unwrap();
+        assert_eq!(e.ty(), "dev.knative.kafka.event");
+        assert_eq!(e.id(), "partition:2/offset:41");
+        assert_eq!(e.subject(), Some("partition:2#41"));
+        assert_eq!(e.source().to_string(), "/apis/v1/namespaces/default/kafkasources/orders#orders");
+        assert_eq!(e.time().unwrap().timestamp_millis(), 1_764_756_000_123);
+        assert_eq!(e.datacontenttype(), Some("application/json"));
+        assert_eq!(e.extension("key").unwrap().to_string(), "customer-7");
+        assert_eq!(e.extension("partitionkey").unwrap().to_string(), "customer-7");
+        assert_eq!(e.extension("kafkaheaderxtraceid").unwrap().to_string(), "abc");
+        assert!(e.extension("kafkaheadercontenttype").is_none());
+        assert_eq!(data(&e), b"{\"n\":1}");
+        let no_key = to_event(&record(&[], None, "v"), SOURCE, KeyType::String).unwrap();
+        assert!(no_key.extension("key").is_none() && no_key.datacontenttype().is_none());
+    }
+
+    #[test]
+    fn keys_are_read_as_the_label_says() {
+        let cases: [(KeyType, &[u8], &str); 6] = [
+            (KeyType::String, b"abc", "abc"),
+            (KeyType::Int, &42i32.to_be_bytes(), "42"),
+            (KeyType::Int, &(-7i64).to_be_bytes(), "-7"),
+            (KeyType::Float, &1.5f32.to_be_bytes(), "1.5"),
+            (KeyType::Float, &2.25f64.to_be_bytes(), "2.25"),
+            (KeyType::ByteArray, &[0, 1, 255], "AAH/"),
+        ];
+        for (key_type, key, expected) in cases {
+            assert_eq!(key_text(key, key_type), expected, "{key_type:?}");
+        }
+    }
+
+    #[test]
+    fn cloudevents_pass_through() {
+        let binary = record(
+            &[
+                ("ce_specversion", "1.0"),
+                ("ce_id", "e-1"),
+                ("ce_type", "com.example"),
+                ("ce_source", "/shop"),
+                ("ce_tenant", "acme"),
+                ("content-type", "text/plain"),
+            ],
+            Some(b"k"),
+            "hello",
+        );
+        let e = to_event(&binary, SOURCE, KeyType::String).unwrap();
+        assert_eq!((e.id(), e.ty(), e.source().to_string().as_str()), ("e-1", "com.example", "/shop"));
+        assert_eq!(e.extension("tenant").unwrap().to_string(), "acme");
+        assert!(e.extension("key").is_none(), "a CloudEvent is forwarded as it is");
+        assert_eq!(e.datacontenttype(), Some("text/plain"));
+        assert_eq!(data(&e), b"hello");
+        let structured = record(
+            &[("content-type", "application/cloudevents+json")],
+            None,
+            r#"{"specversion":"1.0","id":"s-1","type":"t","source":"/s","data":"x"}"#,
+        );
+        assert_eq!(to_event(&structured, SOURCE, KeyType::String).unwrap().id(), "s-1");
+    }
+
+    #[test]
+    fn malformed_cloudevents_are_errors() {
+        let cases = [
+            record(&[("ce_specversion", "1.0"), ("ce_id", "e-1")], None, "x"),
+            record(
+                &[("ce_specversion", "1.0"), ("ce_id", "e"), ("ce_type", "t"), ("ce_time", "soon")],
+                None,
+                "x",
+            ),
+            record(&[("content-type", "application/cloudevents+json")], None, "{"),
+        ];
+        for r in cases {
+            assert!(to_event(&r, SOURCE, KeyType::String).is_err(), "{r:?}");
+        }
+    }
+
+    #[test]
+    fn commits_never_pass_a_record_in_flight() {
+        let mut t = OffsetTracker::default();
+        for o in 10..14 {
+            t.start(o);
+        }
+        // 11 and 12 finish first: 10 is still in flight, nothing moves.
+        assert_eq!(t.done(11), Some(10));
+        assert_eq!(t.done(12), Some(10));
+        // 10 finishes: everything up to 12 is done, 13 is the oldest in flight.
+        assert_eq!(t.done(10), Some(13));
+        assert_eq!(t.done(13), Some(14));
+        t.start(14);
+        t.start(15);
+        assert_eq!(t.done(15), Some(14));
+        assert_eq!(t.done(14), Some(16));
+    }
+
+    #[test]
+    fn header_names_become_extension_names() {
+        assert_eq!(header_extension("X-Request-ID"), "kafkaheaderxrequestid");
+        assert_eq!(header_extension("trace_parent.2"), "kafkaheadertraceparent2");
+    }
+}
