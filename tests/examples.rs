@@ -32,7 +32,7 @@ use serde_json::Value;
 /// here or in [`SERVING_FOLDERS`] fails `every_example_folder_is_tested`.
 const FOLDERS: &[&str] = &["channel", "dead-letter", "filters", "parallel", "quickstart", "sequence"];
 /// Examples of Knative Services, each with its own test below.
-const SERVING_FOLDERS: &[&str] = &["helloworld-python"];
+const SERVING_FOLDERS: &[&str] = &["helloworld-python", "kafka-scale-to-zero"];
 
 /// Where the examples send to; rewritten to the test's gateway.
 const EXAMPLE_GATEWAY: &str = "http://127.0.0.1:8080";
@@ -781,4 +781,88 @@ async fn helloworld_python_answers_through_the_gateway() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "Hello Python Sample v1!\n");
+}
+
+/// `examples/kafka-scale-to-zero`: a KafkaSource delivering to a Service that starts at zero.
+/// A record produced by kafka-python wakes it, arrives once on the first attempt, is committed,
+/// and the Service returns to zero once idle. The example's broker address, topic and group are
+/// swapped for the test's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_scale_to_zero_wakes_the_consumer_and_returns_to_zero() {
+    let kafka = common::kafka::Kafka::start().await;
+    let topic = kafka.topic(1);
+    let group = common::unique("order-consumer");
+    let dir = repo().join("examples/kafka-scale-to-zero");
+    let consumer = std::fs::read_to_string(dir.join("consumer.yaml")).unwrap();
+    let consumer = consumer.replace(
+        r#"command: ["python3", "consumer.py"]"#,
+        &format!(
+            "workingDir: {:?}\n          command: [\"python3\", \"consumer.py\"]",
+            dir.display().to_string()
+        ),
+    );
+    assert!(consumer.contains("workingDir"), "consumer.yaml's command changed: {consumer}");
+    let source = std::fs::read_to_string(dir.join("source.yaml"))
+        .unwrap()
+        .replace("127.0.0.1:9092", &kafka.bootstrap)
+        .replace("    - orders", &format!("    - {topic}"))
+        .replace("consumerGroup: order-consumer", &format!("consumerGroup: {group}"));
+    assert!(source.contains(&topic) && source.contains(&group), "source.yaml changed: {source}");
+    let sluice = Sluice::start(&format!("{consumer}\n---\n{source}")).await;
+    sluice
+        .wait_ready("/apis/sources.knative.dev/v1/namespaces/default/kafkasources/orders")
+        .await;
+    let revision = "/apis/serving.knative.dev/v1/namespaces/default/revisions/order-consumer-00001";
+    let at_zero = |r: &serde_json::Value| r["status"]["actualReplicas"] == 0 && r["status"]["desiredReplicas"] == 0;
+    wait_revision(&sluice, revision, Duration::from_secs(20), at_zero).await;
+
+    kafka.tool(&["produce", &topic, r#"[{"key": "customer-7", "value": "{\"item\": \"tea\"}"}]"#]);
+    kafka.wait_committed(&group, &format!("{topic}/0"), 1).await;
+    let logs_dir = sluice.dir.path().join("data");
+    let logs = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["logs", "ksvc", "order-consumer", "--data-dir"])
+        .arg(&logs_dir)
+        .output()
+        .unwrap();
+    let logs = String::from_utf8_lossy(&logs.stdout).to_string();
+    assert_eq!(
+        logs.matches("order partition:0/offset:0 customer-7 {\"item\": \"tea\"}").count(),
+        1,
+        "{logs}"
+    );
+    let metrics = sluice.metrics().await;
+    let series = |name: &str| format!("{name}{{namespace=\"default\",kind=\"kafkasource\",name=\"orders\"}}");
+    assert_eq!(
+        common::metric(&metrics, &series("sluice_events_delivered_total")),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        common::metric(&metrics, &series("sluice_delivery_retries_total")).unwrap_or(0.0),
+        0.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        common::metric(
+            &metrics,
+            "sluice_revision_cold_start_seconds_count{namespace=\"default\",revision=\"order-consumer-00001\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    // Idle: back to zero after the 6 s window and the 2 s grace period.
+    wait_revision(&sluice, revision, Duration::from_secs(40), at_zero).await;
+}
+
+/// Waits up to `limit` until `check` holds for the Revision at `path`.
+async fn wait_revision(sluice: &Sluice, path: &str, limit: Duration, check: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let r = sluice.get_json(path).await;
+        if r["kind"] != "Status" && check(&r) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{path}: {r:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

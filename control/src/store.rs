@@ -250,9 +250,7 @@ impl Store {
             .max()
             .unwrap_or(0)
             .max(recorded);
-        let config = |name: &str| objects.iter().find(|(k, _)| is_serving_config(k, name)).map(|(_, v)| v);
-        apply_config_defaults(config(sluice_crds::serving::CONFIG_DEFAULTS));
-        apply_config_autoscaler(config(CONFIG_AUTOSCALER));
+        restore_settings(&objects);
         let (revision, _) = watch::channel(max_rv);
         let changes = Changes {
             kept: Default::default(),
@@ -300,11 +298,10 @@ impl Store {
 
     /// Records a change; called with `objects` locked for writing.
     fn record(&self, revision: u64, change: ChangeType, key: &ObjectKey, object: &Value) {
-        if is_serving_config(key, sluice_crds::serving::CONFIG_DEFAULTS) {
-            apply_config_defaults((!matches!(change, ChangeType::Deleted)).then_some(object));
-        }
-        if is_serving_config(key, CONFIG_AUTOSCALER) {
-            apply_config_autoscaler((!matches!(change, ChangeType::Deleted)).then_some(object));
+        for name in sluice_crds::serving::SETTINGS {
+            if is_serving_config(key, name) {
+                sluice_crds::serving::apply_settings(name, (!matches!(change, ChangeType::Deleted)).then_some(object));
+            }
         }
         let mut changes = self.changes.lock().expect("change history poisoned");
         let change = Arc::new(Change::new(revision, change, key, object));
@@ -393,10 +390,16 @@ impl Store {
                     fill_generated_name(&mut obj, &prefix, &objects);
                 }
                 let key = ObjectKey::of(&obj);
+                // Serving's settings apply to the documents after them in the same apply, as
+                // when they are applied in order; undone below if the apply fails.
+                if let Some(name) = sluice_crds::serving::SETTINGS.into_iter().find(|n| is_serving_config(&key, n)) {
+                    sluice_crds::serving::apply_settings(name, Some(&obj.to_value()));
+                }
                 let mut errs = obj.validate();
                 let old = objects.get(&key);
                 if let Some(old) = old {
                     if create_only {
+                        restore_settings(&objects);
                         return Err(StoreError::AlreadyExists {
                             kind: obj.kind_info().singular.to_string(),
                             namespace: key.namespace,
@@ -405,6 +408,7 @@ impl Store {
                     }
                     let current = old["metadata"]["resourceVersion"].as_str().unwrap_or_default();
                     if let Some(given) = given_rv.filter(|given| given != current) {
+                        restore_settings(&objects);
                         return Err(StoreError::Conflict {
                             kind: obj.kind_info().singular.to_string(),
                             namespace: key.namespace,
@@ -436,6 +440,7 @@ impl Store {
             }
         }
         if !errors.is_empty() {
+            restore_settings(&objects);
             return Err(StoreError::Invalid { messages: errors, causes });
         }
         let mut results = Vec::new();
@@ -763,33 +768,17 @@ pub enum Propagation {
 /// The finalizer that holds an owner in foreground deletion.
 pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
 
-/// Serving's autoscaler settings, of which admission reads `allow-zero-initial-scale`.
-const CONFIG_AUTOSCALER: &str = "config-autoscaler";
-
 /// Whether `key` is Serving's ConfigMap `knative-serving/{name}`, which admission reads.
 fn is_serving_config(key: &ObjectKey, name: &str) -> bool {
     key.group.is_empty() && key.plural == "configmaps" && key.namespace == sluice_crds::serving::SETTINGS_NAMESPACE && key.name == name
 }
 
-/// Makes admission allow `initial-scale: "0"` when `config-autoscaler` says so.
-fn apply_config_autoscaler(config: Option<&Value>) {
-    let allowed = config.is_some_and(|c| c["data"]["allow-zero-initial-scale"].as_str().is_some_and(|v| v.trim() == "true"));
-    sluice_crds::autoscaling::set_zero_initial_scale_allowed(allowed);
-}
-
-/// Makes admission apply `config-defaults` (Knative's defaults when it is absent; admission
-/// refused invalid values before they were stored).
-fn apply_config_defaults(config: Option<&Value>) {
-    let data: Vec<(String, String)> = config
-        .and_then(|c| c["data"].as_object())
-        .map(|d| {
-            d.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let defaults = sluice_crds::serving::ServingDefaults::from_data(data.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap_or_default();
-    sluice_crds::serving::set_serving_defaults(defaults);
+/// Makes admission apply Serving's settings as `objects` hold them.
+fn restore_settings(objects: &BTreeMap<ObjectKey, Value>) {
+    for name in sluice_crds::serving::SETTINGS {
+        let config = objects.iter().find(|(k, _)| is_serving_config(k, name)).map(|(_, v)| v);
+        sluice_crds::serving::apply_settings(name, config);
+    }
 }
 
 fn uid_of(obj: &Value) -> &str {

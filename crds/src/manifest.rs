@@ -166,11 +166,23 @@ fn expand(source: &str, index: usize, value: Value, out: &mut Vec<Document>) {
         return;
     }
     let place = format!("{source} (document {index})");
+    apply_serving_settings(&value);
     out.push(Document {
         source: source.into(),
         index,
         outcome: outcome(&place, value),
     });
+}
+
+/// A document that is one of Serving's settings ConfigMaps applies to the documents after it,
+/// as when they are applied in order to an API server.
+fn apply_serving_settings(value: &Value) {
+    let is_configmap = value["apiVersion"] == "v1" && value["kind"] == "ConfigMap";
+    let namespace = value["metadata"]["namespace"].as_str().unwrap_or("default");
+    let name = value["metadata"]["name"].as_str().unwrap_or_default();
+    if is_configmap && namespace == crate::serving::SETTINGS_NAMESPACE && crate::serving::SETTINGS.contains(&name) {
+        crate::serving::apply_settings(name, Some(value));
+    }
 }
 
 /// Decodes, defaults and validates one manifest object. `status` is ignored, as the API server

@@ -27,6 +27,35 @@ pub const MAX_CONTAINER_CONCURRENCY: i64 = 1000;
 pub const SETTINGS_NAMESPACE: &str = "knative-serving";
 /// The ConfigMap of Revision defaults and limits.
 pub const CONFIG_DEFAULTS: &str = "config-defaults";
+/// The ConfigMap of the autoscaler's settings, of which admission reads
+/// `allow-zero-initial-scale`.
+pub const CONFIG_AUTOSCALER: &str = "config-autoscaler";
+/// Serving's ConfigMaps that admission reads.
+pub const SETTINGS: [&str; 2] = [CONFIG_DEFAULTS, CONFIG_AUTOSCALER];
+
+/// Makes admission apply Serving's ConfigMap `knative-serving/{name}` (one of [`SETTINGS`]):
+/// `configmap` as written, or `None` when it is absent or deleted (Knative's defaults). The store
+/// calls it on every write of one, and manifest loading for each one it reads, so that the
+/// documents after it are checked against it.
+pub fn apply_settings(name: &str, configmap: Option<&serde_json::Value>) {
+    let data: Vec<(String, String)> = configmap
+        .and_then(|c| c["data"].as_object())
+        .map(|d| {
+            d.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let get = |key: &str| data.iter().find(|(k, _)| k == key).map(|(_, v)| v.trim());
+    match name {
+        CONFIG_AUTOSCALER => crate::autoscaling::set_zero_initial_scale_allowed(get("allow-zero-initial-scale") == Some("true")),
+        CONFIG_DEFAULTS => set_serving_defaults(
+            // Admission refused invalid values before they were stored.
+            ServingDefaults::from_data(data.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap_or_default(),
+        ),
+        _ => {}
+    }
+}
 
 /// `config-defaults` (namespace `knative-serving`) as admission applies it: the defaults and
 /// limits of Revisions, Knative's when the ConfigMap is absent.

