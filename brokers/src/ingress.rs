@@ -70,10 +70,11 @@ impl IntoResponse for IngressError {
     }
 }
 
-/// Requests the gateway hands elsewhere by their `Host`: the Routes of the serving plane.
+/// Requests the gateway hands elsewhere by their `Host` or path: the Routes of the serving
+/// plane, the webhook receivers of sources.
 pub trait HostRouter: Send + Sync + 'static {
-    /// Whether requests with this `Host` header are this router's.
-    fn claims(&self, host: &str) -> bool;
+    /// Whether requests with this `Host` header and path are this router's.
+    fn claims(&self, host: &str, path: &str) -> bool;
     /// Serves a request whose host it claims; `peer` is the client's address.
     fn serve(&self, req: Request, peer: std::net::SocketAddr)
         -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send + '_>>;
@@ -122,7 +123,7 @@ pub async fn serve_with(
                             .and_then(|h| h.to_str().ok())
                             .or_else(|| req.uri().authority().map(|a| a.as_str()))
                             .unwrap_or("");
-                        if router.claims(host) {
+                        if router.claims(host, req.uri().path()) {
                             return Ok::<_, std::convert::Infallible>(router.serve(req, peer).await);
                         }
                     }

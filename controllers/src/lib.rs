@@ -15,6 +15,7 @@ pub mod channel;
 pub mod children;
 pub mod core;
 pub mod flows;
+pub mod github;
 pub mod leader;
 pub mod mirror;
 pub mod serving;
@@ -36,6 +37,9 @@ pub struct Settings {
     /// Base URL of the gateway that serves brokers and channels, e.g. `http://127.0.0.1:8080`
     /// (addresses in status).
     pub gateway_url: String,
+    /// How GitHub reaches the gateway, when not at `gateway_url` (`--public-url`): the base of
+    /// GitHubSources' webhook addresses.
+    pub public_url: Option<String>,
     /// The data plane of this process (`sluice run`): statuses wait until it serves what they
     /// report. `None` on a cluster, where the data plane runs apart.
     pub data_plane: Option<Arc<DataPlane>>,
@@ -74,6 +78,7 @@ pub async fn run(client: kube::Client, settings: Settings) {
     mirror.ready().await;
     let env = sluice_reconcile::Environment {
         gateway_url: settings.gateway_url.clone(),
+        public_url: settings.public_url.clone(),
     };
     let ctx = core::Context::new(client.clone(), env.clone(), mirror.clone(), settings.data_plane.clone());
     tokio::join!(
@@ -83,7 +88,8 @@ pub async fn run(client: kube::Client, settings: Settings) {
         core::run::<InMemoryChannel>(ctx.clone()),
         core::run::<Subscription>(ctx),
         flows::run(client.clone(), settings.clone()),
-        sources::run(client.clone(), env, mirror, settings.sources.clone()),
+        sources::run(client.clone(), env.clone(), mirror.clone(), settings.sources.clone()),
+        github::run(client.clone(), env, mirror),
         serving::run(client.clone(), settings),
         unserved::run(client),
     );

@@ -16,7 +16,7 @@ use sluice_reconcile::{Lookup, Objects};
 use tokio::sync::{broadcast, watch};
 
 /// The kinds the decisions read and the data plane serves: (group, version, kind, plural).
-pub const MIRRORED: [(&str, &str, &str, &str); 11] = [
+pub const MIRRORED: [(&str, &str, &str, &str); 12] = [
     ("eventing.knative.dev", "v1", "Broker", "brokers"),
     ("eventing.knative.dev", "v1", "Trigger", "triggers"),
     ("messaging.knative.dev", "v1", "Channel", "channels"),
@@ -30,6 +30,7 @@ pub const MIRRORED: [(&str, &str, &str, &str); 11] = [
     ("sources.knative.dev", "v1", "PingSource", "pingsources"),
     ("sources.knative.dev", "v1alpha1", "RabbitmqSource", "rabbitmqsources"),
     ("sources.knative.dev", "v1", "KafkaSource", "kafkasources"),
+    ("sources.knative.dev", "v1alpha1", "GitHubSource", "githubsources"),
 ];
 
 /// One change of the mirror.

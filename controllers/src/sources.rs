@@ -34,7 +34,7 @@ struct Context {
 }
 
 /// A source kind with a controller here.
-trait SourceKind:
+pub(crate) trait SourceKind:
     Resource<DynamicType = (), Scope = NamespaceResourceScope>
     + Clone
     + std::fmt::Debug
@@ -49,6 +49,7 @@ trait SourceKind:
 impl SourceKind for PingSource {}
 impl SourceKind for RabbitmqSource {}
 impl SourceKind for KafkaSource {}
+impl SourceKind for sluice_crds::sources::GitHubSource {}
 
 async fn reconcile<K: SourceKind>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
     if object.meta().deletion_timestamp.is_some() {
@@ -72,7 +73,7 @@ fn error_policy<K: SourceKind>(object: Arc<K>, error: &Error, ctx: Arc<Context>)
 }
 
 /// The sources of `store` in the namespace of a change of something a sink can name.
-fn sink_changes<K: SourceKind>(
+pub(crate) fn sink_changes<K: SourceKind>(
     store: Store<K>,
     changes: broadcast::Receiver<Change>,
 ) -> impl futures_util::Stream<Item = ObjectRef<K>> + Send {

@@ -16,7 +16,7 @@ use crate::status::write_status;
 use crate::Error;
 
 /// The kinds with a controller of their own.
-const SERVED: [&str; 14] = [
+const SERVED: [&str; 15] = [
     "Broker",
     "Trigger",
     "Channel",
@@ -31,6 +31,7 @@ const SERVED: [&str; 14] = [
     "PingSource",
     "RabbitmqSource",
     "KafkaSource",
+    "GitHubSource",
 ];
 
 /// The Knative kinds stored without being run.

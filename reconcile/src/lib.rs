@@ -41,6 +41,9 @@ pub use sluice_crds::meta::MAX_IN_FLIGHT_ANNOTATION;
 pub struct Environment {
     /// Base URL of the gateway, e.g. `http://127.0.0.1:8080`.
     pub gateway_url: String,
+    /// How the outside (GitHub) reaches the gateway, when not at `gateway_url`: the base of
+    /// webhook receivers' addresses.
+    pub public_url: Option<String>,
 }
 
 impl Environment {
@@ -116,6 +119,7 @@ pub(crate) mod test_support {
     pub fn env() -> Environment {
         Environment {
             gateway_url: "http://127.0.0.1:8080".into(),
+            public_url: None,
         }
     }
 

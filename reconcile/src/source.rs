@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sluice_crds::duck::{BackoffPolicy, ConditionCheck as Cond, DeliverySpec, Destination};
-use sluice_crds::sources::{KafkaSource, PingSource, RabbitmqSource};
+use sluice_crds::sources::{GitHubSource, KafkaSource, PingSource, RabbitmqSource};
 use sluice_delivery::RetryPolicy;
 use sluice_sources::plane::AdapterConfig;
 use sluice_sources::{ConfigError, Health, SecretLookup, SinkPlan, SourceInput, SourceKey};
@@ -19,7 +19,7 @@ use crate::{decode, meta_str, status_with, Environment, Lookup, Objects};
 pub const GROUP: &str = "sources.knative.dev";
 
 /// The source kinds whose adapters run here.
-pub const RUN: [&str; 3] = ["PingSource", "RabbitmqSource", "KafkaSource"];
+pub const RUN: [&str; 4] = ["PingSource", "RabbitmqSource", "KafkaSource", "GitHubSource"];
 
 /// Why a source's sink does not resolve: the condition reason and the message.
 pub type SinkError = (String, String);
@@ -101,6 +101,10 @@ pub fn config(obj: &Value, secrets: &dyn SecretLookup) -> Result<AdapterConfig, 
             let source: KafkaSource = serde_json::from_value(obj.clone()).map_err(typed)?;
             sluice_sources::kafka::Config::from_source(&source, secrets).map(AdapterConfig::Kafka)
         }
+        "GitHubSource" => {
+            let source: GitHubSource = serde_json::from_value(obj.clone()).map_err(typed)?;
+            sluice_sources::github::Config::from_source(&source, secrets).map(AdapterConfig::GitHub)
+        }
         other => Err(ConfigError::new(
             "kind",
             "NotServedYet",
@@ -147,8 +151,68 @@ fn ce_attributes(obj: &Value) -> Value {
             .filter_map(Value::as_str)
             .map(|topic| json!({"type": sluice_crds::sources::kafka::EVENT_TYPE, "source": format!("/apis/v1/namespaces/{ns}/kafkasources/{name}#{topic}")}))
             .collect(),
+        "GitHubSource" => {
+            let repo = obj["spec"]["ownerAndRepository"].as_str().unwrap_or("");
+            obj["spec"]["eventTypes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|t| json!({"type": format!("{}.{t}", sluice_crds::sources::github::EVENT_TYPE_PREFIX), "source": format!("https://github.com/{repo}")}))
+                .collect()
+        }
         _ => Value::Null,
     }
+}
+
+/// The URL of a GitHubSource's webhook receiver: on the public URL when one is set, else on
+/// the gateway.
+pub fn webhook_url(obj: &Value, env: &Environment) -> String {
+    let base = env.public_url.as_deref().unwrap_or(env.gateway()).trim_end_matches('/');
+    format!(
+        "{base}{}",
+        sluice_sources::github::webhook_path(meta_str(obj, "namespace"), meta_str(obj, "name"))
+    )
+}
+
+/// What a GitHubSource's controller found out besides its sink.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GitHubFacts {
+    /// Whether the Secrets of `accessToken` and `secretToken` could be read.
+    pub secrets: Result<(), (String, String)>,
+    /// The webhook registered with GitHub (its id), `None` when no `accessToken` asks for one,
+    /// or why registering failed.
+    pub webhook: Result<Option<i64>, (String, String)>,
+}
+
+/// A GitHubSource's status (GHS-01): `SecretsProvided`, `SinkProvided`, `WebhookConfigured`,
+/// `Ready`; `address.url` (where GitHub delivers), `webhookIDKey`, `sinkUri`, `ceAttributes`.
+pub fn github_status(obj: &Value, sink: &Result<SinkPlan, SinkError>, facts: &GitHubFacts, env: &Environment) -> Value {
+    let mut extra = serde_json::Map::new();
+    let url = webhook_url(obj, env);
+    extra.insert("address".into(), json!({"url": url}));
+    let secrets = match &facts.secrets {
+        Ok(()) => Cond::ok("SecretsProvided"),
+        Err((reason, message)) => Cond::fail("SecretsProvided", reason, message.clone()),
+    };
+    let sink_cond = match sink {
+        Ok(plan) => {
+            extra.insert("sinkUri".into(), Value::String(plan.uri.clone()));
+            Cond::ok("SinkProvided")
+        }
+        Err((reason, message)) => Cond::fail("SinkProvided", reason, message.clone()),
+    };
+    let webhook = match &facts.webhook {
+        Ok(Some(id)) => {
+            extra.insert("webhookIDKey".into(), Value::String(id.to_string()));
+            Cond::ok("WebhookConfigured")
+        }
+        // Without an access token the webhook is the user's to add, at `address.url`.
+        Ok(None) => Cond::ok("WebhookConfigured"),
+        Err((reason, message)) => Cond::fail("WebhookConfigured", reason, message.clone()),
+    };
+    extra.insert("ceAttributes".into(), ce_attributes(obj));
+    status_with(obj, vec![secrets, sink_cond, webhook], extra)
 }
 
 /// A source's status: `SinkProvided` from its sink, `Deployed` from its adapter, `Ready` when

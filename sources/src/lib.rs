@@ -19,6 +19,7 @@
 
 pub mod convert;
 pub mod emit;
+pub mod github;
 pub mod kafka;
 pub mod ping;
 pub mod plane;

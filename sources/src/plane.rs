@@ -14,7 +14,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{kafka, ping, rabbitmq, Adapter, AdapterContext, ConfigError, Emitter, Health, SinkPlan};
+use crate::{github, kafka, ping, rabbitmq, Adapter, AdapterContext, ConfigError, Emitter, Health, SinkPlan};
 
 /// One source object: its kind (lower case, e.g. `pingsource`), namespace and name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -42,14 +42,17 @@ pub enum AdapterConfig {
     Rabbitmq(rabbitmq::Config),
     /// A KafkaSource.
     Kafka(kafka::Config),
+    /// A GitHubSource's webhook receiver.
+    GitHub(github::Config),
 }
 
 impl AdapterConfig {
-    fn into_adapter(self) -> Box<dyn Adapter> {
+    fn into_adapter(self, receivers: &Arc<github::Receivers>) -> Box<dyn Adapter> {
         match self {
             AdapterConfig::Ping(c) => Box::new(ping::PingAdapter::new(*c)),
             AdapterConfig::Rabbitmq(c) => Box::new(rabbitmq::RabbitmqAdapter::new(c)),
             AdapterConfig::Kafka(c) => Box::new(kafka::KafkaAdapter::new(c)),
+            AdapterConfig::GitHub(c) => Box::new(github::GitHubAdapter::new(c, receivers.clone())),
         }
     }
 }
@@ -80,6 +83,7 @@ pub struct SourcePlane {
     metrics: Arc<Metrics>,
     running: Mutex<HashMap<SourceKey, Running>>,
     changes: broadcast::Sender<SourceKey>,
+    receivers: Arc<github::Receivers>,
 }
 
 impl SourcePlane {
@@ -90,6 +94,7 @@ impl SourcePlane {
             metrics,
             running: Mutex::new(HashMap::new()),
             changes: broadcast::channel(1024).0,
+            receivers: Arc::default(),
         })
     }
 
@@ -175,7 +180,7 @@ impl SourcePlane {
                 let _ = changes.send(watched_key.clone());
             }
         });
-        let adapter = config.into_adapter();
+        let adapter = config.into_adapter(&self.receivers);
         let task = tokio::spawn(async move {
             if let Some(previous) = after {
                 let _ = previous.await;
@@ -190,6 +195,11 @@ impl SourcePlane {
             stop,
             task: Some(task),
         })
+    }
+
+    /// The webhook receivers of the GitHubSources that run, for the gateway.
+    pub fn github_receivers(&self) -> &github::Receivers {
+        &self.receivers
     }
 
     /// The health of a source's adapter; `None` when none runs (its sink does not resolve).

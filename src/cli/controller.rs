@@ -21,6 +21,10 @@ pub struct ControllerArgs {
     /// Base URL of the data plane's gateway, for the addresses written into status.
     #[arg(long, value_name = "URL")]
     gateway_url: String,
+    /// How GitHub reaches the gateway (an Ingress, a load balancer): the base of
+    /// GitHubSources' webhook URLs. Default: `--gateway-url`.
+    #[arg(long, value_name = "URL", value_parser = super::run::parse_public_url)]
+    public_url: Option<String>,
     /// Namespace of the leader-election Lease.
     #[arg(long, default_value = "sluice-system", value_name = "NAMESPACE")]
     lease_namespace: String,
@@ -71,6 +75,7 @@ pub async fn controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
     }
     let settings = sluice_controllers::Settings {
         gateway_url: args.gateway_url,
+        public_url: args.public_url,
         data_plane: None,
         mirror: None,
         // On a cluster Revisions would run as Deployments: not in this build yet.

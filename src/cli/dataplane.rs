@@ -93,6 +93,7 @@ pub async fn dataplane(args: DataplaneArgs) -> anyhow::Result<ExitCode> {
     let mirror = Mirror::start(client.clone());
     let env = Environment {
         gateway_url: gateway_url.clone(),
+        public_url: None,
     };
     let applier = tokio::spawn(feed(mirror.clone(), plane.clone(), env.clone(), watch::Sender::new(false)));
     // Sources: one adapter per source object, delivering to its sink.
@@ -103,7 +104,10 @@ pub async fn dataplane(args: DataplaneArgs) -> anyhow::Result<ExitCode> {
     let serving = sluice_router::ServingPlane::new(runtime, sluice_router::PlaneSettings::default(), metrics.clone());
     let serving_feed = tokio::spawn(super::serving::feed(client.clone(), serving.clone(), false));
     let autoscaler = tokio::spawn(serving.clone().run_autoscaler());
-    let hosts: Arc<dyn sluice_brokers::ingress::HostRouter> = Arc::new(super::serving::RouteHosts(serving));
+    let hosts: Arc<dyn sluice_brokers::ingress::HostRouter> = Arc::new(super::gateway::GatewayRoutes {
+        serving,
+        sources: sources.clone(),
+    });
     tracing::info!(gateway = %gateway_url, "sluice dataplane is running");
     tokio::select! {
         r = sluice_brokers::ingress::serve_with(gateway, plane.clone(), Some(hosts)) => r.context("gateway server")?,

@@ -64,6 +64,8 @@ pub fn manifests(image: &str) -> Vec<Value> {
             {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
             // Serving's settings (config-domain), and each Revision's Deployment and Service.
             {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]},
+            // GitHubSources' access and secret tokens, for their webhooks on GitHub.
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
             {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
         ]),
@@ -81,7 +83,7 @@ pub fn manifests(image: &str) -> Vec<Value> {
             {"apiGroups": [""], "resources": ["configmaps", "services"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch", "patch"]},
             // The sources whose adapters it runs, and the Secrets their connections read.
-            {"apiGroups": ["sources.knative.dev"], "resources": ["pingsources", "rabbitmqsources", "kafkasources"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["sources.knative.dev"], "resources": ["pingsources", "rabbitmqsources", "kafkasources", "githubsources"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
         ]),
     ));

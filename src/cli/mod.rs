@@ -24,6 +24,7 @@ mod client;
 mod controller;
 mod dataplane;
 mod deploy;
+mod gateway;
 mod logs;
 mod manifests;
 mod run;

@@ -59,6 +59,20 @@ pub struct RunArgs {
     /// runs none: `sluice controller` pointed at this API (its kubeconfig) reconciles instead.
     #[arg(long)]
     no_controllers: bool,
+    /// How GitHub reaches this machine's gateway (e.g. `https://hooks.example.com`, a tunnel
+    /// to `--gateway`): the base of GitHubSources' webhook URLs, in their status and in the
+    /// hooks registered with GitHub. Default: the gateway's own URL.
+    #[arg(long, value_name = "URL", value_parser = parse_public_url)]
+    pub(crate) public_url: Option<String>,
+}
+
+/// Checks `--public-url`: an absolute http(s) URL; kept without a trailing slash.
+pub(crate) fn parse_public_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{text:?} is not an http or https URL"));
+    }
+    Ok(text.trim_end_matches('/').to_string())
 }
 
 /// Parses `500ms`, `30s` or `2m`.
@@ -243,6 +257,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mirror = Mirror::start(kube_client.clone());
     let env = Environment {
         gateway_url: gateway_url.clone(),
+        public_url: args.public_url.clone(),
     };
     let (fed, mut fed_rx) = tokio::sync::watch::channel(false);
     let feeder = tokio::spawn(super::dataplane::feed(mirror.clone(), plane.clone(), env.clone(), fed));
@@ -272,6 +287,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         let settings = sluice_controllers::Settings {
             gateway_url: gateway_url_for_controllers,
+            public_url: args.public_url.clone(),
             data_plane: Some(plane_for_controllers),
             mirror: Some(mirror),
             serving: Some(serving_for_controllers),
@@ -317,7 +333,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         tracing::info!("shutting down");
     };
-    let hosts: Arc<dyn sluice_brokers::ingress::HostRouter> = Arc::new(super::serving::RouteHosts(serving.clone()));
+    let hosts: Arc<dyn sluice_brokers::ingress::HostRouter> = Arc::new(super::gateway::GatewayRoutes {
+        serving: serving.clone(),
+        sources: sources.clone(),
+    });
     let gw = sluice_brokers::ingress::serve_with(gateway, plane.clone(), Some(hosts));
     tokio::select! {
         r = gw => r.context("gateway server")?,

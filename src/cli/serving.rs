@@ -6,14 +6,10 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::Request;
-use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::Api;
@@ -29,24 +25,6 @@ use tokio::sync::mpsc;
 
 /// Name of Knative's autoscaler settings in `knative-serving`.
 const CONFIG_AUTOSCALER: &str = "config-autoscaler";
-
-/// The serving plane as the gateway's router of Route hosts.
-pub(crate) struct RouteHosts(pub Arc<ServingPlane>);
-
-impl sluice_brokers::ingress::HostRouter for RouteHosts {
-    fn claims(&self, host: &str) -> bool {
-        self.0.serves_host(host)
-    }
-
-    fn serve(&self, req: Request, peer: SocketAddr) -> Pin<Box<dyn Future<Output = Response> + Send + '_>> {
-        Box::pin(async move {
-            match self.0.handle(req, peer).await {
-                Some(response) => response,
-                None => (http::StatusCode::NOT_FOUND, "no route for this host\n").into_response(),
-            }
-        })
-    }
-}
 
 /// Where instance logs go: `{data_dir}/logs`, or a directory under the system's temporary
 /// directory when nothing is persisted.

@@ -72,6 +72,7 @@ pub const EVENT_TYPES: &[&str] = &[
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type=='Ready')].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type=='Ready')].reason"}"#,
     printcolumn = r#"{"name":"Sink","type":"string","jsonPath":".status.sinkUri"}"#,
+    printcolumn = r#"{"name":"URL","type":"string","jsonPath":".status.address.url"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -111,6 +112,9 @@ source_status! {
         /// ID of the registered webhook.
         #[serde(default, rename = "webhookIDKey", skip_serializing_if = "Option::is_none")]
         webhook_id_key: Option<String>,
+        /// Where GitHub delivers: the receiver's URL on the gateway (`--public-url` when set).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<crate::duck::Addressable>,
     }
 }
 
