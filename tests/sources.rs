@@ -472,3 +472,272 @@ spec:
     assert_eq!(connection["reason"], "ConnectionFailed", "{connection:#}");
     assert!(connection["message"].as_str().unwrap().contains("127.0.0.1:1"), "{connection:#}");
 }
+
+/// moto_server on a port of this test (from `.venv-aws`, or `SLUICE_AWS_PYTHON`'s venv).
+struct Moto {
+    port: u16,
+    endpoint: String,
+    server: Option<common::ChildGuard>,
+}
+
+fn aws_python() -> PathBuf {
+    let python = std::env::var_os("SLUICE_AWS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv-aws/bin/python"));
+    let probe = Command::new(&python).args(["-c", "import boto3, moto"]).output();
+    assert!(
+        probe.as_ref().is_ok_and(|o| o.status.success()),
+        "moto and boto3 are not installed for {} (scripts/test installs them into .venv-aws; or set SLUICE_AWS_PYTHON)",
+        python.display()
+    );
+    python
+}
+
+impl Moto {
+    async fn start() -> Moto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut moto = Moto {
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            server: None,
+        };
+        moto.restart().await;
+        moto
+    }
+
+    /// (Re)starts the server on its port; a restart starts empty.
+    async fn restart(&mut self) {
+        let server = aws_python().with_file_name("moto_server");
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
+        self.server = Some(common::ChildGuard(child));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not listen on {}", self.port);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn stop(&mut self) {
+        self.server = None;
+    }
+
+    fn tool(&self, args: &[&str]) -> String {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/sqs_tool.py");
+        let out = Command::new(aws_python())
+            .arg(script)
+            .arg(&self.endpoint)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "sqs_tool.py {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// Waits until the queue holds `visible` and `in_flight` messages.
+    async fn wait_count(&self, queue_url: &str, visible: u64, in_flight: u64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let count: Value = serde_json::from_str(&self.tool(&["count", queue_url])).unwrap();
+            if count["visible"] == visible && count["in_flight"] == in_flight {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{queue_url}: {count}, expected {visible} visible and {in_flight} in flight"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// An AWS shared-credentials file in a Secret, as Knative mounts `awsCredsSecret`.
+const AWS_CREDENTIALS: &str = "apiVersion: v1
+kind: Secret
+metadata:
+  name: aws
+stringData:
+  credentials: |
+    [default]
+    aws_access_key_id = testing
+    aws_secret_access_key = testing
+";
+
+fn sqs_source(name: &str, queue_url: &str, sink_kind: &str, sink_api: &str, sink_name: &str) -> String {
+    format!(
+        "apiVersion: sources.knative.dev/v1alpha1
+kind: AwsSqsSource
+metadata:
+  name: {name}
+spec:
+  queueUrl: {queue_url}
+  awsCredsSecret: {{name: aws, key: credentials}}
+  sink:
+    apiVersion: {sink_api}
+    kind: {sink_kind}
+    name: {sink_name}
+"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqs_source_delivers_messages_with_their_attributes_and_deletes_them() {
+    let moto = Moto::start().await;
+    let queue = moto.tool(&["create", &unique("orders")]);
+    let recorder = Recorder::accept().await;
+    let sluice = Sluice::start(&format!(
+        "{AWS_CREDENTIALS}---
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata:
+  name: default
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata:
+  name: sqs
+spec:
+  broker: default
+  subscriber:
+    uri: {}
+---
+{}",
+        recorder.url,
+        sqs_source("orders", &queue, "Broker", "eventing.knative.dev/v1", "default")
+    ))
+    .await;
+    let source = sluice
+        .wait_ready("/apis/sources.knative.dev/v1alpha1/namespaces/default/awssqssources/orders")
+        .await;
+    assert_eq!(source["status"]["sinkUri"], format!("{}/default/default", sluice.gateway));
+    moto.tool(&[
+        "send",
+        &queue,
+        &json!([{"body": "first", "attributes": {"color": "blue"}}, {"body": "second"}]).to_string(),
+    ]);
+    let received = recorder.wait_for(2).await;
+    let mut bodies = Vec::new();
+    for r in &received {
+        assert_eq!(r.header("ce-type").as_deref(), Some("aws.sqs.message"));
+        assert_eq!(r.header("ce-source").as_deref(), Some(queue.as_str()));
+        assert_eq!(r.header("content-type").as_deref(), Some("application/json"));
+        let data: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(r.header("ce-id").as_deref(), data["MessageId"].as_str(), "id is the MessageId");
+        assert!(
+            data["ReceiptHandle"].is_string() && data["Attributes"]["SentTimestamp"].is_string(),
+            "{data}"
+        );
+        if data["Body"] == "first" {
+            assert_eq!(data["MessageAttributes"]["color"]["StringValue"], "blue", "{data}");
+        }
+        bodies.push(data["Body"].as_str().unwrap().to_string());
+    }
+    bodies.sort();
+    assert_eq!(bodies, ["first", "second"]);
+    moto.wait_count(&queue, 0, 0).await;
+    let labels = "{namespace=\"default\",kind=\"awssqssource\",name=\"orders\"}";
+    sluice
+        .wait_metric(&format!("sluice_source_messages_acknowledged_total{labels}"), 2.0)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqs_message_the_sink_refuses_stays_and_the_redrive_policy_moves_it_to_the_dlq() {
+    let moto = Moto::start().await;
+    let dlq_name = unique("orders-dlq");
+    let queue = moto.tool(&["create", &unique("orders"), &dlq_name, "2"]);
+    let dlq = queue.rsplit_once('/').map(|(base, _)| format!("{base}/{dlq_name}")).unwrap();
+    // The sink: a channel whose only subscriber refuses, so the channel answers 500.
+    let refusing = Recorder::scripted(std::sync::Arc::new(|_, _| StatusCode::INTERNAL_SERVER_ERROR.into_response())).await;
+    let sluice = Sluice::start(&format!(
+        "{AWS_CREDENTIALS}---
+apiVersion: messaging.knative.dev/v1
+kind: InMemoryChannel
+metadata:
+  name: refusing
+---
+apiVersion: messaging.knative.dev/v1
+kind: Subscription
+metadata:
+  name: refusing
+spec:
+  channel:
+    apiVersion: messaging.knative.dev/v1
+    kind: InMemoryChannel
+    name: refusing
+  subscriber:
+    uri: {}
+---
+{}",
+        refusing.url,
+        sqs_source("refused", &queue, "InMemoryChannel", "messaging.knative.dev/v1", "refusing")
+    ))
+    .await;
+    sluice
+        .wait_ready("/apis/sources.knative.dev/v1alpha1/namespaces/default/awssqssources/refused")
+        .await;
+    moto.tool(&["send", &queue, &json!([{"body": "unwanted"}]).to_string()]);
+    // Received twice (maxReceiveCount 2, visibility 1 s), never deleted, then in the DLQ.
+    refusing.wait_for(2).await;
+    moto.wait_count(&dlq, 1, 0).await;
+    moto.wait_count(&queue, 0, 0).await;
+    let labels = "{namespace=\"default\",kind=\"awssqssource\",name=\"refused\"}";
+    let metrics = sluice.metrics().await;
+    assert_eq!(
+        metric(&metrics, &format!("sluice_source_messages_acknowledged_total{labels}")),
+        Some(0.0),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqs_source_recovers_after_the_endpoint_restarts() {
+    let mut moto = Moto::start().await;
+    let name = unique("orders");
+    let queue = moto.tool(&["create", &name]);
+    let recorder = Recorder::accept().await;
+    let sluice = Sluice::start(&format!(
+        "{AWS_CREDENTIALS}---
+apiVersion: messaging.knative.dev/v1
+kind: InMemoryChannel
+metadata:
+  name: orders
+---
+apiVersion: messaging.knative.dev/v1
+kind: Subscription
+metadata:
+  name: orders
+spec:
+  channel:
+    apiVersion: messaging.knative.dev/v1
+    kind: InMemoryChannel
+    name: orders
+  subscriber:
+    uri: {}
+---
+{}",
+        recorder.url,
+        sqs_source("orders", &queue, "InMemoryChannel", "messaging.knative.dev/v1", "orders")
+    ))
+    .await;
+    let path = "/apis/sources.knative.dev/v1alpha1/namespaces/default/awssqssources/orders";
+    sluice.wait_ready(path).await;
+    moto.stop();
+    let down = sluice.wait_condition(path, "Ready", "False").await;
+    assert!(down["status"]["conditions"].to_string().contains("ReceiveFailed"), "{down:#}");
+    moto.restart().await;
+    assert_eq!(moto.tool(&["create", &name]), queue, "the queue comes back at its URL");
+    sluice.wait_ready(path).await;
+    moto.tool(&["send", &queue, &json!([{"body": "after the restart"}]).to_string()]);
+    let got = recorder.wait_for(1).await;
+    let data: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(data["Body"], "after the restart");
+}

@@ -13,7 +13,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{watcher, Controller};
 use kube::{Client, Resource, ResourceExt};
-use sluice_crds::sources::{KafkaSource, PingSource, RabbitmqSource};
+use sluice_crds::sources::{AwsSqsSource, KafkaSource, PingSource, RabbitmqSource};
 use sluice_reconcile::source::{self, Adapter};
 use sluice_reconcile::Environment;
 use sluice_sources::{SourceKey, SourcePlane};
@@ -49,6 +49,7 @@ pub(crate) trait SourceKind:
 impl SourceKind for PingSource {}
 impl SourceKind for RabbitmqSource {}
 impl SourceKind for KafkaSource {}
+impl SourceKind for AwsSqsSource {}
 impl SourceKind for sluice_crds::sources::GitHubSource {}
 
 async fn reconcile<K: SourceKind>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -136,6 +137,7 @@ pub async fn run(client: Client, env: Environment, mirror: Arc<Mirror>, plane: O
     tokio::join!(
         run_kind::<PingSource>(ctx.clone()),
         run_kind::<RabbitmqSource>(ctx.clone()),
-        run_kind::<KafkaSource>(ctx)
+        run_kind::<KafkaSource>(ctx.clone()),
+        run_kind::<AwsSqsSource>(ctx)
     );
 }

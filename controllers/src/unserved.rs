@@ -16,7 +16,7 @@ use crate::status::write_status;
 use crate::Error;
 
 /// The kinds with a controller of their own.
-const SERVED: [&str; 15] = [
+const SERVED: [&str; 16] = [
     "Broker",
     "Trigger",
     "Channel",
@@ -32,6 +32,7 @@ const SERVED: [&str; 15] = [
     "RabbitmqSource",
     "KafkaSource",
     "GitHubSource",
+    "AwsSqsSource",
 ];
 
 /// The Knative kinds stored without being run.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sluice_crds::duck::{BackoffPolicy, ConditionCheck as Cond, DeliverySpec, Destination};
-use sluice_crds::sources::{GitHubSource, KafkaSource, PingSource, RabbitmqSource};
+use sluice_crds::sources::{AwsSqsSource, GitHubSource, KafkaSource, PingSource, RabbitmqSource};
 use sluice_delivery::RetryPolicy;
 use sluice_sources::plane::AdapterConfig;
 use sluice_sources::{ConfigError, Health, SecretLookup, SinkPlan, SourceInput, SourceKey};
@@ -19,7 +19,7 @@ use crate::{decode, meta_str, status_with, Environment, Lookup, Objects};
 pub const GROUP: &str = "sources.knative.dev";
 
 /// The source kinds whose adapters run here.
-pub const RUN: [&str; 4] = ["PingSource", "RabbitmqSource", "KafkaSource", "GitHubSource"];
+pub const RUN: [&str; 5] = ["PingSource", "RabbitmqSource", "KafkaSource", "GitHubSource", "AwsSqsSource"];
 
 /// Why a source's sink does not resolve: the condition reason and the message.
 pub type SinkError = (String, String);
@@ -61,7 +61,12 @@ fn rabbitmq_delivery(obj: &Value) -> Option<DeliverySpec> {
 /// KafkaSource: its `delivery`, with a dead-letter sink).
 pub fn sink(obj: &Value, env: &Environment, world: &dyn Lookup) -> Result<SinkPlan, SinkError> {
     let namespace = meta_str(obj, "namespace");
-    let dest: Destination = decode(&obj["spec"]["sink"]).unwrap_or_default();
+    let dest: Destination = if obj["kind"] == "AwsSqsSource" {
+        // Its sink is a plain object reference (SQS-01), not a Destination.
+        decode(&json!({"ref": obj["spec"]["sink"]})).unwrap_or_default()
+    } else {
+        decode(&obj["spec"]["sink"]).unwrap_or_default()
+    };
     let uri = resolve(&dest, namespace, env, world).map_err(|m| ("NotFound".to_string(), format!("sink: {m}")))?;
     let (policy, dead_letter) = match obj["kind"].as_str().unwrap_or("") {
         "PingSource" => (
@@ -104,6 +109,10 @@ pub fn config(obj: &Value, secrets: &dyn SecretLookup) -> Result<AdapterConfig, 
         "GitHubSource" => {
             let source: GitHubSource = serde_json::from_value(obj.clone()).map_err(typed)?;
             sluice_sources::github::Config::from_source(&source, secrets).map(AdapterConfig::GitHub)
+        }
+        "AwsSqsSource" => {
+            let source: AwsSqsSource = serde_json::from_value(obj.clone()).map_err(typed)?;
+            sluice_sources::sqs::Config::from_source(&source, secrets).map(AdapterConfig::Sqs)
         }
         other => Err(ConfigError::new(
             "kind",
@@ -151,6 +160,7 @@ fn ce_attributes(obj: &Value) -> Value {
             .filter_map(Value::as_str)
             .map(|topic| json!({"type": sluice_crds::sources::kafka::EVENT_TYPE, "source": format!("/apis/v1/namespaces/{ns}/kafkasources/{name}#{topic}")}))
             .collect(),
+        "AwsSqsSource" => json!([{"type": sluice_crds::sources::awssqs::EVENT_TYPE, "source": obj["spec"]["queueUrl"]}]),
         "GitHubSource" => {
             let repo = obj["spec"]["ownerAndRepository"].as_str().unwrap_or("");
             obj["spec"]["eventTypes"]

@@ -24,6 +24,7 @@ pub mod kafka;
 pub mod ping;
 pub mod plane;
 pub mod rabbitmq;
+pub mod sqs;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -14,7 +14,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{github, kafka, ping, rabbitmq, Adapter, AdapterContext, ConfigError, Emitter, Health, SinkPlan};
+use crate::{github, kafka, ping, rabbitmq, sqs, Adapter, AdapterContext, ConfigError, Emitter, Health, SinkPlan};
 
 /// One source object: its kind (lower case, e.g. `pingsource`), namespace and name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44,6 +44,8 @@ pub enum AdapterConfig {
     Kafka(kafka::Config),
     /// A GitHubSource's webhook receiver.
     GitHub(github::Config),
+    /// An AwsSqsSource.
+    Sqs(sqs::Config),
 }
 
 impl AdapterConfig {
@@ -53,6 +55,7 @@ impl AdapterConfig {
             AdapterConfig::Rabbitmq(c) => Box::new(rabbitmq::RabbitmqAdapter::new(c)),
             AdapterConfig::Kafka(c) => Box::new(kafka::KafkaAdapter::new(c)),
             AdapterConfig::GitHub(c) => Box::new(github::GitHubAdapter::new(c, receivers.clone())),
+            AdapterConfig::Sqs(c) => Box::new(sqs::SqsAdapter::new(c)),
         }
     }
 }
