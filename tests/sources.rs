@@ -741,3 +741,102 @@ spec:
     let data: Value = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(data["Body"], "after the restart");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apiserver_source_sends_the_changes_of_the_objects_it_watches() {
+    let refs = Recorder::accept().await;
+    let resources = Recorder::accept().await;
+    let sluice = Sluice::start(&format!(
+        "apiVersion: sources.knative.dev/v1
+kind: ApiServerSource
+metadata:
+  name: refs
+spec:
+  mode: Reference
+  resources:
+    - apiVersion: v1
+      kind: ConfigMap
+      selector:
+        matchLabels: {{app: watched}}
+  sink:
+    uri: {}
+---
+apiVersion: sources.knative.dev/v1
+kind: ApiServerSource
+metadata:
+  name: resources
+spec:
+  mode: Resource
+  resources:
+    - apiVersion: eventing.knative.dev/v1
+      kind: Broker
+  filters:
+    - exact: {{type: dev.knative.apiserver.resource.add}}
+  sink:
+    uri: {}
+",
+        refs.url, resources.url
+    ))
+    .await;
+    for name in ["refs", "resources"] {
+        sluice
+            .wait_ready(&format!("/apis/sources.knative.dev/v1/namespaces/default/apiserversources/{name}"))
+            .await;
+    }
+    let client = reqwest::Client::new();
+    let cms = format!("{}/api/v1/namespaces/default/configmaps", sluice.api);
+    let create = |name: &str, app: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"app": app}}, "data": {"k": "1"}});
+    for (name, app) in [("seen", "watched"), ("ignored", "other")] {
+        assert_eq!(client.post(&cms).json(&create(name, app)).send().await.unwrap().status(), 201);
+    }
+    let patched = client
+        .patch(format!("{cms}/seen"))
+        .header("content-type", "application/merge-patch+json")
+        .body(json!({"data": {"k": "2"}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    assert!(client.delete(format!("{cms}/seen")).send().await.unwrap().status().is_success());
+    let got = refs.wait_for(3).await;
+    let types: Vec<String> = got.iter().map(|r| r.header("ce-type").unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "dev.knative.apiserver.ref.add",
+            "dev.knative.apiserver.ref.update",
+            "dev.knative.apiserver.ref.delete"
+        ]
+    );
+    for r in &got {
+        assert_eq!(r.header("ce-source").as_deref(), Some(sluice.api.as_str()));
+        assert_eq!(
+            r.header("ce-subject").as_deref(),
+            Some("/apis/v1/namespaces/default/configmaps/seen")
+        );
+        assert_eq!(r.header("ce-kind").as_deref(), Some("ConfigMap"));
+        assert_eq!(r.header("ce-name").as_deref(), Some("seen"));
+        let data: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            data,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "seen", "namespace": "default"})
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(refs.received().len(), 3, "the label selector leaves out the other ConfigMap");
+
+    // Resource mode sends the whole object; the filter keeps adds only.
+    let brokers = format!("{}/apis/eventing.knative.dev/v1/namespaces/default/brokers", sluice.api);
+    let broker = json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "metadata": {"name": "watched"}});
+    assert_eq!(client.post(&brokers).json(&broker).send().await.unwrap().status(), 201);
+    let got = resources.wait_for(1).await;
+    assert_eq!(got[0].header("ce-type").as_deref(), Some("dev.knative.apiserver.resource.add"));
+    let data: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(data["metadata"]["name"], "watched");
+    assert_eq!(data["kind"], "Broker");
+    assert!(data["spec"].is_object() || data["metadata"]["uid"].is_string(), "{data}");
+    // Its status updates are updates, filtered out.
+    sluice.wait_ready(&format!("{brokers}/watched").replace(&sluice.api, "")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(resources.received().len(), 1, "only the add passes the filter");
+}

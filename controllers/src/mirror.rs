@@ -16,7 +16,7 @@ use sluice_reconcile::{Lookup, Objects};
 use tokio::sync::{broadcast, watch};
 
 /// The kinds the decisions read and the data plane serves: (group, version, kind, plural).
-pub const MIRRORED: [(&str, &str, &str, &str); 13] = [
+pub const MIRRORED: [(&str, &str, &str, &str); 14] = [
     ("eventing.knative.dev", "v1", "Broker", "brokers"),
     ("eventing.knative.dev", "v1", "Trigger", "triggers"),
     ("messaging.knative.dev", "v1", "Channel", "channels"),
@@ -32,6 +32,7 @@ pub const MIRRORED: [(&str, &str, &str, &str); 13] = [
     ("sources.knative.dev", "v1", "KafkaSource", "kafkasources"),
     ("sources.knative.dev", "v1alpha1", "GitHubSource", "githubsources"),
     ("sources.knative.dev", "v1alpha1", "AwsSqsSource", "awssqssources"),
+    ("sources.knative.dev", "v1", "ApiServerSource", "apiserversources"),
 ];
 
 /// One change of the mirror.

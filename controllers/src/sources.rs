@@ -13,7 +13,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{watcher, Controller};
 use kube::{Client, Resource, ResourceExt};
-use sluice_crds::sources::{AwsSqsSource, KafkaSource, PingSource, RabbitmqSource};
+use sluice_crds::sources::{ApiServerSource, AwsSqsSource, KafkaSource, PingSource, RabbitmqSource};
 use sluice_reconcile::source::{self, Adapter};
 use sluice_reconcile::Environment;
 use sluice_sources::{SourceKey, SourcePlane};
@@ -50,6 +50,7 @@ impl SourceKind for PingSource {}
 impl SourceKind for RabbitmqSource {}
 impl SourceKind for KafkaSource {}
 impl SourceKind for AwsSqsSource {}
+impl SourceKind for ApiServerSource {}
 impl SourceKind for sluice_crds::sources::GitHubSource {}
 
 async fn reconcile<K: SourceKind>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -138,6 +139,7 @@ pub async fn run(client: Client, env: Environment, mirror: Arc<Mirror>, plane: O
         run_kind::<PingSource>(ctx.clone()),
         run_kind::<RabbitmqSource>(ctx.clone()),
         run_kind::<KafkaSource>(ctx.clone()),
-        run_kind::<AwsSqsSource>(ctx)
+        run_kind::<AwsSqsSource>(ctx.clone()),
+        run_kind::<ApiServerSource>(ctx)
     );
 }

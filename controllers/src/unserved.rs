@@ -16,7 +16,7 @@ use crate::status::write_status;
 use crate::Error;
 
 /// The kinds with a controller of their own.
-const SERVED: [&str; 16] = [
+const SERVED: [&str; 17] = [
     "Broker",
     "Trigger",
     "Channel",
@@ -33,6 +33,7 @@ const SERVED: [&str; 16] = [
     "KafkaSource",
     "GitHubSource",
     "AwsSqsSource",
+    "ApiServerSource",
 ];
 
 /// The Knative kinds stored without being run.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sluice_crds::duck::{BackoffPolicy, ConditionCheck as Cond, DeliverySpec, Destination};
-use sluice_crds::sources::{AwsSqsSource, GitHubSource, KafkaSource, PingSource, RabbitmqSource};
+use sluice_crds::sources::{ApiServerSource, AwsSqsSource, GitHubSource, KafkaSource, PingSource, RabbitmqSource};
 use sluice_delivery::RetryPolicy;
 use sluice_sources::plane::AdapterConfig;
 use sluice_sources::{ConfigError, Health, SecretLookup, SinkPlan, SourceInput, SourceKey};
@@ -19,7 +19,14 @@ use crate::{decode, meta_str, status_with, Environment, Lookup, Objects};
 pub const GROUP: &str = "sources.knative.dev";
 
 /// The source kinds whose adapters run here.
-pub const RUN: [&str; 5] = ["PingSource", "RabbitmqSource", "KafkaSource", "GitHubSource", "AwsSqsSource"];
+pub const RUN: [&str; 6] = [
+    "PingSource",
+    "RabbitmqSource",
+    "KafkaSource",
+    "GitHubSource",
+    "AwsSqsSource",
+    "ApiServerSource",
+];
 
 /// Why a source's sink does not resolve: the condition reason and the message.
 pub type SinkError = (String, String);
@@ -110,6 +117,10 @@ pub fn config(obj: &Value, secrets: &dyn SecretLookup) -> Result<AdapterConfig, 
             let source: GitHubSource = serde_json::from_value(obj.clone()).map_err(typed)?;
             sluice_sources::github::Config::from_source(&source, secrets).map(AdapterConfig::GitHub)
         }
+        "ApiServerSource" => {
+            let source: ApiServerSource = serde_json::from_value(obj.clone()).map_err(typed)?;
+            sluice_sources::apiserver::Config::from_source(&source).map(AdapterConfig::ApiServer)
+        }
         "AwsSqsSource" => {
             let source: AwsSqsSource = serde_json::from_value(obj.clone()).map_err(typed)?;
             sluice_sources::sqs::Config::from_source(&source, secrets).map(AdapterConfig::Sqs)
@@ -160,6 +171,14 @@ fn ce_attributes(obj: &Value) -> Value {
             .filter_map(Value::as_str)
             .map(|topic| json!({"type": sluice_crds::sources::kafka::EVENT_TYPE, "source": format!("/apis/v1/namespaces/{ns}/kafkasources/{name}#{topic}")}))
             .collect(),
+        "ApiServerSource" => {
+            let mode = if obj["spec"]["mode"] == "Resource" { "resource" } else { "ref" };
+            ["add", "update", "delete"]
+                .iter()
+                // The source is the URL of the API the data plane watches, known to it alone.
+                .map(|verb| json!({"type": format!("dev.knative.apiserver.{mode}.{verb}")}))
+                .collect()
+        }
         "AwsSqsSource" => json!([{"type": sluice_crds::sources::awssqs::EVENT_TYPE, "source": obj["spec"]["queueUrl"]}]),
         "GitHubSource" => {
             let repo = obj["spec"]["ownerAndRepository"].as_str().unwrap_or("");

@@ -14,7 +14,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::{github, kafka, ping, rabbitmq, sqs, Adapter, AdapterContext, ConfigError, Emitter, Health, SinkPlan};
+use crate::{apiserver, github, kafka, ping, rabbitmq, sqs, Adapter, AdapterContext, ConfigError, Emitter, Health, SinkPlan};
 
 /// One source object: its kind (lower case, e.g. `pingsource`), namespace and name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46,16 +46,19 @@ pub enum AdapterConfig {
     GitHub(github::Config),
     /// An AwsSqsSource.
     Sqs(sqs::Config),
+    /// An ApiServerSource.
+    ApiServer(apiserver::Config),
 }
 
 impl AdapterConfig {
-    fn into_adapter(self, receivers: &Arc<github::Receivers>) -> Box<dyn Adapter> {
+    fn into_adapter(self, receivers: &Arc<github::Receivers>, api: &Option<apiserver::ApiAccess>) -> Box<dyn Adapter> {
         match self {
             AdapterConfig::Ping(c) => Box::new(ping::PingAdapter::new(*c)),
             AdapterConfig::Rabbitmq(c) => Box::new(rabbitmq::RabbitmqAdapter::new(c)),
             AdapterConfig::Kafka(c) => Box::new(kafka::KafkaAdapter::new(c)),
             AdapterConfig::GitHub(c) => Box::new(github::GitHubAdapter::new(c, receivers.clone())),
             AdapterConfig::Sqs(c) => Box::new(sqs::SqsAdapter::new(c)),
+            AdapterConfig::ApiServer(c) => Box::new(apiserver::ApiServerAdapter::new(c, api.clone())),
         }
     }
 }
@@ -87,17 +90,20 @@ pub struct SourcePlane {
     running: Mutex<HashMap<SourceKey, Running>>,
     changes: broadcast::Sender<SourceKey>,
     receivers: Arc<github::Receivers>,
+    api: Option<apiserver::ApiAccess>,
 }
 
 impl SourcePlane {
-    /// A plane delivering through `dispatcher`, counting in `metrics`.
-    pub fn new(dispatcher: Dispatcher, metrics: Arc<Metrics>) -> Arc<Self> {
+    /// A plane delivering through `dispatcher`, counting in `metrics`; ApiServerSources watch
+    /// the API behind `api`.
+    pub fn new(dispatcher: Dispatcher, metrics: Arc<Metrics>, api: Option<apiserver::ApiAccess>) -> Arc<Self> {
         Arc::new(Self {
             dispatcher,
             metrics,
             running: Mutex::new(HashMap::new()),
             changes: broadcast::channel(1024).0,
             receivers: Arc::default(),
+            api,
         })
     }
 
@@ -183,7 +189,7 @@ impl SourcePlane {
                 let _ = changes.send(watched_key.clone());
             }
         });
-        let adapter = config.into_adapter(&self.receivers);
+        let adapter = config.into_adapter(&self.receivers, &self.api);
         let task = tokio::spawn(async move {
             if let Some(previous) = after {
                 let _ = previous.await;

@@ -42,6 +42,12 @@ pub struct ControllerArgs {
 /// A client of the API in `kubeconfig`, or else of the one `KUBECONFIG`, `~/.kube/config` or
 /// the in-cluster service account names.
 pub(crate) async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
+    kube::Client::try_from(kube_config(kubeconfig).await?).context("a Kubernetes client")
+}
+
+/// The client config of the API: `kubeconfig`, or else `$KUBECONFIG`, `~/.kube/config` or the
+/// in-cluster service account.
+pub(crate) async fn kube_config(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Config> {
     let config = match kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path).with_context(|| format!("reading {}", path.display()))?;
@@ -51,7 +57,7 @@ pub(crate) async fn kube_client(kubeconfig: Option<&std::path::Path>) -> anyhow:
         }
         None => kube::Config::infer().await.context("finding a kubeconfig or in-cluster config")?,
     };
-    kube::Client::try_from(config).context("a Kubernetes client")
+    Ok(config)
 }
 
 /// Waits for leadership, then runs the controllers until leadership is lost (exit 1, so the

@@ -71,7 +71,10 @@ pub(crate) async fn feed(mirror: Arc<Mirror>, plane: Arc<DataPlane>, env: Enviro
 /// Serves the gateway and keeps its hubs in line with the watched objects.
 pub async fn dataplane(args: DataplaneArgs) -> anyhow::Result<ExitCode> {
     init_logging();
-    let client = super::controller::kube_client(args.kubeconfig.as_deref()).await?;
+    let config = super::controller::kube_config(args.kubeconfig.as_deref()).await?;
+    // The URL ApiServerSources name as their events' source.
+    let api_url = config.cluster_url.to_string().trim_end_matches('/').to_string();
+    let client = kube::Client::try_from(config).context("a Kubernetes client")?;
     let gateway = tokio::net::TcpListener::bind(args.gateway)
         .await
         .with_context(|| format!("binding gateway {}", args.gateway))?;
@@ -97,7 +100,11 @@ pub async fn dataplane(args: DataplaneArgs) -> anyhow::Result<ExitCode> {
     };
     let applier = tokio::spawn(feed(mirror.clone(), plane.clone(), env.clone(), watch::Sender::new(false)));
     // Sources: one adapter per source object, delivering to its sink.
-    let sources = sluice_sources::SourcePlane::new(sluice_delivery::Dispatcher::new(timeouts), metrics.clone());
+    let api_access = sluice_sources::apiserver::ApiAccess {
+        client: client.clone(),
+        url: api_url,
+    };
+    let sources = sluice_sources::SourcePlane::new(sluice_delivery::Dispatcher::new(timeouts), metrics.clone(), Some(api_access));
     let sources_feed = tokio::spawn(super::sources::feed(client.clone(), mirror, sources.clone(), env));
     // Knative Services: Route hosts to each Revision's Service, its Deployment scaled by the KPA.
     let runtime = sluice_runtime::deployment::DeploymentRuntime::start(client.clone());

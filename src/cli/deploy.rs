@@ -83,7 +83,7 @@ pub fn manifests(image: &str) -> Vec<Value> {
             {"apiGroups": [""], "resources": ["configmaps", "services"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch", "patch"]},
             // The sources whose adapters it runs, and the Secrets their connections read.
-            {"apiGroups": ["sources.knative.dev"], "resources": ["pingsources", "rabbitmqsources", "kafkasources", "githubsources", "awssqssources"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": ["sources.knative.dev"], "resources": ["pingsources", "rabbitmqsources", "kafkasources", "githubsources", "awssqssources", "apiserversources"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
         ]),
     ));

@@ -271,7 +271,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let autoscaler = tokio::spawn(serving.clone().run_autoscaler());
     let serving_for_controllers = serving.clone();
     // Sources: one adapter per source object, delivering to its sink.
-    let sources = sluice_sources::SourcePlane::new(sluice_delivery::Dispatcher::new(timeouts), metrics.clone());
+    let api_access = sluice_sources::apiserver::ApiAccess {
+        client: kube_client.clone(),
+        url: api_url.clone(),
+    };
+    let sources = sluice_sources::SourcePlane::new(sluice_delivery::Dispatcher::new(timeouts), metrics.clone(), Some(api_access));
     let sources_feed = tokio::spawn(super::sources::feed(
         kube_client.clone(),
         mirror.clone(),
