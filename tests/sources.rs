@@ -840,3 +840,144 @@ spec:
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(resources.received().len(), 1, "only the add passes the filter");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_source_runs_its_process_with_the_sink_in_its_environment() {
+    let recorder = Recorder::accept().await;
+    let python = python();
+    // A process that sends one CloudEvent to $K_SINK with the extensions of $K_CE_OVERRIDES.
+    let script = "import json, os, time, urllib.request\n\
+ext = json.loads(os.environ['K_CE_OVERRIDES'])['extensions']\n\
+headers = {'ce-specversion': '1.0', 'ce-id': 'c-1', 'ce-type': 'dev.example.heartbeat', 'ce-source': '/heart', 'content-type': 'text/plain'}\n\
+headers.update({'ce-' + k: v for k, v in ext.items()})\n\
+urllib.request.urlopen(urllib.request.Request(os.environ['K_SINK'], data=b'beat', headers=headers, method='POST'))\n\
+time.sleep(3600)\n";
+    let sluice = Sluice::start(&format!(
+        "apiVersion: sources.knative.dev/v1
+kind: ContainerSource
+metadata:
+  name: heartbeat
+spec:
+  template:
+    spec:
+      containers:
+        - image: example.com/heartbeat
+          command: [{:?}, \"-c\", {:?}]
+  ceOverrides:
+    extensions:
+      team: blue
+  sink:
+    uri: {}
+",
+        python.display().to_string(),
+        script,
+        recorder.url
+    ))
+    .await;
+    let source = sluice
+        .wait_ready("/apis/sources.knative.dev/v1/namespaces/default/containersources/heartbeat")
+        .await;
+    let conditions = source["status"]["conditions"].to_string();
+    assert!(
+        conditions.contains("ReceiveAdapterReady") && conditions.contains("SinkBindingReady"),
+        "{conditions}"
+    );
+    let got = recorder.wait_for(1).await;
+    assert_eq!(got[0].header("ce-type").as_deref(), Some("dev.example.heartbeat"));
+    assert_eq!(
+        got[0].header("ce-team").as_deref(),
+        Some("blue"),
+        "K_CE_OVERRIDES reached the process"
+    );
+    assert_eq!(got[0].body.as_ref(), b"beat");
+}
+
+/// An app answering its `K_SINK` and `K_CE_OVERRIDES` as JSON.
+const ENV_APP: &str = r#"import json, os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class H(BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({k: os.environ.get(k) for k in ["K_SINK", "K_CE_OVERRIDES"]}).encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_binding_puts_the_sink_into_its_services_instances() {
+    let recorder = Recorder::accept().await;
+    let python = python();
+    let dir = tempfile::tempdir().unwrap();
+    let app = common::write(dir.path(), "app.py", ENV_APP);
+    let sluice = Sluice::start(&format!(
+        "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: config-autoscaler
+  namespace: knative-serving
+data:
+  allow-zero-initial-scale: \"true\"
+---
+apiVersion: sources.knative.dev/v1
+kind: SinkBinding
+metadata:
+  name: bind
+spec:
+  subject:
+    apiVersion: serving.knative.dev/v1
+    kind: Service
+    name: emitter
+  ceOverrides:
+    extensions:
+      origin: bound
+  sink:
+    uri: {}
+---
+apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: emitter
+spec:
+  template:
+    metadata:
+      annotations:
+        autoscaling.knative.dev/initial-scale: \"0\"
+    spec:
+      containers:
+        - image: example.com/emitter
+          command: [{:?}, {:?}]
+",
+        recorder.url,
+        python.display().to_string(),
+        app.display().to_string()
+    ))
+    .await;
+    let binding = sluice
+        .wait_ready("/apis/sources.knative.dev/v1/namespaces/default/sinkbindings/bind")
+        .await;
+    assert_eq!(binding["status"]["sinkUri"], recorder.url.as_str());
+    assert!(
+        binding["status"]["conditions"].to_string().contains("SinkBindingAvailable"),
+        "{binding:#}"
+    );
+    sluice
+        .wait_ready("/apis/serving.knative.dev/v1/namespaces/default/services/emitter")
+        .await;
+    let port = sluice.gateway.rsplit(':').next().unwrap().to_string();
+    let env: Value = reqwest::Client::new()
+        .get(format!("{}/", sluice.gateway))
+        .header("host", format!("emitter.default.localhost:{port}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(env["K_SINK"], recorder.url.as_str(), "{env}");
+    let overrides: Value = serde_json::from_str(env["K_CE_OVERRIDES"].as_str().unwrap()).unwrap();
+    assert_eq!(overrides, json!({"extensions": {"origin": "bound"}}));
+}

@@ -13,7 +13,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{watcher, Controller};
 use kube::{Client, Resource, ResourceExt};
-use sluice_crds::sources::{ApiServerSource, AwsSqsSource, KafkaSource, PingSource, RabbitmqSource};
+use sluice_crds::sources::{ApiServerSource, AwsSqsSource, ContainerSource, KafkaSource, PingSource, RabbitmqSource, SinkBinding};
 use sluice_reconcile::source::{self, Adapter};
 use sluice_reconcile::Environment;
 use sluice_sources::{SourceKey, SourcePlane};
@@ -51,6 +51,8 @@ impl SourceKind for RabbitmqSource {}
 impl SourceKind for KafkaSource {}
 impl SourceKind for AwsSqsSource {}
 impl SourceKind for ApiServerSource {}
+impl SourceKind for ContainerSource {}
+impl SourceKind for SinkBinding {}
 impl SourceKind for sluice_crds::sources::GitHubSource {}
 
 async fn reconcile<K: SourceKind>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -61,6 +63,10 @@ async fn reconcile<K: SourceKind>(object: Arc<K>, ctx: Arc<Context>) -> Result<A
     let sink = ctx.mirror.with_objects(|objects| source::sink(&value, &ctx.env, objects));
     let adapter = match &ctx.plane {
         Some(plane) => Adapter::InProcess(plane.health(&source::key(&value))),
+        None if K::kind(&()) == "ContainerSource" => Adapter::InProcess(Some(sluice_sources::Health::failing(
+            "NotRunOnCluster",
+            "ContainerSources run as processes of sluice run; on a cluster nothing runs them yet",
+        ))),
         None => Adapter::DataPlane,
     };
     let status = source::status(&value, &sink, &adapter);
@@ -140,6 +146,8 @@ pub async fn run(client: Client, env: Environment, mirror: Arc<Mirror>, plane: O
         run_kind::<RabbitmqSource>(ctx.clone()),
         run_kind::<KafkaSource>(ctx.clone()),
         run_kind::<AwsSqsSource>(ctx.clone()),
-        run_kind::<ApiServerSource>(ctx)
+        run_kind::<ApiServerSource>(ctx.clone()),
+        run_kind::<ContainerSource>(ctx.clone()),
+        run_kind::<SinkBinding>(ctx)
     );
 }

@@ -16,7 +16,7 @@ use crate::status::write_status;
 use crate::Error;
 
 /// The kinds with a controller of their own.
-const SERVED: [&str; 17] = [
+const SERVED: [&str; 19] = [
     "Broker",
     "Trigger",
     "Channel",
@@ -34,6 +34,8 @@ const SERVED: [&str; 17] = [
     "GitHubSource",
     "AwsSqsSource",
     "ApiServerSource",
+    "ContainerSource",
+    "SinkBinding",
 ];
 
 /// The Knative kinds stored without being run.

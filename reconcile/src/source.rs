@@ -255,17 +255,36 @@ pub fn status(obj: &Value, sink: &Result<SinkPlan, SinkError>, adapter: &Adapter
         }
         Err((reason, message)) => Cond::fail("SinkProvided", reason, message.clone()),
     };
-    let deployed = match adapter {
-        Adapter::DataPlane => Cond::ok("Deployed"),
-        Adapter::InProcess(None) if sink.is_err() => {
-            Cond::unknown("Deployed", "SinkNotResolved", "the adapter starts once the sink resolves")
-        }
-        Adapter::InProcess(None) => Cond::unknown("Deployed", "Starting", "the adapter has not started yet"),
-        Adapter::InProcess(Some(Health::Starting)) => Cond::unknown("Deployed", "Starting", "the adapter is connecting"),
-        Adapter::InProcess(Some(Health::Running)) => Cond::ok("Deployed"),
-        Adapter::InProcess(Some(Health::Failing { reason, message })) => Cond::fail("Deployed", reason, message.clone()),
+    // The adapter's condition: a ContainerSource's process is its receive adapter; a
+    // SinkBinding has none, its binding is available once its sink resolves.
+    let adapter_condition = match obj["kind"].as_str().unwrap_or("") {
+        "ContainerSource" => "ReceiveAdapterReady",
+        "SinkBinding" => "SinkBindingAvailable",
+        _ => "Deployed",
     };
-    let mut conditions = vec![sink_cond, deployed.clone()];
+    let adapter = if obj["kind"] == "SinkBinding" {
+        &Adapter::DataPlane
+    } else {
+        adapter
+    };
+    let deployed = match adapter {
+        Adapter::DataPlane => Cond::ok(adapter_condition),
+        Adapter::InProcess(None) if sink.is_err() => {
+            Cond::unknown(adapter_condition, "SinkNotResolved", "the adapter starts once the sink resolves")
+        }
+        Adapter::InProcess(None) => Cond::unknown(adapter_condition, "Starting", "the adapter has not started yet"),
+        Adapter::InProcess(Some(Health::Starting)) => Cond::unknown(adapter_condition, "Starting", "the adapter is connecting"),
+        Adapter::InProcess(Some(Health::Running)) => Cond::ok(adapter_condition),
+        Adapter::InProcess(Some(Health::Failing { reason, message })) => Cond::fail(adapter_condition, reason, message.clone()),
+    };
+    let mut conditions = vec![sink_cond.clone(), deployed.clone()];
+    if obj["kind"] == "ContainerSource" {
+        // Its SinkBinding is the sink's environment in the process, ready with the sink.
+        conditions.push(Cond {
+            type_: "SinkBindingReady",
+            ..sink_cond
+        });
+    }
     if obj["kind"] == "KafkaSource" {
         // Knative's KafkaSource reports the brokers' reachability apart.
         conditions.push(Cond {

@@ -91,6 +91,9 @@ pub struct SourcePlane {
     changes: broadcast::Sender<SourceKey>,
     receivers: Arc<github::Receivers>,
     api: Option<apiserver::ApiAccess>,
+    /// The health of sources run elsewhere (a ContainerSource's process, run by the serving
+    /// runtime), as their runner reports it.
+    reported: Mutex<HashMap<SourceKey, Health>>,
 }
 
 impl SourcePlane {
@@ -104,6 +107,7 @@ impl SourcePlane {
             changes: broadcast::channel(1024).0,
             receivers: Arc::default(),
             api,
+            reported: Mutex::default(),
         })
     }
 
@@ -214,7 +218,25 @@ impl SourcePlane {
     /// The health of a source's adapter; `None` when none runs (its sink does not resolve).
     pub fn health(&self, key: &SourceKey) -> Option<Health> {
         let running = self.running.lock().expect("sources poisoned");
-        running.get(key).map(|r| r.health.borrow().clone())
+        if let Some(r) = running.get(key) {
+            return Some(r.health.borrow().clone());
+        }
+        drop(running);
+        self.reported.lock().expect("reports poisoned").get(key).cloned()
+    }
+
+    /// Records the health of a source run elsewhere (`None`: it no longer runs), telling the
+    /// controllers when it changed.
+    pub fn report(&self, key: &SourceKey, health: Option<Health>) {
+        let mut reported = self.reported.lock().expect("reports poisoned");
+        let changed = match health {
+            Some(h) => reported.insert(key.clone(), h.clone()).as_ref() != Some(&h),
+            None => reported.remove(key).is_some(),
+        };
+        drop(reported);
+        if changed {
+            let _ = self.changes.send(key.clone());
+        }
     }
 
     /// The sources whose adapter started, stopped or changed health.

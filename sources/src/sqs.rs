@@ -241,28 +241,33 @@ impl SqsAdapter {
 
     /// A client of the queue's region and endpoint.
     async fn client(&self) -> aws_sdk_sqs::Client {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-            ))
-            .build_https();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
-            .region(Region::new(self.config.region.clone()));
-        if let Some(c) = &self.config.credentials {
-            loader = loader.credentials_provider(Credentials::new(
-                c.access_key_id.clone(),
-                c.secret_access_key.clone(),
-                c.session_token.clone(),
-                None,
-                "awsCredsSecret",
-            ));
-        }
-        if let Some(endpoint) = &self.config.endpoint {
-            loader = loader.endpoint_url(endpoint.clone());
-        }
-        aws_sdk_sqs::Client::new(&loader.load().await)
+        client(&self.config).await
     }
+}
+
+/// A client of `config`'s region, endpoint and credentials, over rustls with ring.
+pub async fn client(config: &Config) -> aws_sdk_sqs::Client {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .region(Region::new(config.region.clone()));
+    if let Some(c) = &config.credentials {
+        loader = loader.credentials_provider(Credentials::new(
+            c.access_key_id.clone(),
+            c.secret_access_key.clone(),
+            c.session_token.clone(),
+            None,
+            "awsCredsSecret",
+        ));
+    }
+    if let Some(endpoint) = &config.endpoint {
+        loader = loader.endpoint_url(endpoint.clone());
+    }
+    aws_sdk_sqs::Client::new(&loader.load().await)
 }
 
 /// Delivers one message and deletes it once the sink accepted it.

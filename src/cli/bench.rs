@@ -34,6 +34,8 @@ pub enum BenchCommand {
     Control(super::bench_control::ControlBench),
     /// Knative Services: cold-start and warm overhead against the app reached directly.
     Serving(super::bench_serving::ServingBench),
+    /// Kafka, RabbitMQ and SQS through source adapters, against plain consumers.
+    Sources(super::bench_sources::SourcesBench),
 }
 
 /// Options of `sluice bench broker`.
@@ -292,6 +294,7 @@ pub async fn bench(which: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Broker(opts) => opts,
         BenchCommand::Control(opts) => return super::bench_control::bench(opts).await,
         BenchCommand::Serving(opts) => return super::bench_serving::bench(opts).await,
+        BenchCommand::Sources(opts) => return super::bench_sources::bench(opts).await,
     };
     base();
     let sub = Arc::new(Subscriber::default());

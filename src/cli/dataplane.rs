@@ -109,7 +109,7 @@ pub async fn dataplane(args: DataplaneArgs) -> anyhow::Result<ExitCode> {
     // Knative Services: Route hosts to each Revision's Service, its Deployment scaled by the KPA.
     let runtime = sluice_runtime::deployment::DeploymentRuntime::start(client.clone());
     let serving = sluice_router::ServingPlane::new(runtime, sluice_router::PlaneSettings::default(), metrics.clone());
-    let serving_feed = tokio::spawn(super::serving::feed(client.clone(), serving.clone(), false));
+    let serving_feed = tokio::spawn(super::serving::feed(client.clone(), serving.clone(), None));
     let autoscaler = tokio::spawn(serving.clone().run_autoscaler());
     let hosts: Arc<dyn sluice_brokers::ingress::HostRouter> = Arc::new(super::gateway::GatewayRoutes {
         serving,

@@ -20,6 +20,7 @@ macro_rules! outln {
 mod bench;
 mod bench_control;
 mod bench_serving;
+mod bench_sources;
 mod client;
 mod controller;
 mod dataplane;

@@ -267,7 +267,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ..sluice_runtime::RuntimeOptions::new(super::serving::logs_dir(args.data_dir.as_deref()))
     });
     let serving = sluice_router::ServingPlane::new(runtime.clone(), sluice_router::PlaneSettings::default(), metrics.clone());
-    let serving_feed = tokio::spawn(super::serving::feed(kube_client.clone(), serving.clone(), true));
     let autoscaler = tokio::spawn(serving.clone().run_autoscaler());
     let serving_for_controllers = serving.clone();
     // Sources: one adapter per source object, delivering to its sink.
@@ -282,6 +281,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         sources.clone(),
         env.clone(),
     ));
+    let processes = super::serving::Processes {
+        runtime: runtime.clone(),
+        sources: sources.clone(),
+    };
+    let serving_feed = tokio::spawn(super::serving::feed(kube_client.clone(), serving.clone(), Some(processes)));
     let sources_for_controllers = sources.clone();
     let (gateway_url_for_controllers, plane_for_controllers) = (gateway_url.clone(), plane.clone());
     let run_controllers = !args.no_controllers;

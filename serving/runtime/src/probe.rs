@@ -22,6 +22,9 @@ pub async fn probe_once(addr: SocketAddr, readiness: &Readiness) -> bool {
 }
 
 async fn try_probe(addr: SocketAddr, readiness: &Readiness) -> bool {
+    if *readiness == Readiness::Started {
+        return true;
+    }
     let Ok(mut stream) = TcpStream::connect(addr).await else {
         return false;
     };

@@ -411,6 +411,7 @@ impl ProcessRuntime {
                     let what = match &workload.readiness {
                         crate::workload::Readiness::Http { path, .. } => format!("GET {path} on port {port}"),
                         crate::workload::Readiness::Tcp => format!("a connection to port {port} ($PORT)"),
+                        crate::workload::Readiness::Started => "the process staying up".to_string(),
                     };
                     let message = format!(
                         "the container did not pass its readiness probe ({what}) within {:?}",

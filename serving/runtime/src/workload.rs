@@ -35,6 +35,8 @@ pub enum Readiness {
     },
     /// `tcpSocket`, or no probe: the instance's port accepts a connection.
     Tcp,
+    /// Ready once started: for processes that serve nothing (a ContainerSource's, which sends).
+    Started,
 }
 
 /// Everything needed to start instances of one Revision.

@@ -1,0 +1,400 @@
+//! `sluice bench sources`: messages per second from Kafka, RabbitMQ and SQS through a source
+//! adapter to a local sink, next to a plain client consuming the same amount in the same run
+//! (an `rdkafka` consumer that stores offsets, a `lapin` consumer that acks, an `aws-sdk-sqs`
+//! loop that deletes) — with the same prefetch, parallelism and acknowledgement per message.
+//!
+//! Each run gets its own topic or queue, filled before the clock starts. The adapters run in
+//! this process through a [`SourcePlane`], as in `sluice run`; the sink answers 200 at once.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use futures_util::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use rdkafka::Message as _;
+use sluice_delivery::metrics::Metrics;
+use sluice_delivery::{Dispatcher, RetryPolicy};
+use sluice_sources::plane::AdapterConfig;
+use sluice_sources::{kafka, rabbitmq, sqs, SinkPlan, SourceInput, SourceKey, SourcePlane};
+
+/// Options of `sluice bench sources`.
+#[derive(clap::Args, Debug)]
+pub struct SourcesBench {
+    /// Messages per Kafka and RabbitMQ run.
+    #[arg(long, default_value_t = 20_000, value_name = "COUNT")]
+    messages: u64,
+    /// Messages per SQS run (a local SQS API is slower).
+    #[arg(long, default_value_t = 2_000, value_name = "COUNT")]
+    sqs_messages: u64,
+    /// Message size in bytes.
+    #[arg(long, default_value_t = 512, value_name = "BYTES")]
+    size: usize,
+    /// Kafka bootstrap server (e.g. tansu on loopback); Kafka is skipped without it.
+    #[arg(long, env = "SLUICE_KAFKA", value_name = "HOST:PORT")]
+    kafka: Option<String>,
+    /// Partitions of the Kafka topics.
+    #[arg(long, default_value_t = 4, value_name = "COUNT")]
+    partitions: i32,
+    /// RabbitMQ URI; RabbitMQ is skipped when nothing answers there.
+    #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f", value_name = "URI")]
+    amqp: String,
+    /// Prefetch and deliveries in flight of the RabbitMQ runs (the source's `parallelism`).
+    #[arg(long, default_value_t = 50, value_name = "COUNT")]
+    amqp_parallelism: u16,
+    /// SQS endpoint (e.g. moto_server on loopback); SQS is skipped without it.
+    #[arg(long, value_name = "URL")]
+    sqs_endpoint: Option<String>,
+    /// Receive loops of the SQS runs.
+    #[arg(long, default_value_t = 4, value_name = "COUNT")]
+    sqs_parallelism: usize,
+}
+
+/// The sink: answers 200 to every request and counts them.
+async fn start_sink(count: Arc<AtomicU64>) -> anyhow::Result<String> {
+    let app = axum::Router::new().fallback(move || {
+        let count = count.clone();
+        async move {
+            count.fetch_add(1, Ordering::Relaxed);
+            http::StatusCode::OK
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(url)
+}
+
+/// Waits until `count` reaches `n`; the elapsed time since `started`.
+async fn wait_count(count: &AtomicU64, n: u64, started: Instant, what: &str) -> anyhow::Result<Duration> {
+    let deadline = started + Duration::from_secs(300);
+    while count.load(Ordering::Relaxed) < n {
+        if Instant::now() > deadline {
+            bail!("{what}: {} of {n} after 300 s", count.load(Ordering::Relaxed));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(started.elapsed())
+}
+
+/// Runs one adapter over the plane until the sink counted `n`; messages per second.
+async fn run_source(plane: &SourcePlane, sink: &str, config: AdapterConfig, count: &Arc<AtomicU64>, n: u64) -> anyhow::Result<f64> {
+    count.store(0, Ordering::Relaxed);
+    let key = SourceKey {
+        kind: "benchsource".into(),
+        namespace: "bench".into(),
+        name: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    let started = Instant::now();
+    plane.apply(vec![SourceInput {
+        key,
+        sink: Some(SinkPlan {
+            uri: sink.to_string(),
+            policy: RetryPolicy::default(),
+            dead_letter: None,
+        }),
+        overrides: BTreeMap::new(),
+        config: Ok(config),
+    }]);
+    let elapsed = wait_count(count, n, started, "the source").await?;
+    plane.apply(Vec::new());
+    Ok(n as f64 / elapsed.as_secs_f64())
+}
+
+fn payload(size: usize) -> Vec<u8> {
+    let mut v = b"{\"data\":\"".to_vec();
+    v.resize(size.saturating_sub(2).max(9), b'x');
+    v.extend_from_slice(b"\"}");
+    v
+}
+
+async fn kafka_topic(bootstrap: &str, partitions: i32, n: u64, size: usize) -> anyhow::Result<String> {
+    let topic = format!("sluice-bench-{}", uuid::Uuid::new_v4().simple());
+    let admin: AdminClient<_> = ClientConfig::new().set("bootstrap.servers", bootstrap).create()?;
+    admin
+        .create_topics(
+            &[NewTopic::new(&topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .context("creating the topic")?;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .create()?;
+    let body = payload(size);
+    let sends = (0..n).map(|i| {
+        let (producer, topic, body) = (&producer, &topic, &body);
+        async move {
+            let key = i.to_string();
+            producer
+                .send(FutureRecord::to(topic).key(&key).payload(body), Duration::from_secs(30))
+                .await
+                .map_err(|(e, _)| e)
+        }
+    });
+    let results: Vec<_> = futures_util::stream::iter(sends).buffer_unordered(1000).collect().await;
+    if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
+        bail!("producing: {e}");
+    }
+    Ok(topic)
+}
+
+fn kafka_consumer_settings(bootstrap: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("bootstrap.servers".to_string(), bootstrap.to_string()),
+        ("group.id".to_string(), format!("sluice-bench-{}", uuid::Uuid::new_v4().simple())),
+        ("auto.offset.reset".to_string(), "earliest".to_string()),
+        ("enable.auto.commit".to_string(), "true".to_string()),
+        ("enable.auto.offset.store".to_string(), "false".to_string()),
+        ("session.timeout.ms".to_string(), "6000".to_string()),
+        ("heartbeat.interval.ms".to_string(), "1500".to_string()),
+    ])
+}
+
+/// The plain rdkafka consumer: receives and stores each offset.
+async fn kafka_baseline(bootstrap: &str, topic: &str, n: u64) -> anyhow::Result<f64> {
+    let mut config = ClientConfig::new();
+    for (k, v) in kafka_consumer_settings(bootstrap) {
+        config.set(k, v);
+    }
+    let consumer: StreamConsumer = config.create()?;
+    consumer.subscribe(&[topic])?;
+    let mut received = 0;
+    let mut started = None;
+    while received < n {
+        let m = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+            .await
+            .context("the plain consumer waited 60 s")??;
+        started.get_or_insert_with(Instant::now);
+        consumer.store_offset(m.topic(), m.partition(), m.offset())?;
+        received += 1;
+    }
+    // Timed from the first record, as the source's run is timed from its start (which
+    // includes its group join: the ratio is conservative for the source).
+    Ok(n as f64 / started.map(|s| s.elapsed()).unwrap_or_default().as_secs_f64())
+}
+
+async fn amqp_queue(connection: &Connection, n: u64, size: usize) -> anyhow::Result<String> {
+    let queue = format!("sluice-bench-{}", uuid::Uuid::new_v4().simple());
+    let channel = connection.create_channel().await?;
+    channel
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions {
+                auto_delete: false,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let body = payload(size);
+    for _ in 0..n {
+        channel
+            .basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                BasicPublishOptions::default(),
+                &body,
+                BasicProperties::default(),
+            )
+            .await?;
+    }
+    // The publishes are on the wire; a passive declare answers after they were routed.
+    channel
+        .queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(queue)
+}
+
+/// The plain lapin consumer: the same prefetch, acks each message.
+async fn amqp_baseline(connection: &Connection, queue: &str, n: u64, prefetch: u16) -> anyhow::Result<f64> {
+    let channel = connection.create_channel().await?;
+    channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
+    let mut consumer = channel
+        .basic_consume(queue.into(), "bench".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await?;
+    let started = Instant::now();
+    let mut received = 0;
+    while received < n {
+        let delivery = consumer.next().await.context("the consumer ended")??;
+        delivery.ack(BasicAckOptions::default()).await?;
+        received += 1;
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}
+
+fn sqs_config(endpoint: &str, queue_url: &str, parallelism: usize) -> sqs::Config {
+    sqs::Config {
+        queue_url: queue_url.to_string(),
+        region: "us-east-1".into(),
+        endpoint: Some(endpoint.to_string()),
+        credentials: Some(sqs::StaticCredentials {
+            access_key_id: "bench".into(),
+            secret_access_key: "bench".into(),
+            session_token: None,
+        }),
+        parallelism,
+    }
+}
+
+async fn sqs_queue(client: &aws_sdk_sqs::Client, n: u64, size: usize) -> anyhow::Result<String> {
+    let name = format!("sluice-bench-{}", uuid::Uuid::new_v4().simple());
+    let url = client
+        .create_queue()
+        .queue_name(&name)
+        .send()
+        .await?
+        .queue_url
+        .context("no queue URL")?;
+    let body = String::from_utf8(payload(size))?;
+    let batches = (0..n).collect::<Vec<_>>();
+    for chunk in batches.chunks(10) {
+        let mut req = client.send_message_batch().queue_url(&url);
+        for i in chunk {
+            req = req.entries(
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(&body)
+                    .build()?,
+            );
+        }
+        req.send().await?;
+    }
+    Ok(url)
+}
+
+/// The plain SQS consumer: the same receive loops, deletes each message.
+async fn sqs_baseline(client: &aws_sdk_sqs::Client, url: &str, n: u64, parallelism: usize) -> anyhow::Result<f64> {
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let loops = (0..parallelism).map(|_| {
+        let (client, url, done) = (client.clone(), url.to_string(), done.clone());
+        tokio::spawn(async move {
+            while done.load(Ordering::Relaxed) < n {
+                let out = client
+                    .receive_message()
+                    .queue_url(&url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(1)
+                    .send()
+                    .await?;
+                let deletes = out.messages.unwrap_or_default().into_iter().map(|m| {
+                    let (client, url) = (client.clone(), url.clone());
+                    async move {
+                        client
+                            .delete_message()
+                            .queue_url(&url)
+                            .receipt_handle(m.receipt_handle().unwrap_or_default())
+                            .send()
+                            .await
+                    }
+                });
+                for r in futures_util::future::join_all(deletes).await {
+                    r?;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        })
+    });
+    for l in futures_util::future::join_all(loops).await {
+        l??;
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}
+
+fn report(what: &str, baseline: f64, source: f64, goal: Option<f64>) -> anyhow::Result<()> {
+    let ratio = source / baseline;
+    let verdict = match goal {
+        Some(g) if ratio >= g => format!(" (goal ≥ {g}: met)"),
+        Some(g) => format!(" (goal ≥ {g}: not met)"),
+        None => String::new(),
+    };
+    outln!("{what:<10} plain client {baseline:>9.0} msg/s   sluice source {source:>9.0} msg/s   ratio {ratio:.2}{verdict}");
+    Ok(())
+}
+
+/// Runs the benchmark for each system that answers.
+pub async fn bench(opts: SourcesBench) -> anyhow::Result<ExitCode> {
+    let count = Arc::new(AtomicU64::new(0));
+    let sink = start_sink(count.clone()).await?;
+    let plane = SourcePlane::new(Dispatcher::default(), Arc::new(Metrics::new()), None);
+    outln!(
+        "sluice bench sources: {} messages of {} bytes ({} for SQS), sink on loopback answering 200; machine: {} cores",
+        opts.messages,
+        opts.size,
+        opts.sqs_messages,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    match &opts.kafka {
+        None => outln!("kafka      skipped: no --kafka (or SLUICE_KAFKA) broker"),
+        Some(bootstrap) => {
+            let base_topic = kafka_topic(bootstrap, opts.partitions, opts.messages, opts.size).await?;
+            let baseline = kafka_baseline(bootstrap, &base_topic, opts.messages).await?;
+            let topic = kafka_topic(bootstrap, opts.partitions, opts.messages, opts.size).await?;
+            let config = kafka::Config {
+                client: kafka_consumer_settings(bootstrap),
+                topics: vec![topic],
+                consumers: 1,
+                ordered: false,
+                key_type: kafka::KeyType::String,
+                source: "/apis/v1/namespaces/bench/kafkasources/bench".into(),
+            };
+            let source = run_source(&plane, &sink, AdapterConfig::Kafka(config), &count, opts.messages).await?;
+            report("kafka", baseline, source, Some(0.7))?;
+        }
+    }
+    match Connection::connect(&opts.amqp, ConnectionProperties::default()).await {
+        Err(e) => outln!("rabbitmq   skipped: {e}"),
+        Ok(connection) => {
+            let base_queue = amqp_queue(&connection, opts.messages, opts.size).await?;
+            let baseline = amqp_baseline(&connection, &base_queue, opts.messages, opts.amqp_parallelism).await?;
+            let queue = amqp_queue(&connection, opts.messages, opts.size).await?;
+            let config = rabbitmq::Config {
+                uri: opts.amqp.clone(),
+                queue: queue.clone(),
+                exchange: None,
+                predeclared: true,
+                parallelism: opts.amqp_parallelism,
+                source: format!("/apis/v1/namespaces/bench/rabbitmqsources/bench#{queue}"),
+            };
+            let source = run_source(&plane, &sink, AdapterConfig::Rabbitmq(config), &count, opts.messages).await?;
+            report("rabbitmq", baseline, source, Some(0.7))?;
+            let channel = connection.create_channel().await?;
+            for q in [base_queue, queue] {
+                let _ = channel.queue_delete(q.as_str().into(), Default::default()).await;
+            }
+        }
+    }
+    match &opts.sqs_endpoint {
+        None => outln!("sqs        skipped: no --sqs-endpoint"),
+        Some(endpoint) => {
+            let client = sqs::client(&sqs_config(endpoint, "", 1)).await;
+            let base_url = sqs_queue(&client, opts.sqs_messages, opts.size).await?;
+            let baseline = sqs_baseline(&client, &base_url, opts.sqs_messages, opts.sqs_parallelism).await?;
+            let url = sqs_queue(&client, opts.sqs_messages, opts.size).await?;
+            let config = sqs_config(endpoint, &url, opts.sqs_parallelism);
+            let source = run_source(&plane, &sink, AdapterConfig::Sqs(config), &count, opts.sqs_messages).await?;
+            report("sqs", baseline, source, None)?;
+        }
+    }
+    plane.stop_all(Duration::from_secs(5)).await;
+    Ok(ExitCode::SUCCESS)
+}
