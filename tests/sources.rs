@@ -981,3 +981,56 @@ spec:
     let overrides: Value = serde_json::from_str(env["K_CE_OVERRIDES"].as_str().unwrap()).unwrap();
     assert_eq!(overrides, json!({"extensions": {"origin": "bound"}}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqs_message_too_large_for_the_sink_goes_to_the_dlq_with_a_log_line_and_blocks_nothing() {
+    let moto = Moto::start().await;
+    let dlq_name = unique("orders-dlq");
+    let queue = moto.tool(&["create", &unique("orders"), &dlq_name, "2"]);
+    let dlq = queue.rsplit_once('/').map(|(base, _)| format!("{base}/{dlq_name}")).unwrap();
+    let recorder = Recorder::accept().await;
+    // The broker takes bodies up to 64 KiB; the large message's event is bigger.
+    let sluice = Sluice::start_with_args(
+        &format!(
+            "{AWS_CREDENTIALS}---
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata:
+  name: default
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata:
+  name: sqs
+spec:
+  broker: default
+  subscriber:
+    uri: {}
+---
+{}",
+            recorder.url,
+            sqs_source("orders", &queue, "Broker", "eventing.knative.dev/v1", "default")
+        ),
+        &["--max-body-bytes", "65536"],
+    )
+    .await;
+    sluice
+        .wait_ready("/apis/sources.knative.dev/v1alpha1/namespaces/default/awssqssources/orders")
+        .await;
+    let large = "x".repeat(100_000);
+    moto.tool(&["send", &queue, &json!([{"body": large}, {"body": "small"}]).to_string()]);
+    // The small one is delivered while the large one is refused (413), received twice, and
+    // moved to the DLQ by the queue's redrive policy.
+    let got = recorder.wait_for(1).await;
+    let data: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(data["Body"], "small");
+    moto.wait_count(&dlq, 1, 0).await;
+    moto.wait_count(&queue, 0, 0).await;
+    let log = sluice.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("sink did not accept the message"))
+        .unwrap_or_else(|| panic!("no log line for the refused message:\n{log}"));
+    assert!(line.contains(&queue) && line.contains("message_id="), "{line}");
+    assert_eq!(recorder.received().len(), 1);
+}
