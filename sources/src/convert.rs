@@ -96,3 +96,13 @@ pub fn from_attributes(
     set_data(&mut event, content_type, body);
     Ok(event)
 }
+
+/// An event's data as bytes, whatever form it is held in (for the conversions' tests).
+#[cfg(test)]
+pub(crate) fn data_bytes(e: &Event) -> Option<Vec<u8>> {
+    e.data().map(|d| match d {
+        cloudevents::Data::Binary(b) => b.clone(),
+        cloudevents::Data::String(s) => s.clone().into_bytes(),
+        cloudevents::Data::Json(j) => serde_json::to_vec(j).expect("JSON data serializes"),
+    })
+}

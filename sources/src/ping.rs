@@ -189,11 +189,7 @@ mod tests {
             assert_eq!(e.time(), Some(&time));
             assert_eq!(e.subject(), None);
             assert_eq!(e.datacontenttype(), content_type, "{spec}");
-            let body = e.data().map(|d| match d {
-                cloudevents::Data::Binary(b) => b.clone(),
-                cloudevents::Data::String(s) => s.clone().into_bytes(),
-                cloudevents::Data::Json(j) => serde_json::to_vec(j).unwrap(),
-            });
+            let body = crate::convert::data_bytes(&e);
             assert_eq!(body, data, "{spec}");
         }
     }

@@ -478,12 +478,7 @@ mod tests {
     }
 
     fn data(e: &Event) -> Vec<u8> {
-        match e.data() {
-            Some(cloudevents::Data::Binary(b)) => b.clone(),
-            Some(cloudevents::Data::String(s)) => s.clone().into_bytes(),
-            Some(cloudevents::Data::Json(j)) => serde_json::to_vec(j).unwrap(),
-            None => vec![],
-        }
+        crate::convert::data_bytes(e).unwrap_or_default()
     }
 
     #[test]
