@@ -226,6 +226,65 @@ spec:
         "{env}"
     );
 
+    // A pod that crashes (the kubelet's report, played here through /status): the Revision
+    // says why, with the container's termination message, as Knative does.
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hello-00001-deployment-7d4f-x2x9q",
+        "labels": {"serving.knative.dev/revision": "hello-00001"}},
+        "spec": {"containers": [{"name": "user-container", "image": "ghcr.io/knative/helloworld-go:latest"}]}});
+    let created = client
+        .post(format!("{}/api/v1/namespaces/default/pods", sluice.api))
+        .json(&pod)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{}", created.text().await.unwrap());
+    let crashed = json!({"status": {"phase": "Running", "containerStatuses": [{"name": "user-container", "ready": false,
+        "restartCount": 2, "image": "ghcr.io/knative/helloworld-go:latest", "imageID": "", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": "TARGET is not set"}}}]}});
+    let patched = client
+        .patch(format!(
+            "{}/api/v1/namespaces/default/pods/hello-00001-deployment-7d4f-x2x9q/status",
+            sluice.api
+        ))
+        .header("content-type", "application/merge-patch+json")
+        .body(crashed.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    let rev = sluice.wait_condition(revision, "ContainerHealthy", "False").await;
+    let healthy = rev["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "ContainerHealthy")
+        .unwrap()
+        .clone();
+    assert_eq!(healthy["reason"], "ExitCode1", "{healthy:#}");
+    assert_eq!(healthy["message"], "Container failed with: TARGET is not set", "{healthy:#}");
+    // `kubectl get pods` shows what the kubelet said.
+    let table: serde_json::Value = client
+        .get(format!("{}/api/v1/namespaces/default/pods", sluice.api))
+        .header("accept", "application/json;as=Table;g=meta.k8s.io;v=v1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let columns: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(columns[..5], ["Name", "Ready", "Status", "Restarts", "Age"], "{table:#}");
+    assert_eq!(
+        table["rows"][0]["cells"].as_array().unwrap()[1..4],
+        [json!("0/1"), json!("CrashLoopBackOff"), json!(2)],
+        "{table:#}"
+    );
+
     // The pods come up (the kubelet's part, played here through /status): the Revision, and
     // with it the Configuration, becomes Ready.
     let patched = client

@@ -374,14 +374,46 @@ async fn a_kafka_source_turns_records_into_cloudevents_and_commits_after_the_sin
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_latest_kafka_source_commits_its_initial_offsets_before_it_is_ready() {
+    let kafka = Kafka::start().await;
+    let recorder = Recorder::accept().await;
+    let (topic, group) = (kafka.topic(2), unique("sluice-group"));
+    // Records from before the source: `latest` starts after them.
+    let before = json!([{"value": "old-0", "partition": 0}, {"value": "old-1", "partition": 0}, {"value": "old-2", "partition": 1}]);
+    kafka.tool(&["produce", &topic, &before.to_string()]);
+    let manifest =
+        kafka_source("fresh", &kafka, &topic, &group, &recorder.url, "").replace("initialOffset: earliest", "initialOffset: latest");
+    let sluice = Sluice::start(&manifest).await;
+    let source = sluice
+        .wait_ready("/apis/sources.knative.dev/v1/namespaces/default/kafkasources/fresh")
+        .await;
+    let conditions = source["status"]["conditions"].as_array().unwrap();
+    let offsets = conditions.iter().find(|c| c["type"] == "InitialOffsetsCommitted").unwrap();
+    assert_eq!(offsets["status"], "True", "{offsets:#}");
+    // Ready means the group has an offset on every partition, at its end.
+    let committed = kafka.committed(&group);
+    assert_eq!(committed[format!("{topic}/0")], 2, "{committed}");
+    assert_eq!(committed[format!("{topic}/1")], 1, "{committed}");
+    kafka.tool(&["produce", &topic, &json!([{"value": "new", "partition": 1}]).to_string()]);
+    let received = recorder.wait_for(1).await;
+    assert_eq!(received[0].body.as_ref(), b"new");
+    assert_eq!(received[0].header("ce-id").as_deref(), Some("partition:1/offset:1"));
+    kafka.wait_committed(&group, &format!("{topic}/1"), 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(recorder.received().len(), 1, "records from before the source stay unread");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kafka_record_the_sink_refuses_holds_its_offset_until_delivered() {
     let kafka = Kafka::start().await;
-    // The sink refuses the first four requests: two deliveries of one attempt and one retry.
-    let sink = Recorder::scripted(std::sync::Arc::new(|n, _| {
-        if n < 4 {
-            StatusCode::SERVICE_UNAVAILABLE.into_response()
-        } else {
+    // The sink refuses everything until the test opens it.
+    let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let gate = open.clone();
+    let sink = Recorder::scripted(std::sync::Arc::new(move |_, _| {
+        if gate.load(std::sync::atomic::Ordering::SeqCst) {
             StatusCode::OK.into_response()
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }))
     .await;
@@ -399,17 +431,28 @@ async fn a_kafka_record_the_sink_refuses_holds_its_offset_until_delivered() {
         .wait_ready("/apis/sources.knative.dev/v1/namespaces/default/kafkasources/held")
         .await;
     kafka.tool(&["produce", &topic, &json!([{"value": "first"}, {"value": "second"}]).to_string()]);
-    sink.wait_for(2).await;
-    // While the first record is refused nothing is committed.
-    assert!(kafka
-        .committed(&group)
-        .get(format!("{topic}/0"))
-        .is_none_or(|o| o.as_i64() <= Some(0)));
-    let received = sink.wait_for(6).await;
-    let ids: Vec<Option<String>> = received.iter().map(|r| r.header("ce-id")).collect();
-    assert!(ids[..5].iter().all(|i| i.as_deref() == Some("partition:0/offset:0")), "{ids:?}");
-    assert_eq!(ids[5].as_deref(), Some("partition:0/offset:1"), "order is kept: {ids:?}");
+    // Two deliveries of one attempt and one retry each, then more after backoff.
+    sink.wait_for(4).await;
+    // While the first record is refused its offset is not passed (the initial commit is 0).
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let committed = kafka.committed(&group);
+    assert!(
+        committed.get(format!("{topic}/0")).is_none_or(|o| o.as_i64() <= Some(0)),
+        "{committed}"
+    );
+    open.store(true, std::sync::atomic::Ordering::SeqCst);
     kafka.wait_committed(&group, &format!("{topic}/0"), 2).await;
+    let ids: Vec<String> = sink.received().iter().filter_map(|r| r.header("ce-id")).collect();
+    let first_of_second = ids
+        .iter()
+        .position(|i| i == "partition:0/offset:1")
+        .expect("the second record arrived");
+    assert!(first_of_second >= 5, "{ids:?}");
+    assert!(
+        ids[..first_of_second].iter().all(|i| i == "partition:0/offset:0"),
+        "order is kept: {ids:?}"
+    );
+    assert!(ids[first_of_second..].iter().all(|i| i == "partition:0/offset:1"), "{ids:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -264,6 +264,10 @@ pub fn router(cp: Arc<ControlPlane>) -> Router {
             "/api/v1/namespaces/{ns}/{plural}/{name}",
             get(core_get).put(core_replace).delete(core_delete).patch(core_patch),
         )
+        .route(
+            "/api/v1/namespaces/{ns}/{plural}/{name}/status",
+            get(core_get).put(core_replace_status).patch(core_patch_status),
+        )
         .fallback(|| async { not_found_path() })
         .layer(axum::middleware::from_fn(refuse_dry_run))
         .with_state(cp)
@@ -775,6 +779,23 @@ async fn core_patch(
     RawBody(body): RawBody,
 ) -> ApiResult {
     patch_one(State(cp), Path((String::new(), "v1".into(), ns, p, name)), headers, RawBody(body)).await
+}
+
+async fn core_replace_status(
+    State(cp): State<Arc<ControlPlane>>,
+    Path((ns, p, name)): Path<(String, String, String)>,
+    body: JsonBody<Value>,
+) -> ApiResult {
+    replace_status(State(cp), Path((String::new(), "v1".into(), ns, p, name)), body).await
+}
+
+async fn core_patch_status(
+    State(cp): State<Arc<ControlPlane>>,
+    Path((ns, p, name)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult {
+    patch_status(State(cp), Path((String::new(), "v1".into(), ns, p, name)), headers, RawBody(body)).await
 }
 
 async fn core_list_all(State(cp): State<Arc<ControlPlane>>, view: View, Path(p): Path<String>) -> ApiResult {

@@ -48,9 +48,9 @@ pub fn crd_version_of(info: &KindInfo) -> Option<&'static Value> {
 }
 
 /// The categories of a kind, as its CRD declares them, or as Kubernetes declares them for its
-/// built-in kinds (`all` for Deployment and Service).
+/// built-in kinds (`all` for Deployment, Service and Pod).
 pub fn categories(info: &KindInfo) -> Vec<String> {
-    if matches!((info.group, info.kind), ("apps", "Deployment") | ("", "Service")) {
+    if matches!((info.group, info.kind), ("apps", "Deployment") | ("", "Service") | ("", "Pod")) {
         return vec!["all".into()];
     }
     crd_of(info)
@@ -357,7 +357,10 @@ mod tests {
             .iter()
             .map(|r| r["name"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["configmaps", "secrets", "namespaces", "events", "services"]);
+        assert_eq!(
+            names,
+            ["configmaps", "secrets", "namespaces", "events", "services", "pods", "pods/status"]
+        );
         assert_eq!(core["resources"][0]["shortNames"], json!(["cm"]));
         assert!(core["resources"][0].get("categories").is_none());
         assert_eq!(core["resources"][2]["namespaced"], false);

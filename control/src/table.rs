@@ -283,6 +283,43 @@ fn service_ports(obj: &Value) -> Value {
     }
 }
 
+/// kubectl's pod columns: ready containers, the status (a waiting or terminated container's
+/// reason before the phase), restarts, age.
+fn pod_columns() -> Vec<Column> {
+    fn statuses(o: &Value) -> Vec<Value> {
+        o.pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    }
+    vec![
+        computed("Ready", "string", "The ready containers of the pod, of all.", 0, |o, _| {
+            let ready = statuses(o).iter().filter(|c| c["ready"] == true).count();
+            let all = o.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
+            json!(format!("{ready}/{all}"))
+        }),
+        computed(
+            "Status",
+            "string",
+            "The reason of a container not running, else the pod's phase.",
+            0,
+            |o, _| {
+                let reason = statuses(o).iter().find_map(|c| {
+                    c.pointer("/state/waiting/reason")
+                        .or_else(|| c.pointer("/state/terminated/reason"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                });
+                json!(reason.unwrap_or_else(|| o.pointer("/status/phase").and_then(Value::as_str).unwrap_or("Pending").to_string()))
+            },
+        ),
+        computed("Restarts", "integer", "The restarts of the pod's containers.", 0, |o, _| {
+            json!(statuses(o).iter().map(|c| c["restartCount"].as_i64().unwrap_or(0)).sum::<i64>())
+        }),
+        age_column(),
+    ]
+}
+
 fn service_columns() -> Vec<Column> {
     vec![
         Column::path("Type", "string", "The type of the service.", 0, ".spec.type"),
@@ -337,6 +374,7 @@ pub fn columns(info: &KindInfo) -> Vec<Column> {
         ]),
         ("apps", "Deployment") => out.extend(deployment_columns()),
         ("", "Service") => out.extend(service_columns()),
+        ("", "Pod") => out.extend(pod_columns()),
         _ => {
             let declared = crd_version_of(info)
                 .and_then(|v| v["additionalPrinterColumns"].as_array())

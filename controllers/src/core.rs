@@ -169,26 +169,28 @@ fn retry_delay(failures: u32) -> Duration {
         .min(LONGEST_RETRY)
 }
 
-/// The objects of `store` that a change requeues: those in its namespace (all, when a relist
-/// replaced a whole kind).
-fn affected<K: Decides>(store: &Store<K>, change: &Change) -> Vec<ObjectRef<K>> {
-    store
-        .state()
-        .iter()
-        .filter(|o| change.namespace.is_none() || o.namespace() == change.namespace)
-        .map(|o| ObjectRef::from_obj(o.as_ref()))
-        .collect()
-}
-
-/// Requests for the objects of `store` whose dependencies change, from the mirror's changes.
-fn requeues<K: Decides>(store: Store<K>, changes: broadcast::Receiver<Change>) -> impl futures_util::Stream<Item = ObjectRef<K>> + Send {
-    futures_util::stream::unfold((store, changes), |(store, mut changes)| async move {
+/// Requests for the objects of `store` whose dependencies change, from the mirror's changes:
+/// a change to a kind of `depends_on` (group, kind) in a namespace requeues every object of
+/// `store` there; missed changes requeue them all.
+pub(crate) fn requeues<K>(
+    store: Store<K>,
+    changes: broadcast::Receiver<Change>,
+    depends_on: &'static [(&'static str, &'static str)],
+) -> impl futures_util::Stream<Item = ObjectRef<K>> + Send
+where
+    K: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    futures_util::stream::unfold((store, changes), move |(store, mut changes)| async move {
         loop {
-            let refs = match changes.recv().await {
+            let refs: Vec<ObjectRef<K>> = match changes.recv().await {
                 Ok(change) if change.status_only => continue,
-                Ok(change) if K::DEPENDS_ON.iter().any(|(g, k)| *g == change.group && *k == change.kind) => affected(&store, &change),
+                Ok(change) if depends_on.iter().any(|(g, k)| *g == change.group && *k == change.kind) => store
+                    .state()
+                    .iter()
+                    .filter(|o| change.namespace.is_none() || o.namespace() == change.namespace)
+                    .map(|o| ObjectRef::from_obj(o.as_ref()))
+                    .collect(),
                 Ok(_) => continue,
-                // Missed changes: everything may be affected.
                 Err(broadcast::error::RecvError::Lagged(_)) => store.state().iter().map(|o| ObjectRef::from_obj(o.as_ref())).collect(),
                 Err(broadcast::error::RecvError::Closed) => return None,
             };
@@ -203,7 +205,7 @@ pub async fn run<K: Decides>(ctx: Arc<Context>) {
     let controller = Controller::new(Api::<K>::all(ctx.client.clone()), watcher::Config::default());
     let store = controller.store();
     controller
-        .reconcile_on(requeues(store, ctx.mirror.changes()))
+        .reconcile_on(requeues(store, ctx.mirror.changes(), K::DEPENDS_ON))
         .run(reconcile::<K>, error_policy::<K>, ctx)
         .for_each(|_| async {})
         .await;

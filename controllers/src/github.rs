@@ -191,7 +191,7 @@ pub async fn run(client: Client, env: Environment, mirror: Arc<Mirror>) {
     });
     let controller = Controller::new(Api::<GitHubSource>::all(client.clone()), watcher::Config::default());
     let store = controller.store();
-    let sinks = crate::sources::sink_changes(store.clone(), ctx.mirror.changes());
+    let sinks = crate::core::requeues(store.clone(), ctx.mirror.changes(), crate::core::ADDRESSABLE);
     controller
         .reconcile_on(sinks)
         .watches(Api::<Secret>::all(client), watcher::Config::default(), move |secret: Secret| {

@@ -180,7 +180,17 @@ async fn reconcile_revision_on_cluster(rev: &Revision, ctx: &Context) -> Result<
             .create(&kube::api::PostParams::default(), &serde_json::from_value(service)?)
             .await?;
     }
-    let status = serving::revision(&value, &serving::facts_from_deployment(Some(&existing)));
+    // The pods say why it does not run (crashes, images, scheduling), as the kubelet reports.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let selector = format!("{}={}", serving::REVISION_LABEL, rev.name_any());
+    let pods: Vec<Value> = pods
+        .list(&kube::api::ListParams::default().labels(&selector))
+        .await?
+        .items
+        .iter()
+        .filter_map(|p| serde_json::to_value(p).ok())
+        .collect();
+    let status = serving::revision(&value, &serving::facts_from_deployment(&value, Some(&existing), &pods));
     finish(ctx, rev, &value, &status).await
 }
 
@@ -205,6 +215,7 @@ async fn reconcile_revision(rev: Arc<Revision>, ctx: Arc<Context>) -> Result<Act
         failure: observed.state.failure.map(|f| (f.reason, f.message)),
         not_runnable: observed.error.map(|e| e.to_string()),
         starts_at_zero: observed.starts_at_zero,
+        resources_unavailable: None,
     };
     let value = serde_json::to_value(rev.as_ref())?;
     let status = serving::revision(&value, &facts);
@@ -259,11 +270,20 @@ pub async fn run(client: Client, settings: Settings) {
             });
             revisions.reconcile_on(touched)
         }
-        // A Deployment's ready replicas are its Revision's.
-        None => revisions.owns(
-            Api::<k8s_openapi::api::apps::v1::Deployment>::all(client.clone()),
-            watcher::Config::default(),
-        ),
+        // A Deployment's ready replicas are its Revision's, and its pods' states say why not.
+        None => revisions
+            .owns(
+                Api::<k8s_openapi::api::apps::v1::Deployment>::all(client.clone()),
+                watcher::Config::default(),
+            )
+            .watches(
+                Api::<k8s_openapi::api::core::v1::Pod>::all(client.clone()),
+                watcher::Config::default().labels(serving::REVISION_LABEL),
+                |pod| {
+                    let revision = pod.labels().get(serving::REVISION_LABEL)?;
+                    Some(ObjectRef::new(revision).within(&pod.namespace()?))
+                },
+            ),
     };
     let revisions = revisions.run(reconcile_revision, error_policy, ctx.clone()).for_each(|_| async {});
     let wc = watcher::Config::default;

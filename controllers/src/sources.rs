@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use kube::api::Api;
 use kube::core::NamespaceResourceScope;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{watcher, Controller};
 use kube::{Client, Resource, ResourceExt};
 use sluice_crds::sources::{ApiServerSource, AwsSqsSource, ContainerSource, KafkaSource, PingSource, RabbitmqSource, SinkBinding};
@@ -19,8 +19,8 @@ use sluice_reconcile::Environment;
 use sluice_sources::{SourceKey, SourcePlane};
 use tokio::sync::broadcast;
 
-use crate::core::{label, Backoff, ADDRESSABLE};
-use crate::mirror::{Change, Mirror};
+use crate::core::{label, requeues, Backoff, ADDRESSABLE};
+use crate::mirror::Mirror;
 use crate::status::write_status;
 use crate::Error;
 
@@ -80,30 +80,6 @@ fn error_policy<K: SourceKind>(object: Arc<K>, error: &Error, ctx: Arc<Context>)
     Action::requeue(ctx.backoff.failed(&label(object.as_ref()), error))
 }
 
-/// The sources of `store` in the namespace of a change of something a sink can name.
-pub(crate) fn sink_changes<K: SourceKind>(
-    store: Store<K>,
-    changes: broadcast::Receiver<Change>,
-) -> impl futures_util::Stream<Item = ObjectRef<K>> + Send {
-    futures_util::stream::unfold((store, changes), |(store, mut changes)| async move {
-        loop {
-            let refs: Vec<ObjectRef<K>> = match changes.recv().await {
-                Ok(c) if c.status_only || !ADDRESSABLE.iter().any(|(g, k)| *g == c.group && *k == c.kind) => continue,
-                Ok(c) => store
-                    .state()
-                    .iter()
-                    .filter(|o| c.namespace.is_none() || o.namespace() == c.namespace)
-                    .map(|o| ObjectRef::from_obj(o.as_ref()))
-                    .collect(),
-                Err(broadcast::error::RecvError::Lagged(_)) => store.state().iter().map(|o| ObjectRef::from_obj(o.as_ref())).collect(),
-                Err(broadcast::error::RecvError::Closed) => return None,
-            };
-            return Some((futures_util::stream::iter(refs), (store, changes)));
-        }
-    })
-    .flatten()
-}
-
 /// The sources of kind `K` whose adapter changed health.
 fn health_changes<K: SourceKind>(changes: broadcast::Receiver<SourceKey>) -> impl futures_util::Stream<Item = ObjectRef<K>> + Send {
     let kind = K::kind(&()).to_ascii_lowercase();
@@ -124,7 +100,7 @@ fn health_changes<K: SourceKind>(changes: broadcast::Receiver<SourceKey>) -> imp
 async fn run_kind<K: SourceKind>(ctx: Arc<Context>) {
     let controller = Controller::new(Api::<K>::all(ctx.client.clone()), watcher::Config::default());
     let store = controller.store();
-    let controller = controller.reconcile_on(sink_changes(store, ctx.mirror.changes()));
+    let controller = controller.reconcile_on(requeues(store, ctx.mirror.changes(), ADDRESSABLE));
     let controller = match &ctx.plane {
         Some(plane) => controller.reconcile_on(health_changes::<K>(plane.changes())),
         None => controller,

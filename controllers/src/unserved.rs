@@ -15,8 +15,9 @@ use sluice_crds::registry::{kinds, KindInfo};
 use crate::status::write_status;
 use crate::Error;
 
-/// The kinds with a controller of their own.
-const SERVED: [&str; 19] = [
+/// The kinds with a controller of their own, besides the sources whose adapters run
+/// (`sluice_reconcile::source::RUN`).
+const SERVED: [&str; 13] = [
     "Broker",
     "Trigger",
     "Channel",
@@ -28,12 +29,6 @@ const SERVED: [&str; 19] = [
     "Configuration",
     "Route",
     "Revision",
-    "PingSource",
-    "RabbitmqSource",
-    "KafkaSource",
-    "GitHubSource",
-    "AwsSqsSource",
-    "ApiServerSource",
     "ContainerSource",
     "SinkBinding",
 ];
@@ -42,7 +37,7 @@ const SERVED: [&str; 19] = [
 pub fn unserved_kinds() -> impl Iterator<Item = &'static KindInfo> {
     kinds()
         .iter()
-        .filter(|k| k.is_knative() && k.status_subresource && !SERVED.contains(&k.kind))
+        .filter(|k| k.is_knative() && k.status_subresource && !SERVED.contains(&k.kind) && !sluice_reconcile::source::RUN.contains(&k.kind))
 }
 
 struct Context {

@@ -1,13 +1,14 @@
 //! The Kubernetes built-in kinds Sluice serves: core `v1` ConfigMap and Secret, which Knative
 //! objects reference (broker configuration, credentials), and the kinds controllers and kubectl
 //! expect of an API server: Namespace (cluster-scoped), Event (core `v1` and
-//! `events.k8s.io/v1`), `coordination.k8s.io/v1` Lease, `apps/v1` Deployment and core `v1`
-//! Service (Deployments and Services are stored and served; nothing runs them). The types are
+//! `events.k8s.io/v1`), `coordination.k8s.io/v1` Lease, `apps/v1` Deployment, core `v1`
+//! Service and Pod (stored and served, so that controllers written for a cluster can be tested
+//! here; nothing runs them). The types are
 //! k8s-openapi's; this module adds the API server's defaults and its minimal checks.
 
 pub use k8s_openapi::api::apps::v1::Deployment;
 pub use k8s_openapi::api::coordination::v1::Lease;
-pub use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Secret, Service as CoreService};
+pub use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod, Secret, Service as CoreService};
 pub use k8s_openapi::api::events::v1::Event as EventsV1Event;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::ByteString;
@@ -227,6 +228,37 @@ impl Admission for Deployment {
             }
             _ => Vec::new(),
         }
+    }
+}
+
+impl Admission for Pod {
+    /// The API server's defaults a client reads back: `restartPolicy: Always` and a 30 s
+    /// termination grace period.
+    fn set_defaults(&mut self) {
+        let Some(spec) = self.spec.as_mut() else { return };
+        spec.restart_policy.get_or_insert_with(|| "Always".into());
+        spec.termination_grace_period_seconds.get_or_insert(30);
+    }
+
+    /// A DNS-1123 subdomain name and at least one container, each named.
+    fn validate(&self) -> Vec<FieldError> {
+        let mut errs = validate_object_meta(&self.metadata, NameRule::Dns1123Subdomain);
+        let Some(spec) = &self.spec else {
+            errs.push(FieldError::new("spec", "required value"));
+            return errs;
+        };
+        if spec.containers.is_empty() {
+            errs.push(FieldError::new("spec.containers", "required value"));
+        }
+        for (i, c) in spec.containers.iter().enumerate() {
+            if c.name.is_empty() {
+                errs.push(FieldError::new(
+                    format!("{}.name", crate::index("spec.containers", i)),
+                    "required value",
+                ));
+            }
+        }
+        errs
     }
 }
 

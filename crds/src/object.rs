@@ -4,7 +4,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{Map, Value};
 
-use crate::core::{ConfigMap, CoreService, Deployment, Event, EventsV1Event, Lease, Namespace, Secret};
+use crate::core::{ConfigMap, CoreService, Deployment, Event, EventsV1Event, Lease, Namespace, Pod, Secret};
 use crate::eventing::{Broker, Trigger};
 use crate::flows::{Parallel, Sequence};
 use crate::kafka::{KafkaChannel, KafkaSink};
@@ -101,6 +101,8 @@ pub enum KnativeObject {
     Lease(Lease),
     /// `apps/v1` Deployment (stored and served; nothing runs it).
     Deployment(Deployment),
+    /// Core `v1` Pod (stored and served; nothing runs it).
+    Pod(Pod),
 }
 
 /// Invokes `$m!` with every variant of [`KnativeObject`], its type, `apiVersion` and `kind`.
@@ -136,6 +138,7 @@ macro_rules! for_each_kind {
             EventsV1Event(EventsV1Event): "events.k8s.io/v1" "Event",
             Lease(Lease): "coordination.k8s.io/v1" "Lease",
             Deployment(Deployment): "apps/v1" "Deployment",
+            Pod(Pod): "v1" "Pod",
         }
     };
 }

@@ -184,6 +184,7 @@ static KINDS: &[KindInfo] = &[
     builtin("events.k8s.io", "v1", "Event", "events", "event", &["ev"], true, false),
     builtin("coordination.k8s.io", "v1", "Lease", "leases", "lease", &[], true, false),
     builtin("apps", "v1", "Deployment", "deployments", "deployment", &["deploy"], true, true),
+    builtin("", "v1", "Pod", "pods", "pod", &["po"], true, true),
 ];
 
 /// Every kind Sluice manages.

@@ -363,16 +363,82 @@ pub fn revision_workloads(rev: &Value, replicas: i64) -> (Value, Value) {
     (deployment, service)
 }
 
-/// The facts of a Revision from its Deployment on a cluster: wanted and ready replicas.
-pub fn facts_from_deployment(deployment: Option<&Value>) -> RevisionFacts {
+/// The facts of a Revision from its Deployment and its pods on a cluster: wanted and ready
+/// replicas, and what the kubelet reports of pods that do not run ([`pod_problems`]).
+pub fn facts_from_deployment(rev: &Value, deployment: Option<&Value>, pods: &[Value]) -> RevisionFacts {
     let Some(d) = deployment else {
         return RevisionFacts::default();
     };
+    let ready = d["status"]["readyReplicas"].as_u64().unwrap_or(0) as u32;
+    let (failure, resources_unavailable) = if ready > 0 { (None, None) } else { pod_problems(rev, pods) };
     RevisionFacts {
         desired: d["spec"]["replicas"].as_u64().unwrap_or(0) as u32,
-        ready: d["status"]["readyReplicas"].as_u64().unwrap_or(0) as u32,
+        ready,
+        failure,
+        resources_unavailable,
         ..Default::default()
     }
+}
+
+/// Why something does not run: a condition's reason and message.
+pub type Problem = (String, String);
+
+/// Container states the kubelet reports of a container that cannot start.
+const CONTAINER_START_ERRORS: [&str; 6] = [
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+];
+
+/// What a Revision's pods say of why it does not run, as Knative's Revision reconciler reads
+/// them: the serving container's last termination (`ContainerHealthy` False, reason
+/// `ExitCode<n>`, message `Container failed with: <termination message>`), or a waiting state
+/// that cannot start it (`ErrImagePull`, `CreateContainerConfigError`…); and a pod that cannot
+/// be scheduled (`ResourcesAvailable` False with the scheduler's reason).
+pub fn pod_problems(rev: &Value, pods: &[Value]) -> (Option<Problem>, Option<Problem>) {
+    let containers = rev["spec"]["containers"].as_array().cloned().unwrap_or_default();
+    let serving = containers.iter().find(|c| c["ports"].is_array()).or(containers.first());
+    let name = serving
+        .and_then(|c| c["name"].as_str())
+        .unwrap_or(sluice_crds::serving::DEFAULT_CONTAINER_NAME);
+    let mut failure = None;
+    let mut unschedulable = None;
+    for pod in pods {
+        for status in pod["status"]["containerStatuses"].as_array().into_iter().flatten() {
+            if status["name"] != name {
+                continue;
+            }
+            let terminated = &status["lastState"]["terminated"];
+            let waiting = &status["state"]["waiting"];
+            if terminated.is_object() {
+                let code = terminated["exitCode"].as_i64().unwrap_or(0);
+                let message = match terminated["message"].as_str().filter(|m| !m.is_empty()) {
+                    Some(m) => m.to_string(),
+                    None if code == 0 => "container exited with no error".to_string(),
+                    None => terminated["reason"].as_str().unwrap_or("Error").to_string(),
+                };
+                failure.get_or_insert((format!("ExitCode{code}"), format!("Container failed with: {message}")));
+            } else if let Some(reason) = waiting["reason"].as_str().filter(|r| CONTAINER_START_ERRORS.contains(r)) {
+                let message = waiting["message"].as_str().unwrap_or_default().to_string();
+                failure.get_or_insert((reason.to_string(), message));
+            }
+        }
+        let scheduled = pod["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "PodScheduled" && c["status"] == "False");
+        if let Some(c) = scheduled {
+            unschedulable.get_or_insert((
+                c["reason"].as_str().unwrap_or("Unschedulable").to_string(),
+                c["message"].as_str().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    (failure, unschedulable)
 }
 
 /// What the runtime reports of a Revision, for its status.
@@ -388,6 +454,8 @@ pub struct RevisionFacts {
     pub not_runnable: Option<String>,
     /// Its initial scale is 0 (`allow-zero-initial-scale`): it is ready with no instance.
     pub starts_at_zero: bool,
+    /// Why its instances cannot be placed (a cluster's scheduler): reason and message.
+    pub resources_unavailable: Option<(String, String)>,
 }
 
 /// A Revision's status (REV-02): `ResourcesAvailable` once an instance has been ready (and
@@ -417,10 +485,10 @@ pub fn revision(rev: &Value, facts: &RevisionFacts) -> Value {
                 "waiting for an instance to pass its readiness probe",
             ),
         });
-        conds.push(if resources {
-            Cond::ok("ResourcesAvailable")
-        } else {
-            Cond::unknown("ResourcesAvailable", "Deploying", "starting the first instance")
+        conds.push(match &facts.resources_unavailable {
+            Some((reason, message)) => Cond::fail("ResourcesAvailable", reason, message.clone()),
+            None if resources => Cond::ok("ResourcesAvailable"),
+            None => Cond::unknown("ResourcesAvailable", "Deploying", "starting the first instance"),
         });
     }
     let mut extra = Map::new();
@@ -647,8 +715,78 @@ mod tests {
 
         let mut d = deployment;
         d["status"] = json!({"readyReplicas": 1});
-        let facts = facts_from_deployment(Some(&d));
+        let facts = facts_from_deployment(&rev, Some(&d), &[]);
         assert_eq!((facts.desired, facts.ready), (1, 1));
         assert_eq!(condition(&revision(&rev, &facts), "Ready")["status"], "True");
+    }
+
+    #[test]
+    fn on_a_cluster_the_pods_say_why_a_revision_does_not_run() {
+        let mut rev = obj(
+            "Revision",
+            "serving.knative.dev",
+            "hello-00001",
+            json!({"containers": [{"name": "user-container", "image": "app"}]}),
+        );
+        rev["metadata"]["labels"] = json!({SERVICE_LABEL: "hello", CONFIGURATION_LABEL: "hello"});
+        let (mut d, _) = revision_workloads(&rev, 1);
+        d["status"] = json!({"replicas": 1, "readyReplicas": 0});
+        let pod = |container_status: Value, conditions: Value| json!({"status": {"containerStatuses": [container_status], "conditions": conditions}});
+        let crashing = pod(
+            json!({"name": "user-container", "restartCount": 3, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                   "lastState": {"terminated": {"exitCode": 2, "reason": "Error", "message": "cannot open the database"}}}),
+            json!([]),
+        );
+        let no_message = pod(
+            json!({"name": "user-container", "lastState": {"terminated": {"exitCode": 0}}}),
+            json!([]),
+        );
+        let bad_image = pod(
+            json!({"name": "user-container", "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"app\""}}}),
+            json!([]),
+        );
+        let sidecar = pod(json!({"name": "sidecar", "lastState": {"terminated": {"exitCode": 1}}}), json!([]));
+        let unschedulable = json!({"status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": "0/3 nodes are available: 3 Insufficient memory."}]}});
+        let cases = [
+            (
+                crashing,
+                "ContainerHealthy",
+                "ExitCode2",
+                "Container failed with: cannot open the database",
+            ),
+            (
+                no_message,
+                "ContainerHealthy",
+                "ExitCode0",
+                "Container failed with: container exited with no error",
+            ),
+            (bad_image, "ContainerHealthy", "ImagePullBackOff", "Back-off pulling image \"app\""),
+            (
+                unschedulable,
+                "ResourcesAvailable",
+                "Unschedulable",
+                "0/3 nodes are available: 3 Insufficient memory.",
+            ),
+        ];
+        for (pod, condition_type, reason, message) in cases {
+            let status = revision(&rev, &facts_from_deployment(&rev, Some(&d), &[pod]));
+            let c = condition(&status, condition_type);
+            assert_eq!(
+                (c["status"].as_str(), c["reason"].as_str(), c["message"].as_str()),
+                (Some("False"), Some(reason), Some(message))
+            );
+            assert_eq!(condition(&status, "Ready")["status"], "False");
+        }
+        // Another container's crash is not the Revision's; a ready pod clears what others say.
+        let status = revision(&rev, &facts_from_deployment(&rev, Some(&d), &[sidecar]));
+        assert_eq!(condition(&status, "ContainerHealthy")["status"], "Unknown");
+        d["status"]["readyReplicas"] = json!(1);
+        let crashing = pod(
+            json!({"name": "user-container", "lastState": {"terminated": {"exitCode": 2}}}),
+            json!([]),
+        );
+        let status = revision(&rev, &facts_from_deployment(&rev, Some(&d), &[crashing]));
+        assert_eq!(condition(&status, "Ready")["status"], "True");
     }
 }

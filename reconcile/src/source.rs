@@ -195,9 +195,15 @@ fn ce_attributes(obj: &Value) -> Value {
 }
 
 /// The URL of a GitHubSource's webhook receiver: on the public URL when one is set, else on
-/// the gateway.
+/// the gateway. `spec.secure` picks its scheme (`true` https, `false` http); unset keeps the
+/// scheme of that base URL, as Knative keeps the receiver Service's.
 pub fn webhook_url(obj: &Value, env: &Environment) -> String {
     let base = env.public_url.as_deref().unwrap_or(env.gateway()).trim_end_matches('/');
+    let base = match (obj["spec"]["secure"].as_bool(), base.split_once("://")) {
+        (Some(true), Some((_, rest))) => format!("https://{rest}"),
+        (Some(false), Some((_, rest))) => format!("http://{rest}"),
+        _ => base.to_string(),
+    };
     format!(
         "{base}{}",
         sluice_sources::github::webhook_path(meta_str(obj, "namespace"), meta_str(obj, "name"))
@@ -286,10 +292,30 @@ pub fn status(obj: &Value, sink: &Result<SinkPlan, SinkError>, adapter: &Adapter
         });
     }
     if obj["kind"] == "KafkaSource" {
-        // Knative's KafkaSource reports the brokers' reachability apart.
+        // Knative's KafkaSource reports the brokers' reachability and the group's initial
+        // offsets apart. The adapter commits those offsets once connected, so a failure
+        // there means the connection holds.
+        let offsets_failed = matches!(adapter, Adapter::InProcess(Some(Health::Failing { reason, .. }))
+            if reason == sluice_sources::kafka::INITIAL_OFFSETS_NOT_COMMITTED);
+        let (connection, offsets) = match adapter {
+            Adapter::InProcess(Some(Health::Failing { .. })) if offsets_failed => (Cond::ok("ConnectionEstablished"), deployed.clone()),
+            Adapter::InProcess(Some(Health::Failing { .. })) => (
+                deployed.clone(),
+                Cond::unknown(
+                    "InitialOffsetsCommitted",
+                    "NotConnected",
+                    "the offsets are committed once the brokers answer",
+                ),
+            ),
+            _ => (deployed.clone(), deployed.clone()),
+        };
         conditions.push(Cond {
             type_: "ConnectionEstablished",
-            ..deployed
+            ..connection
+        });
+        conditions.push(Cond {
+            type_: "InitialOffsetsCommitted",
+            ..offsets
         });
     }
     let attributes = ce_attributes(obj);
@@ -385,6 +411,57 @@ mod tests {
         assert_eq!(condition(&s, "Ready")["status"], "False");
         assert_eq!(condition(&s, "Deployed")["reason"], "SinkNotResolved");
         assert!(s.get("sinkUri").is_none());
+    }
+
+    #[test]
+    fn kafka_sources_report_the_connection_and_the_initial_offsets_apart() {
+        let mut kafka = obj(
+            "KafkaSource",
+            GROUP,
+            "orders",
+            json!({"bootstrapServers": ["127.0.0.1:9092"], "topics": ["orders"], "sink": {"uri": "http://x/"}}),
+        );
+        kafka["apiVersion"] = json!("sources.knative.dev/v1");
+        let ok = sink(&kafka, &env(), &world(vec![]));
+        let offsets_failed = Health::failing(sluice_sources::kafka::INITIAL_OFFSETS_NOT_COMMITTED, "coordinator not available");
+        let cases = [
+            (Health::Running, "True", "True", "True"),
+            (Health::Starting, "Unknown", "Unknown", "Unknown"),
+            (Health::failing("ConnectionFailed", "refused"), "False", "Unknown", "False"),
+            (offsets_failed, "True", "False", "False"),
+        ];
+        for (health, connection, offsets, ready) in cases {
+            let s = status(&kafka, &ok, &Adapter::InProcess(Some(health.clone())));
+            assert_eq!(condition(&s, "ConnectionEstablished")["status"], connection, "{health:?}");
+            assert_eq!(condition(&s, "InitialOffsetsCommitted")["status"], offsets, "{health:?}");
+            assert_eq!(condition(&s, "Ready")["status"], ready, "{health:?}");
+        }
+    }
+
+    #[test]
+    fn webhook_urls_take_their_scheme_from_secure() {
+        let mut public = env();
+        public.public_url = Some("http://hooks.example.com/".into());
+        let cases = [
+            (Value::Null, "http://hooks.example.com"),
+            (json!(true), "https://hooks.example.com"),
+            (json!(false), "http://hooks.example.com"),
+        ];
+        for (secure, base) in cases {
+            let mut source = obj("GitHubSource", GROUP, "repo", json!({"secure": secure}));
+            if secure.is_null() {
+                source["spec"].as_object_mut().unwrap().remove("secure");
+            }
+            assert_eq!(
+                webhook_url(&source, &public),
+                format!("{base}/githubsources/default/repo"),
+                "secure: {secure}"
+            );
+        }
+        let mut https = env();
+        https.public_url = Some("https://hooks.example.com".into());
+        let source = obj("GitHubSource", GROUP, "repo", json!({}));
+        assert_eq!(webhook_url(&source, &https), "https://hooks.example.com/githubsources/default/repo");
     }
 
     #[test]

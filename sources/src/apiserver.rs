@@ -36,6 +36,34 @@ pub struct ApiAccess {
     pub client: kube::Client,
     /// Its URL.
     pub url: String,
+    /// On a cluster, the config `client` came from: each source then watches as its
+    /// `serviceAccountName`, impersonated, so it sees what RBAC grants that account (as
+    /// Knative's adapter runs under it) and the data plane needs only `impersonate`. `None`
+    /// (the embedded API, which has no RBAC) watches with `client`.
+    pub impersonation: Option<kube::Config>,
+}
+
+impl ApiAccess {
+    /// This access as the source's service account, when impersonating.
+    fn as_service_account(&self, namespace: &str, account: &str) -> Result<ApiAccess, kube::Error> {
+        let Some(base) = &self.impersonation else {
+            return Ok(self.clone());
+        };
+        Ok(ApiAccess {
+            client: kube::Client::try_from(impersonating(base, namespace, account))?,
+            url: self.url.clone(),
+            impersonation: None,
+        })
+    }
+}
+
+/// `base` acting as service account `namespace/account` (`Impersonate-User:
+/// system:serviceaccount:<namespace>:<account>`; the API server adds its groups).
+pub fn impersonating(base: &kube::Config, namespace: &str, account: &str) -> kube::Config {
+    let mut config = base.clone();
+    config.auth_info.impersonate = Some(format!("system:serviceaccount:{namespace}:{account}"));
+    config.auth_info.impersonate_groups = None;
+    config
 }
 
 /// One resource to watch.
@@ -62,6 +90,8 @@ pub struct Config {
     pub namespace: String,
     /// A selector of the namespaces to watch, instead of the source's own.
     pub namespace_selector: Option<String>,
+    /// The service account the watches run as on a cluster (`serviceAccountName`).
+    pub service_account: String,
     /// The `filters` of the spec, as Triggers write them.
     pub filters: Vec<sluice_crds::eventing::SubscriptionsApiFilter>,
 }
@@ -101,6 +131,11 @@ impl Config {
             resource_mode: spec.mode == sluice_crds::sources::apiserver::RESOURCE_MODE,
             namespace: source.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
             namespace_selector: spec.namespace_selector.as_ref().map(selector_text),
+            service_account: if spec.service_account_name.is_empty() {
+                "default".into()
+            } else {
+                spec.service_account_name.clone()
+            },
             filters: spec.filters.clone(),
         })
     }
@@ -282,6 +317,18 @@ impl Adapter for ApiServerAdapter {
             return;
         };
         let config = Arc::new(self.config.clone());
+        let access = match access.as_service_account(&config.namespace, &config.service_account) {
+            Ok(a) => a,
+            Err(e) => {
+                let account = format!("{}/{}", config.namespace, config.service_account);
+                ctx.report(Health::failing(
+                    "InvalidConfig",
+                    format!("a client as service account {account}: {e}"),
+                ));
+                ctx.stop.cancelled().await;
+                return;
+            }
+        };
         let mut backoff = Backoff::default();
         // Resolve every resource's plural (discovery) and the namespaces first.
         let (resources, namespaces) = loop {
@@ -355,6 +402,16 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn on_a_cluster_watches_run_as_the_sources_service_account() {
+        let mut base = kube::Config::new("https://10.0.0.1:443".parse().unwrap());
+        base.auth_info.impersonate_groups = Some(vec!["stale".into()]);
+        let config = impersonating(&base, "team", "watcher");
+        assert_eq!(config.auth_info.impersonate.as_deref(), Some("system:serviceaccount:team:watcher"));
+        assert_eq!(config.auth_info.impersonate_groups, None);
+        assert_eq!(config.cluster_url, base.cluster_url);
     }
 
     #[test]

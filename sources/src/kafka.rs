@@ -8,6 +8,10 @@
 //!   with Knative's source, subject, id, time, `key`/`partitionkey` and `kafkaheader*`.
 //! - **Loop**: `consumers` group members; `ordered` hands each partition's records to one task
 //!   in turn, `unordered` delivers up to [`UNORDERED_IN_FLIGHT`] at once per member.
+//! - **Initial offsets** (`InitialOffsetsCommitted`): before the first member subscribes, every
+//!   partition of the topics that has no offset committed for the group gets one, at its end
+//!   (`latest`) or start (`earliest`), as Knative does. So `latest` means "from when the source
+//!   was made", and records produced while the group is still joining are not skipped.
 //! - **Acknowledgement**: a record's offset is stored for commit only once the sink accepted it
 //!   or it was dead-lettered, and never past a record still in flight ([`OffsetTracker`]); a
 //!   record the sink refuses is retried with backoff and holds its partition's offset back.
@@ -24,6 +28,7 @@ use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
 use sluice_crds::sources::kafka::KEY_TYPE_LABEL;
@@ -530,9 +535,48 @@ async fn run_member(ctx: Arc<AdapterContext>, config: Arc<Config>, member: Arc<M
     .await;
 }
 
+/// Why committing the initial offsets failed; the reason of `InitialOffsetsCommitted`.
+pub const INITIAL_OFFSETS_NOT_COMMITTED: &str = "InitialOffsetsNotCommitted";
+
+/// Commits an offset for every partition of `topics` that has none in the group: the end of
+/// the partition when `latest`, its start when `earliest`. Topics that do not exist yet are
+/// left to `auto.offset.reset`. Blocking; returns the partitions it committed.
+fn commit_initial_offsets(
+    member: &Member,
+    metadata: &rdkafka::metadata::Metadata,
+    topics: &[String],
+    latest: bool,
+) -> Result<usize, KafkaError> {
+    const TIMEOUT: Duration = Duration::from_secs(5);
+    let mut partitions = TopicPartitionList::new();
+    for topic in metadata.topics().iter().filter(|t| topics.iter().any(|n| n == t.name())) {
+        for p in topic.partitions() {
+            partitions.add_partition(topic.name(), p.id());
+        }
+    }
+    if partitions.count() == 0 {
+        return Ok(0);
+    }
+    let committed = member.committed_offsets(partitions, TIMEOUT)?;
+    let mut initial = TopicPartitionList::new();
+    for element in committed.elements() {
+        if matches!(element.offset(), Offset::Offset(_)) {
+            continue;
+        }
+        let (low, high) = member.fetch_watermarks(element.topic(), element.partition(), TIMEOUT)?;
+        let offset = if latest { high } else { low };
+        initial.add_partition_offset(element.topic(), element.partition(), Offset::Offset(offset))?;
+    }
+    if initial.count() > 0 {
+        member.commit(&initial, CommitMode::Sync)?;
+    }
+    Ok(initial.count())
+}
+
 impl KafkaAdapter {
-    /// A group member subscribed to the topics, after checking the brokers answer.
-    async fn member(&self, ctx: &Arc<AdapterContext>) -> Result<Member, (&'static str, String)> {
+    /// A group member subscribed to the topics, after checking the brokers answer; the first
+    /// one (`first`) commits the initial offsets before it subscribes.
+    async fn member(&self, ctx: &Arc<AdapterContext>, first: bool) -> Result<Member, (&'static str, String)> {
         let mut client = ClientConfig::new();
         for (k, v) in &self.config.client {
             client.set(k, v);
@@ -543,18 +587,30 @@ impl KafkaAdapter {
         let member = Arc::new(member);
         let probe = member.clone();
         let topics = self.config.topics.clone();
+        let latest = self.config.client.get("auto.offset.reset").map(String::as_str) != Some("earliest");
+        let label = ctx.emitter.label().to_string();
         let checked = tokio::task::spawn_blocking(move || {
-            let metadata = probe.fetch_metadata(None, Duration::from_secs(5))?;
-            let missing: Vec<&String> = topics
+            let metadata = probe
+                .fetch_metadata(None, Duration::from_secs(5))
+                .map_err(|e| ("ConnectionFailed", e))?;
+            let missing: Vec<String> = topics
                 .iter()
                 .filter(|t| !metadata.topics().iter().any(|m| m.name() == t.as_str()))
+                .cloned()
                 .collect();
-            Ok::<_, KafkaError>(missing.into_iter().cloned().collect::<Vec<String>>())
+            if first {
+                let committed =
+                    commit_initial_offsets(&probe, &metadata, &topics, latest).map_err(|e| (INITIAL_OFFSETS_NOT_COMMITTED, e))?;
+                if committed > 0 {
+                    tracing::info!(source = %label, partitions = committed, latest, "committed the initial offsets");
+                }
+            }
+            Ok::<_, (&'static str, KafkaError)>(missing)
         })
         .await
         .map_err(|e| ("ConnectionFailed", e.to_string()))?;
         match checked {
-            Err(e) => return Err(("ConnectionFailed", format!("{}: {e}", self.config.client["bootstrap.servers"]))),
+            Err((reason, e)) => return Err((reason, format!("{}: {e}", self.config.client["bootstrap.servers"]))),
             Ok(missing) if !missing.is_empty() => {
                 // Subscribing still works: records arrive once the topics exist.
                 tracing::warn!(source = ctx.emitter.label(), topics = ?missing, "topics do not exist yet");
@@ -575,8 +631,8 @@ impl Adapter for KafkaAdapter {
         let mut backoff = Backoff::default();
         'connect: loop {
             let mut members = Vec::new();
-            for _ in 0..config.consumers {
-                match self.member(&ctx).await {
+            for n in 0..config.consumers {
+                match self.member(&ctx, n == 0).await {
                     Ok(m) => members.push(Arc::new(m)),
                     Err((reason, message)) => {
                         ctx.report(Health::failing(reason, message));

@@ -83,6 +83,19 @@ struct Running {
     task: Option<JoinHandle<()>>,
 }
 
+impl Running {
+    /// An entry for a source that could not start, failing with `health`.
+    fn not_started(input: SourceInput, health: Health) -> Self {
+        let (_, health) = watch::channel(health);
+        Running {
+            input,
+            health,
+            stop: CancellationToken::new(),
+            task: None,
+        }
+    }
+}
+
 /// The running adapters of a data plane.
 pub struct SourcePlane {
     dispatcher: Dispatcher,
@@ -149,13 +162,8 @@ impl SourcePlane {
             Ok(c) => c.clone(),
             Err(e) => {
                 tracing::warn!(source = %key, error = %e, "source not started: its config is invalid");
-                let (_, health) = watch::channel(Health::failing(e.reason, e.to_string()));
-                return Some(Running {
-                    input,
-                    health,
-                    stop: CancellationToken::new(),
-                    task: None,
-                });
+                let health = Health::failing(e.reason, e.to_string());
+                return Some(Running::not_started(input, health));
             }
         };
         let metrics = self.metrics.source(&key.kind, &key.namespace, &key.name);
@@ -169,13 +177,8 @@ impl SourcePlane {
         ) {
             Ok(e) => e,
             Err(e) => {
-                let (_, health) = watch::channel(Health::failing("SinkInvalid", format!("sink {}: {e}", sink.uri)));
-                return Some(Running {
-                    input,
-                    health,
-                    stop: CancellationToken::new(),
-                    task: None,
-                });
+                let health = Health::failing("SinkInvalid", format!("sink {}: {e}", sink.uri));
+                return Some(Running::not_started(input, health));
             }
         };
         let (health_tx, health) = watch::channel(Health::Starting);

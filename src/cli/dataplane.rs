@@ -74,7 +74,7 @@ pub async fn dataplane(args: DataplaneArgs) -> anyhow::Result<ExitCode> {
     let config = super::controller::kube_config(args.kubeconfig.as_deref()).await?;
     // The URL ApiServerSources name as their events' source.
     let api_url = config.cluster_url.to_string().trim_end_matches('/').to_string();
-    let client = kube::Client::try_from(config).context("a Kubernetes client")?;
+    let client = kube::Client::try_from(config.clone()).context("a Kubernetes client")?;
     let gateway = tokio::net::TcpListener::bind(args.gateway)
         .await
         .with_context(|| format!("binding gateway {}", args.gateway))?;
@@ -103,6 +103,8 @@ pub async fn dataplane(args: DataplaneArgs) -> anyhow::Result<ExitCode> {
     let api_access = sluice_sources::apiserver::ApiAccess {
         client: client.clone(),
         url: api_url,
+        // ApiServerSources watch as their service accounts (the data plane may impersonate).
+        impersonation: Some(config),
     };
     let sources = sluice_sources::SourcePlane::new(sluice_delivery::Dispatcher::new(timeouts), metrics.clone(), Some(api_access));
     let sources_feed = tokio::spawn(super::sources::feed(client.clone(), mirror, sources.clone(), env));

@@ -68,6 +68,8 @@ pub fn manifests(image: &str) -> Vec<Value> {
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
             {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+            // Revisions' pods: why one does not run (crashes, images, scheduling).
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
         ]),
     ));
     docs.push(cluster_role_binding("sluice-controller"));
@@ -85,6 +87,9 @@ pub fn manifests(image: &str) -> Vec<Value> {
             // The sources whose adapters it runs, and the Secrets their connections read.
             {"apiGroups": ["sources.knative.dev"], "resources": ["pingsources", "rabbitmqsources", "kafkasources", "githubsources", "awssqssources", "apiserversources"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
+            // ApiServerSources watch as their `serviceAccountName`: what they see is what the
+            // user granted that account, as with Knative's adapter, and nothing more here.
+            {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]},
         ]),
     ));
     docs.push(cluster_role_binding("sluice-dataplane"));

@@ -273,6 +273,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let api_access = sluice_sources::apiserver::ApiAccess {
         client: kube_client.clone(),
         url: api_url.clone(),
+        // The embedded API has no RBAC to narrow the watches by.
+        impersonation: None,
     };
     let sources = sluice_sources::SourcePlane::new(sluice_delivery::Dispatcher::new(timeouts), metrics.clone(), Some(api_access));
     let sources_feed = tokio::spawn(super::sources::feed(

@@ -78,6 +78,7 @@ pub(crate) async fn feed(client: Client, plane: Arc<ServingPlane>, processes: Op
             containers.wait_until_ready()
         );
         let mut running_containers: Vec<SourceKey> = Vec::new();
+        let mut container_env = EnvCache::new();
         let mut workloads: BTreeMap<(String, String, String), Value> = BTreeMap::new();
         loop {
             let config = settings
@@ -138,7 +139,7 @@ pub(crate) async fn feed(client: Client, plane: Arc<ServingPlane>, processes: Op
             workloads.retain(|k, _| revisions.state().iter().any(|r| r.metadata.uid.as_deref() == Some(k.2.as_str())));
             plane.apply(&route_values, inputs, &config);
             if let Some(p) = &processes {
-                running_containers = run_containers(&client, p, &containers.state(), running_containers).await;
+                running_containers = run_containers(&client, p, &containers.state(), running_containers, &mut container_env).await;
             }
             // Changes, batched; and a periodic pass for ConfigMaps and Secrets that appear.
             let runtime_changed = async {
@@ -225,8 +226,15 @@ fn selector_matches(selector: &sluice_crds::duck::LabelSelector, labels: &Value)
 /// Keeps one process per ContainerSource whose sink resolved, with `K_SINK` and
 /// `K_CE_OVERRIDES` (CS-01), and reports its health; stops those of sources gone. Returns the
 /// sources now running.
-async fn run_containers(client: &Client, p: &Processes, sources: &[Arc<ContainerSource>], before: Vec<SourceKey>) -> Vec<SourceKey> {
+async fn run_containers(
+    client: &Client,
+    p: &Processes,
+    sources: &[Arc<ContainerSource>],
+    before: Vec<SourceKey>,
+    env_cache: &mut EnvCache,
+) -> Vec<SourceKey> {
     let mut now = Vec::new();
+    let mut cached = EnvCache::new();
     for source in sources {
         let namespace = source.metadata.namespace.clone().unwrap_or_default();
         let name = source.metadata.name.clone().unwrap_or_default();
@@ -247,9 +255,18 @@ async fn run_containers(client: &Client, p: &Processes, sources: &[Arc<Container
                          "labels": source.spec.template.metadata.as_ref().and_then(|m| m.labels.clone())},
             "spec": source.spec.template.spec,
         });
-        let objects = env_objects(client, &namespace, &revision).await;
+        // Read once per generation of the template, like a Revision's; again while it fails.
+        let cache_key = (namespace.clone(), name.clone(), source.metadata.generation.unwrap_or_default());
+        let objects = match env_cache.remove(&cache_key) {
+            Some(objects) => objects,
+            None => env_objects(client, &namespace, &revision).await,
+        };
         let lookup = |kind: &str, _ns: &str, name: &str| objects[kind][name].as_object().map(|o| Value::Object(o.clone()));
-        match from_revision(&revision, &lookup) {
+        let workload = from_revision(&revision, &lookup);
+        if workload.is_ok() {
+            cached.insert(cache_key, objects.clone());
+        }
+        match workload {
             Ok(mut workload) => {
                 workload.readiness = sluice_runtime::workload::Readiness::Started;
                 workload.env.push(("K_SINK".into(), sink));
@@ -286,8 +303,12 @@ async fn run_containers(client: &Client, p: &Processes, sources: &[Arc<Container
         p.runtime.remove(&rkey);
         p.sources.report(gone, None);
     }
+    *env_cache = cached;
     now
 }
+
+/// The ConfigMaps and Secrets read for each ContainerSource (namespace, name, generation).
+type EnvCache = BTreeMap<(String, String, i64), Value>;
 
 /// The ConfigMaps and Secrets that the first container of `revision` names, as
 /// `{"ConfigMap": {name: object}, "Secret": {name: object}}`.

@@ -13,7 +13,8 @@ use kube::api::Api;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::Client;
-use sluice_controllers::mirror::Mirror;
+use sluice_controllers::core::ADDRESSABLE;
+use sluice_controllers::mirror::{Change, Mirror};
 use sluice_reconcile::Environment;
 use sluice_sources::{SecretLookup, SourcePlane};
 use tokio::sync::{broadcast, mpsc};
@@ -33,6 +34,11 @@ impl SecretLookup for Secrets {
                 .unwrap_or_default(),
         )
     }
+}
+
+/// Whether a change of the mirror can change the inputs: a source, or something a sink names.
+fn decides_inputs(change: &Change) -> bool {
+    change.group == sluice_reconcile::source::GROUP || ADDRESSABLE.iter().any(|(g, k)| *g == change.group && *k == change.kind)
 }
 
 /// Keeps `plane` running an adapter for every source of the API behind `client`.
@@ -59,7 +65,7 @@ pub(crate) async fn feed(client: Client, mirror: Arc<Mirror>, plane: Arc<SourceP
         loop {
             tokio::select! {
                 change = changes.recv() => match change {
-                    Ok(c) if c.status_only => continue,
+                    Ok(c) if c.status_only || !decides_inputs(&c) => continue,
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => break,
                     Err(broadcast::error::RecvError::Closed) => return,
                 },

@@ -162,7 +162,7 @@ impl ServingPlane {
             });
             let error = input.workload.as_ref().err().cloned();
             if let Ok(Some(workload)) = input.workload {
-                self.runtime.set_workload(workload);
+                self.runtime.clone().set_workload(workload);
             }
             match served.get(&key) {
                 Some(existing) if existing.pool.concurrency() == concurrency && existing.timeout == timeout && existing.error == error => {

@@ -224,7 +224,7 @@ mod tests {
     }
 
     impl Runtime for Fixed {
-        fn set_workload(&self, _: Workload) {}
+        fn set_workload(self: Arc<Self>, _: Workload) {}
         fn scale(self: Arc<Self>, _: &RevisionKey, _: u32) {}
         fn remove(&self, _: &RevisionKey) {}
         fn state(&self, _: &RevisionKey) -> RevisionState {

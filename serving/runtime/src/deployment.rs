@@ -75,7 +75,7 @@ fn deployment_name(revision: &str) -> String {
 
 impl Runtime for DeploymentRuntime {
     /// The Revision controller made the Deployment from the Revision itself.
-    fn set_workload(&self, _: Workload) {}
+    fn set_workload(self: Arc<Self>, _: Workload) {}
 
     fn scale(self: Arc<Self>, key: &RevisionKey, replicas: u32) {
         self.asked.lock().expect("asked lock").insert(key.clone(), replicas);

@@ -28,7 +28,7 @@ use std::sync::Arc;
 /// many; a runtime makes that many run and says which are ready.
 pub trait Runtime: Send + Sync {
     /// Sets what a Revision runs (see [`ProcessRuntime::set_workload`]).
-    fn set_workload(&self, workload: Workload);
+    fn set_workload(self: Arc<Self>, workload: Workload);
     /// Makes `replicas` instances of `key` exist.
     fn scale(self: Arc<Self>, key: &RevisionKey, replicas: u32);
     /// Stops every instance of `key` and forgets it.
@@ -42,8 +42,8 @@ pub trait Runtime: Send + Sync {
 }
 
 impl Runtime for ProcessRuntime {
-    fn set_workload(&self, workload: Workload) {
-        ProcessRuntime::set_workload(self, workload)
+    fn set_workload(self: Arc<Self>, workload: Workload) {
+        ProcessRuntime::set_workload(&self, workload)
     }
     fn scale(self: Arc<Self>, key: &RevisionKey, replicas: u32) {
         ProcessRuntime::scale(&self, key, replicas)

@@ -108,6 +108,8 @@ struct InstanceShared {
 
 struct Instance {
     id: u32,
+    /// What it was started from; an instance of an older workload is replaced.
+    workload: Arc<Workload>,
     shared: Arc<Mutex<InstanceShared>>,
     stop: watch::Sender<bool>,
 }
@@ -161,13 +163,18 @@ impl ProcessRuntime {
 
     /// Sets what `workload.key` runs. Instances already running keep running what they were
     /// started with (revisions are immutable); new ones start with this.
-    pub fn set_workload(&self, workload: Workload) {
+    pub fn set_workload(self: &Arc<Self>, workload: Workload) {
         let mut revisions = self.lock();
         let key = workload.key.clone();
         match revisions.get_mut(&key) {
             Some(entry) => {
                 if *entry.workload != workload {
+                    // A changed env (a SinkBinding's sink, a ContainerSource's template):
+                    // the running instances are replaced, each once a new one is ready.
                     entry.workload = Arc::new(workload);
+                    let desired = entry.desired;
+                    drop(revisions);
+                    self.scale(&key, desired);
                 }
             }
             None => {
@@ -192,9 +199,11 @@ impl ProcessRuntime {
         self.lock().contains_key(key)
     }
 
-    /// Starts or stops instances of `key` until `replicas` exist. Instances being stopped
-    /// are not counted; when fewer are wanted the ones not yet ready go first, then the
-    /// newest. Unknown revisions are ignored.
+    /// Starts or stops instances of `key` until `replicas` of its current workload exist.
+    /// Instances being stopped are not counted; when fewer are wanted the ones not yet ready
+    /// go first, then the newest. Instances of an older workload stay while they are needed
+    /// to keep `replicas` ready, and are stopped as new ones become ready (a rolling
+    /// replacement). Unknown revisions are ignored.
     pub fn scale(self: &Arc<Self>, key: &RevisionKey, replicas: u32) {
         let mut started = Vec::new();
         {
@@ -204,7 +213,18 @@ impl ProcessRuntime {
             };
             entry.desired = replicas;
             entry.instances.retain(|i| !i.stop.is_closed());
-            let live: Vec<usize> = (0..entry.instances.len()).filter(|&i| !*entry.instances[i].stop.borrow()).collect();
+            let is_ready = |i: &Instance| i.shared.lock().expect("instance lock").state == InstanceState::Ready;
+            let (live, outdated): (Vec<usize>, Vec<usize>) = (0..entry.instances.len())
+                .filter(|&i| !*entry.instances[i].stop.borrow())
+                .partition(|&i| Arc::ptr_eq(&entry.instances[i].workload, &entry.workload));
+            let ready_current = live.iter().filter(|&&i| is_ready(&entry.instances[i])).count() as u32;
+            // Older instances still needed: as many as `replicas` lacks ready ones, ready first.
+            let mut outdated = outdated;
+            outdated.sort_by_key(|&i| std::cmp::Reverse(is_ready(&entry.instances[i])));
+            for &i in outdated.iter().skip(replicas.saturating_sub(ready_current) as usize) {
+                entry.instances[i].stop.send_replace(true);
+                entry.instances[i].shared.lock().expect("instance lock").state = InstanceState::Stopping;
+            }
             let live_count = live.len() as u32;
             if live_count < replicas {
                 for _ in live_count..replicas {
@@ -217,6 +237,7 @@ impl ProcessRuntime {
                     let (stop, stopped) = watch::channel(false);
                     entry.instances.push(Instance {
                         id,
+                        workload: entry.workload.clone(),
                         shared: shared.clone(),
                         stop,
                     });
@@ -393,11 +414,19 @@ impl ProcessRuntime {
                             ready_at = Some(Instant::now());
                             let took = started.elapsed();
                             tracing::info!(revision = %key, instance = id, port, ready_after_ms = took.as_millis() as u64, "instance ready");
+                            let mut rolling = None;
                             self.record(key, |entry| {
                                 entry.failure = None;
                                 entry.last_start_time = Some(took);
+                                if entry.instances.iter().any(|i| !Arc::ptr_eq(&i.workload, &entry.workload)) {
+                                    rolling = Some(entry.desired);
+                                }
                             });
                             self.set_state(&shared, InstanceState::Ready);
+                            if let Some(desired) = rolling {
+                                // One more new instance is ready: an older one can go.
+                                self.scale(key, desired);
+                            }
                         } else {
                             tokio::time::sleep(self.options.probe_interval).await;
                         }
@@ -668,6 +697,44 @@ while True: time.sleep(0.05)
             assert!(Instant::now() < deadline, "{logs:?}");
             let _ = tokio::time::timeout(Duration::from_millis(50), changes.changed()).await;
         }
+        runtime.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_changed_env_replaces_the_instances_one_ready_instance_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = ProcessRuntime::new(options(dir.path()));
+        let w = workload("roll-00001", SERVER, Duration::from_secs(5));
+        let key = w.key.clone();
+        runtime.set_workload(w.clone());
+        runtime.scale(&key, 2);
+        until(&runtime, |r| r.state(&key).ready.len() == 2).await;
+        let before = runtime.state(&key).ready;
+        // The same workload again changes nothing.
+        runtime.set_workload(w.clone());
+        assert_eq!(runtime.state(&key).ready, before);
+        let mut changed = w;
+        changed.env = vec![("GREETING".into(), "hello".into())];
+        let ready_counts = std::cell::RefCell::new(Vec::new());
+        runtime.set_workload(changed);
+        until(&runtime, |r| {
+            let state = r.state(&key);
+            ready_counts.borrow_mut().push(state.ready.len());
+            state.ready.len() == 2 && state.ready.iter().all(|a| !before.contains(a))
+        })
+        .await;
+        // Two ready instances throughout: the old ones went as the new ones became ready.
+        let ready_counts = ready_counts.into_inner();
+        assert!(ready_counts.iter().all(|&n| n >= 2), "{ready_counts:?}");
+        until(&runtime, |r| r.state(&key).actual == 2).await;
+        let log = |i: u32| std::fs::read_to_string(dir.path().join(format!("default/roll-00001/{i}.log"))).unwrap_or_default();
+        assert!(log(1).contains("argv hi-") && log(2).contains("argv hi-"));
+        assert!(
+            log(3).contains("argv hello-") && log(4).contains("argv hello-"),
+            "{} {}",
+            log(3),
+            log(4)
+        );
         runtime.shutdown().await;
     }
 
