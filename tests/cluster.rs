@@ -136,6 +136,47 @@ async fn controller_and_dataplane_apart_serve_what_the_api_holds() {
         ping.header("ce-source").as_deref(),
         Some("/apis/v1/namespaces/default/pingsources/p")
     );
+    // The data plane reports its adapters' health, which the controller writes into status:
+    // a refused login makes the source Ready=False with the reason, on a cluster too.
+    assert_eq!(
+        post(
+            "/api/v1/namespaces/default/secrets".into(),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "rabbit"},
+                "stringData": {"uri": "http://127.0.0.1:15672", "username": "guest", "password": "not-the-password", "port": "5672"}})
+        )
+        .await,
+        201
+    );
+    assert_eq!(
+        post(
+            "/apis/sources.knative.dev/v1alpha1/namespaces/default/rabbitmqsources".into(),
+            json!({"apiVersion": "sources.knative.dev/v1alpha1", "kind": "RabbitmqSource", "metadata": {"name": "login"},
+                "spec": {"rabbitmqClusterReference": {"connectionSecret": {"name": "rabbit"}},
+                    "rabbitmqResourcesConfig": {"queueName": "sluice-cluster-login", "exchangeName": "sluice-cluster-login"},
+                    "sink": {"uri": pings.url}}})
+        )
+        .await,
+        201
+    );
+    let login = sluice
+        .wait_condition(
+            "/apis/sources.knative.dev/v1alpha1/namespaces/default/rabbitmqsources/login",
+            "Ready",
+            "False",
+        )
+        .await;
+    let deployed = login["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Deployed")
+        .unwrap()
+        .clone();
+    assert_eq!(deployed["reason"], "ConnectionFailed", "{deployed:#}\n{}", dataplane.log());
+    let report = sluice
+        .get_json("/api/v1/namespaces/sluice-system/configmaps/sluice-source-health")
+        .await;
+    assert_eq!(report["data"]["pingsource.default.p"], "{\"state\":\"Running\"}", "{report:#}");
 
     // The data plane delivers through its own gateway, filtering as the trigger says. (On a
     // cluster Ready means resolved, not yet served: send until the trigger receives.)

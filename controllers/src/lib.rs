@@ -52,6 +52,9 @@ pub struct Settings {
     /// The source adapters of this process (`sluice run`): a source's `Deployed` is its
     /// adapter's health. `None` on a cluster, where `sluice dataplane` runs them.
     pub sources: Option<Arc<sluice_sources::SourcePlane>>,
+    /// Where `sluice dataplane` reports its source adapters' health (when `sources` is
+    /// `None`): the namespace of its ConfigMap `sluice-source-health`.
+    pub dataplane_namespace: String,
 }
 
 /// Why a reconcile failed; it is retried with backoff and never blocks other objects.
@@ -88,7 +91,13 @@ pub async fn run(client: kube::Client, settings: Settings) {
         core::run::<InMemoryChannel>(ctx.clone()),
         core::run::<Subscription>(ctx),
         flows::run(client.clone(), settings.clone()),
-        sources::run(client.clone(), env.clone(), mirror.clone(), settings.sources.clone()),
+        sources::run(
+            client.clone(),
+            env.clone(),
+            mirror.clone(),
+            settings.sources.clone(),
+            settings.dataplane_namespace.clone(),
+        ),
         github::run(client.clone(), env, mirror),
         serving::run(client.clone(), settings),
         unserved::run(client),

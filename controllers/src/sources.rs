@@ -2,20 +2,23 @@
 //! (`sluice_reconcile::source::RUN`): each resolves the source's sink and writes its status
 //! (`SinkProvided`, `Deployed`, `sinkUri`, `ceAttributes`, `Ready`). Where the adapters run in
 //! the process (`sluice run`), `Deployed` is the adapter's health, and every change of it
-//! requeues the source; on a cluster the adapters run in `sluice dataplane`.
+//! requeues the source; on a cluster the adapters run in `sluice dataplane`, which reports
+//! their health in a ConfigMap (`sluice_sources::report`) that these controllers watch.
 
 use std::sync::Arc;
 
 use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::Api;
 use kube::core::NamespaceResourceScope;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{watcher, Controller};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{watcher, Controller, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
 use sluice_crds::sources::{ApiServerSource, AwsSqsSource, ContainerSource, KafkaSource, PingSource, RabbitmqSource, SinkBinding};
 use sluice_reconcile::source::{self, Adapter};
 use sluice_reconcile::Environment;
+use sluice_sources::report::{health_in, HEALTH_CONFIGMAP};
 use sluice_sources::{SourceKey, SourcePlane};
 use tokio::sync::broadcast;
 
@@ -24,12 +27,25 @@ use crate::mirror::Mirror;
 use crate::status::write_status;
 use crate::Error;
 
+/// Where the adapters' health comes from.
+enum Adapters {
+    /// They run in this process (`sluice run`).
+    InProcess(Arc<SourcePlane>),
+    /// `sluice dataplane` runs them and reports their health in this ConfigMap (a
+    /// reflector of it); every change of it is broadcast.
+    Reported {
+        store: Store<ConfigMap>,
+        namespace: String,
+        changes: broadcast::Sender<()>,
+    },
+}
+
 /// What the source controllers share.
 struct Context {
     client: Client,
     env: Environment,
     mirror: Arc<Mirror>,
-    plane: Option<Arc<SourcePlane>>,
+    adapters: Adapters,
     backoff: Backoff,
 }
 
@@ -61,13 +77,17 @@ async fn reconcile<K: SourceKind>(object: Arc<K>, ctx: Arc<Context>) -> Result<A
     }
     let value = serde_json::to_value(object.as_ref())?;
     let sink = ctx.mirror.with_objects(|objects| source::sink(&value, &ctx.env, objects));
-    let adapter = match &ctx.plane {
-        Some(plane) => Adapter::InProcess(plane.health(&source::key(&value))),
-        None if K::kind(&()) == "ContainerSource" => Adapter::InProcess(Some(sluice_sources::Health::failing(
+    let adapter = match &ctx.adapters {
+        Adapters::InProcess(plane) => Adapter::InProcess(plane.health(&source::key(&value))),
+        Adapters::Reported { .. } if K::kind(&()) == "ContainerSource" => Adapter::InProcess(Some(sluice_sources::Health::failing(
             "NotRunOnCluster",
             "ContainerSources run as processes of sluice run; on a cluster nothing runs them yet",
         ))),
-        None => Adapter::DataPlane,
+        Adapters::Reported { store, namespace, .. } => {
+            let report = store.get(&ObjectRef::new(HEALTH_CONFIGMAP).within(namespace));
+            let data = report.as_ref().and_then(|cm| cm.data.as_ref());
+            Adapter::InProcess(data.and_then(|d| health_in(d, &source::key(&value))))
+        }
     };
     let status = source::status(&value, &sink, &adapter);
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
@@ -100,21 +120,70 @@ fn health_changes<K: SourceKind>(changes: broadcast::Receiver<SourceKey>) -> imp
 async fn run_kind<K: SourceKind>(ctx: Arc<Context>) {
     let controller = Controller::new(Api::<K>::all(ctx.client.clone()), watcher::Config::default());
     let store = controller.store();
-    let controller = controller.reconcile_on(requeues(store, ctx.mirror.changes(), ADDRESSABLE));
-    let controller = match &ctx.plane {
-        Some(plane) => controller.reconcile_on(health_changes::<K>(plane.changes())),
-        None => controller,
+    let controller = controller.reconcile_on(requeues(store.clone(), ctx.mirror.changes(), ADDRESSABLE));
+    let controller = match &ctx.adapters {
+        Adapters::InProcess(plane) => controller.reconcile_on(health_changes::<K>(plane.changes())),
+        Adapters::Reported { changes, .. } => controller.reconcile_on(report_changes(store.clone(), changes.subscribe())),
     };
     controller.run(reconcile::<K>, error_policy::<K>, ctx).for_each(|_| async {}).await;
 }
 
-/// Runs the controller of every source kind that runs here.
-pub async fn run(client: Client, env: Environment, mirror: Arc<Mirror>, plane: Option<Arc<SourcePlane>>) {
+/// Every source of `store` after each change of the data plane's health report.
+fn report_changes<K: SourceKind>(
+    store: Store<K>,
+    changes: broadcast::Receiver<()>,
+) -> impl futures_util::Stream<Item = ObjectRef<K>> + Send {
+    futures_util::stream::unfold((store, changes), |(store, mut changes)| async move {
+        match changes.recv().await {
+            Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                let refs: Vec<ObjectRef<K>> = store.state().iter().map(|o| ObjectRef::from_obj(o.as_ref())).collect();
+                Some((futures_util::stream::iter(refs), (store, changes)))
+            }
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    })
+    .flatten()
+}
+
+/// Runs the controller of every source kind that runs here. `plane` holds the adapters when
+/// they run in this process; else `sluice dataplane` reports their health in
+/// `dataplane_namespace`.
+pub async fn run(client: Client, env: Environment, mirror: Arc<Mirror>, plane: Option<Arc<SourcePlane>>, dataplane_namespace: String) {
+    let mut report_watch = None;
+    let adapters = match plane {
+        Some(plane) => Adapters::InProcess(plane),
+        None => {
+            let (store, writer) = reflector::store();
+            let changes = broadcast::channel(16).0;
+            let on_change = changes.clone();
+            let api: Api<ConfigMap> = Api::namespaced(client.clone(), &dataplane_namespace);
+            let config = watcher::Config::default().fields(&format!("metadata.name={HEALTH_CONFIGMAP}"));
+            report_watch = Some(
+                reflector::reflector(writer, watcher(api, config))
+                    .default_backoff()
+                    .for_each(move |event| {
+                        if let Err(e) = &event {
+                            tracing::warn!(error = %e, "watching the data plane's health report failed; retrying");
+                        }
+                        let _ = on_change.send(());
+                        async {}
+                    }),
+            );
+            Adapters::Reported {
+                store,
+                namespace: dataplane_namespace,
+                changes,
+            }
+        }
+    };
+    if let Some(watch) = report_watch {
+        tokio::spawn(watch);
+    }
     let ctx = Arc::new(Context {
         client,
         env,
         mirror,
-        plane,
+        adapters,
         backoff: Backoff::default(),
     });
     tokio::join!(

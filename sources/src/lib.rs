@@ -25,6 +25,7 @@ pub mod kafka;
 pub mod ping;
 pub mod plane;
 pub mod rabbitmq;
+pub mod report;
 pub mod sqs;
 
 use std::collections::BTreeMap;

@@ -228,6 +228,26 @@ impl SourcePlane {
         self.reported.lock().expect("reports poisoned").get(key).cloned()
     }
 
+    /// The health of every source this plane runs or was told of.
+    pub fn healths(&self) -> Vec<(SourceKey, Health)> {
+        let mut all: Vec<(SourceKey, Health)> = self
+            .running
+            .lock()
+            .expect("sources poisoned")
+            .iter()
+            .map(|(k, r)| (k.clone(), r.health.borrow().clone()))
+            .collect();
+        let reported = self.reported.lock().expect("reports poisoned");
+        all.extend(
+            reported
+                .iter()
+                .filter(|(k, _)| !all.iter().any(|(a, _)| a == *k))
+                .map(|(k, h)| (k.clone(), h.clone()))
+                .collect::<Vec<_>>(),
+        );
+        all
+    }
+
     /// Records the health of a source run elsewhere (`None`: it no longer runs), telling the
     /// controllers when it changed.
     pub fn report(&self, key: &SourceKey, health: Option<Health>) {

@@ -28,6 +28,10 @@ pub struct ControllerArgs {
     /// Namespace of the leader-election Lease.
     #[arg(long, default_value = "sluice-system", value_name = "NAMESPACE")]
     lease_namespace: String,
+    /// Namespace of `sluice dataplane` (its `--namespace`): where it reports the health of the
+    /// source adapters it runs.
+    #[arg(long, default_value = "sluice-system", value_name = "NAMESPACE")]
+    dataplane_namespace: String,
     /// Name of the leader-election Lease.
     #[arg(long, default_value = "sluice-controller", value_name = "NAME")]
     lease_name: String,
@@ -87,6 +91,7 @@ pub async fn controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         // On a cluster Revisions would run as Deployments: not in this build yet.
         serving: None,
         sources: None,
+        dataplane_namespace: args.dataplane_namespace,
     };
     tokio::select! {
         () = sluice_controllers::run(client.clone(), settings) => anyhow::bail!("the controllers stopped"),

@@ -38,6 +38,10 @@ pub struct DataplaneArgs {
     /// On SIGTERM or Ctrl-C: how long to wait for accepted events to be delivered.
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
     shutdown_grace: Duration,
+    /// Namespace the data plane runs in: it reports its source adapters' health there, in the
+    /// ConfigMap `sluice-source-health`, for `sluice controller` to write into their status.
+    #[arg(long, default_value = "sluice-system", value_name = "NAMESPACE")]
+    namespace: String,
 }
 
 /// Keeps `plane` in line with the objects of `mirror`: a snapshot once the mirror has listed
@@ -108,6 +112,12 @@ pub async fn dataplane(args: DataplaneArgs) -> anyhow::Result<ExitCode> {
     };
     let sources = sluice_sources::SourcePlane::new(sluice_delivery::Dispatcher::new(timeouts), metrics.clone(), Some(api_access));
     let sources_feed = tokio::spawn(super::sources::feed(client.clone(), mirror, sources.clone(), env));
+    // The adapters' health, for the controllers that write the sources' status.
+    let health_report = tokio::spawn(sluice_sources::report::publish(
+        client.clone(),
+        args.namespace.clone(),
+        sources.clone(),
+    ));
     // Knative Services: Route hosts to each Revision's Service, its Deployment scaled by the KPA.
     let runtime = sluice_runtime::deployment::DeploymentRuntime::start(client.clone());
     let serving = sluice_router::ServingPlane::new(runtime, sluice_router::PlaneSettings::default(), metrics.clone());
@@ -123,6 +133,7 @@ pub async fn dataplane(args: DataplaneArgs) -> anyhow::Result<ExitCode> {
         _ = applier => anyhow::bail!("the snapshot applier stopped"),
         _ = serving_feed => anyhow::bail!("the serving plane's feed stopped"),
         _ = sources_feed => anyhow::bail!("the sources' feed stopped"),
+        _ = health_report => anyhow::bail!("the sources' health report stopped"),
         _ = autoscaler => anyhow::bail!("the autoscaler stopped"),
         _ = tokio::signal::ctrl_c() => {}
     }

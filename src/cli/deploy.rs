@@ -37,6 +37,16 @@ fn cluster_role_binding(name: &str) -> Value {
         "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": NAMESPACE}]})
 }
 
+/// A Role in [`NAMESPACE`] for the service account of its name, and its binding.
+fn namespaced_role(name: &str, rules: Value) -> [Value; 2] {
+    [
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels(name)}, "rules": rules}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels(name)},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": NAMESPACE}]}),
+    ]
+}
+
 fn deployment(name: &str, replicas: u32, args: Value, ports: Value) -> Value {
     json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels(name)},
         "spec": {"replicas": replicas, "selector": {"matchLabels": labels(name)},
@@ -93,17 +103,31 @@ pub fn manifests(image: &str) -> Vec<Value> {
         ]),
     ));
     docs.push(cluster_role_binding("sluice-dataplane"));
+    // In its own namespace, the data plane reports its source adapters' health in a ConfigMap
+    // (`sluice-source-health`) that the controller reads.
+    docs.extend(namespaced_role(
+        "sluice-dataplane",
+        json!([{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "patch", "update"]}]),
+    ));
     let gateway = format!("http://sluice-dataplane.{NAMESPACE}.svc.cluster.local");
     docs.push(deployment(
         "sluice-controller",
         2,
-        json!(["controller", "--gateway-url", gateway, "--lease-namespace", NAMESPACE]),
+        json!([
+            "controller",
+            "--gateway-url",
+            gateway,
+            "--lease-namespace",
+            NAMESPACE,
+            "--dataplane-namespace",
+            NAMESPACE
+        ]),
         json!([]),
     ));
     docs.push(deployment(
         "sluice-dataplane",
         1,
-        json!(["dataplane", "--gateway", "0.0.0.0:8080"]),
+        json!(["dataplane", "--gateway", "0.0.0.0:8080", "--namespace", NAMESPACE]),
         json!([{"name": "http", "containerPort": 8080}]),
     ));
     docs.push(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "sluice-dataplane", "namespace": NAMESPACE, "labels": labels("sluice-dataplane")},

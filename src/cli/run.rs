@@ -302,6 +302,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             mirror: Some(mirror),
             serving: Some(serving_for_controllers),
             sources: Some(sources_for_controllers),
+            // The adapters run in this process: nothing reports through the API.
+            dataplane_namespace: String::new(),
         };
         sluice_controllers::run(kube_client, settings).await
     };
