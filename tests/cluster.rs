@@ -178,6 +178,72 @@ async fn controller_and_dataplane_apart_serve_what_the_api_holds() {
         .await;
     assert_eq!(report["data"]["pingsource.default.p"], "{\"state\":\"Running\"}", "{report:#}");
 
+    // A SinkBinding writes the sink into its subject Deployment's pod template.
+    assert_eq!(
+        post(
+            "/apis/apps/v1/namespaces/default/deployments".into(),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "emitter", "labels": {"app": "emitter"}},
+                "spec": {"selector": {"matchLabels": {"app": "emitter"}}, "template": {"metadata": {"labels": {"app": "emitter"}},
+                    "spec": {"containers": [{"name": "emitter", "image": "example/emitter", "env": [{"name": "MODE", "value": "loud"}]}]}}}})
+        )
+        .await,
+        201
+    );
+    assert_eq!(
+        post(
+            "/apis/sources.knative.dev/v1/namespaces/default/sinkbindings".into(),
+            json!({"apiVersion": "sources.knative.dev/v1", "kind": "SinkBinding", "metadata": {"name": "bind"},
+                "spec": {"subject": {"apiVersion": "apps/v1", "kind": "Deployment", "selector": {"matchLabels": {"app": "emitter"}}},
+                    "sink": {"uri": pings.url}, "ceOverrides": {"extensions": {"team": "a"}}}})
+        )
+        .await,
+        201
+    );
+    sluice
+        .wait_condition("/apis/sources.knative.dev/v1/namespaces/default/sinkbindings/bind", "Ready", "True")
+        .await;
+    let emitter = sluice.get_json("/apis/apps/v1/namespaces/default/deployments/emitter").await;
+    let env = &emitter["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert_eq!(
+        *env,
+        json!([{"name": "MODE", "value": "loud"}, {"name": "K_SINK", "value": pings.url},
+               {"name": "K_CE_OVERRIDES", "value": "{\"extensions\":{\"team\":\"a\"}}"}]),
+        "{emitter:#}"
+    );
+
+    // A ContainerSource is a Deployment of its template with the sink, Ready once a pod is.
+    assert_eq!(
+        post(
+            "/apis/sources.knative.dev/v1/namespaces/default/containersources".into(),
+            json!({"apiVersion": "sources.knative.dev/v1", "kind": "ContainerSource", "metadata": {"name": "heartbeats"},
+                "spec": {"template": {"spec": {"containers": [{"name": "beat", "image": "example/heartbeats"}]}},
+                    "sink": {"uri": pings.url}}})
+        )
+        .await,
+        201
+    );
+    let heartbeats = "/apis/sources.knative.dev/v1/namespaces/default/containersources/heartbeats";
+    sluice.wait_condition(heartbeats, "ReceiveAdapterReady", "Unknown").await;
+    let deployment_path = "/apis/apps/v1/namespaces/default/deployments/heartbeats-deployment";
+    let deployment = sluice.get_json(deployment_path).await;
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["env"][0]["name"], "K_SINK",
+        "{deployment:#}"
+    );
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"],
+        pings.url.as_str()
+    );
+    let ready = reqwest::Client::new()
+        .patch(format!("{}{deployment_path}/status", sluice.api))
+        .header("content-type", "application/merge-patch+json")
+        .body(json!({"status": {"replicas": 1, "readyReplicas": 1}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    sluice.wait_condition(heartbeats, "Ready", "True").await;
+
     // The data plane delivers through its own gateway, filtering as the trigger says. (On a
     // cluster Ready means resolved, not yet served: send until the trigger receives.)
     let url = format!("{gateway}/default/default");

@@ -79,10 +79,19 @@ async fn reconcile<K: SourceKind>(object: Arc<K>, ctx: Arc<Context>) -> Result<A
     let sink = ctx.mirror.with_objects(|objects| source::sink(&value, &ctx.env, objects));
     let adapter = match &ctx.adapters {
         Adapters::InProcess(plane) => Adapter::InProcess(plane.health(&source::key(&value))),
-        Adapters::Reported { .. } if K::kind(&()) == "ContainerSource" => Adapter::InProcess(Some(sluice_sources::Health::failing(
-            "NotRunOnCluster",
-            "ContainerSources run as processes of sluice run; on a cluster nothing runs them yet",
-        ))),
+        // On a cluster a ContainerSource is a Deployment of its template.
+        Adapters::Reported { .. } if K::kind(&()) == "ContainerSource" => match &sink {
+            Ok(plan) => Adapter::InProcess(Some(run_container_source(&ctx.client, &value, &plan.uri).await?)),
+            Err(_) => Adapter::InProcess(None),
+        },
+        // On a cluster a SinkBinding writes its env into its subjects' pod templates.
+        Adapters::Reported { .. } if K::kind(&()) == "SinkBinding" => match &sink {
+            Ok(plan) => match bind_subjects(&ctx.client, &value, &plan.uri).await {
+                Ok(()) => Adapter::DataPlane,
+                Err(message) => Adapter::InProcess(Some(sluice_sources::Health::failing("SubjectNotBound", message))),
+            },
+            Err(_) => Adapter::DataPlane,
+        },
         Adapters::Reported { store, namespace, .. } => {
             let report = store.get(&ObjectRef::new(HEALTH_CONFIGMAP).within(namespace));
             let data = report.as_ref().and_then(|cm| cm.data.as_ref());
@@ -93,7 +102,115 @@ async fn reconcile<K: SourceKind>(object: Arc<K>, ctx: Arc<Context>) -> Result<A
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
     write_status(&api, &value, &status).await?;
     ctx.backoff.succeeded(&label(object.as_ref()));
+    if K::kind(&()) == "SinkBinding" && matches!(ctx.adapters, Adapters::Reported { .. }) {
+        // Subjects made later (a selector's new Deployment) are bound on the next pass.
+        return Ok(Action::requeue(std::time::Duration::from_secs(30)));
+    }
     Ok(Action::await_change())
+}
+
+/// On a cluster: makes a ContainerSource's Deployment say its template with the sink (created,
+/// or replaced when it differs), and reads its health from the Deployment and its pods.
+async fn run_container_source(client: &Client, source: &serde_json::Value, sink_uri: &str) -> Result<sluice_sources::Health, Error> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{ListParams, PostParams};
+    let namespace = source["metadata"]["namespace"].as_str().unwrap_or("default");
+    let wanted = source::container_source_deployment(source, sink_uri);
+    let name = wanted["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let current = match deployments.get_opt(&name).await? {
+        None => deployments.create(&PostParams::default(), &serde_json::from_value(wanted)?).await?,
+        Some(current) => {
+            let mut value = serde_json::to_value(&current)?;
+            if value["spec"]["template"] != wanted["spec"]["template"] {
+                value["spec"]["template"] = wanted["spec"]["template"].clone();
+                deployments
+                    .replace(&name, &PostParams::default(), &serde_json::from_value(value)?)
+                    .await?
+            } else {
+                current
+            }
+        }
+    };
+    let selector = format!(
+        "{}={}",
+        source::CONTAINER_SOURCE_LABEL,
+        source["metadata"]["name"].as_str().unwrap_or_default()
+    );
+    let pods: Vec<serde_json::Value> = Api::<Pod>::namespaced(client.clone(), namespace)
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items
+        .iter()
+        .filter_map(|p| serde_json::to_value(p).ok())
+        .collect();
+    Ok(source::container_source_health(
+        source,
+        Some(&serde_json::to_value(&current)?),
+        &pods,
+    ))
+}
+
+/// On a cluster: sets a SinkBinding's `K_SINK` and `K_CE_OVERRIDES` in the pod template
+/// (`spec.template.spec.containers`) of each subject (by name, or every object its selector
+/// picks), as Knative's SinkBinding does, so that the subject's workload rolls out with them;
+/// `Err` says which subject could not be bound.
+async fn bind_subjects(client: &Client, binding: &serde_json::Value, sink_uri: &str) -> Result<(), String> {
+    use kube::api::{DynamicObject, ListParams, PostParams};
+    use kube::core::GroupVersionKind;
+    let subject = &binding["spec"]["subject"];
+    let api_version = subject["apiVersion"].as_str().unwrap_or_default();
+    let kind = subject["kind"].as_str().unwrap_or_default();
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let (resource, _) = kube::discovery::pinned_kind(client, &GroupVersionKind::gvk(group, version, kind))
+        .await
+        .map_err(|e| format!("subject {api_version} {kind}: {e}"))?;
+    let namespace = subject["namespace"]
+        .as_str()
+        .or(binding["metadata"]["namespace"].as_str())
+        .unwrap_or("default");
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+    let subjects: Vec<DynamicObject> = match subject["name"].as_str() {
+        Some(name) => api
+            .get_opt(name)
+            .await
+            .map_err(|e| format!("subject {kind} {namespace}/{name}: {e}"))?
+            .into_iter()
+            .collect(),
+        None => {
+            let selector: sluice_crds::duck::LabelSelector = serde_json::from_value(subject["selector"].clone()).unwrap_or_default();
+            let params = ListParams::default().labels(&sluice_sources::apiserver::selector_text(&selector));
+            api.list(&params)
+                .await
+                .map_err(|e| format!("subjects {kind} in {namespace}: {e}"))?
+                .items
+        }
+    };
+    let env = source::binding_env(binding, sink_uri);
+    for object in subjects {
+        let name = object.name_any();
+        let mut value = serde_json::to_value(&object).map_err(|e| e.to_string())?;
+        let Some(containers) = source::with_env(&value["spec"]["template"]["spec"]["containers"], &env) else {
+            continue;
+        };
+        value["spec"]["template"]["spec"]["containers"] = containers;
+        let updated: DynamicObject = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        api.replace(&name, &PostParams::default(), &updated)
+            .await
+            .map_err(|e| format!("subject {kind} {namespace}/{name}: {e}"))?;
+        tracing::info!(binding = %label_of(binding), subject = %format!("{kind} {namespace}/{name}"), "bound the sink into the subject's pod template");
+    }
+    Ok(())
+}
+
+/// `namespace/name` of an object as JSON.
+fn label_of(object: &serde_json::Value) -> String {
+    format!(
+        "{}/{}",
+        object["metadata"]["namespace"].as_str().unwrap_or_default(),
+        object["metadata"]["name"].as_str().unwrap_or_default()
+    )
 }
 
 fn error_policy<K: SourceKind>(object: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -123,7 +240,29 @@ async fn run_kind<K: SourceKind>(ctx: Arc<Context>) {
     let controller = controller.reconcile_on(requeues(store.clone(), ctx.mirror.changes(), ADDRESSABLE));
     let controller = match &ctx.adapters {
         Adapters::InProcess(plane) => controller.reconcile_on(health_changes::<K>(plane.changes())),
-        Adapters::Reported { changes, .. } => controller.reconcile_on(report_changes(store.clone(), changes.subscribe())),
+        // On a cluster: the data plane's reports, and (ContainerSources) the Deployments they
+        // own and the pods of those.
+        Adapters::Reported { changes, .. } => {
+            let controller = controller.reconcile_on(report_changes(store.clone(), changes.subscribe()));
+            if K::kind(&()) == "ContainerSource" {
+                let client = ctx.client.clone();
+                controller
+                    .owns(
+                        Api::<k8s_openapi::api::apps::v1::Deployment>::all(client.clone()),
+                        watcher::Config::default(),
+                    )
+                    .watches(
+                        Api::<k8s_openapi::api::core::v1::Pod>::all(client),
+                        watcher::Config::default().labels(source::CONTAINER_SOURCE_LABEL),
+                        |pod| {
+                            let name = pod.labels().get(source::CONTAINER_SOURCE_LABEL)?;
+                            Some(ObjectRef::new(name).within(&pod.namespace()?))
+                        },
+                    )
+            } else {
+                controller
+            }
+        }
     };
     controller.run(reconcile::<K>, error_policy::<K>, ctx).for_each(|_| async {}).await;
 }

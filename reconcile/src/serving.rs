@@ -40,7 +40,7 @@ pub const CONFIGURATION_LABEL: &str = "serving.knative.dev/configuration";
 pub const CONFIGURATION_GENERATION_LABEL: &str = "serving.knative.dev/configurationGeneration";
 
 /// An owner reference to `owner` as its controller.
-fn owned_by(owner: &Value) -> Value {
+pub(crate) fn owned_by(owner: &Value) -> Value {
     json!([{
         "apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": meta_str(owner, "name"),
         "uid": meta_str(owner, "uid"), "controller": true, "blockOwnerDeletion": true,

@@ -210,6 +210,84 @@ pub fn webhook_url(obj: &Value, env: &Environment) -> String {
     )
 }
 
+/// The env a SinkBinding puts into its subjects' containers (SB-01): `K_SINK`, the resolved
+/// sink, and `K_CE_OVERRIDES`, `{"extensions": {...}}` of its `ceOverrides`.
+pub fn binding_env(binding: &Value, sink_uri: &str) -> Vec<(String, String)> {
+    let extensions = binding["spec"]["ceOverrides"]["extensions"].clone();
+    let extensions = if extensions.is_object() { extensions } else { json!({}) };
+    vec![
+        ("K_SINK".to_string(), sink_uri.to_string()),
+        ("K_CE_OVERRIDES".to_string(), json!({ "extensions": extensions }).to_string()),
+    ]
+}
+
+/// A pod template's `containers` with `env` set in each (replacing entries of the same
+/// name, keeping the rest in order); `None` when every container has it already.
+pub fn with_env(containers: &Value, env: &[(String, String)]) -> Option<Value> {
+    let mut out = containers.as_array()?.clone();
+    let mut changed = false;
+    for container in &mut out {
+        let mut entries: Vec<Value> = container["env"].as_array().cloned().unwrap_or_default();
+        for (name, value) in env {
+            let wanted = json!({"name": name, "value": value});
+            match entries.iter_mut().find(|e| e["name"] == name.as_str()) {
+                Some(e) if *e == wanted => {}
+                Some(e) => {
+                    *e = wanted;
+                    changed = true;
+                }
+                None => {
+                    entries.push(wanted);
+                    changed = true;
+                }
+            }
+        }
+        container["env"] = Value::Array(entries);
+    }
+    changed.then_some(Value::Array(out))
+}
+
+/// The label naming the ContainerSource of a Deployment, and of its pods.
+pub const CONTAINER_SOURCE_LABEL: &str = "sources.knative.dev/containerSource";
+
+/// On a cluster, what runs a ContainerSource (CS-01): a Deployment `{name}-deployment` of its
+/// template, one replica, with `K_SINK` and `K_CE_OVERRIDES` in every container, owned by it.
+pub fn container_source_deployment(source: &Value, sink_uri: &str) -> Value {
+    let name = meta_str(source, "name");
+    let template = &source["spec"]["template"];
+    let mut labels = template["metadata"]["labels"].as_object().cloned().unwrap_or_default();
+    labels.insert(CONTAINER_SOURCE_LABEL.into(), json!(name));
+    let mut pod = template["spec"].clone();
+    let containers = &pod["containers"];
+    if let Some(bound) = with_env(containers, &binding_env(source, sink_uri)) {
+        pod["containers"] = bound;
+    }
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": format!("{name}-deployment"), "namespace": meta_str(source, "namespace"),
+                     "labels": {CONTAINER_SOURCE_LABEL: name}, "ownerReferences": crate::serving::owned_by(source)},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {CONTAINER_SOURCE_LABEL: name}},
+            "template": {"metadata": {"labels": labels}, "spec": pod},
+        },
+    })
+}
+
+/// A ContainerSource's health on a cluster, from its Deployment and pods: running once a pod
+/// is ready; else failing with what the pods say (a crash's exit code and termination message,
+/// an image that cannot be pulled, a pod that cannot be scheduled), else starting.
+pub fn container_source_health(source: &Value, deployment: Option<&Value>, pods: &[Value]) -> Health {
+    if deployment.is_some_and(|d| d["status"]["readyReplicas"].as_u64().unwrap_or(0) > 0) {
+        return Health::Running;
+    }
+    let template = json!({"spec": source["spec"]["template"]["spec"]});
+    match crate::serving::pod_problems(&template, pods) {
+        (Some((reason, message)), _) | (None, Some((reason, message))) => Health::Failing { reason, message },
+        (None, None) => Health::Starting,
+    }
+}
+
 /// What a GitHubSource's controller found out besides its sink.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GitHubFacts {
@@ -268,7 +346,8 @@ pub fn status(obj: &Value, sink: &Result<SinkPlan, SinkError>, adapter: &Adapter
         "SinkBinding" => "SinkBindingAvailable",
         _ => "Deployed",
     };
-    let adapter = if obj["kind"] == "SinkBinding" {
+    // A SinkBinding's only fault is a subject it could not bind (on a cluster).
+    let adapter = if obj["kind"] == "SinkBinding" && !matches!(adapter, Adapter::InProcess(Some(Health::Failing { .. }))) {
         &Adapter::DataPlane
     } else {
         adapter
@@ -435,6 +514,69 @@ mod tests {
             assert_eq!(condition(&s, "ConnectionEstablished")["status"], connection, "{health:?}");
             assert_eq!(condition(&s, "InitialOffsetsCommitted")["status"], offsets, "{health:?}");
             assert_eq!(condition(&s, "Ready")["status"], ready, "{health:?}");
+        }
+    }
+
+    #[test]
+    fn a_binding_sets_its_env_in_every_container_once() {
+        let binding = obj("SinkBinding", GROUP, "bind", json!({"ceOverrides": {"extensions": {"team": "a"}}}));
+        let env = binding_env(&binding, "http://sink/");
+        assert_eq!(env[0], ("K_SINK".to_string(), "http://sink/".to_string()));
+        assert_eq!(env[1].1, r#"{"extensions":{"team":"a"}}"#);
+        let containers = json!([
+            {"name": "app", "env": [{"name": "A", "value": "1"}, {"name": "K_SINK", "value": "http://old/"}]},
+            {"name": "sidecar"}
+        ]);
+        let bound = with_env(&containers, &env).expect("changed");
+        assert_eq!(
+            bound[0]["env"],
+            json!([{"name": "A", "value": "1"}, {"name": "K_SINK", "value": "http://sink/"},
+                   {"name": "K_CE_OVERRIDES", "value": r#"{"extensions":{"team":"a"}}"#}])
+        );
+        assert_eq!(bound[1]["env"].as_array().unwrap().len(), 2);
+        assert_eq!(with_env(&bound, &env), None, "bound already");
+        assert_eq!(
+            binding_env(&obj("SinkBinding", GROUP, "b", json!({})), "u")[1].1,
+            r#"{"extensions":{}}"#
+        );
+    }
+
+    #[test]
+    fn on_a_cluster_a_container_source_is_a_deployment_with_the_sink() {
+        let mut source = obj(
+            "ContainerSource",
+            GROUP,
+            "heartbeats",
+            json!({"template": {"metadata": {"labels": {"app": "beat"}},
+                "spec": {"containers": [{"name": "beat", "image": "example/beat", "env": [{"name": "PERIOD", "value": "1"}]}]}}}),
+        );
+        source["apiVersion"] = json!("sources.knative.dev/v1");
+        let d = container_source_deployment(&source, "http://sink/");
+        assert_eq!(d["metadata"]["name"], "heartbeats-deployment");
+        assert_eq!(d["metadata"]["ownerReferences"][0]["uid"], "uid-heartbeats");
+        assert_eq!(d["spec"]["selector"]["matchLabels"][CONTAINER_SOURCE_LABEL], "heartbeats");
+        assert_eq!(d["spec"]["template"]["metadata"]["labels"]["app"], "beat");
+        let env = &d["spec"]["template"]["spec"]["containers"][0]["env"];
+        assert_eq!(env[0]["name"], "PERIOD");
+        assert_eq!(env[1], json!({"name": "K_SINK", "value": "http://sink/"}));
+        assert_eq!(env[2]["name"], "K_CE_OVERRIDES");
+
+        let mut ready = d.clone();
+        ready["status"] = json!({"readyReplicas": 1});
+        let crashed = json!({"status": {"containerStatuses": [{"name": "beat",
+            "lastState": {"terminated": {"exitCode": 1, "message": "no sink"}}}]}});
+        let cases = [
+            (Some(&ready), vec![], Health::Running),
+            (Some(&d), vec![], Health::Starting),
+            (
+                Some(&d),
+                vec![crashed],
+                Health::failing("ExitCode1", "Container failed with: no sink"),
+            ),
+            (None, vec![], Health::Starting),
+        ];
+        for (deployment, pods, health) in cases {
+            assert_eq!(container_source_health(&source, deployment, &pods), health);
         }
     }
 

@@ -187,6 +187,49 @@ async fn kafka_baseline(bootstrap: &str, topic: &str, n: u64) -> anyhow::Result<
     Ok((n - 1) as f64 / started.map(|s| s.elapsed()).unwrap_or_default().as_secs_f64())
 }
 
+/// A plain bridge, the ceiling of any consumer that makes one HTTP request per record here:
+/// the rdkafka consumer POSTs each record's value to its own sink (hyper, keep-alive, up to
+/// as many at once as an unordered source) and stores the offset after the answer.
+async fn kafka_http_baseline(bootstrap: &str, topic: &str, n: u64) -> anyhow::Result<f64> {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let done = Arc::new(AtomicU64::new(0));
+    let sink: http::Uri = start_sink(Arc::new(AtomicU64::new(0))).await?.parse()?;
+    let mut config = ClientConfig::new();
+    for (k, v) in kafka_consumer_settings(bootstrap) {
+        config.set(k, v);
+    }
+    let consumer: Arc<StreamConsumer> = Arc::new(config.create()?);
+    consumer.subscribe(&[topic])?;
+    let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let slots = Arc::new(tokio::sync::Semaphore::new(kafka::UNORDERED_IN_FLIGHT));
+    let mut started = None;
+    for _ in 0..n {
+        let m = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+            .await
+            .context("the plain bridge waited 60 s")??;
+        started.get_or_insert_with(Instant::now);
+        let permit = slots.clone().acquire_owned().await?;
+        let request = http::Request::post(sink.clone())
+            .header("content-type", "application/octet-stream")
+            .body(Full::new(bytes::Bytes::copy_from_slice(m.payload().unwrap_or_default())))?;
+        let (topic, partition, offset) = (m.topic().to_string(), m.partition(), m.offset());
+        let (client, consumer, done) = (client.clone(), consumer.clone(), done.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Ok(response) = client.request(request).await {
+                let _ = response.into_body().collect().await;
+                let _ = consumer.store_offset(&topic, partition, offset);
+            }
+            done.fetch_add(1, Ordering::Relaxed);
+        });
+    }
+    let started = started.unwrap_or_else(Instant::now);
+    let took = wait_count(&done, n, started, "the plain bridge").await?;
+    Ok((n - 1) as f64 / took.as_secs_f64())
+}
+
 async fn amqp_queue(connection: &Connection, n: u64, size: usize) -> anyhow::Result<String> {
     let queue = format!("sluice-bench-{}", uuid::Uuid::new_v4().simple());
     let channel = connection.create_channel().await?;
@@ -363,6 +406,13 @@ pub async fn bench(opts: SourcesBench) -> anyhow::Result<ExitCode> {
             };
             let source = run_source(&plane, &sink, AdapterConfig::Kafka(config), &count, opts.messages).await?;
             report("kafka", baseline, source, Some(0.7))?;
+            // What one HTTP request per record costs here, apart from the adapter.
+            let bridge_topic = kafka_topic(bootstrap, opts.partitions, opts.messages, opts.size).await?;
+            let bridge = kafka_http_baseline(bootstrap, &bridge_topic, opts.messages).await?;
+            outln!(
+                "kafka      plain consumer POSTing each record {bridge:>9.0} msg/s   sluice source / that {:.2}",
+                source / bridge
+            );
         }
     }
     match Connection::connect(&opts.amqp, ConnectionProperties::default()).await {

@@ -78,7 +78,8 @@ pub fn manifests(image: &str) -> Vec<Value> {
             {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]},
             {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
             {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
-            // Revisions' pods: why one does not run (crashes, images, scheduling).
+            // Revisions' and ContainerSources' pods: why one does not run (crashes, images,
+            // scheduling).
             {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
         ]),
     ));
