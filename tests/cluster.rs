@@ -210,6 +210,33 @@ async fn controller_and_dataplane_apart_serve_what_the_api_holds() {
                {"name": "K_CE_OVERRIDES", "value": "{\"extensions\":{\"team\":\"a\"}}"}]),
         "{emitter:#}"
     );
+    // Deleting the binding takes the sink out again, behind its finalizer.
+    let deleted = reqwest::Client::new()
+        .delete(format!(
+            "{}/apis/sources.knative.dev/v1/namespaces/default/sinkbindings/bind",
+            sluice.api
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let emitter = sluice.get_json("/apis/apps/v1/namespaces/default/deployments/emitter").await;
+        let gone = reqwest::get(format!(
+            "{}/apis/sources.knative.dev/v1/namespaces/default/sinkbindings/bind",
+            sluice.api
+        ))
+        .await
+        .unwrap()
+        .status()
+            == 404;
+        if gone && emitter["spec"]["template"]["spec"]["containers"][0]["env"] == json!([{"name": "MODE", "value": "loud"}]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still bound: {emitter:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // A ContainerSource is a Deployment of its template with the sink, Ready once a pod is.
     assert_eq!(

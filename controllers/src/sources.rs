@@ -71,8 +71,41 @@ impl SourceKind for ContainerSource {}
 impl SourceKind for SinkBinding {}
 impl SourceKind for sluice_crds::sources::GitHubSource {}
 
+/// Holds a SinkBinding on a cluster until its env is taken out of its subjects again.
+const BINDING_FINALIZER: &str = "sinkbindings.sources.knative.dev";
+
+/// The env a SinkBinding sets.
+const BINDING_ENV: [&str; 2] = ["K_SINK", "K_CE_OVERRIDES"];
+
+/// Sets `finalizers` on `object`, guarded by its resourceVersion.
+async fn set_finalizers<K: SourceKind>(api: &Api<K>, object: &K, finalizers: Vec<String>) -> Result<(), Error> {
+    use kube::api::{Patch, PatchParams};
+    let patch = serde_json::json!({"metadata": {"finalizers": finalizers, "resourceVersion": object.resource_version()}});
+    api.patch(&object.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
 async fn reconcile<K: SourceKind>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
+    let binds_on_cluster = K::kind(&()) == "SinkBinding" && matches!(ctx.adapters, Adapters::Reported { .. });
     if object.meta().deletion_timestamp.is_some() {
+        if binds_on_cluster && object.finalizers().iter().any(|f| f == BINDING_FINALIZER) {
+            let value = serde_json::to_value(object.as_ref())?;
+            if let Err(e) = edit_subjects(&ctx.client, &value, EnvEdit::Remove).await {
+                tracing::warn!(binding = %label_of(&value), error = %e, "the sink stays in a subject's pod template");
+            }
+            let rest = object.finalizers().iter().filter(|f| *f != BINDING_FINALIZER).cloned().collect();
+            set_finalizers(&api, object.as_ref(), rest).await?;
+        }
+        return Ok(Action::await_change());
+    }
+    if binds_on_cluster && !object.finalizers().iter().any(|f| f == BINDING_FINALIZER) {
+        // The finalizer first, so that a subject is never bound by a binding that can go
+        // without unbinding it; the write comes back as a change.
+        let mut finalizers = object.finalizers().to_vec();
+        finalizers.push(BINDING_FINALIZER.to_string());
+        set_finalizers(&api, object.as_ref(), finalizers).await?;
         return Ok(Action::await_change());
     }
     let value = serde_json::to_value(object.as_ref())?;
@@ -86,7 +119,7 @@ async fn reconcile<K: SourceKind>(object: Arc<K>, ctx: Arc<Context>) -> Result<A
         },
         // On a cluster a SinkBinding writes its env into its subjects' pod templates.
         Adapters::Reported { .. } if K::kind(&()) == "SinkBinding" => match &sink {
-            Ok(plan) => match bind_subjects(&ctx.client, &value, &plan.uri).await {
+            Ok(plan) => match edit_subjects(&ctx.client, &value, EnvEdit::Set(source::binding_env(&value, &plan.uri))).await {
                 Ok(()) => Adapter::DataPlane,
                 Err(message) => Adapter::InProcess(Some(sluice_sources::Health::failing("SubjectNotBound", message))),
             },
@@ -99,7 +132,6 @@ async fn reconcile<K: SourceKind>(object: Arc<K>, ctx: Arc<Context>) -> Result<A
         }
     };
     let status = source::status(&value, &sink, &adapter);
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &object.namespace().unwrap_or_default());
     write_status(&api, &value, &status).await?;
     ctx.backoff.succeeded(&label(object.as_ref()));
     if K::kind(&()) == "SinkBinding" && matches!(ctx.adapters, Adapters::Reported { .. }) {
@@ -152,11 +184,19 @@ async fn run_container_source(client: &Client, source: &serde_json::Value, sink_
     ))
 }
 
+/// What a SinkBinding does to its subjects' env.
+enum EnvEdit {
+    /// Sets these variables (binding).
+    Set(Vec<(String, String)>),
+    /// Takes `K_SINK` and `K_CE_OVERRIDES` out (the binding is deleted).
+    Remove,
+}
+
 /// On a cluster: sets a SinkBinding's `K_SINK` and `K_CE_OVERRIDES` in the pod template
 /// (`spec.template.spec.containers`) of each subject (by name, or every object its selector
-/// picks), as Knative's SinkBinding does, so that the subject's workload rolls out with them;
-/// `Err` says which subject could not be bound.
-async fn bind_subjects(client: &Client, binding: &serde_json::Value, sink_uri: &str) -> Result<(), String> {
+/// picks), or takes them out again, as Knative's SinkBinding does, so that the subject's
+/// workload rolls out with them; `Err` says which subject could not be changed.
+async fn edit_subjects(client: &Client, binding: &serde_json::Value, edit: EnvEdit) -> Result<(), String> {
     use kube::api::{DynamicObject, ListParams, PostParams};
     use kube::core::GroupVersionKind;
     let subject = &binding["spec"]["subject"];
@@ -187,11 +227,15 @@ async fn bind_subjects(client: &Client, binding: &serde_json::Value, sink_uri: &
                 .items
         }
     };
-    let env = source::binding_env(binding, sink_uri);
     for object in subjects {
         let name = object.name_any();
         let mut value = serde_json::to_value(&object).map_err(|e| e.to_string())?;
-        let Some(containers) = source::with_env(&value["spec"]["template"]["spec"]["containers"], &env) else {
+        let containers = &value["spec"]["template"]["spec"]["containers"];
+        let edited = match &edit {
+            EnvEdit::Set(env) => source::with_env(containers, env),
+            EnvEdit::Remove => source::without_env(containers, &BINDING_ENV),
+        };
+        let Some(containers) = edited else {
             continue;
         };
         value["spec"]["template"]["spec"]["containers"] = containers;
@@ -199,7 +243,11 @@ async fn bind_subjects(client: &Client, binding: &serde_json::Value, sink_uri: &
         api.replace(&name, &PostParams::default(), &updated)
             .await
             .map_err(|e| format!("subject {kind} {namespace}/{name}: {e}"))?;
-        tracing::info!(binding = %label_of(binding), subject = %format!("{kind} {namespace}/{name}"), "bound the sink into the subject's pod template");
+        let what = match edit {
+            EnvEdit::Set(_) => "bound the sink into the subject's pod template",
+            EnvEdit::Remove => "took the sink out of the subject's pod template",
+        };
+        tracing::info!(binding = %label_of(binding), subject = %format!("{kind} {namespace}/{name}"), "{what}");
     }
     Ok(())
 }

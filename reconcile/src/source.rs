@@ -247,6 +247,21 @@ pub fn with_env(containers: &Value, env: &[(String, String)]) -> Option<Value> {
     changed.then_some(Value::Array(out))
 }
 
+/// A pod template's `containers` without the env entries named `names`; `None` when none has
+/// them.
+pub fn without_env(containers: &Value, names: &[&str]) -> Option<Value> {
+    let mut out = containers.as_array()?.clone();
+    let mut changed = false;
+    for container in &mut out {
+        if let Some(entries) = container["env"].as_array_mut() {
+            let before = entries.len();
+            entries.retain(|e| !names.iter().any(|n| e["name"] == *n));
+            changed |= entries.len() != before;
+        }
+    }
+    changed.then_some(Value::Array(out))
+}
+
 /// The label naming the ContainerSource of a Deployment, and of its pods.
 pub const CONTAINER_SOURCE_LABEL: &str = "sources.knative.dev/containerSource";
 
@@ -535,6 +550,10 @@ mod tests {
         );
         assert_eq!(bound[1]["env"].as_array().unwrap().len(), 2);
         assert_eq!(with_env(&bound, &env), None, "bound already");
+        let unbound = without_env(&bound, &["K_SINK", "K_CE_OVERRIDES"]).expect("changed");
+        assert_eq!(unbound[0]["env"], json!([{"name": "A", "value": "1"}]));
+        assert_eq!(unbound[1]["env"], json!([]));
+        assert_eq!(without_env(&unbound, &["K_SINK"]), None);
         assert_eq!(
             binding_env(&obj("SinkBinding", GROUP, "b", json!({})), "u")[1].1,
             r#"{"extensions":{}}"#
