@@ -165,13 +165,7 @@ async fn controller_and_dataplane_apart_serve_what_the_api_holds() {
             "False",
         )
         .await;
-    let deployed = login["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Deployed")
-        .unwrap()
-        .clone();
+    let deployed = common::condition(&login, "Deployed");
     assert_eq!(deployed["reason"], "ConnectionFailed", "{deployed:#}\n{}", dataplane.log());
     let report = sluice
         .get_json("/api/v1/namespaces/sluice-system/configmaps/sluice-source-health")
@@ -387,13 +381,7 @@ spec:
         .unwrap();
     assert_eq!(patched.status(), 200);
     let rev = sluice.wait_condition(revision, "ContainerHealthy", "False").await;
-    let healthy = rev["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "ContainerHealthy")
-        .unwrap()
-        .clone();
+    let healthy = common::condition(&rev, "ContainerHealthy");
     assert_eq!(healthy["reason"], "ExitCode1", "{healthy:#}");
     assert_eq!(healthy["message"], "Container failed with: TARGET is not set", "{healthy:#}");
     // `kubectl get pods` shows what the kubelet said.

@@ -41,13 +41,7 @@ async fn a_service_makes_its_configuration_route_and_revisions() {
     .await;
     assert_eq!(svc["status"]["url"], format!("http://hello.default.localhost:{port}"));
     assert_eq!(svc["status"]["latestCreatedRevisionName"], "hello-00001");
-    let ready = svc["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Ready")
-        .unwrap()
-        .clone();
+    let ready = common::condition(&svc, "Ready");
     assert_ne!(ready["status"], "True", "no revision runs yet: {svc:#}");
 
     let cfg = sluice.get_json(&format!("{NS}/configurations/hello")).await;
@@ -526,13 +520,7 @@ spec:
             .is_some_and(|cs| cs.iter().any(|c| c["type"] == "ContainerHealthy" && c["status"] == "False"))
     })
     .await;
-    let healthy = rev["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "ContainerHealthy")
-        .unwrap()
-        .clone();
+    let healthy = common::condition(&rev, "ContainerHealthy");
     assert_eq!(healthy["reason"], "ExitCode2", "{rev:#}");
     assert!(
         healthy["message"].as_str().unwrap().contains("cannot reach the database"),
@@ -628,13 +616,7 @@ spec:
             })
         })
         .await;
-        let ready = rev["status"]["conditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["type"] == "Ready")
-            .unwrap()
-            .clone();
+        let ready = common::condition(&rev, "Ready");
         assert_eq!(ready["status"], "False", "{rev:#}");
         assert!(ready["message"].as_str().unwrap().contains(text), "{rev:#}");
         // Requests are answered at once, with the reason.

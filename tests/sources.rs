@@ -262,13 +262,7 @@ async fn a_refused_login_makes_the_source_not_ready_until_the_secret_is_fixed() 
     )
     .await;
     let source = wait_condition(&sluice, "login", "Ready", "False").await;
-    let deployed = source["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Deployed")
-        .unwrap()
-        .clone();
+    let deployed = common::condition(&source, "Deployed");
     assert_eq!(deployed["reason"], "ConnectionFailed", "{deployed:#}");
     assert!(deployed["message"].as_str().unwrap().contains("127.0.0.1:5672"), "{deployed:#}");
     assert!(
@@ -387,8 +381,7 @@ async fn a_latest_kafka_source_commits_its_initial_offsets_before_it_is_ready() 
     let source = sluice
         .wait_ready("/apis/sources.knative.dev/v1/namespaces/default/kafkasources/fresh")
         .await;
-    let conditions = source["status"]["conditions"].as_array().unwrap();
-    let offsets = conditions.iter().find(|c| c["type"] == "InitialOffsetsCommitted").unwrap();
+    let offsets = common::condition(&source, "InitialOffsetsCommitted");
     assert_eq!(offsets["status"], "True", "{offsets:#}");
     // Ready means the group has an offset on every partition, at its end.
     let committed = kafka.committed(&group);
@@ -509,8 +502,7 @@ spec:
             "False",
         )
         .await;
-    let conditions = source["status"]["conditions"].as_array().unwrap();
-    let connection = conditions.iter().find(|c| c["type"] == "ConnectionEstablished").unwrap();
+    let connection = common::condition(&source, "ConnectionEstablished");
     assert_eq!(connection["status"], "False", "{connection:#}");
     assert_eq!(connection["reason"], "ConnectionFailed", "{connection:#}");
     assert!(connection["message"].as_str().unwrap().contains("127.0.0.1:1"), "{connection:#}");

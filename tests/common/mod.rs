@@ -465,3 +465,12 @@ pub fn python() -> PathBuf {
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
+
+/// The condition `ty` of an object's status (`Null` when it has none).
+pub fn condition(obj: &serde_json::Value, ty: &str) -> serde_json::Value {
+    obj["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == ty))
+        .cloned()
+        .unwrap_or_default()
+}
