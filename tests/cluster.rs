@@ -204,6 +204,26 @@ async fn controller_and_dataplane_apart_serve_what_the_api_holds() {
                {"name": "K_CE_OVERRIDES", "value": "{\"extensions\":{\"team\":\"a\"}}"}]),
         "{emitter:#}"
     );
+    // A subject made later is bound as soon as it is written.
+    assert_eq!(
+        post(
+            "/apis/apps/v1/namespaces/default/deployments".into(),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "emitter-2", "labels": {"app": "emitter"}},
+                "spec": {"selector": {"matchLabels": {"app": "emitter"}}, "template": {"metadata": {"labels": {"app": "emitter"}},
+                    "spec": {"containers": [{"name": "emitter", "image": "example/emitter"}]}}}})
+        )
+        .await,
+        201
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let second = sluice.get_json("/apis/apps/v1/namespaces/default/deployments/emitter-2").await;
+        if second["spec"]["template"]["spec"]["containers"][0]["env"][0]["name"] == "K_SINK" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not bound within 10 s: {second:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // Deleting the binding takes the sink out again, behind its finalizer.
     let deleted = reqwest::Client::new()
         .delete(format!(

@@ -292,7 +292,24 @@ async fn run_kind<K: SourceKind>(ctx: Arc<Context>) {
         // own and the pods of those.
         Adapters::Reported { changes, .. } => {
             let controller = controller.reconcile_on(report_changes(store.clone(), changes.subscribe()));
-            if K::kind(&()) == "ContainerSource" {
+            if K::kind(&()) == "SinkBinding" {
+                // A Deployment written in a binding's namespace may be a subject to bind (the
+                // common kind; others are re-read every 30 s).
+                let bindings = store.clone();
+                controller.watches(
+                    Api::<k8s_openapi::api::apps::v1::Deployment>::all(ctx.client.clone()),
+                    watcher::Config::default(),
+                    move |deployment| {
+                        let namespace = deployment.namespace();
+                        bindings
+                            .state()
+                            .iter()
+                            .filter(|b| b.meta().namespace == namespace)
+                            .map(|b| ObjectRef::from_obj(b.as_ref()))
+                            .collect::<Vec<_>>()
+                    },
+                )
+            } else if K::kind(&()) == "ContainerSource" {
                 let client = ctx.client.clone();
                 controller
                     .owns(
