@@ -573,6 +573,15 @@ fn commit_initial_offsets(
     Ok(initial.count())
 }
 
+/// Whether a commit failed only because the group has members (a commit from outside the
+/// group is refused then).
+fn group_is_active(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::IllegalGeneration | RDKafkaErrorCode::UnknownMemberId | RDKafkaErrorCode::RebalanceInProgress)
+    )
+}
+
 impl KafkaAdapter {
     /// A group member subscribed to the topics, after checking the brokers answer; the first
     /// one (`first`) commits the initial offsets before it subscribes.
@@ -599,10 +608,15 @@ impl KafkaAdapter {
                 .cloned()
                 .collect();
             if first {
-                let committed =
-                    commit_initial_offsets(&probe, &metadata, &topics, latest).map_err(|e| (INITIAL_OFFSETS_NOT_COMMITTED, e))?;
-                if committed > 0 {
-                    tracing::info!(source = %label, partitions = committed, latest, "committed the initial offsets");
+                match commit_initial_offsets(&probe, &metadata, &topics, latest) {
+                    Ok(0) => {}
+                    Ok(committed) => tracing::info!(source = %label, partitions = committed, latest, "committed the initial offsets"),
+                    Err(e) if group_is_active(&e) => {
+                        // Members of the group are still there (a restart within their session
+                        // timeout): they hold offsets, and `auto.offset.reset` covers the rest.
+                        tracing::warn!(source = %label, error = %e, "initial offsets not committed: the group has members");
+                    }
+                    Err(e) => return Err((INITIAL_OFFSETS_NOT_COMMITTED, e)),
                 }
             }
             Ok::<_, (&'static str, KafkaError)>(missing)
@@ -772,6 +786,16 @@ mod tests {
         t.start(15);
         assert_eq!(t.done(15), Some(14));
         assert_eq!(t.done(14), Some(16));
+    }
+
+    #[test]
+    fn an_initial_commit_refused_for_members_of_the_group_is_no_fault() {
+        let refused = |code| KafkaError::ConsumerCommit(code);
+        assert!(group_is_active(&refused(RDKafkaErrorCode::IllegalGeneration)));
+        assert!(group_is_active(&refused(RDKafkaErrorCode::UnknownMemberId)));
+        assert!(group_is_active(&refused(RDKafkaErrorCode::RebalanceInProgress)));
+        assert!(!group_is_active(&refused(RDKafkaErrorCode::GroupAuthorizationFailed)));
+        assert!(!group_is_active(&refused(RDKafkaErrorCode::CoordinatorNotAvailable)));
     }
 
     #[test]
