@@ -606,6 +606,57 @@ stringData:
     aws_secret_access_key = testing
 ";
 
+/// The AWS credentials, Broker `default` with Trigger `sqs` to `subscriber`, and an
+/// AwsSqsSource `name` of `queue_url` into the Broker.
+fn sqs_behind_broker(name: &str, queue_url: &str, subscriber: &str) -> String {
+    format!(
+        "{AWS_CREDENTIALS}---
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata:
+  name: default
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata:
+  name: sqs
+spec:
+  broker: default
+  subscriber:
+    uri: {subscriber}
+---
+{}",
+        sqs_source(name, queue_url, "Broker", "eventing.knative.dev/v1", "default")
+    )
+}
+
+/// The AWS credentials, InMemoryChannel `channel` with a Subscription of its name to
+/// `subscriber`, and an AwsSqsSource `name` of `queue_url` into the channel.
+fn sqs_behind_channel(name: &str, queue_url: &str, channel: &str, subscriber: &str) -> String {
+    format!(
+        "{AWS_CREDENTIALS}---
+apiVersion: messaging.knative.dev/v1
+kind: InMemoryChannel
+metadata:
+  name: {channel}
+---
+apiVersion: messaging.knative.dev/v1
+kind: Subscription
+metadata:
+  name: {channel}
+spec:
+  channel:
+    apiVersion: messaging.knative.dev/v1
+    kind: InMemoryChannel
+    name: {channel}
+  subscriber:
+    uri: {subscriber}
+---
+{}",
+        sqs_source(name, queue_url, "InMemoryChannel", "messaging.knative.dev/v1", channel)
+    )
+}
+
 fn sqs_source(name: &str, queue_url: &str, sink_kind: &str, sink_api: &str, sink_name: &str) -> String {
     format!(
         "apiVersion: sources.knative.dev/v1alpha1
@@ -628,27 +679,7 @@ async fn an_sqs_source_delivers_messages_with_their_attributes_and_deletes_them(
     let moto = Moto::start().await;
     let queue = moto.tool(&["create", &unique("orders")]);
     let recorder = Recorder::accept().await;
-    let sluice = Sluice::start(&format!(
-        "{AWS_CREDENTIALS}---
-apiVersion: eventing.knative.dev/v1
-kind: Broker
-metadata:
-  name: default
----
-apiVersion: eventing.knative.dev/v1
-kind: Trigger
-metadata:
-  name: sqs
-spec:
-  broker: default
-  subscriber:
-    uri: {}
----
-{}",
-        recorder.url,
-        sqs_source("orders", &queue, "Broker", "eventing.knative.dev/v1", "default")
-    ))
-    .await;
+    let sluice = Sluice::start(&sqs_behind_broker("orders", &queue, &recorder.url)).await;
     let source = sluice
         .wait_ready("/apis/sources.knative.dev/v1alpha1/namespaces/default/awssqssources/orders")
         .await;
@@ -692,30 +723,7 @@ async fn an_sqs_message_the_sink_refuses_stays_and_the_redrive_policy_moves_it_t
     let dlq = queue.rsplit_once('/').map(|(base, _)| format!("{base}/{dlq_name}")).unwrap();
     // The sink: a channel whose only subscriber refuses, so the channel answers 500.
     let refusing = Recorder::scripted(std::sync::Arc::new(|_, _| StatusCode::INTERNAL_SERVER_ERROR.into_response())).await;
-    let sluice = Sluice::start(&format!(
-        "{AWS_CREDENTIALS}---
-apiVersion: messaging.knative.dev/v1
-kind: InMemoryChannel
-metadata:
-  name: refusing
----
-apiVersion: messaging.knative.dev/v1
-kind: Subscription
-metadata:
-  name: refusing
-spec:
-  channel:
-    apiVersion: messaging.knative.dev/v1
-    kind: InMemoryChannel
-    name: refusing
-  subscriber:
-    uri: {}
----
-{}",
-        refusing.url,
-        sqs_source("refused", &queue, "InMemoryChannel", "messaging.knative.dev/v1", "refusing")
-    ))
-    .await;
+    let sluice = Sluice::start(&sqs_behind_channel("refused", &queue, "refusing", &refusing.url)).await;
     sluice
         .wait_ready("/apis/sources.knative.dev/v1alpha1/namespaces/default/awssqssources/refused")
         .await;
@@ -739,30 +747,7 @@ async fn an_sqs_source_recovers_after_the_endpoint_restarts() {
     let name = unique("orders");
     let queue = moto.tool(&["create", &name]);
     let recorder = Recorder::accept().await;
-    let sluice = Sluice::start(&format!(
-        "{AWS_CREDENTIALS}---
-apiVersion: messaging.knative.dev/v1
-kind: InMemoryChannel
-metadata:
-  name: orders
----
-apiVersion: messaging.knative.dev/v1
-kind: Subscription
-metadata:
-  name: orders
-spec:
-  channel:
-    apiVersion: messaging.knative.dev/v1
-    kind: InMemoryChannel
-    name: orders
-  subscriber:
-    uri: {}
----
-{}",
-        recorder.url,
-        sqs_source("orders", &queue, "InMemoryChannel", "messaging.knative.dev/v1", "orders")
-    ))
-    .await;
+    let sluice = Sluice::start(&sqs_behind_channel("orders", &queue, "orders", &recorder.url)).await;
     let path = "/apis/sources.knative.dev/v1alpha1/namespaces/default/awssqssources/orders";
     sluice.wait_ready(path).await;
     moto.stop();
@@ -1025,30 +1010,7 @@ async fn an_sqs_message_too_large_for_the_sink_goes_to_the_dlq_with_a_log_line_a
     let dlq = queue.rsplit_once('/').map(|(base, _)| format!("{base}/{dlq_name}")).unwrap();
     let recorder = Recorder::accept().await;
     // The broker takes bodies up to 64 KiB; the large message's event is bigger.
-    let sluice = Sluice::start_with_args(
-        &format!(
-            "{AWS_CREDENTIALS}---
-apiVersion: eventing.knative.dev/v1
-kind: Broker
-metadata:
-  name: default
----
-apiVersion: eventing.knative.dev/v1
-kind: Trigger
-metadata:
-  name: sqs
-spec:
-  broker: default
-  subscriber:
-    uri: {}
----
-{}",
-            recorder.url,
-            sqs_source("orders", &queue, "Broker", "eventing.knative.dev/v1", "default")
-        ),
-        &["--max-body-bytes", "65536"],
-    )
-    .await;
+    let sluice = Sluice::start_with_args(&sqs_behind_broker("orders", &queue, &recorder.url), &["--max-body-bytes", "65536"]).await;
     sluice
         .wait_ready("/apis/sources.knative.dev/v1alpha1/namespaces/default/awssqssources/orders")
         .await;

@@ -5,6 +5,7 @@
 //! requeues the source; on a cluster the adapters run in `sluice dataplane`, which reports
 //! their health in a ConfigMap (`sluice_sources::report`) that these controllers watch.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
@@ -18,7 +19,7 @@ use kube::{Client, Resource, ResourceExt};
 use sluice_crds::sources::{ApiServerSource, AwsSqsSource, ContainerSource, KafkaSource, PingSource, RabbitmqSource, SinkBinding};
 use sluice_reconcile::source::{self, Adapter};
 use sluice_reconcile::Environment;
-use sluice_sources::report::{health_in, HEALTH_CONFIGMAP};
+use sluice_sources::report::{self, health_in, HEALTH_CONFIGMAP};
 use sluice_sources::{SourceKey, SourcePlane};
 use tokio::sync::broadcast;
 
@@ -32,11 +33,11 @@ enum Adapters {
     /// They run in this process (`sluice run`).
     InProcess(Arc<SourcePlane>),
     /// `sluice dataplane` runs them and reports their health in this ConfigMap (a
-    /// reflector of it); every change of it is broadcast.
+    /// reflector of it); the sources whose entry changed are broadcast.
     Reported {
         store: Store<ConfigMap>,
         namespace: String,
-        changes: broadcast::Sender<()>,
+        changes: broadcast::Sender<SourceKey>,
     },
 }
 
@@ -134,7 +135,7 @@ async fn reconcile<K: SourceKind>(object: Arc<K>, ctx: Arc<Context>) -> Result<A
     let status = source::status(&value, &sink, &adapter);
     write_status(&api, &value, &status).await?;
     ctx.backoff.succeeded(&label(object.as_ref()));
-    if K::kind(&()) == "SinkBinding" && matches!(ctx.adapters, Adapters::Reported { .. }) {
+    if binds_on_cluster {
         // Subjects made later (a selector's new Deployment) are bound on the next pass.
         return Ok(Action::requeue(std::time::Duration::from_secs(30)));
     }
@@ -291,7 +292,7 @@ async fn run_kind<K: SourceKind>(ctx: Arc<Context>) {
         // On a cluster: the data plane's reports, and (ContainerSources) the Deployments they
         // own and the pods of those.
         Adapters::Reported { changes, .. } => {
-            let controller = controller.reconcile_on(report_changes(store.clone(), changes.subscribe()));
+            let controller = controller.reconcile_on(health_changes::<K>(changes.subscribe()));
             if K::kind(&()) == "SinkBinding" {
                 // A Deployment written in a binding's namespace may be a subject to bind (the
                 // common kind; others are re-read every 30 s).
@@ -332,44 +333,33 @@ async fn run_kind<K: SourceKind>(ctx: Arc<Context>) {
     controller.run(reconcile::<K>, error_policy::<K>, ctx).for_each(|_| async {}).await;
 }
 
-/// Every source of `store` after each change of the data plane's health report.
-fn report_changes<K: SourceKind>(
-    store: Store<K>,
-    changes: broadcast::Receiver<()>,
-) -> impl futures_util::Stream<Item = ObjectRef<K>> + Send {
-    futures_util::stream::unfold((store, changes), |(store, mut changes)| async move {
-        match changes.recv().await {
-            Ok(()) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                let refs: Vec<ObjectRef<K>> = store.state().iter().map(|o| ObjectRef::from_obj(o.as_ref())).collect();
-                Some((futures_util::stream::iter(refs), (store, changes)))
-            }
-            Err(broadcast::error::RecvError::Closed) => None,
-        }
-    })
-    .flatten()
-}
-
 /// Runs the controller of every source kind that runs here. `plane` holds the adapters when
 /// they run in this process; else `sluice dataplane` reports their health in
 /// `dataplane_namespace`.
 pub async fn run(client: Client, env: Environment, mirror: Arc<Mirror>, plane: Option<Arc<SourcePlane>>, dataplane_namespace: String) {
-    let mut report_watch = None;
     let adapters = match plane {
         Some(plane) => Adapters::InProcess(plane),
         None => {
-            let (store, writer) = reflector::store();
-            let changes = broadcast::channel(16).0;
-            let on_change = changes.clone();
+            let (store, writer) = reflector::store::<ConfigMap>();
+            let changes = broadcast::channel(1024).0;
+            let (on_change, reader) = (changes.clone(), store.clone());
+            let key = ObjectRef::new(HEALTH_CONFIGMAP).within(&dataplane_namespace);
+            let data = move || reader.get(&key).and_then(|cm| cm.data.clone()).unwrap_or_default();
+            let mut before = BTreeMap::new();
             let api: Api<ConfigMap> = Api::namespaced(client.clone(), &dataplane_namespace);
             let config = watcher::Config::default().fields(&format!("metadata.name={HEALTH_CONFIGMAP}"));
-            report_watch = Some(
+            tokio::spawn(
                 reflector::reflector(writer, watcher(api, config))
                     .default_backoff()
                     .for_each(move |event| {
                         if let Err(e) = &event {
                             tracing::warn!(error = %e, "watching the data plane's health report failed; retrying");
                         }
-                        let _ = on_change.send(());
+                        let after = data();
+                        for source in report::changed(&before, &after) {
+                            let _ = on_change.send(source);
+                        }
+                        before = after;
                         async {}
                     }),
             );
@@ -380,9 +370,6 @@ pub async fn run(client: Client, env: Environment, mirror: Arc<Mirror>, plane: O
             }
         }
     };
-    if let Some(watch) = report_watch {
-        tokio::spawn(watch);
-    }
     let ctx = Arc::new(Context {
         client,
         env,

@@ -210,15 +210,20 @@ pub fn webhook_url(obj: &Value, env: &Environment) -> String {
     )
 }
 
-/// The env a SinkBinding puts into its subjects' containers (SB-01): `K_SINK`, the resolved
-/// sink, and `K_CE_OVERRIDES`, `{"extensions": {...}}` of its `ceOverrides`.
-pub fn binding_env(binding: &Value, sink_uri: &str) -> Vec<(String, String)> {
-    let extensions = binding["spec"]["ceOverrides"]["extensions"].clone();
-    let extensions = if extensions.is_object() { extensions } else { json!({}) };
+/// The env a SinkBinding or ContainerSource gives its workload (SB-01, CS-01): `K_SINK`, the
+/// resolved sink, and `K_CE_OVERRIDES`, `{"extensions": {...}}` of its `ceOverrides`.
+pub fn sink_env(sink_uri: &str, overrides: Option<&sluice_crds::duck::CloudEventOverrides>) -> Vec<(String, String)> {
+    let extensions = overrides.map(|o| o.extensions.clone()).unwrap_or_default();
     vec![
         ("K_SINK".to_string(), sink_uri.to_string()),
         ("K_CE_OVERRIDES".to_string(), json!({ "extensions": extensions }).to_string()),
     ]
+}
+
+/// [`sink_env`] of a SinkBinding or ContainerSource as JSON.
+pub fn binding_env(binding: &Value, sink_uri: &str) -> Vec<(String, String)> {
+    let overrides = serde_json::from_value(binding["spec"]["ceOverrides"].clone()).ok();
+    sink_env(sink_uri, overrides.as_ref())
 }
 
 /// A pod template's `containers` with `env` set in each (replacing entries of the same

@@ -230,22 +230,11 @@ impl SourcePlane {
 
     /// The health of every source this plane runs or was told of.
     pub fn healths(&self) -> Vec<(SourceKey, Health)> {
-        let mut all: Vec<(SourceKey, Health)> = self
-            .running
-            .lock()
-            .expect("sources poisoned")
-            .iter()
-            .map(|(k, r)| (k.clone(), r.health.borrow().clone()))
-            .collect();
-        let reported = self.reported.lock().expect("reports poisoned");
-        all.extend(
-            reported
-                .iter()
-                .filter(|(k, _)| !all.iter().any(|(a, _)| a == *k))
-                .map(|(k, h)| (k.clone(), h.clone()))
-                .collect::<Vec<_>>(),
-        );
-        all
+        // What runs here wins over what was reported of the same source.
+        let mut all = self.reported.lock().expect("reports poisoned").clone();
+        let running = self.running.lock().expect("sources poisoned");
+        all.extend(running.iter().map(|(k, r)| (k.clone(), r.health.borrow().clone())));
+        all.into_iter().collect()
     }
 
     /// Records the health of a source run elsewhere (`None`: it no longer runs), telling the

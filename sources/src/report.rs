@@ -28,6 +28,30 @@ pub fn entry_key(key: &SourceKey) -> String {
     format!("{}.{}.{}", key.kind, key.namespace, key.name)
 }
 
+/// The source an entry is about: `<kind>.<namespace>.<name>` (kinds and namespaces have no
+/// dots; names may).
+pub fn source_key(entry: &str) -> Option<SourceKey> {
+    let (kind, rest) = entry.split_once('.')?;
+    let (namespace, name) = rest.split_once('.')?;
+    Some(SourceKey {
+        kind: kind.into(),
+        namespace: namespace.into(),
+        name: name.into(),
+    })
+}
+
+/// The sources whose entry differs between two versions of the ConfigMap's data.
+pub fn changed(before: &BTreeMap<String, String>, after: &BTreeMap<String, String>) -> Vec<SourceKey> {
+    before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter_map(|k| source_key(k))
+        .collect()
+}
+
 /// A health as its entry's text.
 pub fn encode(health: &Health) -> String {
     match health {
@@ -103,6 +127,19 @@ mod tests {
             name: "orders".into(),
         };
         assert_eq!(entry_key(&key), "rabbitmqsource.team.orders");
+        assert_eq!(source_key("rabbitmqsource.team.orders"), Some(key.clone()));
+        assert_eq!(source_key("pingsource.team.every.minute").unwrap().name, "every.minute");
+        assert_eq!(source_key("nodots"), None);
+        let before = BTreeMap::from([
+            (entry_key(&key), encode(&Health::Starting)),
+            ("pingsource.a.p".to_string(), encode(&Health::Running)),
+        ]);
+        let after = BTreeMap::from([
+            (entry_key(&key), encode(&Health::Running)),
+            ("pingsource.a.p".to_string(), encode(&Health::Running)),
+        ]);
+        assert_eq!(changed(&before, &after), vec![key.clone()]);
+        assert_eq!(changed(&after, &BTreeMap::new()).len(), 2, "entries gone are changes");
         for health in [
             Health::Starting,
             Health::Running,

@@ -198,17 +198,10 @@ fn binding_env(bindings: &[Arc<SinkBinding>], revision: &Value) -> Vec<(String, 
             continue;
         };
         if same_namespace && is_service && matches {
-            env.push(("K_SINK".to_string(), sink));
-            env.push(("K_CE_OVERRIDES".to_string(), ce_overrides_json(b.spec.ce_overrides.as_ref())));
+            env.extend(sluice_reconcile::source::sink_env(&sink, b.spec.ce_overrides.as_ref()));
         }
     }
     env
-}
-
-/// `K_CE_OVERRIDES` as Knative sets it: `{"extensions": {...}}`.
-fn ce_overrides_json(overrides: Option<&sluice_crds::duck::CloudEventOverrides>) -> String {
-    let extensions = overrides.map(|o| o.extensions.clone()).unwrap_or_default();
-    serde_json::json!({ "extensions": extensions }).to_string()
 }
 
 /// Whether `labels` satisfy `selector`.
@@ -269,10 +262,9 @@ async fn run_containers(
         match workload {
             Ok(mut workload) => {
                 workload.readiness = sluice_runtime::workload::Readiness::Started;
-                workload.env.push(("K_SINK".into(), sink));
                 workload
                     .env
-                    .push(("K_CE_OVERRIDES".into(), ce_overrides_json(source.spec.ce_overrides.as_ref())));
+                    .extend(sluice_reconcile::source::sink_env(&sink, source.spec.ce_overrides.as_ref()));
                 let rkey = workload.key.clone();
                 p.runtime.set_workload(workload);
                 p.runtime.scale(&rkey, 1);
