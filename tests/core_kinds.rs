@@ -1,7 +1,8 @@
 //! End-to-end: the Kubernetes built-in kinds the resource API serves beside Knative's —
 //! Namespace (cluster-scoped), core and `events.k8s.io` Events, Lease, Deployment, Service —
 //! created, read, listed, replaced and deleted over HTTP; Events selected by their
-//! `involvedObject`; and the real `kubectl` applying, listing and creating them.
+//! `involvedObject`, and served as both Event kinds from one stored resource; and the real
+//! `kubectl` applying, listing and creating them.
 //!
 //! The kubectl part fails without kubectl when `CI=true` and is skipped otherwise.
 
@@ -296,6 +297,64 @@ async fn events_are_selected_by_involved_object() {
     );
     let (_, list) = send(reqwest::Method::GET, url, None).await;
     assert_eq!(names(&list), ["c.1"]);
+    // One stored resource, two kinds: the core Events are `events.k8s.io` Events too, with
+    // Kubernetes' field mapping, selected by that kind's own fields, listed, read and watched.
+    let v1 = format!("{api}/apis/events.k8s.io/v1/namespaces/default/events");
+    let url = format!("{v1}?fieldSelector={}", urlencode("regarding.name=b"));
+    let (code, list) = send(reqwest::Method::GET, url, None).await;
+    assert_eq!(code, StatusCode::OK, "{list}");
+    assert_eq!(names(&list), ["b.1", "b.2"]);
+    let first = &list["items"][0];
+    assert_eq!(first["apiVersion"], "events.k8s.io/v1");
+    assert_eq!(first["note"], "b is ready");
+    assert_eq!(first["regarding"]["uid"], uid.as_str());
+    assert_eq!(first["deprecatedSource"]["component"], "sluice");
+    assert_eq!(first["deprecatedLastTimestamp"], "2024-01-01T00:00:00Z");
+    assert!(first.get("message").is_none() && first.get("involvedObject").is_none(), "{first}");
+    let (code, one) = send(reqwest::Method::GET, format!("{v1}/b.1"), None).await;
+    assert_eq!((code, &one), (StatusCode::OK, first));
+    let watched = reqwest::get(format!("{v1}?watch=true&timeoutSeconds=1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let watched: Vec<Value> = watched.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(watched.len(), 3, "{watched:?}");
+    assert!(
+        watched
+            .iter()
+            .all(|e| e["type"] == "ADDED" && e["object"]["apiVersion"] == "events.k8s.io/v1" && e["object"]["note"].is_string()),
+        "{watched:?}"
+    );
+    // Written as `events.k8s.io`, read as core, deleted as core, gone from both.
+    let written = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "d.1"},
+        "eventTime": "2024-01-01T00:00:00.000000Z", "reportingController": "sluice.dev/test",
+        "reportingInstance": "t-1", "action": "Create", "reason": "Created", "type": "Normal",
+        "regarding": {"kind": "Broker", "name": "d", "namespace": "default"}, "note": "d made"});
+    let (code, created) = send(reqwest::Method::POST, v1.clone(), Some(&written)).await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    assert_eq!(created["note"], "d made");
+    let core = format!("{api}/api/v1/namespaces/default/events/d.1");
+    let (code, as_core) = send(reqwest::Method::GET, core.clone(), None).await;
+    assert_eq!(code, StatusCode::OK, "{as_core}");
+    assert_eq!(
+        (
+            &as_core["apiVersion"],
+            &as_core["message"],
+            &as_core["involvedObject"]["name"],
+            &as_core["reportingComponent"]
+        ),
+        (&json!("v1"), &json!("d made"), &json!("d"), &json!("sluice.dev/test"))
+    );
+    assert_eq!(as_core["metadata"]["resourceVersion"], created["metadata"]["resourceVersion"]);
+    let (code, _) = send(reqwest::Method::POST, v1.clone(), Some(&written)).await;
+    assert_eq!(code, StatusCode::CONFLICT, "the same name through the other group exists already");
+    let (code, _) = send(reqwest::Method::DELETE, core, None).await;
+    assert_eq!(code, StatusCode::OK);
+    let (code, _) = send(reqwest::Method::GET, format!("{v1}/d.1"), None).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+
     // Fields a kind does not support are a 400, as in Kubernetes.
     let url = format!(
         "{api}/apis/eventing.knative.dev/v1/namespaces/default/brokers?fieldSelector={}",

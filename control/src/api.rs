@@ -23,6 +23,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use sluice_crds::registry::{find_by_plural, KindInfo};
+use sluice_crds::storage::present;
 
 use crate::patch::{self, PatchError, PatchFormat};
 use crate::selector::Selector;
@@ -476,7 +477,7 @@ fn bad_request(message: String) -> ApiError {
 /// A list (carrying the resourceVersion to watch from) or, with `?watch=true`, a watch. A
 /// cluster-scoped kind has no namespaced collection; a field selector must name a field the
 /// kind supports.
-fn list_or_watch(cp: &ControlPlane, info: &KindInfo, namespace: Option<&str>, mut view: View) -> ApiResult {
+fn list_or_watch(cp: &ControlPlane, info: &'static KindInfo, namespace: Option<&str>, mut view: View) -> ApiResult {
     if !info.namespaced && namespace.is_some() {
         return Err(not_found(format!("{} (cluster-scoped) in a namespace", info.plural)));
     }
@@ -485,8 +486,7 @@ fn list_or_watch(cp: &ControlPlane, info: &KindInfo, namespace: Option<&str>, mu
         .map_err(|e| bad_request(e.to_string()))?;
     if let Some(start) = view.watch {
         let request = WatchRequest {
-            group: info.group.to_string(),
-            plural: info.plural.to_string(),
+            kind: info,
             namespace: namespace.map(str::to_string),
             from: start.from,
             selector: view.selector,
@@ -495,6 +495,7 @@ fn list_or_watch(cp: &ControlPlane, info: &KindInfo, namespace: Option<&str>, mu
         return Ok(watch::respond(&cp.store, request));
     }
     let (items, revision) = cp.store.list_at(info, namespace);
+    let items = items.into_iter().map(|o| present(info, o)).collect();
     Ok(view.render(info, items, Some(revision)))
 }
 
@@ -520,7 +521,7 @@ async fn get_one(
     let info = kind(&g, &v, &p)?;
     cp.store
         .get(&ObjectKey::new(info, &ns, &name))
-        .map(|o| view.render(info, vec![o], None))
+        .map(|o| view.render(info, vec![present(info, o)], None))
         .ok_or_else(|| {
             StoreError::NotFound {
                 kind: info.singular.into(),
@@ -578,7 +579,7 @@ fn fit_to_path(info: &KindInfo, ns: &str, name: Option<&str>, mut body: Value) -
     Ok(body)
 }
 
-async fn write_one(cp: &ControlPlane, info: &KindInfo, ns: &str, name: Option<&str>, body: Value, create_only: bool) -> ApiResult {
+async fn write_one(cp: &ControlPlane, info: &'static KindInfo, ns: &str, name: Option<&str>, body: Value, create_only: bool) -> ApiResult {
     let body = fit_to_path(info, ns, name, body)?;
     let applied = cp.apply(vec![body], create_only).await?;
     let a = &applied[0];
@@ -588,7 +589,7 @@ async fn write_one(cp: &ControlPlane, info: &KindInfo, ns: &str, name: Option<&s
         StatusCode::OK
     };
     let obj = cp.store.get(&ObjectKey::new(info, &a.namespace, &a.name)).unwrap_or(Value::Null);
-    Ok((code, Json(obj)).into_response())
+    Ok((code, Json(present(info, obj))).into_response())
 }
 
 async fn create(
@@ -647,7 +648,7 @@ async fn delete_one(
     let info = kind(&g, &v, &p)?;
     let propagation = propagation(&uri, &body)?;
     let obj = cp.delete_with(info, &ns, &name, propagation).await?;
-    Ok(Json(obj).into_response())
+    Ok(Json(present(info, obj)).into_response())
 }
 
 /// The path of one object: group, version, namespace, plural, name.
@@ -699,7 +700,7 @@ async fn patch_one(
     let format = patch_format(info, &headers)?;
     let mut attempts = 0;
     loop {
-        let current = cp.store.get(&ObjectKey::new(info, &ns, &name));
+        let current = cp.store.get(&ObjectKey::new(info, &ns, &name)).map(|o| present(info, o));
         let patched = patch::apply(format, current.as_ref(), &body).map_err(|e| patch_error(info, &ns, &name, e))?;
         // A patch that names no resourceVersion of its own applies to whatever is current, as
         // the API server's update loop does: a write that slipped in between (a controller's

@@ -94,14 +94,14 @@ impl ControlPlane {
     }
 
     /// Deletes an object. The `default` Namespace cannot be deleted, as in Kubernetes.
-    pub async fn delete(&self, info: &KindInfo, namespace: &str, name: &str) -> Result<Value, StoreError> {
+    pub async fn delete(&self, info: &'static KindInfo, namespace: &str, name: &str) -> Result<Value, StoreError> {
         self.delete_with(info, namespace, name, store::Propagation::Background).await
     }
 
     /// Deletes an object with the given propagation to the objects it owns.
     pub async fn delete_with(
         &self,
-        info: &KindInfo,
+        info: &'static KindInfo,
         namespace: &str,
         name: &str,
         propagation: store::Propagation,

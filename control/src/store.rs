@@ -33,8 +33,10 @@ impl ObjectKey {
         Self::new(info, obj.namespace(), obj.name())
     }
 
-    /// A key from its parts.
-    pub fn new(info: &KindInfo, namespace: &str, name: &str) -> Self {
+    /// A key from its parts. A kind stored as another ([`sluice_crds::storage`]) has that
+    /// kind's key: an `events.k8s.io` Event is the core Event of the same name.
+    pub fn new(info: &'static KindInfo, namespace: &str, name: &str) -> Self {
+        let info = sluice_crds::storage::storage_kind(info);
         Self {
             group: info.group.to_string(),
             plural: info.plural.to_string(),
@@ -327,12 +329,15 @@ impl Store {
 
     /// Objects of one kind, in one namespace or all, with the resourceVersion of the list: a
     /// watch from it sees every later change and none of the listed ones again.
-    pub fn list_at(&self, info: &KindInfo, namespace: Option<&str>) -> (Vec<Value>, u64) {
+    /// (Objects of a kind stored as another are answered in the stored form; see
+    /// [`sluice_crds::storage::present`].)
+    pub fn list_at(&self, info: &'static KindInfo, namespace: Option<&str>) -> (Vec<Value>, u64) {
+        let stored = sluice_crds::storage::storage_kind(info);
         let objects = self.objects.read().expect("store poisoned");
         let revision = *self.revision.borrow();
         let items = objects
             .iter()
-            .filter(|(k, _)| k.group == info.group && k.plural == info.plural && namespace.is_none_or(|ns| k.namespace == ns))
+            .filter(|(k, _)| k.group == stored.group && k.plural == stored.plural && namespace.is_none_or(|ns| k.namespace == ns))
             .map(|(_, v)| v.clone())
             .collect();
         (items, revision)
@@ -396,6 +401,8 @@ impl Store {
                     sluice_crds::serving::apply_settings(name, Some(&obj.to_value()));
                 }
                 let mut errs = obj.validate();
+                // Validated as written; kept, and compared with what is kept, in the stored form.
+                let obj = sluice_crds::storage::into_storage(obj);
                 let old = objects.get(&key);
                 if let Some(old) = old {
                     if create_only {
@@ -549,7 +556,7 @@ impl Store {
     }
 
     /// Deletes one object, returning it, with Kubernetes' default (background) propagation.
-    pub fn delete(&self, info: &KindInfo, namespace: &str, name: &str) -> Result<Value, StoreError> {
+    pub fn delete(&self, info: &'static KindInfo, namespace: &str, name: &str) -> Result<Value, StoreError> {
         self.delete_with(&ObjectKey::new(info, namespace, name), Propagation::Background)
     }
 
@@ -994,6 +1001,12 @@ fn load_dir(dir: &Path, out: &mut BTreeMap<ObjectKey, Value>) -> Result<(), Stor
             }
         };
         match KnativeObject::from_value(without_status(&value)) {
+            Ok(obj) if sluice_crds::storage::is_converted(obj.kind_info()) => {
+                // Written before this kind was kept in another's form: converted, unless the
+                // stored form is there too.
+                let obj = sluice_crds::storage::into_storage(obj);
+                out.entry(ObjectKey::of(&obj)).or_insert_with(|| obj.to_value());
+            }
             Ok(obj) => {
                 out.insert(ObjectKey::of(&obj), value);
             }

@@ -16,6 +16,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{json, Value};
+use sluice_crds::registry::KindInfo;
+use sluice_crds::storage;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::selector::Selector;
@@ -23,10 +25,8 @@ use crate::store::{Change, ObjectKey, Store};
 
 /// What a watch selects and from where it starts.
 pub struct WatchRequest {
-    /// Group of the kind (`""` for core).
-    pub group: String,
-    /// Plural of the kind.
-    pub plural: String,
+    /// The kind watched (its objects are presented as this kind when it is stored as another).
+    pub kind: &'static KindInfo,
     /// One namespace, or all.
     pub namespace: Option<String>,
     /// `resourceVersion` to start after.
@@ -39,11 +39,22 @@ pub struct WatchRequest {
 
 impl WatchRequest {
     fn selects_key(&self, key: &ObjectKey) -> bool {
-        key.group == self.group && key.plural == self.plural && self.namespace.as_deref().is_none_or(|ns| key.namespace == ns)
+        let stored = storage::storage_kind(self.kind);
+        key.group == stored.group && key.plural == stored.plural && self.namespace.as_deref().is_none_or(|ns| key.namespace == ns)
     }
 
-    fn selects(&self, change: &Change) -> bool {
-        self.selects_key(&change.key) && self.selector.matches(&change.selectable)
+    /// The `WatchEvent` line of a change this watch selects. A kind stored as another sees its
+    /// objects converted, and selected by its own fields.
+    fn line(&self, change: &Change) -> Option<Bytes> {
+        if !self.selects_key(&change.key) {
+            return None;
+        }
+        if !storage::is_converted(self.kind) {
+            return self.selector.matches(&change.selectable).then(|| change_line(change));
+        }
+        // A built-in kind's `selectable` is the whole object.
+        let object = storage::present(self.kind, change.selectable.clone());
+        self.selector.matches(&object).then(|| event_line(change.change.as_str(), &object))
     }
 }
 
@@ -80,12 +91,7 @@ pub fn respond(store: &Store, request: WatchRequest) -> Response {
             return stream_response(Body::from(event_line("ERROR", &status)));
         }
     };
-    let initial: Vec<Bytes> = start
-        .initial
-        .iter()
-        .filter(|c| request.selects(c))
-        .map(|c| change_line(c))
-        .collect();
+    let initial: Vec<Bytes> = start.initial.iter().filter_map(|c| request.line(c)).collect();
     let deadline = request.timeout.map(|t| tokio::time::Instant::now() + t);
     // Every change after the initial ones, in order, until the deadline or until the watcher
     // falls behind the live feed.
@@ -103,11 +109,10 @@ pub fn respond(store: &Store, request: WatchRequest) -> Response {
                 None => live.recv().await,
             };
             match next {
-                Ok(change) if request.selects(&change) => {
-                    let line = change_line(&change);
-                    return Some((Ok(line), (initial, live, request, deadline)));
-                }
-                Ok(_) => continue,
+                Ok(change) => match request.line(&change) {
+                    Some(line) => return Some((Ok(line), (initial, live, request, deadline))),
+                    None => continue,
+                },
                 Err(RecvError::Lagged(missed)) => {
                     tracing::debug!(missed, "watcher fell behind; ending its stream");
                     return None;
@@ -135,8 +140,7 @@ mod tests {
 
     fn request(from: Option<u64>, labels: &str) -> WatchRequest {
         WatchRequest {
-            group: "eventing.knative.dev".into(),
-            plural: "brokers".into(),
+            kind: find_kind("Broker").unwrap(),
             namespace: Some("default".into()),
             from,
             selector: Selector::parse(Some(labels), None).unwrap(),

@@ -42,6 +42,7 @@ pub mod registry;
 mod schema;
 pub mod serving;
 pub mod sources;
+pub mod storage;
 
 use std::fmt;
 

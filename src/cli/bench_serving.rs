@@ -6,7 +6,8 @@
 //!    to its first answer (the same program started directly, right before), is the overhead of
 //!    holding, scaling from zero, starting, probing and proxying.
 //! 2. Warm: requests at a fixed rate through the gateway (Host routing, activator pool,
-//!    proxy) and straight to the instance's port; the added latency at p50 and p99.
+//!    proxy) and straight to the instance's port, in alternating one-second rounds; the added
+//!    latency at p50 and p99.
 //!
 //! The app is this binary (`sluice bench-app`): an HTTP server on `$PORT` answering "ok", so
 //! what is measured is Sluice, not an interpreter's start.
@@ -26,7 +27,7 @@ pub struct ServingBench {
     /// Requests per second of the warm measurement.
     #[arg(long, default_value_t = 1000, value_name = "RATE")]
     rate: u64,
-    /// Seconds of each warm measurement.
+    /// Seconds of each warm measurement (one-second rounds, alternating the two paths).
     #[arg(long, default_value_t = 5, value_name = "SECONDS")]
     seconds: u64,
 }
@@ -208,11 +209,17 @@ pub async fn bench(opts: ServingBench) -> anyhow::Result<ExitCode> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    // Warm both paths up (connections, the pool), then measure each.
+    // Warm both paths up (connections, the pool), then measure them in alternating one-second
+    // rounds, so that whatever else the machine does in the meantime falls on both alike.
     fixed_rate(&client, &gateway_url, Some(&host), opts.rate, 1).await?;
     fixed_rate(&client, &direct_url, None, opts.rate, 1).await?;
-    let direct = fixed_rate(&client, &direct_url, None, opts.rate, opts.seconds).await?;
-    let through = fixed_rate(&client, &gateway_url, Some(&host), opts.rate, opts.seconds).await?;
+    let (mut direct, mut through) = (Vec::new(), Vec::new());
+    for _ in 0..opts.seconds {
+        direct.extend(fixed_rate(&client, &direct_url, None, opts.rate, 1).await?);
+        through.extend(fixed_rate(&client, &gateway_url, Some(&host), opts.rate, 1).await?);
+    }
+    direct.sort();
+    through.sort();
     let (d50, d99, g50, g99) = (
         percentile(&direct, 0.5),
         percentile(&direct, 0.99),
