@@ -200,6 +200,11 @@ impl Selector {
         Ok(self)
     }
 
+    /// Whether it selects everything (no label or field requirement).
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
+
     /// Whether `obj` is selected. Field terms compare the text at their dotted path (a missing
     /// field is the empty string).
     pub fn matches(&self, obj: &Value) -> bool {

@@ -161,9 +161,6 @@ pub struct Change {
     pub change: ChangeType,
     /// Which object.
     pub key: ObjectKey,
-    /// What selectors read of the object: its name, namespace and labels (for Knative kinds),
-    /// or all of it (for the built-in kinds, whose field selectors read other fields).
-    pub selectable: Value,
     /// The object after the change (before it, for a delete, with the delete's resourceVersion),
     /// as JSON: serialized once for every watcher, and the history keeps text, several times
     /// smaller than the parsed value.
@@ -173,19 +170,18 @@ pub struct Change {
 impl Change {
     /// The change of `object` at `revision`.
     pub fn new(revision: u64, change: ChangeType, key: &ObjectKey, object: &Value) -> Self {
-        let selectable = if key.group.ends_with("knative.dev") {
-            let meta = &object["metadata"];
-            json!({"metadata": {"name": meta["name"], "namespace": meta["namespace"], "labels": meta["labels"]}})
-        } else {
-            object.clone()
-        };
         Self {
             revision,
             change,
             key: key.clone(),
-            selectable,
             object: serde_json::to_vec(object).expect("json values serialize").into(),
         }
+    }
+
+    /// The object of the change, parsed again (for a watch with a selector: the history keeps
+    /// only the text, which most watches, selecting nothing, send as it is).
+    pub fn object_value(&self) -> Value {
+        serde_json::from_slice(&self.object).expect("the store serialized it")
     }
 }
 

