@@ -6,8 +6,8 @@
 //!    to its first answer (the same program started directly, right before), is the overhead of
 //!    holding, scaling from zero, starting, probing and proxying.
 //! 2. Warm: requests at a fixed rate through the gateway (Host routing, activator pool,
-//!    proxy) and straight to the instance's port, in alternating one-second rounds; the added
-//!    latency at p50 and p99.
+//!    proxy) and straight to the instance's port, in alternating rounds of a tenth of a second;
+//!    the added latency at p50 and p99.
 //!
 //! The app is this binary (`sluice bench-app`): an HTTP server on `$PORT` answering "ok", so
 //! what is measured is Sluice, not an interpreter's start.
@@ -27,7 +27,8 @@ pub struct ServingBench {
     /// Requests per second of the warm measurement.
     #[arg(long, default_value_t = 1000, value_name = "RATE")]
     rate: u64,
-    /// Seconds of each warm measurement (one-second rounds, alternating the two paths).
+    /// Seconds of each warm measurement (rounds of a tenth of a second, alternating the two
+    /// paths).
     #[arg(long, default_value_t = 5, value_name = "SECONDS")]
     seconds: u64,
 }
@@ -78,10 +79,9 @@ async fn direct_start(client: &reqwest::Client) -> anyhow::Result<Duration> {
     }
 }
 
-/// Sends `rate` requests a second for `seconds` to `url` (with `host`), and returns each one's
+/// Sends `total` requests at `rate` a second to `url` (with `host`), and returns each one's
 /// latency, sorted.
-async fn fixed_rate(client: &reqwest::Client, url: &str, host: Option<&str>, rate: u64, seconds: u64) -> anyhow::Result<Vec<Duration>> {
-    let total = rate * seconds;
+async fn fixed_rate(client: &reqwest::Client, url: &str, host: Option<&str>, rate: u64, total: u64) -> anyhow::Result<Vec<Duration>> {
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut tasks = tokio::task::JoinSet::new();
@@ -209,14 +209,16 @@ pub async fn bench(opts: ServingBench) -> anyhow::Result<ExitCode> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    // Warm both paths up (connections, the pool), then measure them in alternating one-second
-    // rounds, so that whatever else the machine does in the meantime falls on both alike.
-    fixed_rate(&client, &gateway_url, Some(&host), opts.rate, 1).await?;
-    fixed_rate(&client, &direct_url, None, opts.rate, 1).await?;
+    // Warm both paths up (connections, the pool) for a second each, then measure them in
+    // alternating rounds of a tenth of a second, so that whatever else the machine does in the
+    // meantime (its other services wake up too) falls on both alike.
+    fixed_rate(&client, &gateway_url, Some(&host), opts.rate, opts.rate).await?;
+    fixed_rate(&client, &direct_url, None, opts.rate, opts.rate).await?;
+    let round = (opts.rate / 10).max(1);
     let (mut direct, mut through) = (Vec::new(), Vec::new());
-    for _ in 0..opts.seconds {
-        direct.extend(fixed_rate(&client, &direct_url, None, opts.rate, 1).await?);
-        through.extend(fixed_rate(&client, &gateway_url, Some(&host), opts.rate, 1).await?);
+    for _ in 0..opts.seconds * 10 {
+        direct.extend(fixed_rate(&client, &direct_url, None, opts.rate, round).await?);
+        through.extend(fixed_rate(&client, &gateway_url, Some(&host), opts.rate, round).await?);
     }
     direct.sort();
     through.sort();
