@@ -252,6 +252,46 @@ async fn controller_and_dataplane_apart_serve_what_the_api_holds() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // Every kind a binding names is watched: a Knative Service written after its binding is
+    // bound as soon as it is written.
+    assert_eq!(
+        post(
+            "/apis/sources.knative.dev/v1/namespaces/default/sinkbindings".into(),
+            json!({"apiVersion": "sources.knative.dev/v1", "kind": "SinkBinding", "metadata": {"name": "bind-greeter"},
+                "spec": {"subject": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "greeter"},
+                    "sink": {"uri": pings.url}}})
+        )
+        .await,
+        201
+    );
+    sluice
+        .wait_condition(
+            "/apis/sources.knative.dev/v1/namespaces/default/sinkbindings/bind-greeter",
+            "Ready",
+            "True",
+        )
+        .await;
+    assert_eq!(
+        post(
+            "/apis/serving.knative.dev/v1/namespaces/default/services".into(),
+            json!({"apiVersion": "serving.knative.dev/v1", "kind": "Service", "metadata": {"name": "greeter"},
+                "spec": {"template": {"spec": {"containers": [{"image": "example/greeter"}]}}}})
+        )
+        .await,
+        201
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let greeter = sluice
+            .get_json("/apis/serving.knative.dev/v1/namespaces/default/services/greeter")
+            .await;
+        if greeter["spec"]["template"]["spec"]["containers"][0]["env"][0] == json!({"name": "K_SINK", "value": pings.url}) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not bound within 5 s: {greeter:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // A ContainerSource is a Deployment of its template with the sink, Ready once a pod is.
     assert_eq!(
         post(

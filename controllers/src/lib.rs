@@ -21,6 +21,7 @@ pub mod mirror;
 pub mod serving;
 pub mod sources;
 pub mod status;
+mod subjects;
 pub mod subscription;
 pub mod trigger;
 pub mod unserved;

@@ -26,6 +26,7 @@ use tokio::sync::broadcast;
 use crate::core::{label, requeues, Backoff, ADDRESSABLE};
 use crate::mirror::Mirror;
 use crate::status::write_status;
+use crate::subjects::SubjectWatch;
 use crate::Error;
 
 /// Where the adapters' health comes from.
@@ -48,6 +49,8 @@ struct Context {
     mirror: Arc<Mirror>,
     adapters: Adapters,
     backoff: Backoff,
+    /// On a cluster: the kinds SinkBindings bind, watched for subjects written later.
+    subjects: SubjectWatch,
 }
 
 /// A source kind with a controller here.
@@ -93,7 +96,7 @@ async fn reconcile<K: SourceKind>(object: Arc<K>, ctx: Arc<Context>) -> Result<A
     if object.meta().deletion_timestamp.is_some() {
         if binds_on_cluster && object.finalizers().iter().any(|f| f == BINDING_FINALIZER) {
             let value = serde_json::to_value(object.as_ref())?;
-            if let Err(e) = edit_subjects(&ctx.client, &value, EnvEdit::Remove).await {
+            if let Err(e) = edit_subjects(&ctx, &value, EnvEdit::Remove).await {
                 tracing::warn!(binding = %label_of(&value), error = %e, "the sink stays in a subject's pod template");
             }
             let rest = object.finalizers().iter().filter(|f| *f != BINDING_FINALIZER).cloned().collect();
@@ -120,7 +123,7 @@ async fn reconcile<K: SourceKind>(object: Arc<K>, ctx: Arc<Context>) -> Result<A
         },
         // On a cluster a SinkBinding writes its env into its subjects' pod templates.
         Adapters::Reported { .. } if K::kind(&()) == "SinkBinding" => match &sink {
-            Ok(plan) => match edit_subjects(&ctx.client, &value, EnvEdit::Set(source::binding_env(&value, &plan.uri))).await {
+            Ok(plan) => match edit_subjects(&ctx, &value, EnvEdit::Set(source::binding_env(&value, &plan.uri))).await {
                 Ok(()) => Adapter::DataPlane,
                 Err(message) => Adapter::InProcess(Some(sluice_sources::Health::failing("SubjectNotBound", message))),
             },
@@ -135,9 +138,11 @@ async fn reconcile<K: SourceKind>(object: Arc<K>, ctx: Arc<Context>) -> Result<A
     let status = source::status(&value, &sink, &adapter);
     write_status(&api, &value, &status).await?;
     ctx.backoff.succeeded(&label(object.as_ref()));
-    if binds_on_cluster {
-        // Subjects made later (a selector's new Deployment) are bound on the next pass.
-        return Ok(Action::requeue(std::time::Duration::from_secs(30)));
+    let unbound = binds_on_cluster && matches!(&adapter, Adapter::InProcess(Some(sluice_sources::Health::Failing { .. })));
+    if unbound {
+        // A subject kind the API does not serve (yet), or a subject that refused the write:
+        // tried again, as a subject written later of a served kind is bound when it is written.
+        return Ok(Action::requeue(std::time::Duration::from_secs(10)));
     }
     Ok(Action::await_change())
 }
@@ -197,8 +202,9 @@ enum EnvEdit {
 /// (`spec.template.spec.containers`) of each subject (by name, or every object its selector
 /// picks), or takes them out again, as Knative's SinkBinding does, so that the subject's
 /// workload rolls out with them; `Err` says which subject could not be changed.
-async fn edit_subjects(client: &Client, binding: &serde_json::Value, edit: EnvEdit) -> Result<(), String> {
+async fn edit_subjects(ctx: &Context, binding: &serde_json::Value, edit: EnvEdit) -> Result<(), String> {
     use kube::api::{DynamicObject, ListParams, PostParams};
+    let client = &ctx.client;
     use kube::core::GroupVersionKind;
     let subject = &binding["spec"]["subject"];
     let api_version = subject["apiVersion"].as_str().unwrap_or_default();
@@ -207,6 +213,8 @@ async fn edit_subjects(client: &Client, binding: &serde_json::Value, edit: EnvEd
     let (resource, _) = kube::discovery::pinned_kind(client, &GroupVersionKind::gvk(group, version, kind))
         .await
         .map_err(|e| format!("subject {api_version} {kind}: {e}"))?;
+    // From now on a subject of this kind written later is bound as soon as it is written.
+    ctx.subjects.ensure(client, &resource);
     let namespace = subject["namespace"]
         .as_str()
         .or(binding["metadata"]["namespace"].as_str())
@@ -294,22 +302,8 @@ async fn run_kind<K: SourceKind>(ctx: Arc<Context>) {
         Adapters::Reported { changes, .. } => {
             let controller = controller.reconcile_on(health_changes::<K>(changes.subscribe()));
             if K::kind(&()) == "SinkBinding" {
-                // A Deployment written in a binding's namespace may be a subject to bind (the
-                // common kind; others are re-read every 30 s).
-                let bindings = store.clone();
-                controller.watches(
-                    Api::<k8s_openapi::api::apps::v1::Deployment>::all(ctx.client.clone()),
-                    watcher::Config::default(),
-                    move |deployment| {
-                        let namespace = deployment.namespace();
-                        bindings
-                            .state()
-                            .iter()
-                            .filter(|b| b.meta().namespace == namespace)
-                            .map(|b| ObjectRef::from_obj(b.as_ref()))
-                            .collect::<Vec<_>>()
-                    },
-                )
+                // An object written of a kind some binding names may be a subject to bind.
+                controller.reconcile_on(ctx.subjects.requeues(store.clone()))
             } else if K::kind(&()) == "ContainerSource" {
                 let client = ctx.client.clone();
                 controller
@@ -376,6 +370,7 @@ pub async fn run(client: Client, env: Environment, mirror: Arc<Mirror>, plane: O
         mirror,
         adapters,
         backoff: Backoff::default(),
+        subjects: SubjectWatch::default(),
     });
     tokio::join!(
         run_kind::<PingSource>(ctx.clone()),

@@ -81,6 +81,10 @@ pub fn manifests(image: &str) -> Vec<Value> {
             // Revisions' and ContainerSources' pods: why one does not run (crashes, images,
             // scheduling).
             {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+            // SinkBindings' subjects: the other kinds with a pod template that Knative binds
+            // (Deployments and Knative Services are above).
+            {"apiGroups": ["apps"], "resources": ["statefulsets", "daemonsets", "replicasets"], "verbs": ["get", "list", "watch", "update", "patch"]},
+            {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "watch", "update", "patch"]},
         ]),
     ));
     docs.push(cluster_role_binding("sluice-controller"));
