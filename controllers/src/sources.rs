@@ -16,6 +16,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, Controller, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
+use sluice_crds::sources::sinkbinding::BindingSubject;
 use sluice_crds::sources::{ApiServerSource, AwsSqsSource, ContainerSource, KafkaSource, PingSource, RabbitmqSource, SinkBinding};
 use sluice_reconcile::source::{self, Adapter};
 use sluice_reconcile::Environment;
@@ -64,6 +65,10 @@ pub(crate) trait SourceKind:
     + Sync
     + 'static
 {
+    /// A SinkBinding's subject; no other kind has one.
+    fn subject(&self) -> Option<&BindingSubject> {
+        None
+    }
 }
 
 impl SourceKind for PingSource {}
@@ -72,7 +77,11 @@ impl SourceKind for KafkaSource {}
 impl SourceKind for AwsSqsSource {}
 impl SourceKind for ApiServerSource {}
 impl SourceKind for ContainerSource {}
-impl SourceKind for SinkBinding {}
+impl SourceKind for SinkBinding {
+    fn subject(&self) -> Option<&BindingSubject> {
+        Some(&self.spec.subject)
+    }
+}
 impl SourceKind for sluice_crds::sources::GitHubSource {}
 
 /// Holds a SinkBinding on a cluster until its env is taken out of its subjects again.

@@ -15,8 +15,10 @@ use kube::core::ApiResource;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Client, ResourceExt};
-use sluice_crds::sources::SinkBinding;
+use sluice_crds::sources::sinkbinding::BindingSubject;
 use tokio::sync::broadcast;
+
+use crate::sources::SourceKind;
 
 /// A subject kind's object was written in a namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,13 +74,10 @@ impl SubjectWatch {
         });
     }
 
-    /// The bindings in `bindings` (SinkBindings; the controllers are generic over their kind) to
-    /// reconcile again because a subject was written: those in its namespace (or naming it)
-    /// whose subject is of its kind.
-    pub fn requeues<K>(&self, bindings: Store<K>) -> impl futures_util::Stream<Item = ObjectRef<K>> + Send
-    where
-        K: kube::Resource<DynamicType = ()> + serde::Serialize + Clone + Send + Sync + 'static,
-    {
+    /// The bindings in `bindings` (SinkBindings; the source controllers are generic over their
+    /// kind) to reconcile again because a subject was written: those in its namespace (or
+    /// naming it) whose subject is of its kind.
+    pub fn requeues<K: SourceKind>(&self, bindings: Store<K>) -> impl futures_util::Stream<Item = ObjectRef<K>> + Send {
         let written = self.written.subscribe();
         futures_util::stream::unfold((bindings, written), |(bindings, mut written)| async move {
             loop {
@@ -88,10 +87,8 @@ impl SubjectWatch {
                             .state()
                             .iter()
                             .filter(|b| {
-                                serde_json::to_value(b.as_ref())
-                                    .ok()
-                                    .and_then(|v| serde_json::from_value::<SinkBinding>(v).ok())
-                                    .is_some_and(|b| names_kind_in(&b, &change))
+                                b.subject()
+                                    .is_some_and(|subject| names_kind_in(subject, b.meta().namespace.as_deref(), &change))
                             })
                             .map(|b| ObjectRef::from_obj(b.as_ref()))
                             .collect();
@@ -106,14 +103,14 @@ impl SubjectWatch {
     }
 }
 
-/// Whether `binding` names subjects of the written object's kind in its namespace.
-fn names_kind_in(binding: &SinkBinding, change: &SubjectWritten) -> bool {
-    let subject = &binding.spec.subject;
+/// Whether a binding in `binding_namespace` with this subject names subjects of the written
+/// object's kind in its namespace.
+fn names_kind_in(subject: &BindingSubject, binding_namespace: Option<&str>, change: &SubjectWritten) -> bool {
     let namespace = subject
         .namespace
         .as_deref()
         .filter(|ns| !ns.is_empty())
-        .or(binding.metadata.namespace.as_deref())
+        .or(binding_namespace)
         .unwrap_or("default");
     subject.api_version == change.api_version && subject.kind == change.kind && namespace == change.namespace
 }
@@ -122,13 +119,8 @@ fn names_kind_in(binding: &SinkBinding, change: &SubjectWritten) -> bool {
 mod tests {
     use super::*;
 
-    fn binding(namespace: &str, subject: serde_json::Value) -> SinkBinding {
-        serde_json::from_value(serde_json::json!({
-            "apiVersion": "sources.knative.dev/v1", "kind": "SinkBinding",
-            "metadata": {"name": "b", "namespace": namespace},
-            "spec": {"subject": subject, "sink": {"uri": "http://sink"}}
-        }))
-        .unwrap()
+    fn subject(value: serde_json::Value) -> BindingSubject {
+        serde_json::from_value(value).unwrap()
     }
 
     #[test]
@@ -138,18 +130,27 @@ mod tests {
             kind: kind.into(),
             namespace: namespace.into(),
         };
-        let by_selector = binding(
-            "team",
-            serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "selector": {"matchLabels": {"app": "a"}}}),
-        );
-        assert!(names_kind_in(&by_selector, &written("apps/v1", "Deployment", "team")));
-        assert!(!names_kind_in(&by_selector, &written("apps/v1", "Deployment", "other")));
-        assert!(!names_kind_in(&by_selector, &written("batch/v1", "Job", "team")));
-        let elsewhere = binding(
-            "team",
-            serde_json::json!({"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "s", "namespace": "web"}),
-        );
-        assert!(names_kind_in(&elsewhere, &written("serving.knative.dev/v1", "Service", "web")));
-        assert!(!names_kind_in(&elsewhere, &written("serving.knative.dev/v1", "Service", "team")));
+        let by_selector =
+            subject(serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "selector": {"matchLabels": {"app": "a"}}}));
+        assert!(names_kind_in(&by_selector, Some("team"), &written("apps/v1", "Deployment", "team")));
+        assert!(!names_kind_in(
+            &by_selector,
+            Some("team"),
+            &written("apps/v1", "Deployment", "other")
+        ));
+        assert!(!names_kind_in(&by_selector, Some("team"), &written("batch/v1", "Job", "team")));
+        assert!(names_kind_in(&by_selector, None, &written("apps/v1", "Deployment", "default")));
+        let elsewhere =
+            subject(serde_json::json!({"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "s", "namespace": "web"}));
+        assert!(names_kind_in(
+            &elsewhere,
+            Some("team"),
+            &written("serving.knative.dev/v1", "Service", "web")
+        ));
+        assert!(!names_kind_in(
+            &elsewhere,
+            Some("team"),
+            &written("serving.knative.dev/v1", "Service", "team")
+        ));
     }
 }
