@@ -313,6 +313,18 @@ async fn events_are_selected_by_involved_object() {
     assert!(first.get("message").is_none() && first.get("involvedObject").is_none(), "{first}");
     let (code, one) = send(reqwest::Method::GET, format!("{v1}/b.1"), None).await;
     assert_eq!((code, &one), (StatusCode::OK, first));
+    // One written through core lacks what a new `events.k8s.io` Event needs, and is still
+    // writable through `events.k8s.io`, as in the API server.
+    let patched = reqwest::Client::new()
+        .patch(format!("{v1}/b.2"))
+        .header("content-type", "application/merge-patch+json")
+        .body(r#"{"note": "b is ready again"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::OK, "{}", patched.text().await.unwrap());
+    let (_, b2) = send(reqwest::Method::GET, format!("{api}/api/v1/namespaces/default/events/b.2"), None).await;
+    assert_eq!(b2["message"], "b is ready again");
     let watched = reqwest::get(format!("{v1}?watch=true&timeoutSeconds=1"))
         .await
         .unwrap()

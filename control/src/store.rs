@@ -229,8 +229,9 @@ impl Store {
     /// An empty store, persisting under `data_dir` if given; objects found there are restored.
     pub fn open(data_dir: Option<PathBuf>) -> Result<Arc<Self>, StoreError> {
         let mut objects = BTreeMap::new();
+        let mut moved = Vec::new();
         if let Some(dir) = &data_dir {
-            load_dir(&dir.join("objects"), &mut objects)?;
+            load_dir(&dir.join("objects"), &mut objects, &mut moved)?;
             if !objects.is_empty() {
                 tracing::info!(count = objects.len(), dir = %dir.display(), "restored objects from data dir");
             }
@@ -255,12 +256,26 @@ impl Store {
             complete_after: max_rv,
             live: tokio::sync::broadcast::channel(1024).0,
         };
-        Ok(Arc::new(Self {
+        let store = Self {
             objects: RwLock::new(objects),
             data_dir,
             revision,
             changes: std::sync::Mutex::new(changes),
-        }))
+        };
+        // Objects found in an earlier version's place are written where they are kept now, and
+        // the old file goes, so that a delete removes them for good.
+        for (key, old_file) in moved {
+            let value = store.objects.read().expect("store poisoned").get(&key).cloned();
+            if let Some(value) = value {
+                store.persist(&key, &value)?;
+            }
+            std::fs::remove_file(&old_file).map_err(|source| StoreError::Io {
+                path: old_file.display().to_string(),
+                source,
+            })?;
+            tracing::info!(from = %old_file.display(), "moved a stored object to where its kind is kept");
+        }
+        Ok(Arc::new(store))
     }
 
     /// Starts a watch over the objects `select` picks: from `from` (a resourceVersion) the
@@ -396,7 +411,10 @@ impl Store {
                 if let Some(name) = sluice_crds::serving::SETTINGS.into_iter().find(|n| is_serving_config(&key, n)) {
                     sluice_crds::serving::apply_settings(name, Some(&obj.to_value()));
                 }
-                let mut errs = obj.validate();
+                let mut errs = match objects.contains_key(&key) {
+                    true => obj.validate_existing(),
+                    false => obj.validate(),
+                };
                 // Validated as written; kept, and compared with what is kept, in the stored form.
                 let obj = sluice_crds::storage::into_storage(obj);
                 let old = objects.get(&key);
@@ -973,7 +991,10 @@ fn merge_metadata(value: &mut Value, old: Option<&Value>, rv: &mut u64) -> &'sta
     }
 }
 
-fn load_dir(dir: &Path, out: &mut BTreeMap<ObjectKey, Value>) -> Result<(), StoreError> {
+/// Reads every stored object under `dir` into `out`. Files of a kind now kept in another's form
+/// (written by an earlier version) are read in that form and listed in `moved`, to be written
+/// again where the form is kept.
+fn load_dir(dir: &Path, out: &mut BTreeMap<ObjectKey, Value>, moved: &mut Vec<(ObjectKey, PathBuf)>) -> Result<(), StoreError> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
     let io = |p: &Path, source| StoreError::Io {
         path: p.display().to_string(),
@@ -982,7 +1003,7 @@ fn load_dir(dir: &Path, out: &mut BTreeMap<ObjectKey, Value>) -> Result<(), Stor
     for entry in entries {
         let path = entry.map_err(|e| io(dir, e))?.path();
         if path.is_dir() {
-            load_dir(&path, out)?;
+            load_dir(&path, out, moved)?;
             continue;
         }
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
@@ -1001,7 +1022,9 @@ fn load_dir(dir: &Path, out: &mut BTreeMap<ObjectKey, Value>) -> Result<(), Stor
                 // Written before this kind was kept in another's form: converted, unless the
                 // stored form is there too.
                 let obj = sluice_crds::storage::into_storage(obj);
-                out.entry(ObjectKey::of(&obj)).or_insert_with(|| obj.to_value());
+                let key = ObjectKey::of(&obj);
+                out.entry(key.clone()).or_insert_with(|| obj.to_value());
+                moved.push((key, path));
             }
             Ok(obj) => {
                 out.insert(ObjectKey::of(&obj), value);
@@ -1024,6 +1047,29 @@ mod tests {
         let info = sluice_crds::registry::find_kind("Broker").unwrap();
         let obj = store.get(&ObjectKey::new(info, "default", name)).unwrap();
         obj["metadata"]["resourceVersion"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// An `events.k8s.io` Event an earlier version kept in its own folder is moved to where
+    /// Events are kept (as core Events) on open, so a delete removes it for good.
+    #[test]
+    fn events_kept_apart_by_an_earlier_version_are_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("objects/events.k8s.io/events/default/e.1.json");
+        std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+        let event = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"name": "e.1", "namespace": "default", "resourceVersion": "7"},
+            "regarding": {"kind": "Broker", "name": "b"}, "note": "made"});
+        std::fs::write(&old, serde_json::to_vec(&event).unwrap()).unwrap();
+        let store = Store::open(Some(dir.path().to_path_buf())).unwrap();
+        let core = sluice_crds::registry::find_by_type("v1", "Event").unwrap();
+        let key = ObjectKey::new(core, "default", "e.1");
+        assert_eq!(store.get(&key).unwrap()["message"], "made");
+        assert!(!old.exists(), "the old file is gone");
+        assert!(dir.path().join("objects/core/events/default/e.1.json").is_file());
+        store.delete(core, "default", "e.1").unwrap();
+        drop(store);
+        let store = Store::open(Some(dir.path().to_path_buf())).unwrap();
+        assert!(store.get(&key).is_none(), "deleted for good");
     }
 
     /// resourceVersion is monotonic across restarts, also when the object holding the highest

@@ -226,6 +226,7 @@ async fn edit_subjects(ctx: &Context, binding: &serde_json::Value, edit: EnvEdit
     ctx.subjects.ensure(client, &resource);
     let namespace = subject["namespace"]
         .as_str()
+        .filter(|ns| !ns.is_empty())
         .or(binding["metadata"]["namespace"].as_str())
         .unwrap_or("default");
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);

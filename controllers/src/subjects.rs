@@ -80,24 +80,22 @@ impl SubjectWatch {
     pub fn requeues<K: SourceKind>(&self, bindings: Store<K>) -> impl futures_util::Stream<Item = ObjectRef<K>> + Send {
         let written = self.written.subscribe();
         futures_util::stream::unfold((bindings, written), |(bindings, mut written)| async move {
-            loop {
-                match written.recv().await {
-                    Ok(change) => {
-                        let refs: Vec<ObjectRef<K>> = bindings
-                            .state()
-                            .iter()
-                            .filter(|b| {
-                                b.subject()
-                                    .is_some_and(|subject| names_kind_in(subject, b.meta().namespace.as_deref(), &change))
-                            })
-                            .map(|b| ObjectRef::from_obj(b.as_ref()))
-                            .collect();
-                        return Some((futures_util::stream::iter(refs), (bindings, written)));
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            }
+            let refs: Vec<ObjectRef<K>> = match written.recv().await {
+                Ok(change) => bindings
+                    .state()
+                    .iter()
+                    .filter(|b| {
+                        b.subject()
+                            .is_some_and(|subject| names_kind_in(subject, b.meta().namespace.as_deref(), &change))
+                    })
+                    .map(|b| ObjectRef::from_obj(b.as_ref()))
+                    .collect(),
+                // Writes were missed (a watch's first list of many objects, say): every binding
+                // is reconciled again rather than one left unbound.
+                Err(broadcast::error::RecvError::Lagged(_)) => bindings.state().iter().map(|b| ObjectRef::from_obj(b.as_ref())).collect(),
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            Some((futures_util::stream::iter(refs), (bindings, written)))
         })
         .flatten()
     }

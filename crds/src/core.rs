@@ -143,23 +143,30 @@ impl Admission for Event {
 impl Admission for EventsV1Event {
     fn set_defaults(&mut self) {}
 
-    /// A DNS-1123 subdomain name, and what the API server requires of a new `events.k8s.io/v1`
-    /// event: `eventTime`, `reportingController`, `reportingInstance`, `action` and `reason`.
+    /// What the API server requires of a new `events.k8s.io/v1` event: besides the checks of
+    /// [`Admission::validate_existing`], `eventTime`, `reportingController`,
+    /// `reportingInstance`, `action` and `reason`.
     fn validate(&self) -> Vec<FieldError> {
-        let mut errs = validate_object_meta(&self.metadata, NameRule::Dns1123Subdomain);
+        let mut errs = self.validate_existing();
         if self.event_time.is_none() {
             errs.push(FieldError::new("eventTime", "required value"));
         }
-        for (path, value, max) in [
-            ("reportingController", &self.reporting_controller, 253),
-            ("reportingInstance", &self.reporting_instance, 128),
-            ("action", &self.action, 128),
-            ("reason", &self.reason, 128),
-        ] {
-            match value.as_deref() {
-                None | Some("") => errs.push(FieldError::new(path, "required value")),
-                Some(v) if v.len() > max => errs.push(FieldError::new(path, format!("must be no more than {max} characters"))),
-                Some(_) => {}
+        for (path, value) in reported_fields(self) {
+            if value.is_none_or(str::is_empty) {
+                errs.push(FieldError::new(path, "required value"));
+            }
+        }
+        errs
+    }
+
+    /// A DNS-1123 subdomain name and the fields' lengths. An event written before (through
+    /// either Event kind: they are one stored resource) may lack the fields a new one needs,
+    /// and stays writable, as in the API server.
+    fn validate_existing(&self) -> Vec<FieldError> {
+        let mut errs = validate_object_meta(&self.metadata, NameRule::Dns1123Subdomain);
+        for ((path, value), max) in reported_fields(self).into_iter().zip([253, 128, 128, 128]) {
+            if value.is_some_and(|v| v.len() > max) {
+                errs.push(FieldError::new(path, format!("must be no more than {max} characters")));
             }
         }
         if self.note.as_ref().is_some_and(|n| n.len() > 1024) {
@@ -167,6 +174,16 @@ impl Admission for EventsV1Event {
         }
         errs
     }
+}
+
+/// The fields by which an `events.k8s.io/v1` event says who made it and why.
+fn reported_fields(event: &EventsV1Event) -> [(&'static str, Option<&str>); 4] {
+    [
+        ("reportingController", event.reporting_controller.as_deref()),
+        ("reportingInstance", event.reporting_instance.as_deref()),
+        ("action", event.action.as_deref()),
+        ("reason", event.reason.as_deref()),
+    ]
 }
 
 impl Admission for Lease {
@@ -386,5 +403,6 @@ mod tests {
         }));
         let paths: Vec<String> = v1.validate().into_iter().map(|e| e.path).collect();
         assert_eq!(paths, ["eventTime", "reportingController", "reportingInstance", "action"]);
+        assert!(v1.validate_existing().is_empty(), "an existing event needs none of them");
     }
 }

@@ -107,6 +107,13 @@ pub trait Admission {
     /// the object's name and metadata.
     fn validate(&self) -> Vec<FieldError>;
 
+    /// Every problem of an object that replaces an existing one, before
+    /// [`Admission::validate_update`] compares the two: the same as on create, unless a kind
+    /// requires fields only of new objects (as `events.k8s.io` Events do).
+    fn validate_existing(&self) -> Vec<FieldError> {
+        self.validate()
+    }
+
     /// The additional problems of replacing `old` with `self`: changed immutable fields.
     /// Does not repeat what [`Admission::validate`] reports.
     fn validate_update(&self, old: &Self) -> Vec<FieldError> {

@@ -489,6 +489,12 @@ impl KnativeObject {
         dispatch!(self, o => o.validate())
     }
 
+    /// Every problem of the object as the replacement of an existing one (see
+    /// [`Admission::validate_existing`]).
+    pub fn validate_existing(&self) -> Vec<FieldError> {
+        dispatch!(self, o => o.validate_existing())
+    }
+
     /// The additional problems of replacing `old` with `self` (immutable fields; a different
     /// kind). Does not repeat [`KnativeObject::validate`].
     pub fn validate_update(&self, old: &KnativeObject) -> Vec<FieldError> {
