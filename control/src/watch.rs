@@ -54,10 +54,13 @@ impl WatchRequest {
             return Some(change_line(change));
         }
         let object = storage::present(self.kind, change.object_value());
-        if !converted {
-            return self.selector.matches(&object).then(|| change_line(change));
+        if !self.selector.matches(&object) {
+            return None;
         }
-        self.selector.matches(&object).then(|| event_line(change.change.as_str(), &object))
+        Some(match converted {
+            true => event_line(change.change.as_str(), &object),
+            false => change_line(change),
+        })
     }
 }
 

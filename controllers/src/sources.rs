@@ -213,8 +213,8 @@ enum EnvEdit {
 /// workload rolls out with them; `Err` says which subject could not be changed.
 async fn edit_subjects(ctx: &Context, binding: &serde_json::Value, edit: EnvEdit) -> Result<(), String> {
     use kube::api::{DynamicObject, ListParams, PostParams};
-    let client = &ctx.client;
     use kube::core::GroupVersionKind;
+    let client = &ctx.client;
     let subject = &binding["spec"]["subject"];
     let api_version = subject["apiVersion"].as_str().unwrap_or_default();
     let kind = subject["kind"].as_str().unwrap_or_default();
