@@ -819,17 +819,23 @@ async fn kafka_scale_to_zero_wakes_the_consumer_and_returns_to_zero() {
     kafka.tool(&["produce", &topic, r#"[{"key": "customer-7", "value": "{\"item\": \"tea\"}"}]"#]);
     kafka.wait_committed(&group, &format!("{topic}/0"), 1).await;
     let logs_dir = sluice.dir.path().join("data");
-    let logs = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["logs", "ksvc", "order-consumer", "--data-dir"])
-        .arg(&logs_dir)
-        .output()
-        .unwrap();
-    let logs = String::from_utf8_lossy(&logs.stdout).to_string();
-    assert_eq!(
-        logs.matches("order partition:0/offset:0 customer-7 {\"item\": \"tea\"}").count(),
-        1,
-        "{logs}"
-    );
+    let read_logs = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["logs", "ksvc", "order-consumer", "--data-dir"])
+            .arg(&logs_dir)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    // The instance's output reaches its log file a moment after it answered.
+    let line = "order partition:0/offset:0 customer-7 {\"item\": \"tea\"}";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut logs = read_logs();
+    while !logs.contains(line) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        logs = read_logs();
+    }
+    assert_eq!(logs.matches(line).count(), 1, "{logs}");
     let metrics = sluice.metrics().await;
     let series = |name: &str| format!("{name}{{namespace=\"default\",kind=\"kafkasource\",name=\"orders\"}}");
     assert_eq!(

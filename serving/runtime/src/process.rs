@@ -727,14 +727,19 @@ while True: time.sleep(0.05)
         let ready_counts = ready_counts.into_inner();
         assert!(ready_counts.iter().all(|&n| n >= 2), "{ready_counts:?}");
         until(&runtime, |r| r.state(&key).actual == 2).await;
+        // An instance can be ready before its output reaches the log file, so the logs are
+        // awaited rather than read once.
         let log = |i: u32| std::fs::read_to_string(dir.path().join(format!("default/roll-00001/{i}.log"))).unwrap_or_default();
-        assert!(log(1).contains("argv hi-") && log(2).contains("argv hi-"));
-        assert!(
-            log(3).contains("argv hello-") && log(4).contains("argv hello-"),
-            "{} {}",
-            log(3),
-            log(4)
-        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let logs = [log(1), log(2), log(3), log(4)];
+            let started = |l: &String, greeting: &str| l.contains(&format!("argv {greeting}-"));
+            if started(&logs[0], "hi") && started(&logs[1], "hi") && started(&logs[2], "hello") && started(&logs[3], "hello") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{logs:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         runtime.shutdown().await;
     }
 
