@@ -417,19 +417,47 @@ pub fn encode_binary(event: &Event, headers: &mut HeaderMap) -> Result<Bytes, Bi
 /// text (`text/*`, XML) as a JSON string, and only other binary data as `data_base64`.
 pub fn encode_structured(event: &Event, headers: &mut HeaderMap) -> Result<Bytes, BindingError> {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(STRUCTURED_JSON));
-    let encode = |e: &Event| {
-        serde_json::to_vec(e)
-            .map(Bytes::from)
-            .map_err(|e| BindingError::Encode(e.to_string()))
-    };
+    let mut body = Vec::new();
+    write_json_event(event, &mut body)?;
+    Ok(Bytes::from(body))
+}
+
+/// Encodes events in batched mode (HTTP-01): a JSON array of events, each written as
+/// [`encode_structured`] writes one, and sets the content type.
+pub fn encode_batch(events: &[Event], headers: &mut HeaderMap) -> Result<Bytes, BindingError> {
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(BATCH_JSON));
+    // Attributes take about 300 bytes an event; sized once, the body is not copied as it grows.
+    let data: usize = events
+        .iter()
+        .map(|e| match e.data() {
+            Some(Data::Binary(b)) => b.len(),
+            Some(Data::String(s)) => s.len(),
+            _ => 64,
+        })
+        .sum();
+    let mut body = Vec::with_capacity(data + events.len() * 320 + 2);
+    body.push(b'[');
+    for (i, event) in events.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        write_json_event(event, &mut body)?;
+    }
+    body.push(b']');
+    Ok(Bytes::from(body))
+}
+
+/// Appends one event in the JSON event format to `out`.
+fn write_json_event(event: &Event, out: &mut Vec<u8>) -> Result<(), BindingError> {
+    let write = |e: &Event, out: &mut Vec<u8>| serde_json::to_writer(out, e).map_err(|e| BindingError::Encode(e.to_string()));
     match structured_data(event) {
         Some(data) => {
             // Same bytes, same `datacontenttype`: only the form the JSON format writes changes.
             let mut event = event.clone();
             event.set_data_unchecked(data);
-            encode(&event)
+            write(&event, out)
         }
-        None => encode(event),
+        None => write(event, out),
     }
 }
 
@@ -633,6 +661,41 @@ mod tests {
         let events = decode(&h, Bytes::from_static(body)).unwrap();
         assert_eq!(events.len(), 2);
         assert_eq!(events[1].specversion().as_str(), "0.3");
+    }
+
+    /// A batch written by `encode_batch` decodes to the same events, data forms included.
+    #[test]
+    fn batches_round_trip() {
+        let binary = |id: &str, content_type: Option<&str>, body: &'static [u8]| {
+            let mut h = headers(&[
+                ("ce-specversion", "1.0"),
+                ("ce-id", id),
+                ("ce-type", "t"),
+                ("ce-source", "/s"),
+                ("ce-ext", "x"),
+            ]);
+            if let Some(ct) = content_type {
+                h.insert(CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
+            }
+            decode(&h, Bytes::from_static(body)).unwrap().remove(0)
+        };
+        let events = vec![
+            binary("1", Some("application/json"), br#"{"a":1}"#),
+            binary("2", Some("text/plain"), b"hello"),
+            binary("3", Some("application/octet-stream"), &[0, 159]),
+            binary("4", None, b""),
+        ];
+        let mut out = HeaderMap::new();
+        let body = encode_batch(&events, &mut out).unwrap();
+        assert_eq!(detect_mode(&out), Mode::Batch);
+        let again = decode(&out, body).unwrap();
+        assert_eq!(again.len(), events.len());
+        for (a, b) in again.iter().zip(&events) {
+            assert_eq!(a.id(), b.id());
+            assert_eq!(a.extension("ext"), b.extension("ext"));
+            assert_eq!(data_bytes(a), data_bytes(b), "event {}", a.id());
+        }
+        assert_eq!(encode_batch(&[], &mut out).unwrap().as_ref(), b"[]");
     }
 
     #[test]

@@ -200,6 +200,24 @@ impl Default for Timeouts {
 /// 20 KB) for the idle timeout.
 pub const MAX_IDLE_PER_HOST: usize = 100;
 
+/// Events for one target, sent in one batched-mode request by [`Dispatcher::send_batch`].
+pub struct Batch<'a> {
+    /// `kind namespace/name` of the sender, for logs.
+    pub label: &'a str,
+    /// The events, in order.
+    pub events: &'a [Event],
+    /// Where they go.
+    pub target: &'a Target,
+    /// The attempt timeout comes from here.
+    pub policy: &'a RetryPolicy,
+    /// `Kn-Namespace` header value.
+    pub namespace: &'a str,
+    /// The request's trace.
+    pub trace: &'a TraceContext,
+    /// Counts the events delivered and times the attempt.
+    pub metrics: &'a DeliveryMetrics,
+}
+
 /// Sends events over HTTP with a shared connection pool.
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -373,13 +391,26 @@ impl Dispatcher {
             message: e.to_string(),
             failed_url: None,
         })?;
+        let (parts, body) = self.exchange(d.subscriber, request, d.policy, d.metrics, started).await?;
+        self.handle_reply(d, parts.status, &parts.headers, body).await
+    }
+
+    /// Sends one request within the policy's attempt timeout; a non-2xx answer is an error.
+    async fn exchange(
+        &self,
+        target: &Target,
+        request: Request<Full<Bytes>>,
+        policy: &RetryPolicy,
+        metrics: &DeliveryMetrics,
+        started: Instant,
+    ) -> Result<(http::response::Parts, Bytes), AttemptError> {
         let exchange = async {
             self.pool
-                .exchange(&d.subscriber.authority, request, MAX_RESPONSE_BYTES)
+                .exchange(&target.authority, request, MAX_RESPONSE_BYTES)
                 .await
                 .map_err(|e| transport_error(e.to_string()))
         };
-        let limit = d.policy.timeout.unwrap_or(self.default_attempt_timeout);
+        let limit = policy.timeout.unwrap_or(self.default_attempt_timeout);
         let result = match tokio::time::timeout(limit, exchange).await {
             Ok(r) => r,
             Err(_) => Err(transport_error(format!(
@@ -387,7 +418,7 @@ impl Dispatcher {
                 limit.as_millis()
             ))),
         };
-        d.metrics.attempt_seconds.observe(started.elapsed().as_secs_f64());
+        metrics.attempt_seconds.observe(started.elapsed().as_secs_f64());
         let (parts, body) = result?;
         let status = parts.status;
         if !status.is_success() {
@@ -401,11 +432,61 @@ impl Dispatcher {
                 retryable: is_retryable(Some(status.as_u16())),
                 body,
                 retry_after,
-                message: format!("{} responded {status}", d.subscriber.url),
+                message: format!("{} responded {status}", target.url),
                 failed_url: None,
             });
         }
-        self.handle_reply(d, status, &parts.headers, body).await
+        Ok((parts, body))
+    }
+
+    /// Sends `batch.events` in one batched-mode request (`application/cloudevents-batch+json`),
+    /// once and without retries or a dead-letter sink: `Ok` when the target answered 2xx, and
+    /// then every event counts as delivered. A sender whose batch was refused delivers the
+    /// events again one at a time through [`Dispatcher::deliver`], which retries and
+    /// dead-letters each; so a target that does not read batches loses nothing.
+    pub async fn send_batch(&self, batch: Batch<'_>) -> Result<(), SinkError> {
+        let started = Instant::now();
+        let mut headers = HeaderMap::with_capacity(4);
+        let body = binding::encode_batch(batch.events, &mut headers).map_err(|e| SinkError::Rejected {
+            status: 400,
+            message: e.to_string(),
+        })?;
+        if let Ok(ns) = HeaderValue::from_str(batch.namespace) {
+            headers.insert("kn-namespace", ns);
+        }
+        batch.trace.inject_child(&mut headers);
+        headers.insert(http::header::HOST, batch.target.host.clone());
+        let mut request = Request::post(batch.target.origin.clone())
+            .body(Full::new(body))
+            .map_err(|e| SinkError::Rejected {
+                status: 400,
+                message: e.to_string(),
+            })?;
+        *request.headers_mut() = headers;
+        match self.exchange(batch.target, request, batch.policy, batch.metrics, started).await {
+            Ok(_) => {
+                batch.metrics.delivered.inc_by(batch.events.len() as u64);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::debug!(
+                    delivery = batch.label, target_url = %batch.target.url, events = batch.events.len(),
+                    status = %StatusText(e.status), reason = %e.message, "batch not accepted"
+                );
+                let status = e.status.unwrap_or(502);
+                Err(if e.retryable {
+                    SinkError::Unavailable {
+                        status,
+                        message: e.message,
+                    }
+                } else {
+                    SinkError::Rejected {
+                        status,
+                        message: e.message,
+                    }
+                })
+            }
+        }
     }
 
     /// Hands a 2xx response's reply event to the reply sink. A body that is not a CloudEvent

@@ -22,7 +22,7 @@ pub mod sink;
 pub mod trace;
 
 pub use cloudevents;
-pub use dispatcher::{Delivery, Dispatcher, HttpSink, Outcome, ReplyMode, Target, Timeouts};
+pub use dispatcher::{Batch, Delivery, Dispatcher, HttpSink, Outcome, ReplyMode, Target, Timeouts};
 pub use policy::RetryPolicy;
 pub use sink::{EventSink, SinkError};
 pub use trace::TraceContext;

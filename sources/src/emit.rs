@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use cloudevents::Event;
 use http::HeaderMap;
 use sluice_delivery::metrics::SourceMetrics;
-use sluice_delivery::{Delivery, Dispatcher, Outcome, ReplyMode, RetryPolicy, Target, TraceContext};
+use sluice_delivery::{Batch, Delivery, Dispatcher, Outcome, ReplyMode, RetryPolicy, Target, TraceContext};
 
 /// Where a source's events go, as its controller resolved it.
 #[derive(Clone, Debug, PartialEq)]
@@ -102,6 +102,32 @@ impl Emitter {
             Outcome::Delivered | Outcome::DeadLettered { .. } => Ok(()),
             Outcome::Failed { status, error } => Err(EmitError { status, message: error }),
         }
+    }
+}
+
+impl Emitter {
+    /// Adds the `ceOverrides` extensions and sends `events` to the sink in one batched-mode
+    /// request, once. `Ok` when the sink accepted them: then they may all be acknowledged
+    /// upstream. Otherwise the caller sends them again one at a time with [`Emitter::emit`],
+    /// which retries and dead-letters each, so a sink that does not read batches loses nothing.
+    pub async fn emit_batch(&self, events: Vec<Event>, trace: Option<TraceContext>) -> Result<(), EmitError> {
+        let events: Vec<Event> = events.into_iter().map(|e| with_overrides(e, &self.overrides)).collect();
+        let trace = trace.unwrap_or_else(TraceContext::new_root);
+        self.dispatcher
+            .send_batch(Batch {
+                label: &self.label,
+                events: &events,
+                target: &self.sink,
+                policy: &self.policy,
+                namespace: &self.namespace,
+                trace: &trace,
+                metrics: &self.metrics.delivery,
+            })
+            .await
+            .map_err(|e| EmitError {
+                status: Some(e.status()),
+                message: e.to_string(),
+            })
     }
 }
 

@@ -45,6 +45,10 @@ pub struct SourcesBench {
     /// Partitions of the Kafka topics.
     #[arg(long, default_value_t = 4, value_name = "COUNT")]
     partitions: i32,
+    /// Records per request of the batched Kafka run (the `sluice.dev/max-batch-size`
+    /// annotation); 1 skips that run.
+    #[arg(long, default_value_t = 500, value_name = "COUNT")]
+    kafka_batch: usize,
     /// RabbitMQ URI; RabbitMQ is skipped when nothing answers there.
     #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f", value_name = "URI")]
     amqp: String,
@@ -59,12 +63,21 @@ pub struct SourcesBench {
     sqs_parallelism: usize,
 }
 
-/// The sink: answers 200 to every request and counts them.
+/// The sink: answers 200 and counts events, one per request or each event of a batch (whose
+/// JSON array it reads through).
 async fn start_sink(count: Arc<AtomicU64>) -> anyhow::Result<String> {
-    let app = axum::Router::new().fallback(move || {
+    let app = axum::Router::new().fallback(move |headers: http::HeaderMap, body: bytes::Bytes| {
         let count = count.clone();
         async move {
-            count.fetch_add(1, Ordering::Relaxed);
+            let events = if sluice_delivery::binding::detect_mode(&headers) == sluice_delivery::binding::Mode::Batch {
+                match serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(&body) {
+                    Ok(events) => events.len() as u64,
+                    Err(_) => return http::StatusCode::BAD_REQUEST,
+                }
+            } else {
+                1
+            };
+            count.fetch_add(events, Ordering::Relaxed);
             http::StatusCode::OK
         }
     });
@@ -395,17 +408,27 @@ pub async fn bench(opts: SourcesBench) -> anyhow::Result<ExitCode> {
         Some(bootstrap) => {
             let base_topic = kafka_topic(bootstrap, opts.partitions, opts.messages, opts.size).await?;
             let baseline = kafka_baseline(bootstrap, &base_topic, opts.messages).await?;
-            let topic = kafka_topic(bootstrap, opts.partitions, opts.messages, opts.size).await?;
-            let config = kafka::Config {
+            let source_config = |topic: String, ordered: bool, max_batch: usize| kafka::Config {
                 client: kafka_consumer_settings(bootstrap),
                 topics: vec![topic],
                 consumers: 1,
-                ordered: false,
+                ordered,
                 key_type: kafka::KeyType::String,
                 source: "/apis/v1/namespaces/bench/kafkasources/bench".into(),
+                max_batch,
             };
+            // Knative's delivery: one request per record, unordered so 64 are in flight.
+            let topic = kafka_topic(bootstrap, opts.partitions, opts.messages, opts.size).await?;
+            let config = source_config(topic, false, 1);
             let source = run_source(&plane, &sink, AdapterConfig::Kafka(config), &count, opts.messages).await?;
             report("kafka", baseline, source, Some(0.7))?;
+            if opts.kafka_batch > 1 {
+                // Ordered, each partition's queued records in one batched-mode request.
+                let topic = kafka_topic(bootstrap, opts.partitions, opts.messages, opts.size).await?;
+                let config = source_config(topic, true, opts.kafka_batch);
+                let batched = run_source(&plane, &sink, AdapterConfig::Kafka(config), &count, opts.messages).await?;
+                report(&format!("kafka, batches of ≤ {}", opts.kafka_batch), baseline, batched, Some(0.7))?;
+            }
             // What one HTTP request per record costs here, apart from the adapter.
             let bridge_topic = kafka_topic(bootstrap, opts.partitions, opts.messages, opts.size).await?;
             let bridge = kafka_http_baseline(bootstrap, &bridge_topic, opts.messages).await?;

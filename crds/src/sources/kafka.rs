@@ -20,6 +20,26 @@ pub const KEY_TYPES: &[&str] = &["string", "int", "float", "byte-array"];
 pub const OFFSETS: &[&str] = &["earliest", "latest"];
 /// Allowed `ordering` values.
 pub const ORDERINGS: &[&str] = &["ordered", "unordered"];
+/// Sluice's annotation letting a KafkaSource send up to this many records of a partition in
+/// one request, in the CloudEvents batched content mode. Unset (or 1) is Knative's one event
+/// per request; a sink that refuses a batch gets its events again one at a time.
+pub const MAX_BATCH_SIZE_ANNOTATION: &str = "sluice.dev/max-batch-size";
+/// The largest [`MAX_BATCH_SIZE_ANNOTATION`] accepted.
+pub const MAX_BATCH_SIZE_LIMIT: usize = 10_000;
+
+/// The batch size [`MAX_BATCH_SIZE_ANNOTATION`] asks for, or the reason it is not one.
+pub fn max_batch_size(meta: &kube::api::ObjectMeta) -> Result<usize, FieldError> {
+    match crate::meta::annotation(meta, MAX_BATCH_SIZE_ANNOTATION) {
+        None => Ok(1),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_BATCH_SIZE_LIMIT).contains(&n) => Ok(n),
+            _ => Err(FieldError::new(
+                crate::meta::annotation_path(MAX_BATCH_SIZE_ANNOTATION),
+                format!("invalid value {v:?}: must be an integer from 1 to {MAX_BATCH_SIZE_LIMIT}"),
+            )),
+        },
+    }
+}
 
 /// SASL settings; each value comes from a Secret.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
@@ -221,6 +241,7 @@ impl Admission for KafkaSource {
 
     fn validate(&self) -> Vec<FieldError> {
         let mut errs = validate_object_meta(&self.metadata, NameRule::Dns1123Subdomain);
+        errs.extend(max_batch_size(&self.metadata).err());
         let spec = &self.spec;
         errs.extend(validate_source(&spec.sink, spec.ce_overrides.as_ref()));
         if spec.topics.is_empty() {
@@ -285,6 +306,31 @@ mod tests {
         let errs = k.validate();
         assert_eq!(errs[0].path, "spec.initialOffset");
         assert_eq!(errs[1].path, "spec.ordering");
+    }
+
+    #[test]
+    fn batch_sizes_are_from_1_to_the_limit() {
+        let mut k = KafkaSource::new("k", KafkaSourceSpec::default());
+        assert_eq!(max_batch_size(&k.metadata), Ok(1));
+        for (value, expected) in [
+            ("1", Some(1)),
+            ("500", Some(500)),
+            ("10000", Some(10_000)),
+            ("0", None),
+            ("10001", None),
+            ("-1", None),
+            ("many", None),
+        ] {
+            k.metadata.annotations = Some([(MAX_BATCH_SIZE_ANNOTATION.to_string(), value.to_string())].into());
+            match (max_batch_size(&k.metadata), expected) {
+                (Ok(n), Some(e)) => assert_eq!(n, e, "{value}"),
+                (Err(e), None) => {
+                    assert_eq!(e.path, "metadata.annotations[sluice.dev/max-batch-size]", "{value}");
+                    assert!(k.validate().contains(&e), "{value}");
+                }
+                (got, _) => panic!("{value}: {got:?}"),
+            }
+        }
     }
 
     #[test]
