@@ -1031,3 +1031,120 @@ async fn an_sqs_message_too_large_for_the_sink_goes_to_the_dlq_with_a_log_line_a
     assert!(line.contains(&queue) && line.contains("message_id="), "{line}");
     assert_eq!(recorder.received().len(), 1);
 }
+
+/// The events of the requests a sink received, in order: one per binary-mode request, each of
+/// a batch.
+fn events_of(requests: &[common::Received]) -> Vec<Value> {
+    requests
+        .iter()
+        .flat_map(|r| {
+            if r.header("content-type").as_deref() == Some("application/cloudevents-batch+json") {
+                serde_json::from_slice::<Vec<Value>>(&r.body).unwrap()
+            } else {
+                vec![json!({"id": r.header("ce-id"), "data": serde_json::from_slice::<Value>(&r.body).unwrap()})]
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batching_kafka_source_sends_queued_records_in_batches_and_one_at_a_time_where_refused() {
+    let kafka = Kafka::start().await;
+    let batches = Recorder::accept().await;
+    // A sink that reads no batches (415), as most Knative sinks.
+    let singles = Recorder::scripted(std::sync::Arc::new(|_, r: &common::Received| {
+        if r.header("content-type").as_deref() == Some("application/cloudevents-batch+json") {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE.into_response()
+        } else {
+            StatusCode::OK.into_response()
+        }
+    }))
+    .await;
+    let subscriber = Recorder::accept().await;
+    let records: Vec<Value> = (0..40).map(|i| json!({"value": format!("{{\"n\": {i}}}")})).collect();
+    let mut manifests = Vec::new();
+    let mut topics = Vec::new();
+    let batched = "  annotations:\n    sluice.dev/max-batch-size: \"16\"\n";
+    for (name, sink) in [
+        ("batched", batches.url.clone()),
+        ("refused", singles.url.clone()),
+        ("brokered", String::new()),
+    ] {
+        let (topic, group) = (kafka.topic(1), unique("sluice-group"));
+        // Produced before the source starts, so that records are queued when one is delivered.
+        kafka.tool(&["produce", &topic, &Value::Array(records.clone()).to_string()]);
+        let mut manifest =
+            kafka_source(name, &kafka, &topic, &group, &sink, "").replacen("metadata:\n", &format!("metadata:\n{batched}"), 1);
+        if sink.is_empty() {
+            manifest = manifest.replace(
+                "  sink:\n    uri: \n",
+                "  sink:\n    ref:\n      apiVersion: eventing.knative.dev/v1\n      kind: Broker\n      name: default\n",
+            );
+        }
+        manifests.push(manifest);
+        topics.push((topic, group));
+    }
+    manifests.push(format!(
+        "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: default\n---\n\
+         apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: all\nspec:\n  broker: default\n  subscriber:\n    uri: {}\n",
+        subscriber.url
+    ));
+    let sluice = Sluice::start(&manifests.join("---\n")).await;
+    for name in ["batched", "refused", "brokered"] {
+        sluice
+            .wait_ready(&format!("/apis/sources.knative.dev/v1/namespaces/default/kafkasources/{name}"))
+            .await;
+    }
+    let expected: Vec<Value> = (0..40).map(|i| json!({"n": i})).collect();
+    let in_order = |events: &[Value]| events.iter().map(|e| e["data"].clone()).collect::<Vec<_>>();
+
+    // Batches of at most 16, in offset order, each event whole.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while events_of(&batches.received()).len() < 40 {
+        assert!(Instant::now() < deadline, "{:?}", events_of(&batches.received()).len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let requests = batches.received();
+    let events = events_of(&requests);
+    assert_eq!(in_order(&events), expected);
+    assert!(requests.len() < 40, "{} requests for 40 records", requests.len());
+    for request in &requests {
+        if request.header("content-type").as_deref() == Some("application/cloudevents-batch+json") {
+            let batch: Vec<Value> = serde_json::from_slice(&request.body).unwrap();
+            assert!(batch.len() <= 16, "{}", batch.len());
+            assert!(request.header("traceparent").is_some());
+        }
+    }
+    assert_eq!(events[3]["type"], "dev.knative.kafka.event");
+    assert_eq!(events[3]["id"], "partition:0/offset:3");
+    assert_eq!(events[3]["subject"], "partition:0#3");
+    assert_eq!(
+        events[3]["source"],
+        format!("/apis/v1/namespaces/default/kafkasources/batched#{}", topics[0].0)
+    );
+    kafka.wait_committed(&topics[0].1, &format!("{}/0", topics[0].0), 40).await;
+
+    // Refused batches: every record again on its own, in order, and committed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while singles.received().iter().filter(|r| r.header("ce-id").is_some()).count() < 40 {
+        assert!(Instant::now() < deadline, "{:?}", singles.received().len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let accepted: Vec<common::Received> = singles.received().into_iter().filter(|r| r.header("ce-id").is_some()).collect();
+    assert_eq!(in_order(&events_of(&accepted)), expected);
+    kafka.wait_committed(&topics[1].1, &format!("{}/0", topics[1].0), 40).await;
+    assert!(sluice.log().contains("the sink did not accept a batch"), "{}", sluice.log());
+
+    // Through a Broker, which reads batches: every record reaches the Trigger's subscriber.
+    let received = subscriber.wait_for(40).await;
+    let mut ids: Vec<String> = received.iter().filter_map(|r| r.header("ce-id")).collect();
+    ids.sort_by_key(|id| id.rsplit(':').next().unwrap().parse::<u32>().unwrap());
+    ids.dedup();
+    assert_eq!(ids.len(), 40, "{ids:?}");
+    kafka.wait_committed(&topics[2].1, &format!("{}/0", topics[2].0), 40).await;
+    let labels = "{namespace=\"default\",kind=\"kafkasource\",name=\"batched\"}";
+    sluice
+        .wait_metric(&format!("sluice_source_messages_acknowledged_total{labels}"), 40.0)
+        .await;
+    sluice.wait_metric(&format!("sluice_events_delivered_total{labels}"), 40.0).await;
+}

@@ -447,17 +447,87 @@ pub fn encode_batch(events: &[Event], headers: &mut HeaderMap) -> Result<Bytes, 
     Ok(Bytes::from(body))
 }
 
-/// Appends one event in the JSON event format to `out`.
+/// Appends one event in the JSON event format to `out`, with the members in the order the SDK
+/// writes them. Version 1.0 events are written here, without copying the event: data that
+/// arrived as bytes of a JSON media type is copied in as it is once it parses, instead of
+/// being parsed into a tree and printed again. Version 0.3 events go through the SDK.
 fn write_json_event(event: &Event, out: &mut Vec<u8>) -> Result<(), BindingError> {
-    let write = |e: &Event, out: &mut Vec<u8>| serde_json::to_writer(out, e).map_err(|e| BindingError::Encode(e.to_string()));
-    match structured_data(event) {
-        Some(data) => {
-            // Same bytes, same `datacontenttype`: only the form the JSON format writes changes.
-            let mut event = event.clone();
-            event.set_data_unchecked(data);
-            write(&event, out)
+    let encode = |e: serde_json::Error| BindingError::Encode(e.to_string());
+    if event.specversion() != SpecVersion::V10 {
+        return match structured_data(event) {
+            Some(data) => {
+                let mut event = event.clone();
+                event.set_data_unchecked(data);
+                serde_json::to_writer(out, &event).map_err(encode)
+            }
+            None => serde_json::to_writer(out, event).map_err(encode),
+        };
+    }
+    fn member<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, name: &str, value: &T) -> Result<(), serde_json::Error> {
+        out.push(b',');
+        serde_json::to_writer(&mut *out, name)?;
+        out.push(b':');
+        serde_json::to_writer(&mut *out, value)
+    }
+    out.extend_from_slice(br#"{"specversion":"1.0""#);
+    member(out, "id", event.id()).map_err(encode)?;
+    member(out, "type", event.ty()).map_err(encode)?;
+    member(out, "source", event.source().as_str()).map_err(encode)?;
+    if let Some(ct) = event.datacontenttype() {
+        member(out, "datacontenttype", ct).map_err(encode)?;
+    }
+    if let Some(schema) = event.dataschema() {
+        member(out, "dataschema", schema.as_str()).map_err(encode)?;
+    }
+    if let Some(subject) = event.subject() {
+        member(out, "subject", subject).map_err(encode)?;
+    }
+    if let Some(time) = event.time() {
+        member(out, "time", time).map_err(encode)?;
+    }
+    match event.data() {
+        None => {}
+        Some(Data::Json(json)) => member(out, "data", json).map_err(encode)?,
+        Some(Data::String(text)) => member(out, "data", text).map_err(encode)?,
+        Some(Data::Binary(bytes)) => match binary_data_form(event.datacontenttype(), bytes) {
+            BinaryForm::Json => {
+                out.extend_from_slice(br#","data":"#);
+                out.extend_from_slice(bytes);
+            }
+            BinaryForm::Text(text) => member(out, "data", text).map_err(encode)?,
+            BinaryForm::Base64 => member(out, "data_base64", &base64::engine::general_purpose::STANDARD.encode(bytes)).map_err(encode)?,
+        },
+    }
+    for (name, value) in event.iter_extensions() {
+        member(out, name, value).map_err(encode)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// How data bytes are written in the JSON event format.
+enum BinaryForm<'a> {
+    /// Inline, as they are: a JSON media type (or none) and bytes that parse as JSON.
+    Json,
+    /// As a JSON string: a text media type and UTF-8 bytes.
+    Text(&'a str),
+    /// As `data_base64`.
+    Base64,
+}
+
+/// The form the JSON event format gives data bytes of `content_type`: a JSON media type
+/// (`application/json`, `*/*+json`, `text/json`, or none) inline, text (`text/*`, XML) as a
+/// string, and anything else, or what does not parse as its media type says, as base64.
+fn binary_data_form<'a>(content_type: Option<&str>, bytes: &'a [u8]) -> BinaryForm<'a> {
+    let media_type = content_type.map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    let is_json = |bytes: &[u8]| serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+    match media_type.as_deref() {
+        None if is_json(bytes) => BinaryForm::Json,
+        Some(mt) if (mt == "application/json" || mt.ends_with("+json") || mt == "text/json") && is_json(bytes) => BinaryForm::Json,
+        Some(mt) if mt.starts_with("text/") || mt == "application/xml" || mt.ends_with("+xml") => {
+            std::str::from_utf8(bytes).map_or(BinaryForm::Base64, BinaryForm::Text)
         }
-        None => write(event, out),
+        _ => BinaryForm::Base64,
     }
 }
 
@@ -465,18 +535,10 @@ fn write_json_event(event: &Event, out: &mut Vec<u8>) -> Result<(), BindingError
 /// format, when not as `data_base64`; `None` keeps the data as it is.
 fn structured_data(event: &Event) -> Option<Data> {
     let Some(Data::Binary(bytes)) = event.data() else { return None };
-    let media_type = event
-        .datacontenttype()
-        .map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
-    match media_type.as_deref() {
-        None => serde_json::from_slice(bytes).ok().map(Data::Json),
-        Some(mt) if mt == "application/json" || mt.ends_with("+json") || mt == "text/json" => {
-            serde_json::from_slice(bytes).ok().map(Data::Json)
-        }
-        Some(mt) if mt.starts_with("text/") || mt == "application/xml" || mt.ends_with("+xml") => {
-            String::from_utf8(bytes.clone()).ok().map(Data::String)
-        }
-        Some(_) => None,
+    match binary_data_form(event.datacontenttype(), bytes) {
+        BinaryForm::Json => serde_json::from_slice(bytes).ok().map(Data::Json),
+        BinaryForm::Text(text) => Some(Data::String(text.to_string())),
+        BinaryForm::Base64 => None,
     }
 }
 
@@ -661,6 +723,45 @@ mod tests {
         let events = decode(&h, Bytes::from_static(body)).unwrap();
         assert_eq!(events.len(), 2);
         assert_eq!(events[1].specversion().as_str(), "0.3");
+    }
+
+    /// The 1.0 writer gives the JSON the SDK's serializer gives, for every kind of member.
+    #[test]
+    fn json_events_match_the_sdks_form() {
+        use cloudevents::EventBuilderV10;
+        let base = || {
+            EventBuilderV10::new()
+                .id("e\"1")
+                .ty("t")
+                .source("/s")
+                .subject("sub")
+                .time(chrono::DateTime::parse_from_rfc3339("2026-12-04T10:11:12.345Z").unwrap().to_utc())
+                .extension("text", "v")
+                .extension("number", 7i64)
+                .extension("flag", true)
+        };
+        let events = [
+            base().build().unwrap(),
+            base().data("application/json", serde_json::json!({"a": [1, "x"]})).build().unwrap(),
+            base().data("text/plain", "hello \u{e9}").build().unwrap(),
+            base()
+                .data_with_schema("application/json", "http://example.com/schema", b"{\"n\": 1}\n".to_vec())
+                .build()
+                .unwrap(),
+            base().data("application/vnd.x+json", b"not json".to_vec()).build().unwrap(),
+            base().data("application/octet-stream", vec![0u8, 159]).build().unwrap(),
+            base().data("application/xml", b"<a/>".to_vec()).build().unwrap(),
+        ];
+        for event in events {
+            let mut ours = Vec::new();
+            write_json_event(&event, &mut ours).unwrap();
+            let ours: serde_json::Value = serde_json::from_slice(&ours).unwrap();
+            let mut sdk_event = event.clone();
+            if let Some(data) = structured_data(&event) {
+                sdk_event.set_data_unchecked(data);
+            }
+            assert_eq!(ours, serde_json::to_value(&sdk_event).unwrap(), "{event}");
+        }
     }
 
     /// A batch written by `encode_batch` decodes to the same events, data forms included.

@@ -28,7 +28,7 @@ pub const MAX_BATCH_SIZE_ANNOTATION: &str = "sluice.dev/max-batch-size";
 pub const MAX_BATCH_SIZE_LIMIT: usize = 10_000;
 
 /// The batch size [`MAX_BATCH_SIZE_ANNOTATION`] asks for, or the reason it is not one.
-pub fn max_batch_size(meta: &kube::api::ObjectMeta) -> Result<usize, FieldError> {
+pub fn max_batch_size(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Result<usize, FieldError> {
     match crate::meta::annotation(meta, MAX_BATCH_SIZE_ANNOTATION) {
         None => Ok(1),
         Some(v) => match v.parse::<usize>() {
