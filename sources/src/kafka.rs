@@ -15,6 +15,10 @@
 //! - **Acknowledgement**: a record's offset is stored for commit only once the sink accepted it
 //!   or it was dead-lettered, and never past a record still in flight ([`OffsetTracker`]); a
 //!   record the sink refuses is retried with backoff and holds its partition's offset back.
+//! - **Batches** (`sluice.dev/max-batch-size`, ordered only): a partition's task sends what is
+//!   queued, up to that many records, in one `application/cloudevents-batch+json` request,
+//!   tried once; if the sink refuses it, the records go again one at a time as above. A batch
+//!   never waits for records to arrive, so it adds no latency.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;

@@ -30,9 +30,12 @@ use sluice_sources::{kafka, rabbitmq, sqs, SinkPlan, SourceInput, SourceKey, Sou
 /// Options of `sluice bench sources`.
 #[derive(clap::Args, Debug)]
 pub struct SourcesBench {
-    /// Messages per Kafka and RabbitMQ run.
+    /// Messages per RabbitMQ run.
     #[arg(long, default_value_t = 20_000, value_name = "COUNT")]
     messages: u64,
+    /// Records per Kafka run: a plain consumer reads 20,000 in about 30 ms, too short to time.
+    #[arg(long, default_value_t = 400_000, value_name = "COUNT")]
+    kafka_messages: u64,
     /// Messages per SQS run (a local SQS API is slower).
     #[arg(long, default_value_t = 300, value_name = "COUNT")]
     sqs_messages: u64,
@@ -397,17 +400,18 @@ pub async fn bench(opts: SourcesBench) -> anyhow::Result<ExitCode> {
     let sink = start_sink(count.clone()).await?;
     let plane = SourcePlane::new(Dispatcher::default(), Arc::new(Metrics::new()), None);
     outln!(
-        "sluice bench sources: {} messages of {} bytes ({} for SQS), sink on loopback answering 200; machine: {} cores",
+        "sluice bench sources: {} messages of {} bytes ({} for Kafka, {} for SQS), sink on loopback answering 200; machine: {} cores",
         opts.messages,
         opts.size,
+        opts.kafka_messages,
         opts.sqs_messages,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
     match &opts.kafka {
         None => outln!("kafka      skipped: no --kafka (or SLUICE_KAFKA) broker"),
         Some(bootstrap) => {
-            let base_topic = kafka_topic(bootstrap, opts.partitions, opts.messages, opts.size).await?;
-            let baseline = kafka_baseline(bootstrap, &base_topic, opts.messages).await?;
+            let base_topic = kafka_topic(bootstrap, opts.partitions, opts.kafka_messages, opts.size).await?;
+            let baseline = kafka_baseline(bootstrap, &base_topic, opts.kafka_messages).await?;
             let source_config = |topic: String, ordered: bool, max_batch: usize| kafka::Config {
                 client: kafka_consumer_settings(bootstrap),
                 topics: vec![topic],
@@ -418,20 +422,20 @@ pub async fn bench(opts: SourcesBench) -> anyhow::Result<ExitCode> {
                 max_batch,
             };
             // Knative's delivery: one request per record, unordered so 64 are in flight.
-            let topic = kafka_topic(bootstrap, opts.partitions, opts.messages, opts.size).await?;
+            let topic = kafka_topic(bootstrap, opts.partitions, opts.kafka_messages, opts.size).await?;
             let config = source_config(topic, false, 1);
-            let source = run_source(&plane, &sink, AdapterConfig::Kafka(config), &count, opts.messages).await?;
+            let source = run_source(&plane, &sink, AdapterConfig::Kafka(config), &count, opts.kafka_messages).await?;
             report("kafka", baseline, source, Some(0.7))?;
             if opts.kafka_batch > 1 {
                 // Ordered, each partition's queued records in one batched-mode request.
-                let topic = kafka_topic(bootstrap, opts.partitions, opts.messages, opts.size).await?;
+                let topic = kafka_topic(bootstrap, opts.partitions, opts.kafka_messages, opts.size).await?;
                 let config = source_config(topic, true, opts.kafka_batch);
-                let batched = run_source(&plane, &sink, AdapterConfig::Kafka(config), &count, opts.messages).await?;
+                let batched = run_source(&plane, &sink, AdapterConfig::Kafka(config), &count, opts.kafka_messages).await?;
                 report(&format!("kafka, batches of ≤ {}", opts.kafka_batch), baseline, batched, Some(0.7))?;
             }
             // What one HTTP request per record costs here, apart from the adapter.
-            let bridge_topic = kafka_topic(bootstrap, opts.partitions, opts.messages, opts.size).await?;
-            let bridge = kafka_http_baseline(bootstrap, &bridge_topic, opts.messages).await?;
+            let bridge_topic = kafka_topic(bootstrap, opts.partitions, opts.kafka_messages, opts.size).await?;
+            let bridge = kafka_http_baseline(bootstrap, &bridge_topic, opts.kafka_messages).await?;
             outln!(
                 "kafka      plain consumer POSTing each record {bridge:>9.0} msg/s   sluice source / that {:.2}",
                 source / bridge

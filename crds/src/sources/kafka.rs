@@ -22,7 +22,8 @@ pub const OFFSETS: &[&str] = &["earliest", "latest"];
 pub const ORDERINGS: &[&str] = &["ordered", "unordered"];
 /// Sluice's annotation letting a KafkaSource send up to this many records of a partition in
 /// one request, in the CloudEvents batched content mode. Unset (or 1) is Knative's one event
-/// per request; a sink that refuses a batch gets its events again one at a time.
+/// per request; a sink that refuses a batch gets its events again one at a time. Only for
+/// ordered delivery: the batch is a partition's next records, in order.
 pub const MAX_BATCH_SIZE_ANNOTATION: &str = "sluice.dev/max-batch-size";
 /// The largest [`MAX_BATCH_SIZE_ANNOTATION`] accepted.
 pub const MAX_BATCH_SIZE_LIMIT: usize = 10_000;
@@ -241,8 +242,16 @@ impl Admission for KafkaSource {
 
     fn validate(&self) -> Vec<FieldError> {
         let mut errs = validate_object_meta(&self.metadata, NameRule::Dns1123Subdomain);
-        errs.extend(max_batch_size(&self.metadata).err());
         let spec = &self.spec;
+        match max_batch_size(&self.metadata) {
+            Err(e) => errs.push(e),
+            // Batches are a partition's records in order; unordered delivery sends each alone.
+            Ok(n) if n > 1 && spec.ordering.as_deref() == Some("unordered") => errs.push(FieldError::new(
+                crate::meta::annotation_path(MAX_BATCH_SIZE_ANNOTATION),
+                format!("batches of {n} need ordering: ordered (records of a partition are batched in order); spec.ordering is unordered"),
+            )),
+            Ok(_) => {}
+        }
         errs.extend(validate_source(&spec.sink, spec.ce_overrides.as_ref()));
         if spec.topics.is_empty() {
             errs.push(FieldError::missing("spec.topics"));
@@ -312,6 +321,15 @@ mod tests {
     fn batch_sizes_are_from_1_to_the_limit() {
         let mut k = KafkaSource::new("k", KafkaSourceSpec::default());
         assert_eq!(max_batch_size(&k.metadata), Ok(1));
+        k.metadata.annotations = Some([(MAX_BATCH_SIZE_ANNOTATION.to_string(), "8".to_string())].into());
+        k.spec.ordering = Some("unordered".into());
+        let errs = k.validate();
+        assert!(
+            errs.iter()
+                .any(|e| e.path == "metadata.annotations[sluice.dev/max-batch-size]" && e.message.contains("ordering: ordered")),
+            "{errs:?}"
+        );
+        k.spec.ordering = None;
         for (value, expected) in [
             ("1", Some(1)),
             ("500", Some(500)),
