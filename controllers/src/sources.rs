@@ -208,7 +208,7 @@ enum EnvEdit {
 }
 
 /// On a cluster: sets a SinkBinding's `K_SINK` and `K_CE_OVERRIDES` in the pod template
-/// (`spec.template.spec.containers`) of each subject (by name, or every object its selector
+/// (`spec.template.spec.containers` and `initContainers`) of each subject (by name, or every object its selector
 /// picks), or takes them out again, as Knative's SinkBinding does, so that the subject's
 /// workload rolls out with them; `Err` says which subject could not be changed.
 async fn edit_subjects(ctx: &Context, binding: &serde_json::Value, edit: EnvEdit) -> Result<(), String> {
@@ -249,15 +249,14 @@ async fn edit_subjects(ctx: &Context, binding: &serde_json::Value, edit: EnvEdit
     for object in subjects {
         let name = object.name_any();
         let mut value = serde_json::to_value(&object).map_err(|e| e.to_string())?;
-        let containers = &value["spec"]["template"]["spec"]["containers"];
-        let edited = match &edit {
-            EnvEdit::Set(env) => source::with_env(containers, env),
-            EnvEdit::Remove => source::without_env(containers, &BINDING_ENV),
+        let pod = &mut value["spec"]["template"]["spec"];
+        let changed = match &edit {
+            EnvEdit::Set(env) => source::edit_pod_containers(pod, |c| source::with_env(c, env)),
+            EnvEdit::Remove => source::edit_pod_containers(pod, |c| source::without_env(c, &BINDING_ENV)),
         };
-        let Some(containers) = edited else {
+        if !changed {
             continue;
-        };
-        value["spec"]["template"]["spec"]["containers"] = containers;
+        }
         let updated: DynamicObject = serde_json::from_value(value).map_err(|e| e.to_string())?;
         api.replace(&name, &PostParams::default(), &updated)
             .await

@@ -155,6 +155,25 @@ struct AttemptError {
     failed_url: Option<String>,
 }
 
+impl AttemptError {
+    /// The failure as a sink's caller sees it: retryable or not, with the status (500 when
+    /// no response came).
+    fn into_sink_error(self) -> SinkError {
+        let status = self.status.unwrap_or(500);
+        if self.retryable {
+            SinkError::Unavailable {
+                status,
+                message: self.message,
+            }
+        } else {
+            SinkError::Rejected {
+                status,
+                message: self.message,
+            }
+        }
+    }
+}
+
 /// A status for logs: the number, or `none` when no response came (a transport error).
 struct StatusText(Option<u16>);
 
@@ -365,20 +384,7 @@ impl Dispatcher {
             metrics: DeliveryMetrics::detached(),
             arrival: None,
         };
-        self.attempt(&d).await.map_err(|e| {
-            let status = e.status.unwrap_or(500);
-            if e.retryable {
-                SinkError::Unavailable {
-                    status,
-                    message: e.message,
-                }
-            } else {
-                SinkError::Rejected {
-                    status,
-                    message: e.message,
-                }
-            }
-        })
+        self.attempt(&d).await.map_err(AttemptError::into_sink_error)
     }
 
     async fn attempt(&self, d: &Delivery<'_>) -> Result<(), AttemptError> {
@@ -473,18 +479,7 @@ impl Dispatcher {
                     delivery = batch.label, target_url = %batch.target.url, events = batch.events.len(),
                     status = %StatusText(e.status), reason = %e.message, "batch not accepted"
                 );
-                let status = e.status.unwrap_or(502);
-                Err(if e.retryable {
-                    SinkError::Unavailable {
-                        status,
-                        message: e.message,
-                    }
-                } else {
-                    SinkError::Rejected {
-                        status,
-                        message: e.message,
-                    }
-                })
+                Err(e.into_sink_error())
             }
         }
     }

@@ -252,6 +252,19 @@ pub fn with_env(containers: &Value, env: &[(String, String)]) -> Option<Value> {
     changed.then_some(Value::Array(out))
 }
 
+/// Applies `edit` (e.g. [`with_env`]) to every container list of a pod spec: `containers` and
+/// `initContainers`, which SB-01 binds alike; true when any changed.
+pub fn edit_pod_containers(pod: &mut Value, edit: impl Fn(&Value) -> Option<Value>) -> bool {
+    let mut changed = false;
+    for list in ["containers", "initContainers"] {
+        if let Some(edited) = edit(&pod[list]) {
+            pod[list] = edited;
+            changed = true;
+        }
+    }
+    changed
+}
+
 /// A pod template's `containers` without the env entries named `names`; `None` when none has
 /// them.
 pub fn without_env(containers: &Value, names: &[&str]) -> Option<Value> {
@@ -271,17 +284,16 @@ pub fn without_env(containers: &Value, names: &[&str]) -> Option<Value> {
 pub const CONTAINER_SOURCE_LABEL: &str = "sources.knative.dev/containerSource";
 
 /// On a cluster, what runs a ContainerSource (CS-01): a Deployment `{name}-deployment` of its
-/// template, one replica, with `K_SINK` and `K_CE_OVERRIDES` in every container, owned by it.
+/// template, one replica, with `K_SINK` and `K_CE_OVERRIDES` in every container and init
+/// container, owned by it.
 pub fn container_source_deployment(source: &Value, sink_uri: &str) -> Value {
     let name = meta_str(source, "name");
     let template = &source["spec"]["template"];
     let mut labels = template["metadata"]["labels"].as_object().cloned().unwrap_or_default();
     labels.insert(CONTAINER_SOURCE_LABEL.into(), json!(name));
     let mut pod = template["spec"].clone();
-    let containers = &pod["containers"];
-    if let Some(bound) = with_env(containers, &binding_env(source, sink_uri)) {
-        pod["containers"] = bound;
-    }
+    let env = binding_env(source, sink_uri);
+    edit_pod_containers(&mut pod, |containers| with_env(containers, &env));
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": format!("{name}-deployment"), "namespace": meta_str(source, "namespace"),
@@ -572,10 +584,21 @@ mod tests {
             GROUP,
             "heartbeats",
             json!({"template": {"metadata": {"labels": {"app": "beat"}},
-                "spec": {"containers": [{"name": "beat", "image": "example/beat", "env": [{"name": "PERIOD", "value": "1"}]}]}}}),
+                "spec": {"containers": [{"name": "beat", "image": "example/beat", "env": [{"name": "PERIOD", "value": "1"}]}],
+                         "initContainers": [{"name": "warm", "image": "example/warm"}]}}}),
         );
         source["apiVersion"] = json!("sources.knative.dev/v1");
         let d = container_source_deployment(&source, "http://sink/");
+        // Init containers are bound too (SB-01), and unbound again.
+        let mut pod = d["spec"]["template"]["spec"].clone();
+        assert_eq!(
+            pod["initContainers"][0]["env"][0],
+            json!({"name": "K_SINK", "value": "http://sink/"})
+        );
+        assert!(edit_pod_containers(&mut pod, |c| without_env(c, &["K_SINK", "K_CE_OVERRIDES"])));
+        assert_eq!(pod["initContainers"][0]["env"], json!([]));
+        assert_eq!(pod["containers"][0]["env"], json!([{"name": "PERIOD", "value": "1"}]));
+        assert!(!edit_pod_containers(&mut pod, |c| without_env(c, &["K_SINK"])));
         assert_eq!(d["metadata"]["name"], "heartbeats-deployment");
         assert_eq!(d["metadata"]["ownerReferences"][0]["uid"], "uid-heartbeats");
         assert_eq!(d["spec"]["selector"]["matchLabels"][CONTAINER_SOURCE_LABEL], "heartbeats");
