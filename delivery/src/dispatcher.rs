@@ -457,18 +457,10 @@ impl Dispatcher {
             status: 400,
             message: e.to_string(),
         })?;
-        if let Ok(ns) = HeaderValue::from_str(batch.namespace) {
-            headers.insert("kn-namespace", ns);
-        }
-        batch.trace.inject_child(&mut headers);
-        headers.insert(http::header::HOST, batch.target.host.clone());
-        let mut request = Request::post(batch.target.origin.clone())
-            .body(Full::new(body))
-            .map_err(|e| SinkError::Rejected {
-                status: 400,
-                message: e.to_string(),
-            })?;
-        *request.headers_mut() = headers;
+        let request = post(batch.target, headers, body, batch.namespace, batch.trace).map_err(|e| SinkError::Rejected {
+            status: 400,
+            message: e.to_string(),
+        })?;
         match self.exchange(batch.target, request, batch.policy, batch.metrics, started).await {
             Ok(_) => {
                 batch.metrics.delivered.inc_by(batch.events.len() as u64);
@@ -565,14 +557,24 @@ fn build_request(d: &Delivery<'_>) -> Result<Request<Full<Bytes>>, binding::Bind
     if !matches!(d.reply, ReplyMode::NotAsked) {
         headers.insert("prefer", HeaderValue::from_static("reply"));
     }
-    if let Ok(ns) = HeaderValue::from_str(d.namespace) {
+    post(d.subscriber, headers, body, d.namespace, d.trace).map_err(|e| binding::BindingError::Encode(e.to_string()))
+}
+
+/// A POST of `body` to `target` with `headers` and what every delivery carries besides:
+/// `Kn-Namespace`, the trace's child `traceparent`, and the target's `Host`.
+fn post(
+    target: &Target,
+    mut headers: HeaderMap,
+    body: Bytes,
+    namespace: &str,
+    trace: &TraceContext,
+) -> Result<Request<Full<Bytes>>, http::Error> {
+    if let Ok(ns) = HeaderValue::from_str(namespace) {
         headers.insert("kn-namespace", ns);
     }
-    d.trace.inject_child(&mut headers);
-    headers.insert(http::header::HOST, d.subscriber.host.clone());
-    let mut request = Request::post(d.subscriber.origin.clone())
-        .body(Full::new(body))
-        .map_err(|e| binding::BindingError::Encode(e.to_string()))?;
+    trace.inject_child(&mut headers);
+    headers.insert(http::header::HOST, target.host.clone());
+    let mut request = Request::post(target.origin.clone()).body(Full::new(body))?;
     *request.headers_mut() = headers;
     Ok(request)
 }

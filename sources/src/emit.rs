@@ -103,9 +103,7 @@ impl Emitter {
             Outcome::Failed { status, error } => Err(EmitError { status, message: error }),
         }
     }
-}
 
-impl Emitter {
     /// Adds the `ceOverrides` extensions and sends `events` to the sink in one batched-mode
     /// request, once. `Ok` when the sink accepted them: then they may all be acknowledged
     /// upstream. Otherwise the caller sends them again one at a time with [`Emitter::emit`],
