@@ -435,16 +435,121 @@ pub fn encode_batch(events: &[Event], headers: &mut HeaderMap) -> Result<Bytes, 
             _ => 64,
         })
         .sum();
-    let mut body = Vec::with_capacity(data + events.len() * 320 + 2);
-    body.push(b'[');
-    for (i, event) in events.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        write_json_event(event, &mut body)?;
+    let mut batch = BatchBody::with_capacity(data + events.len() * 320);
+    for event in events {
+        batch.push(event)?;
     }
-    body.push(b']');
-    Ok(Bytes::from(body))
+    Ok(batch.finish())
+}
+
+/// A batched-mode body (HTTP-01) being written: a JSON array of events in the JSON event
+/// format. Events go in as [`Event`]s, or written by the caller straight into the body, which
+/// spares a sender of many small events building each one.
+#[derive(Debug)]
+pub struct BatchBody {
+    json: Vec<u8>,
+    events: usize,
+}
+
+impl BatchBody {
+    /// An empty batch with room for about `bytes` of events.
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut json = Vec::with_capacity(bytes + 2);
+        json.push(b'[');
+        Self { json, events: 0 }
+    }
+
+    /// Appends `event`, written as [`encode_structured`] writes it.
+    pub fn push(&mut self, event: &Event) -> Result<(), BindingError> {
+        let start = self.json.len();
+        self.separate();
+        match write_json_event(event, &mut self.json) {
+            Ok(()) => {
+                self.events += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.json.truncate(start);
+                Err(e)
+            }
+        }
+    }
+
+    /// Appends one event that `write` writes as a JSON object in the JSON event format, or
+    /// nothing when `write` returns false (having written nothing). True when it appended one.
+    pub fn push_written(&mut self, write: impl FnOnce(&mut Vec<u8>) -> bool) -> bool {
+        let start = self.json.len();
+        self.separate();
+        if write(&mut self.json) {
+            self.events += 1;
+            true
+        } else {
+            self.json.truncate(start);
+            false
+        }
+    }
+
+    /// The events in the batch.
+    pub fn len(&self) -> usize {
+        self.events
+    }
+
+    /// True when the batch holds no event.
+    pub fn is_empty(&self) -> bool {
+        self.events == 0
+    }
+
+    /// The body: the closed JSON array.
+    pub fn finish(mut self) -> Bytes {
+        self.json.push(b']');
+        Bytes::from(self.json)
+    }
+
+    fn separate(&mut self) {
+        if self.events > 0 {
+            self.json.push(b',');
+        }
+    }
+}
+
+/// Appends data bytes of `content_type` to a JSON event being written, as its member
+/// (with the leading comma): `"data"` inline for JSON, `"data"` as a string for text, or
+/// `"data_base64"`, as the JSON event format says (see [`encode_structured`]).
+pub fn write_json_data(content_type: Option<&str>, bytes: &[u8], out: &mut Vec<u8>) {
+    match binary_data_form(content_type, bytes) {
+        BinaryForm::Json => {
+            out.extend_from_slice(br#","data":"#);
+            out.extend_from_slice(bytes);
+        }
+        BinaryForm::Text(text) => {
+            out.extend_from_slice(br#","data":"#);
+            write_json_string(out, text);
+        }
+        BinaryForm::Base64 => {
+            // The base64 alphabet needs no escaping in a JSON string.
+            out.extend_from_slice(br#","data_base64":""#);
+            let start = out.len();
+            out.resize(start + base64::encoded_len(bytes.len(), true).unwrap_or_default(), 0);
+            let written = base64::engine::general_purpose::STANDARD
+                .encode_slice(bytes, &mut out[start..])
+                .unwrap_or_default();
+            out.truncate(start + written);
+            out.push(b'"');
+        }
+    }
+}
+
+/// Appends `text` as a JSON string.
+pub fn write_json_string(out: &mut Vec<u8>, text: &str) {
+    let plain = text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        // Writing a str into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, text);
+    }
 }
 
 /// Appends one event in the JSON event format to `out`, with the members in the order the SDK
@@ -489,14 +594,7 @@ fn write_json_event(event: &Event, out: &mut Vec<u8>) -> Result<(), BindingError
         None => {}
         Some(Data::Json(json)) => member(out, "data", json).map_err(encode)?,
         Some(Data::String(text)) => member(out, "data", text).map_err(encode)?,
-        Some(Data::Binary(bytes)) => match binary_data_form(event.datacontenttype(), bytes) {
-            BinaryForm::Json => {
-                out.extend_from_slice(br#","data":"#);
-                out.extend_from_slice(bytes);
-            }
-            BinaryForm::Text(text) => member(out, "data", text).map_err(encode)?,
-            BinaryForm::Base64 => member(out, "data_base64", &base64::engine::general_purpose::STANDARD.encode(bytes)).map_err(encode)?,
-        },
+        Some(Data::Binary(bytes)) => write_json_data(event.datacontenttype(), bytes, out),
     }
     for (name, value) in event.iter_extensions() {
         member(out, name, value).map_err(encode)?;

@@ -224,7 +224,7 @@ pub struct Batch<'a> {
     /// `kind namespace/name` of the sender, for logs.
     pub label: &'a str,
     /// The events, in order.
-    pub events: &'a [Event],
+    pub events: binding::BatchBody,
     /// Where they go.
     pub target: &'a Target,
     /// The attempt timeout comes from here.
@@ -453,22 +453,21 @@ impl Dispatcher {
     pub async fn send_batch(&self, batch: Batch<'_>) -> Result<(), SinkError> {
         let started = Instant::now();
         let mut headers = HeaderMap::with_capacity(4);
-        let body = binding::encode_batch(batch.events, &mut headers).map_err(|e| SinkError::Rejected {
-            status: 400,
-            message: e.to_string(),
-        })?;
-        let request = post(batch.target, headers, body, batch.namespace, batch.trace).map_err(|e| SinkError::Rejected {
-            status: 400,
-            message: e.to_string(),
-        })?;
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(binding::BATCH_JSON));
+        let events = batch.events.len();
+        let request =
+            post(batch.target, headers, batch.events.finish(), batch.namespace, batch.trace).map_err(|e| SinkError::Rejected {
+                status: 400,
+                message: e.to_string(),
+            })?;
         match self.exchange(batch.target, request, batch.policy, batch.metrics, started).await {
             Ok(_) => {
-                batch.metrics.delivered.inc_by(batch.events.len() as u64);
+                batch.metrics.delivered.inc_by(events as u64);
                 Ok(())
             }
             Err(e) => {
                 tracing::debug!(
-                    delivery = batch.label, target_url = %batch.target.url, events = batch.events.len(),
+                    delivery = batch.label, target_url = %batch.target.url, events,
                     status = %StatusText(e.status), reason = %e.message, "batch not accepted"
                 );
                 Err(e.into_sink_error())

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use cloudevents::Event;
 use http::HeaderMap;
+use sluice_delivery::binding::BatchBody;
 use sluice_delivery::metrics::SourceMetrics;
 use sluice_delivery::{Batch, Delivery, Dispatcher, Outcome, ReplyMode, RetryPolicy, Target, TraceContext};
 
@@ -104,17 +105,23 @@ impl Emitter {
         }
     }
 
-    /// Adds the `ceOverrides` extensions and sends `events` to the sink in one batched-mode
-    /// request, once. `Ok` when the sink accepted them: then they may all be acknowledged
-    /// upstream. Otherwise the caller sends them again one at a time with [`Emitter::emit`],
-    /// which retries and dead-letters each, so a sink that does not read batches loses nothing.
-    pub async fn emit_batch(&self, events: Vec<Event>, trace: Option<TraceContext>) -> Result<(), EmitError> {
-        let events: Vec<Event> = events.into_iter().map(|e| with_overrides(e, &self.overrides)).collect();
+    /// The `ceOverrides` extensions, which every event of a batch given to
+    /// [`Emitter::emit_batch`] must carry.
+    pub fn overrides(&self) -> &BTreeMap<String, String> {
+        &self.overrides
+    }
+
+    /// Sends `events` to the sink in one batched-mode request, once; each event already
+    /// carries the [`Emitter::overrides`] (see [`with_overrides`]). `Ok` when the sink accepted
+    /// them: then they may all be acknowledged upstream. Otherwise the caller sends them again
+    /// one at a time with [`Emitter::emit`], which retries and dead-letters each, so a sink
+    /// that does not read batches loses nothing.
+    pub async fn emit_batch(&self, events: BatchBody, trace: Option<TraceContext>) -> Result<(), EmitError> {
         let trace = trace.unwrap_or_else(TraceContext::new_root);
         self.dispatcher
             .send_batch(Batch {
                 label: &self.label,
-                events: &events,
+                events,
                 target: &self.sink,
                 policy: &self.policy,
                 namespace: &self.namespace,

@@ -169,6 +169,19 @@ async fn kafka_topic(bootstrap: &str, partitions: i32, n: u64, size: usize) -> a
     Ok(topic)
 }
 
+/// Deletes the bench's topics, so that a broker keeping records in memory gives them back.
+async fn delete_kafka_topics(bootstrap: &str, topics: &[String]) {
+    let admin: Result<AdminClient<_>, _> = ClientConfig::new().set("bootstrap.servers", bootstrap).create();
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let deleted = match admin {
+        Ok(admin) => admin.delete_topics(&names, &AdminOptions::new()).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = deleted {
+        tracing::warn!(error = %e, "the bench's topics were not deleted");
+    }
+}
+
 fn kafka_consumer_settings(bootstrap: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("bootstrap.servers".to_string(), bootstrap.to_string()),
@@ -410,8 +423,13 @@ pub async fn bench(opts: SourcesBench) -> anyhow::Result<ExitCode> {
     match &opts.kafka {
         None => outln!("kafka      skipped: no --kafka (or SLUICE_KAFKA) broker"),
         Some(bootstrap) => {
-            let base_topic = kafka_topic(bootstrap, opts.partitions, opts.kafka_messages, opts.size).await?;
-            let baseline = kafka_baseline(bootstrap, &base_topic, opts.kafka_messages).await?;
+            // Every topic is filled before the first clock starts, so that producing never
+            // runs alongside a timed consumer.
+            let mut topics = Vec::new();
+            for _ in 0..4 {
+                topics.push(kafka_topic(bootstrap, opts.partitions, opts.kafka_messages, opts.size).await?);
+            }
+            let baseline = kafka_baseline(bootstrap, &topics[0], opts.kafka_messages).await?;
             let source_config = |topic: String, ordered: bool, max_batch: usize| kafka::Config {
                 client: kafka_consumer_settings(bootstrap),
                 topics: vec![topic],
@@ -422,24 +440,22 @@ pub async fn bench(opts: SourcesBench) -> anyhow::Result<ExitCode> {
                 max_batch,
             };
             // Knative's delivery: one request per record, unordered so 64 are in flight.
-            let topic = kafka_topic(bootstrap, opts.partitions, opts.kafka_messages, opts.size).await?;
-            let config = source_config(topic, false, 1);
+            let config = source_config(topics[1].clone(), false, 1);
             let source = run_source(&plane, &sink, AdapterConfig::Kafka(config), &count, opts.kafka_messages).await?;
             report("kafka", baseline, source, Some(0.7))?;
             if opts.kafka_batch > 1 {
                 // Ordered, each partition's queued records in one batched-mode request.
-                let topic = kafka_topic(bootstrap, opts.partitions, opts.kafka_messages, opts.size).await?;
-                let config = source_config(topic, true, opts.kafka_batch);
+                let config = source_config(topics[2].clone(), true, opts.kafka_batch);
                 let batched = run_source(&plane, &sink, AdapterConfig::Kafka(config), &count, opts.kafka_messages).await?;
                 report(&format!("kafka, batches of ≤ {}", opts.kafka_batch), baseline, batched, Some(0.7))?;
             }
             // What one HTTP request per record costs here, apart from the adapter.
-            let bridge_topic = kafka_topic(bootstrap, opts.partitions, opts.kafka_messages, opts.size).await?;
-            let bridge = kafka_http_baseline(bootstrap, &bridge_topic, opts.kafka_messages).await?;
+            let bridge = kafka_http_baseline(bootstrap, &topics[3], opts.kafka_messages).await?;
             outln!(
                 "kafka      plain consumer POSTing each record {bridge:>9.0} msg/s   sluice source / that {:.2}",
                 source / bridge
             );
+            delete_kafka_topics(bootstrap, &topics).await;
         }
     }
     match Connection::connect(&opts.amqp, ConnectionProperties::default()).await {
