@@ -541,14 +541,21 @@ pub fn write_json_data(content_type: Option<&str>, bytes: &[u8], out: &mut Vec<u
 
 /// Appends `text` as a JSON string.
 pub fn write_json_string(out: &mut Vec<u8>, text: &str) {
-    let plain = text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+    write_json_string_of(out, &[text]);
+}
+
+/// Appends the concatenation of `parts` as one JSON string.
+pub fn write_json_string_of(out: &mut Vec<u8>, parts: &[&str]) {
+    let plain = parts.iter().flat_map(|p| p.bytes()).all(|b| b >= 0x20 && b != b'"' && b != b'\\');
     if plain {
         out.push(b'"');
-        out.extend_from_slice(text.as_bytes());
+        for part in parts {
+            out.extend_from_slice(part.as_bytes());
+        }
         out.push(b'"');
     } else {
         // Writing a str into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, text);
+        let _ = serde_json::to_writer(&mut *out, &parts.concat());
     }
 }
 

@@ -227,8 +227,8 @@ impl Config {
 /// One Kafka record, as the conversion reads it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Record {
-    /// Its topic.
-    pub topic: String,
+    /// Its topic (shared by the records of a topic).
+    pub topic: Arc<str>,
     /// Its partition.
     pub partition: i32,
     /// Its offset.
@@ -244,9 +244,10 @@ pub struct Record {
 }
 
 impl Record {
-    fn of<M: Message>(message: &M) -> Self {
+    /// The record of `message`, whose topic is `topic`.
+    fn of<M: Message>(message: &M, topic: Arc<str>) -> Self {
         Record {
-            topic: message.topic().to_string(),
+            topic,
             partition: message.partition(),
             offset: message.offset(),
             timestamp_ms: message.timestamp().to_millis(),
@@ -383,7 +384,7 @@ pub fn write_plain_event(
     overrides: &BTreeMap<String, String>,
     out: &mut Vec<u8>,
 ) -> bool {
-    use sluice_delivery::binding::{write_json_data, write_json_string};
+    use sluice_delivery::binding::{write_json_data, write_json_string, write_json_string_of};
     use std::borrow::Cow;
     use std::io::Write as _;
     let content_type = record.header("content-type");
@@ -395,7 +396,7 @@ pub fn write_plain_event(
     let _ = write!(out, r#"{{"specversion":"1.0","id":"{}","type":""#, PlainId(record));
     out.extend_from_slice(sluice_crds::sources::kafka::EVENT_TYPE.as_bytes());
     out.extend_from_slice(br#"","source":"#);
-    write_json_string(out, &format!("{source}#{}", record.topic));
+    write_json_string_of(out, &[source, "#", &record.topic]);
     if let (Some(ct), false) = (&content_type, value.is_empty()) {
         out.extend_from_slice(br#","datacontenttype":"#);
         write_json_string(out, ct);
@@ -618,13 +619,41 @@ fn store(member: &Member, label: &str, topic: &str, partition: i32, offset: i64)
     }
 }
 
+/// Starts the task that delivers one partition's records of an ordered source, in order;
+/// the sender takes them.
+fn partition_task(tasks: &mut JoinSet<()>, ctx: &Arc<AdapterContext>, config: &Arc<Config>, member: &Arc<Member>) -> mpsc::Sender<Record> {
+    // Room for the batch in flight and the next ones, so that fetching goes on for the other
+    // partitions while this one's sink answers.
+    let (tx, mut rx) = mpsc::channel::<Record>(PARTITION_QUEUE.max(BATCHES_QUEUED * config.max_batch));
+    let (ctx, config, member) = (ctx.clone(), config.clone(), member.clone());
+    tasks.spawn(async move {
+        // What is queued when the last delivery ended goes next, up to a batch; a batch never
+        // waits for records to come.
+        let mut records = Vec::with_capacity(config.max_batch);
+        let mut refused_before = false;
+        while rx.recv_many(&mut records, config.max_batch).await > 0 {
+            if !deliver_in_order(&ctx, &config, &member, &records, &mut refused_before).await {
+                return;
+            }
+            records.clear();
+        }
+    });
+    tx
+}
+
 /// One group member's life until stopped or broken.
 async fn run_member(ctx: Arc<AdapterContext>, config: Arc<Config>, member: Arc<Member>) {
     let label = ctx.emitter.label().to_string();
     let mut tasks = JoinSet::new();
     let slots = Arc::new(Semaphore::new(UNORDERED_IN_FLIGHT));
-    let trackers: Arc<std::sync::Mutex<HashMap<(String, i32), OffsetTracker>>> = Arc::default();
-    let mut partitions: HashMap<(String, i32), mpsc::Sender<Record>> = HashMap::new();
+    let trackers: Arc<std::sync::Mutex<HashMap<(Arc<str>, i32), OffsetTracker>>> = Arc::default();
+    // Looked up for every record, so kept in small lists instead of hashed: a member reads a
+    // few topics, and records come in runs of one partition.
+    let mut topics: Vec<Arc<str>> = Vec::new();
+    let mut partitions: Vec<(Arc<str>, i32, mpsc::Sender<Record>)> = Vec::new();
+    let mut last_partition = 0;
+    let stopped = ctx.stop.cancelled();
+    tokio::pin!(stopped);
     loop {
         // In unordered mode a free slot is taken before fetching, so at most
         // UNORDERED_IN_FLIGHT records are delivered at once.
@@ -633,17 +662,24 @@ async fn run_member(ctx: Arc<AdapterContext>, config: Arc<Config>, member: Arc<M
         } else {
             tokio::select! {
                 p = slots.clone().acquire_owned() => Some(p.expect("semaphore never closed")),
-                _ = ctx.stop.cancelled() => break,
+                _ = &mut stopped => break,
             }
         };
         let message = tokio::select! {
             m = member.recv() => m,
-            _ = ctx.stop.cancelled() => break,
+            _ = &mut stopped => break,
         };
         let record = match message {
             Ok(m) => {
                 ctx.emitter.metrics().received.inc();
-                Record::of(&m)
+                let topic = match topics.iter().find(|t| ***t == *m.topic()) {
+                    Some(t) => t.clone(),
+                    None => {
+                        topics.push(Arc::from(m.topic()));
+                        topics[topics.len() - 1].clone()
+                    }
+                };
+                Record::of(&m, topic)
             }
             Err(e) => {
                 tracing::warn!(source = %label, error = %e, "kafka fetch failed");
@@ -653,29 +689,20 @@ async fn run_member(ctx: Arc<AdapterContext>, config: Arc<Config>, member: Arc<M
         };
         while tasks.try_join_next().is_some() {}
         if config.ordered {
-            let key = (record.topic.clone(), record.partition);
-            let sender = partitions.entry(key.clone()).or_insert_with(|| {
-                // Room for the batch in flight and the next ones, so that fetching goes on
-                // for the other partitions while this one's sink answers.
-                let (tx, mut rx) = mpsc::channel::<Record>(PARTITION_QUEUE.max(BATCHES_QUEUED * config.max_batch));
-                let (ctx, config, member) = (ctx.clone(), config.clone(), member.clone());
-                tasks.spawn(async move {
-                    // What is queued when the last delivery ended goes next, up to a batch;
-                    // a batch never waits for records to come.
-                    let mut records = Vec::with_capacity(config.max_batch);
-                    let mut refused_before = false;
-                    while rx.recv_many(&mut records, config.max_batch).await > 0 {
-                        if !deliver_in_order(&ctx, &config, &member, &records, &mut refused_before).await {
-                            return;
-                        }
-                        records.clear();
+            let same = |(topic, partition, _): &(Arc<str>, i32, _)| Arc::ptr_eq(topic, &record.topic) && *partition == record.partition;
+            if !partitions.get(last_partition).is_some_and(same) {
+                last_partition = match partitions.iter().position(same) {
+                    Some(i) => i,
+                    None => {
+                        let sender = partition_task(&mut tasks, &ctx, &config, &member);
+                        partitions.push((record.topic.clone(), record.partition, sender));
+                        partitions.len() - 1
                     }
-                });
-                tx
-            });
-            if sender.send(record).await.is_err() {
+                };
+            }
+            if partitions[last_partition].2.send(record).await.is_err() {
                 // The partition's task stopped: only when the adapter stops.
-                partitions.remove(&key);
+                partitions.swap_remove(last_partition);
             }
         } else {
             let key = (record.topic.clone(), record.partition);
