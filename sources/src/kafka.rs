@@ -619,6 +619,9 @@ fn store(member: &Member, label: &str, topic: &str, partition: i32, offset: i64)
     }
 }
 
+/// A topic and a partition of it.
+type TopicPartition = (Arc<str>, i32);
+
 /// Starts the task that delivers one partition's records of an ordered source, in order;
 /// the sender takes them.
 fn partition_task(tasks: &mut JoinSet<()>, ctx: &Arc<AdapterContext>, config: &Arc<Config>, member: &Arc<Member>) -> mpsc::Sender<Record> {
@@ -646,7 +649,7 @@ async fn run_member(ctx: Arc<AdapterContext>, config: Arc<Config>, member: Arc<M
     let label = ctx.emitter.label().to_string();
     let mut tasks = JoinSet::new();
     let slots = Arc::new(Semaphore::new(UNORDERED_IN_FLIGHT));
-    let trackers: Arc<std::sync::Mutex<HashMap<(Arc<str>, i32), OffsetTracker>>> = Arc::default();
+    let trackers: Arc<std::sync::Mutex<HashMap<TopicPartition, OffsetTracker>>> = Arc::default();
     // Looked up for every record, so kept in small lists instead of hashed: a member reads a
     // few topics, and records come in runs of one partition.
     let mut topics: Vec<Arc<str>> = Vec::new();
