@@ -27,6 +27,7 @@ use std::time::Duration;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use cloudevents::{AttributesReader, Event, EventBuilder, EventBuilderV10};
+use futures_util::{FutureExt, StreamExt};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -56,6 +57,13 @@ const PARTITION_QUEUE: usize = 64;
 ///   slower than the broker, so it reaches the limits and would go idle for most of a second
 ///   each time it drained the queue; measured with `sluice bench sources`.
 const MEMBER_DEFAULTS: &[(&str, &str)] = &[("fetch.queue.backoff.ms", "20")];
+/// Records an ordered source's member takes from librdkafka's queue, while they are ready at
+/// once, before handing them to the partitions' tasks.
+const DRAIN_LIMIT: usize = 256;
+/// A partition's hand-off channel holds its queued records divided by this many chunks.
+const CHUNKS_PER_QUEUE_DIVISOR: usize = 64;
+/// Records fetched between two reapings of a member's finished delivery tasks.
+const REAP_EVERY: usize = 256;
 /// Batches queued for one partition of an `ordered` source that batches.
 const BATCHES_QUEUED: usize = 4;
 
@@ -622,26 +630,71 @@ fn store(member: &Member, label: &str, topic: &str, partition: i32, offset: i64)
 /// A topic and a partition of it.
 type TopicPartition = (Arc<str>, i32);
 
-/// Starts the task that delivers one partition's records of an ordered source, in order;
-/// the sender takes them.
-fn partition_task(tasks: &mut JoinSet<()>, ctx: &Arc<AdapterContext>, config: &Arc<Config>, member: &Arc<Member>) -> mpsc::Sender<Record> {
-    // Room for the batch in flight and the next ones, so that fetching goes on for the other
-    // partitions while this one's sink answers.
-    let (tx, mut rx) = mpsc::channel::<Record>(PARTITION_QUEUE.max(BATCHES_QUEUED * config.max_batch));
-    let (ctx, config, member) = (ctx.clone(), config.clone(), member.clone());
-    tasks.spawn(async move {
-        // What is queued when the last delivery ended goes next, up to a batch; a batch never
-        // waits for records to come.
-        let mut records = Vec::with_capacity(config.max_batch);
-        let mut refused_before = false;
-        while rx.recv_many(&mut records, config.max_batch).await > 0 {
-            if !deliver_in_order(&ctx, &config, &member, &records, &mut refused_before).await {
-                return;
+/// An ordered source's hand-off to one partition's delivery task: the records fetched since
+/// the last hand-off go over in one chunk, not one by one.
+struct PartitionQueue {
+    topic: Arc<str>,
+    partition: i32,
+    sender: mpsc::Sender<Vec<Record>>,
+    pending: Vec<Record>,
+}
+
+impl PartitionQueue {
+    /// Starts the task that delivers one partition's records of an ordered source, in order.
+    fn start(
+        topic: Arc<str>,
+        partition: i32,
+        tasks: &mut JoinSet<()>,
+        ctx: &Arc<AdapterContext>,
+        config: &Arc<Config>,
+        member: &Arc<Member>,
+    ) -> Self {
+        // Room for the batch in flight and the next ones, so that fetching goes on for the
+        // other partitions while this one's sink answers.
+        let records = PARTITION_QUEUE.max(BATCHES_QUEUED * config.max_batch);
+        let (sender, mut rx) = mpsc::channel::<Vec<Record>>((records / CHUNKS_PER_QUEUE_DIVISOR).max(4));
+        let (ctx, config, member) = (ctx.clone(), config.clone(), member.clone());
+        tasks.spawn(async move {
+            // What is queued when the last delivery ended goes next, up to a batch; a batch
+            // never waits for records to come.
+            let mut queued: std::collections::VecDeque<Record> = std::collections::VecDeque::new();
+            let mut refused_before = false;
+            loop {
+                if queued.is_empty() {
+                    match rx.recv().await {
+                        Some(chunk) => queued.extend(chunk),
+                        None => return,
+                    }
+                }
+                while queued.len() < config.max_batch {
+                    match rx.try_recv() {
+                        Ok(chunk) => queued.extend(chunk),
+                        Err(_) => break,
+                    }
+                }
+                let batch: Vec<Record> = queued.drain(..queued.len().min(config.max_batch)).collect();
+                if !deliver_in_order(&ctx, &config, &member, &batch, &mut refused_before).await {
+                    return;
+                }
             }
-            records.clear();
+        });
+        Self {
+            topic,
+            partition,
+            sender,
+            pending: Vec::new(),
         }
-    });
-    tx
+    }
+
+    /// Hands the pending records to the partition's task; false when that task stopped (only
+    /// when the adapter stops).
+    async fn flush(&mut self) -> bool {
+        if self.pending.is_empty() {
+            return true;
+        }
+        let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(DRAIN_LIMIT));
+        self.sender.send(chunk).await.is_ok()
+    }
 }
 
 /// One group member's life until stopped or broken.
@@ -653,10 +706,14 @@ async fn run_member(ctx: Arc<AdapterContext>, config: Arc<Config>, member: Arc<M
     // Looked up for every record, so kept in small lists instead of hashed: a member reads a
     // few topics, and records come in runs of one partition.
     let mut topics: Vec<Arc<str>> = Vec::new();
-    let mut partitions: Vec<(Arc<str>, i32, mpsc::Sender<Record>)> = Vec::new();
+    let mut partitions: Vec<PartitionQueue> = Vec::new();
     let mut last_partition = 0;
+    let mut pending = 0usize;
     let stopped = ctx.stop.cancelled();
     tokio::pin!(stopped);
+    // One stream for the member's life: each `recv` would register a waker slot and remove it.
+    let mut messages = member.stream();
+    let mut since_reaped = 0usize;
     loop {
         // In unordered mode a free slot is taken before fetching, so at most
         // UNORDERED_IN_FLIGHT records are delivered at once.
@@ -668,9 +725,34 @@ async fn run_member(ctx: Arc<AdapterContext>, config: Arc<Config>, member: Arc<M
                 _ = &mut stopped => break,
             }
         };
-        let message = tokio::select! {
-            m = member.recv() => m,
-            _ = &mut stopped => break,
+        // Ordered: records ready at once are gathered per partition, and handed over when
+        // none is ready or DRAIN_LIMIT were gathered, so no record waits for more to come.
+        let ready = if pending > 0 && pending < DRAIN_LIMIT {
+            messages.next().now_or_never()
+        } else {
+            None
+        };
+        let message = match ready {
+            Some(m) => m.expect("kafka streams never end"),
+            None => {
+                if pending > 0 {
+                    pending = 0;
+                    let mut stopped_tasks = Vec::new();
+                    for (i, queue) in partitions.iter_mut().enumerate() {
+                        if !queue.flush().await {
+                            stopped_tasks.push(i);
+                        }
+                    }
+                    for i in stopped_tasks.into_iter().rev() {
+                        partitions.swap_remove(i);
+                    }
+                }
+                tokio::select! {
+                    biased;
+                    m = messages.next() => m.expect("kafka streams never end"),
+                    _ = &mut stopped => break,
+                }
+            }
         };
         let record = match message {
             Ok(m) => {
@@ -690,23 +772,32 @@ async fn run_member(ctx: Arc<AdapterContext>, config: Arc<Config>, member: Arc<M
                 continue;
             }
         };
-        while tasks.try_join_next().is_some() {}
+        // Finished delivery tasks are reaped now and then, not for every record.
+        since_reaped += 1;
+        if since_reaped >= REAP_EVERY {
+            since_reaped = 0;
+            while tasks.try_join_next().is_some() {}
+        }
         if config.ordered {
-            let same = |(topic, partition, _): &(Arc<str>, i32, _)| Arc::ptr_eq(topic, &record.topic) && *partition == record.partition;
+            let same = |q: &PartitionQueue| Arc::ptr_eq(&q.topic, &record.topic) && q.partition == record.partition;
             if !partitions.get(last_partition).is_some_and(same) {
                 last_partition = match partitions.iter().position(same) {
                     Some(i) => i,
                     None => {
-                        let sender = partition_task(&mut tasks, &ctx, &config, &member);
-                        partitions.push((record.topic.clone(), record.partition, sender));
+                        partitions.push(PartitionQueue::start(
+                            record.topic.clone(),
+                            record.partition,
+                            &mut tasks,
+                            &ctx,
+                            &config,
+                            &member,
+                        ));
                         partitions.len() - 1
                     }
                 };
             }
-            if partitions[last_partition].2.send(record).await.is_err() {
-                // The partition's task stopped: only when the adapter stops.
-                partitions.swap_remove(last_partition);
-            }
+            partitions[last_partition].pending.push(record);
+            pending += 1;
         } else {
             let key = (record.topic.clone(), record.partition);
             trackers
@@ -736,6 +827,7 @@ async fn run_member(ctx: Arc<AdapterContext>, config: Arc<Config>, member: Arc<M
     }
     // Stopping: the partition tasks finish what they hold; then what is stored is committed.
     drop(partitions);
+    drop(messages);
     while tasks.join_next().await.is_some() {}
     let member = member.clone();
     let _ = tokio::task::spawn_blocking(move || {
