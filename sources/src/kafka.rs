@@ -20,6 +20,7 @@
 //!   tried once; if the sink refuses it, the records go again one at a time as above. A batch
 //!   never waits for records to arrive, so it adds no latency.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -336,20 +337,32 @@ pub fn to_event(record: &Record, source: &str, key_type: KeyType) -> Result<Even
     if let Some(time) = record.timestamp_ms.and_then(DateTime::<Utc>::from_timestamp_millis) {
         builder = builder.time(time);
     }
-    if let Some(key) = &record.key {
-        let key = key_text(key, key_type);
-        builder = builder.extension("key", key.as_str()).extension("partitionkey", key.as_str());
-    }
-    for (name, v) in &record.headers {
-        if name.eq_ignore_ascii_case("content-type") {
-            continue;
-        }
-        let text = String::from_utf8_lossy(v.as_deref().unwrap_or_default()).into_owned();
-        builder = builder.extension(&header_extension(name), text);
+    for (name, value) in plain_extensions(record, key_type) {
+        builder = builder.extension(&name, value.into_owned());
     }
     let mut event = builder.build().map_err(|e| ConversionError(e.to_string()))?;
     set_data(&mut event, content_type.as_deref(), value);
     Ok(event)
+}
+
+/// The extensions of a plain record's event, in the order they are set: `key` and
+/// `partitionkey` when it has a key, then a `kafkaheader*` for each header but `content-type`.
+fn plain_extensions(record: &Record, key_type: KeyType) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+    let mut extensions = Vec::with_capacity(2 + record.headers.len());
+    if let Some(key) = &record.key {
+        let key = key_text(key, key_type);
+        extensions.push(("key".into(), key.clone().into()));
+        extensions.push(("partitionkey".into(), key.into()));
+    }
+    for (name, v) in &record.headers {
+        if !name.eq_ignore_ascii_case("content-type") {
+            extensions.push((
+                header_extension(name).into(),
+                String::from_utf8_lossy(v.as_deref().unwrap_or_default()),
+            ));
+        }
+    }
+    extensions
 }
 
 /// The `id` of a plain record's event: `partition:<p>/offset:<o>`.
@@ -393,7 +406,6 @@ pub fn write_plain_event(
     out: &mut Vec<u8>,
 ) -> bool {
     use sluice_delivery::binding::{write_json_data, write_json_string, write_json_string_of};
-    use std::borrow::Cow;
     use std::io::Write as _;
     let content_type = record.header("content-type");
     if is_cloudevent(record, content_type.as_deref()) {
@@ -419,20 +431,7 @@ pub fn write_plain_event(
     }
     // Extensions in the order to_event and with_overrides set them; a later one of the same
     // name replaces an earlier one.
-    let mut extensions: Vec<(Cow<str>, Cow<str>)> = Vec::with_capacity(2 + record.headers.len() + overrides.len());
-    if let Some(key) = &record.key {
-        let key = key_text(key, key_type);
-        extensions.push(("key".into(), key.clone().into()));
-        extensions.push(("partitionkey".into(), key.into()));
-    }
-    for (name, v) in &record.headers {
-        if !name.eq_ignore_ascii_case("content-type") {
-            extensions.push((
-                header_extension(name).into(),
-                String::from_utf8_lossy(v.as_deref().unwrap_or_default()),
-            ));
-        }
-    }
+    let mut extensions = plain_extensions(record, key_type);
     extensions.extend(overrides.iter().map(|(k, v)| (k.as_str().into(), v.as_str().into())));
     for (i, (name, value)) in extensions.iter().enumerate() {
         if extensions[i + 1..].iter().any(|(later, _)| later == name) {
@@ -692,7 +691,9 @@ impl PartitionQueue {
         if self.pending.is_empty() {
             return true;
         }
-        let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(DRAIN_LIMIT));
+        // The next chunk is likely the size of this one.
+        let next = Vec::with_capacity(self.pending.len());
+        let chunk = std::mem::replace(&mut self.pending, next);
         self.sender.send(chunk).await.is_ok()
     }
 }
